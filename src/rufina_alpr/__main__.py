@@ -1,0 +1,3 @@
+from rufina_alpr.cli import main
+
+raise SystemExit(main())
