@@ -1,0 +1,174 @@
+"""The engine's MQTT contract: topics, payload builders and their JSON Schemas.
+
+This module is the single source of truth for what the engine publishes; `docs/mqtt.md` documents
+it and the Home Assistant integration is tested against the same schema files in `schemas/`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Final, Literal
+
+import jsonschema
+
+from rufina_alpr import __version__
+from rufina_alpr.stations import Station
+from rufina_alpr.transits import Transit
+
+CONTRACT_VERSION: Final = 1
+DEFAULT_PREFIX: Final = "rufina_alpr"
+
+PayloadKind = Literal["transit", "status", "stations", "stats", "hotlist_match"]
+PAYLOAD_KINDS: Final[tuple[PayloadKind, ...]] = (
+    "transit",
+    "status",
+    "stations",
+    "stats",
+    "hotlist_match",
+)
+
+# QoS per topic: transits and alerts must arrive; retained state topics are refreshed anyway.
+QOS_TRANSIT: Final = 1
+QOS_STATE: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names under one configurable prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}/status"
+
+    @property
+    def stations(self) -> str:
+        return f"{self.prefix}/stations"
+
+    @property
+    def transit(self) -> str:
+        return f"{self.prefix}/transit"
+
+    @property
+    def hotlist_match(self) -> str:
+        return f"{self.prefix}/hotlist_match"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.prefix}/stats"
+
+    def station_last(self, station_id: str) -> str:
+        return f"{self.prefix}/{station_id}/last"
+
+    def station_crop(self, station_id: str) -> str:
+        return f"{self.prefix}/{station_id}/crop"
+
+
+def iso_time(moment: datetime) -> str:
+    """ISO 8601 with a zone offset, as every timestamp in the contract."""
+    if moment.tzinfo is None:
+        raise ValueError("contract timestamps must be timezone-aware")
+    return moment.isoformat(timespec="milliseconds")
+
+
+def status_payload(
+    *,
+    state: Literal["online", "offline"],
+    instance: str,
+    api_url: str | None,
+    since: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "v": CONTRACT_VERSION,
+        "state": state,
+        "engine_version": __version__,
+        "contract_version": CONTRACT_VERSION,
+        "instance": instance,
+        "api_url": api_url,
+        "since": iso_time(since) if since else None,
+    }
+
+
+def station_entry(station: Station) -> dict[str, Any]:
+    return {
+        "id": station.id,
+        "name": station.name,
+        "camera": station.camera,
+        "kind": station.kind,
+        "zone": station.zone,
+        "direction": station.direction,
+        "locality": station.locality,
+        "latitude": station.latitude,
+        "longitude": station.longitude,
+    }
+
+
+def stations_payload(stations: tuple[Station, ...] | list[Station]) -> dict[str, Any]:
+    return {"v": CONTRACT_VERSION, "stations": [station_entry(s) for s in stations]}
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, the wire form of every JSON payload."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@cache
+def schema(kind: PayloadKind) -> dict[str, Any]:
+    """The JSON Schema of one payload kind, from the package's `schemas/` folder."""
+    text = resources.files("rufina_alpr.schemas").joinpath(f"{kind}.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def _validator(kind: PayloadKind) -> jsonschema.protocols.Validator:
+    registry = _schema_registry()
+    cls = jsonschema.validators.validator_for(schema(kind))
+    return cls(schema(kind), registry=registry, format_checker=cls.FORMAT_CHECKER)  # type: ignore[call-arg]
+
+
+@cache
+def _schema_registry() -> Any:
+    from referencing import Registry, Resource
+
+    resources_ = [
+        (f"{kind}.schema.json", Resource.from_contents(schema(kind))) for kind in PAYLOAD_KINDS
+    ]
+    return Registry().with_resources(resources_)
+
+
+def validate(kind: PayloadKind, payload: dict[str, Any]) -> None:
+    """Raise `jsonschema.ValidationError` when a payload breaks the contract."""
+    _validator(kind).validate(payload)
+
+
+def transit_payload(transit: Transit, station_name: str | None = None) -> dict[str, Any]:
+    return {
+        "v": CONTRACT_VERSION,
+        "id": transit.id,
+        "event_id": transit.event_id,
+        "plate": transit.plate,
+        "display": transit.display,
+        "country": transit.country,
+        "format": transit.format,
+        "confidence": round(transit.confidence, 4),
+        "low_confidence": transit.low_confidence,
+        "station": transit.station_id,
+        "station_name": station_name or transit.station_id,
+        "camera": transit.camera,
+        "direction": transit.direction,
+        "time": iso_time(transit.time),
+        "vehicle": transit.vehicle,
+        "reads": transit.read_count,
+        "frigate_plate": transit.frigate_plate,
+        "alternatives": [
+            {"plate": plate, "score": round(score, 4)} for plate, score in transit.alternatives
+        ],
+        "hotlist": transit.hotlist,
+        "has_crop": transit.crop_jpeg is not None,
+    }

@@ -1,0 +1,40 @@
+"""Transits: one vehicle passage at a plate-reading station, the engine's unit of output."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Transit ids are derived from the Frigate event id, so every worker and every redelivery of the
+# same event computes the same id and the store's primary key refuses the second copy.
+_TRANSIT_NAMESPACE = uuid.UUID("5b0f8f57-4a5e-4c4e-9a41-7d1f5e0c2a11")
+
+
+def transit_id(event_id: str) -> str:
+    return str(uuid.uuid5(_TRANSIT_NAMESPACE, event_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Transit:
+    """A stored transit. ``alternatives`` are (plate, score) pairs, best first."""
+
+    id: str
+    event_id: str
+    station_id: str
+    camera: str
+    time: datetime
+    vehicle: str
+    plate: str
+    display: str
+    country: str | None
+    format: str | None
+    confidence: float
+    low_confidence: bool
+    read_count: int
+    alternatives: tuple[tuple[str, float], ...] = ()
+    direction: str | None = None
+    frigate_plate: str | None = None
+    hotlist: dict[str, Any] | None = None
+    crop_jpeg: bytes | None = field(default=None, repr=False, compare=False)
