@@ -1,0 +1,361 @@
+"""Engine settings: one voluptuous schema fed by a YAML file, the environment or add-on options.
+
+Precedence: built-in defaults < YAML file < add-on ``options.json`` < environment variables.
+Environment variables are ``RUFINA_ALPR__SECTION__KEY=value`` (double underscores nest), plus the
+short forms ``RUFINA_ALPR_MODELS``, ``RUFINA_ALPR_DATA`` and ``RUFINA_ALPR_API_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import voluptuous as vol
+import yaml
+from voluptuous.humanize import humanize_error
+
+from rufina_alpr.contract import DEFAULT_PREFIX
+from rufina_alpr.stations import STATION_SCHEMA, Station
+
+ENV_PREFIX: Final = "RUFINA_ALPR__"
+ENV_SHORT: Final = {
+    "RUFINA_ALPR_MODELS": ("models", "dir"),
+    "RUFINA_ALPR_DATA": ("data_dir",),
+    "RUFINA_ALPR_API_TOKEN": ("api", "token"),
+}
+VEHICLE_LABELS: Final = ("car", "motorcycle", "bus", "truck")
+
+
+class SettingsError(ValueError):
+    """Invalid settings; the message names the offending key."""
+
+
+def _timezone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise vol.Invalid(f"unknown time zone {value!r}") from err
+    return str(value)
+
+
+_PORT = vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))
+_POSITIVE = vol.All(vol.Coerce(float), vol.Range(min=0, min_included=False))
+
+SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("instance", default="rufina"): vol.All(str, vol.Match(r"^[A-Za-z0-9_-]+$")),
+        vol.Optional("timezone", default="Europe/Rome"): _timezone,
+        vol.Optional("data_dir", default="~/.local/share/rufina-alpr"): str,
+        vol.Optional("log_level", default="info"): vol.All(
+            vol.Lower, vol.In(["debug", "info", "warning", "error"])
+        ),
+        vol.Optional("mqtt", default={}): {
+            vol.Optional("host", default="127.0.0.1"): str,
+            vol.Optional("port", default=1883): _PORT,
+            vol.Optional("username"): vol.Any(None, str),
+            vol.Optional("password"): vol.Any(None, str),
+            vol.Optional("client_id"): vol.Any(None, str),
+            vol.Optional("topic_prefix", default=DEFAULT_PREFIX): vol.Match(r"^[^#+$][^#+]*$"),
+            vol.Optional("frigate_prefix", default="frigate"): vol.Match(r"^[^#+$][^#+]*$"),
+            vol.Optional("shared_group"): vol.Any(None, vol.Match(r"^[A-Za-z0-9_-]+$")),
+            vol.Optional("keepalive", default=30): vol.All(vol.Coerce(int), vol.Range(min=5)),
+        },
+        vol.Optional("frigate", default={}): {
+            vol.Optional("url", default="http://127.0.0.1:5000"): vol.Url(),
+            vol.Optional("timeout", default=10.0): _POSITIVE,
+            vol.Optional("retries", default=3): vol.All(vol.Coerce(int), vol.Range(min=0, max=10)),
+            vol.Optional("snapshot_quality", default=95): vol.All(
+                vol.Coerce(int), vol.Range(min=50, max=100)
+            ),
+        },
+        vol.Optional("models", default={}): {
+            vol.Optional("dir"): vol.Any(None, str),
+            vol.Optional("detector", default="auto"): str,
+            vol.Optional("ocr", default="auto"): str,
+            vol.Optional("detector_threshold", default=0.35): vol.All(
+                vol.Coerce(float), vol.Range(min=0.05, max=0.95)
+            ),
+            vol.Optional("threads", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=64)),
+        },
+        vol.Optional("recognition", default={}): {
+            vol.Optional("workers", default=2): vol.All(vol.Coerce(int), vol.Range(min=1, max=64)),
+            vol.Optional("queue_size", default=64): vol.All(vol.Coerce(int), vol.Range(min=1)),
+            vol.Optional("max_reads_per_event", default=3): vol.All(
+                vol.Coerce(int), vol.Range(min=1, max=20)
+            ),
+            vol.Optional("min_update_interval", default=1.0): vol.All(
+                vol.Coerce(float), vol.Range(min=0)
+            ),
+            vol.Optional("max_image_megapixels", default=40): _POSITIVE,
+            vol.Optional("low_confidence", default=0.75): vol.All(
+                vol.Coerce(float), vol.Range(min=0, max=1)
+            ),
+            vol.Optional("event_timeout", default=600): _POSITIVE,
+            vol.Optional("labels", default=list(VEHICLE_LABELS)): [str],
+        },
+        vol.Optional("store", default={}): {
+            vol.Optional("url"): vol.Any(None, str),
+        },
+        vol.Optional("api", default={}): {
+            vol.Optional("host", default="127.0.0.1"): str,
+            vol.Optional("port", default=8787): vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)),
+            vol.Optional("token"): vol.Any(None, vol.All(str, vol.Length(min=16))),
+            vol.Optional("public_url"): vol.Any(None, vol.Url()),
+        },
+        vol.Optional("stats_interval", default=60.0): _POSITIVE,
+        vol.Optional("stations_file"): vol.Any(None, str),
+        vol.Optional("stations", default=[]): [STATION_SCHEMA],
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+    client_id: str
+    topic_prefix: str
+    frigate_prefix: str
+    shared_group: str | None
+    keepalive: int
+
+
+@dataclass(frozen=True, slots=True)
+class FrigateSettings:
+    url: str
+    timeout: float
+    retries: int
+    snapshot_quality: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionSettings:
+    workers: int
+    queue_size: int
+    max_reads_per_event: int
+    min_update_interval: float
+    max_image_pixels: int
+    low_confidence: float
+    event_timeout: float
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    host: str
+    port: int
+    token: str = field(repr=False)
+    public_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    instance: str
+    timezone: ZoneInfo
+    data_dir: Path
+    log_level: str
+    mqtt: MqttSettings
+    frigate: FrigateSettings
+    models_dir: Path | None
+    detector: str
+    ocr: str
+    detector_threshold: float
+    model_threads: int
+    recognition: RecognitionSettings
+    store_url: str
+    api: ApiSettings
+    stats_interval: float
+    stations: tuple[Station, ...]
+
+    def station_for_camera(self, camera: str) -> Station | None:
+        return next((s for s in self.stations if s.camera == camera), None)
+
+    def station(self, station_id: str) -> Station | None:
+        return next((s for s in self.stations if s.id == station_id), None)
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _set_path(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+
+
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings from the environment; values are parsed as YAML scalars (``8787`` is an int)."""
+    overrides: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if name in ENV_SHORT:
+            path = ENV_SHORT[name]
+        elif name.startswith(ENV_PREFIX):
+            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part)
+        else:
+            continue
+        if path:
+            _set_path(overrides, path, yaml.safe_load(raw) if raw else None)
+    return overrides
+
+
+# Home Assistant add-on options (flat keys, as in addon/config.yaml) mapped onto the settings tree.
+ADDON_OPTION_PATHS: Final = {
+    "frigate_url": ("frigate", "url"),
+    "models_dir": ("models", "dir"),
+    "stations_file": ("stations_file",),
+    "log_level": ("log_level",),
+    "api_token": ("api", "token"),
+    "topic_prefix": ("mqtt", "topic_prefix"),
+    "instance": ("instance",),
+    "store_url": ("store", "url"),
+}
+
+
+def addon_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in ADDON_OPTION_PATHS and value not in (None, ""):
+            _set_path(overrides, ADDON_OPTION_PATHS[key], value)
+    return overrides
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    addon_options: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read, merge and validate settings; raise `SettingsError` naming the bad key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    if addon_options is not None:
+        try:
+            options = json.loads(Path(addon_options).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise SettingsError(f"cannot read add-on options {addon_options}: {err}") from err
+        raw = _deep_merge(raw, addon_overrides(options))
+    raw = _deep_merge(raw, environment_overrides(os.environ if environ is None else environ))
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    return settings_from_mapping(raw, base_dir=Path(path).parent if path else Path.cwd())
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise SettingsError(f"cannot read settings file {path}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise SettingsError(f"settings file {path} is not valid YAML: {err}") from err
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"settings file {path} must contain a mapping")
+    return loaded
+
+
+def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Settings:
+    try:
+        valid = SCHEMA(dict(raw))
+    except vol.MultipleInvalid as err:
+        raise SettingsError(f"invalid settings: {humanize_error(dict(raw), err)}") from err
+    base = base_dir or Path.cwd()
+
+    def resolve(value: str) -> Path:
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else (base / candidate).resolve()
+
+    data_dir = resolve(valid["data_dir"])
+    stations = _stations(valid, resolve)
+    mqtt, frigate, models = valid["mqtt"], valid["frigate"], valid["models"]
+    recognition, api = valid["recognition"], valid["api"]
+    store_url = valid["store"].get("url") or f"sqlite:///{data_dir / 'rufina_alpr.db'}"
+    return Settings(
+        instance=valid["instance"],
+        timezone=ZoneInfo(valid["timezone"]),
+        data_dir=data_dir,
+        log_level=valid["log_level"],
+        mqtt=MqttSettings(
+            host=mqtt["host"],
+            port=mqtt["port"],
+            username=mqtt.get("username"),
+            password=mqtt.get("password"),
+            client_id=mqtt.get("client_id") or f"rufina-alpr-{valid['instance']}",
+            topic_prefix=mqtt["topic_prefix"],
+            frigate_prefix=mqtt["frigate_prefix"],
+            shared_group=mqtt.get("shared_group"),
+            keepalive=mqtt["keepalive"],
+        ),
+        frigate=FrigateSettings(
+            url=frigate["url"].rstrip("/"),
+            timeout=frigate["timeout"],
+            retries=frigate["retries"],
+            snapshot_quality=frigate["snapshot_quality"],
+        ),
+        models_dir=resolve(models["dir"]) if models.get("dir") else None,
+        detector=models["detector"],
+        ocr=models["ocr"],
+        detector_threshold=models["detector_threshold"],
+        model_threads=models["threads"],
+        recognition=RecognitionSettings(
+            workers=recognition["workers"],
+            queue_size=recognition["queue_size"],
+            max_reads_per_event=recognition["max_reads_per_event"],
+            min_update_interval=recognition["min_update_interval"],
+            max_image_pixels=int(recognition["max_image_megapixels"] * 1_000_000),
+            low_confidence=recognition["low_confidence"],
+            event_timeout=recognition["event_timeout"],
+            labels=tuple(recognition["labels"]),
+        ),
+        store_url=store_url,
+        api=ApiSettings(
+            host=api["host"],
+            port=api["port"],
+            token=api.get("token") or _generated_token(data_dir),
+            public_url=api.get("public_url"),
+        ),
+        stats_interval=valid["stats_interval"],
+        stations=stations,
+    )
+
+
+def _stations(valid: dict[str, Any], resolve: Any) -> tuple[Station, ...]:
+    stations = [Station.from_mapping(entry) for entry in valid["stations"]]
+    if valid.get("stations_file"):
+        from rufina_alpr.stations import load_registry  # noqa: PLC0415
+
+        stations.extend(load_registry(resolve(valid["stations_file"])).stations)
+    seen: set[str] = set()
+    for station in stations:
+        for key in (f"id {station.id}", f"camera {station.camera}"):
+            if key in seen:
+                raise SettingsError(f"invalid settings: stations: duplicate station {key}")
+            seen.add(key)
+    return tuple(stations)
+
+
+def _generated_token(data_dir: Path) -> str:
+    """A random API token kept in the data dir, so an unconfigured engine is never open."""
+    token_file = data_dir / "api_token"
+    if token_file.is_file():
+        return token_file.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token_file.touch(mode=0o600)
+    token_file.write_text(token)
+    return token

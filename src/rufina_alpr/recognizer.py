@@ -1,0 +1,264 @@
+"""Plate recognition on one image: fast-alpr's detector + OCR, tuned for Frigate snapshots.
+
+What the engine adds over a plain ``ALPR.predict(frame)``: it reads on the vehicle crop Frigate
+gives (small plates on wide frames stay large enough for the detector), and it reads each plate on
+several crops (margins, upscaling) in one OCR batch, so fusion has more than one vote per image.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from fast_alpr.base import BaseDetector
+from fast_plate_ocr import LicensePlateRecognizer
+
+from rufina_alpr.detectors import (
+    WholeImageDetector,
+    YoloV8OnnxDetector,
+    fast_alpr_yolov9_detector,
+)
+from rufina_alpr.reads import PlateRead
+
+_LOGGER = logging.getLogger(__name__)
+
+FAST_ALPR_DEFAULT_DETECTOR: Final = "yolo-v9-t-384-license-plate-end2end"
+FAST_ALPR_DEFAULT_OCR: Final = "cct-xs-v2-global-model"
+OFFLINE_DETECTOR: Final = "pyplatex-yolov8n/pyplatex_yolov8n_640.onnx"
+OFFLINE_OCR: Final = "cct-xs-v2-global/cct_xs_v2_global.onnx"
+OFFLINE_OCR_CONFIG: Final = "cct-xs-v2-global/cct_xs_v2_global_plate_config.yaml"
+
+# (margin as a fraction of the plate box, upscale small crops): several views of one plate.
+CROP_VIEWS: Final = ((0.04, False), (0.12, True), (-0.03, True))
+MIN_OCR_WIDTH: Final = 160
+VEHICLE_MARGIN: Final = 0.15
+MAX_PLATES_PER_IMAGE: Final = 4
+
+
+class ModelError(RuntimeError):
+    """A model is missing or cannot be loaded: raised once, at start-up."""
+
+
+class ImageError(ValueError):
+    """An image cannot be used (not an image, truncated, too large)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Where models come from: ``models_dir`` (offline) or fast-alpr's download."""
+
+    models_dir: Path | None = None
+    detector: str = "auto"
+    ocr: str = "auto"
+    detector_threshold: float = 0.35
+    threads: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    detector: str
+    ocr: str
+    load_seconds: float
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """onnxruntime options for a shared CPU: fixed threads and no spin-waiting between runs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def _resolve(models_dir: Path | None, value: str, offline_default: str) -> Path | None:
+    """A file path for ``value`` (absolute, or relative to models_dir); None means download."""
+    if value == "auto":
+        return None if models_dir is None else models_dir / offline_default
+    candidate = Path(value)
+    if candidate.suffix in {".onnx", ".yaml"}:
+        if not candidate.is_absolute() and models_dir is not None:
+            candidate = models_dir / candidate
+        return candidate
+    return None
+
+
+def _load_detector(settings: ModelSettings, options: ort.SessionOptions) -> tuple[BaseDetector, str]:
+    if settings.detector == "none":
+        return WholeImageDetector(), "none (images are plate crops)"
+    path = _resolve(settings.models_dir, settings.detector, OFFLINE_DETECTOR)
+    if path is None:
+        name = FAST_ALPR_DEFAULT_DETECTOR if settings.detector == "auto" else settings.detector
+        return (
+            fast_alpr_yolov9_detector(
+                name, conf_thresh=settings.detector_threshold, sess_options=options
+            ),
+            f"{name} (fast-alpr download)",
+        )
+    if not path.is_file():
+        raise ModelError(f"plate detector model not found: {path}")
+    if "yolo-v9" in path.name or "yolov9" in path.name:
+        detector = fast_alpr_yolov9_detector(
+            path, conf_thresh=settings.detector_threshold, sess_options=options
+        )
+        return detector, str(path)
+    return (
+        YoloV8OnnxDetector(path, conf_thresh=settings.detector_threshold, sess_options=options),
+        str(path),
+    )
+
+
+def _load_ocr(settings: ModelSettings, options: ort.SessionOptions) -> tuple[LicensePlateRecognizer, str]:
+    path = _resolve(settings.models_dir, settings.ocr, OFFLINE_OCR)
+    if path is None:
+        name = FAST_ALPR_DEFAULT_OCR if settings.ocr == "auto" else settings.ocr
+        return (
+            LicensePlateRecognizer(hub_ocr_model=name, device="cpu", sess_options=options),  # type: ignore[arg-type]
+            f"{name} (fast-alpr download)",
+        )
+    config = path.with_name(path.stem + "_plate_config.yaml")
+    if settings.ocr == "auto" and settings.models_dir is not None:
+        config = settings.models_dir / OFFLINE_OCR_CONFIG
+    for needed in (path, config):
+        if not needed.is_file():
+            raise ModelError(f"OCR model file not found: {needed}")
+    ocr = LicensePlateRecognizer(
+        onnx_model_path=path, plate_config_path=config, device="cpu", sess_options=options
+    )
+    return ocr, str(path)
+
+
+class Recognizer:
+    """Loads the models once; `read` is thread-safe and CPU-bound (run it in a worker)."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        started = time.perf_counter()
+        options = session_options(settings.threads)
+        try:
+            self.detector, detector_name = _load_detector(settings, options)
+            self.ocr, ocr_name = _load_ocr(settings, options)
+        except ModelError:
+            raise
+        except Exception as err:  # onnxruntime, download and file errors all mean "cannot start"
+            raise ModelError(f"cannot load the recognition models: {err}") from err
+        self.info = ModelInfo(detector_name, ocr_name, time.perf_counter() - started)
+        self.settings = settings
+        self._rgb = self.ocr.config.image_color_mode == "rgb"
+
+    def read(
+        self,
+        image: np.ndarray,
+        *,
+        vehicle_box: tuple[int, int, int, int] | None = None,
+        frame_time: float | None = None,
+    ) -> list[PlateRead]:
+        """All plates on ``image`` (BGR); each plate gives one read per crop view."""
+        offset_x, offset_y, region = _vehicle_region(image, vehicle_box)
+        detections = self.detector.predict(region)[:MAX_PLATES_PER_IMAGE]
+        reads: list[PlateRead] = []
+        for detection in detections:
+            box = detection.bounding_box
+            plate_box = (box.x1, box.y1, box.x2, box.y2)
+            crops = [_plate_crop(region, plate_box, margin, upscale) for margin, upscale in CROP_VIEWS]
+            crops = [crop for crop in crops if crop.size]
+            if not crops:
+                continue
+            batch = [cv2.cvtColor(c, cv2.COLOR_BGR2RGB) if self._rgb else c for c in crops]
+            predictions = self.ocr.run(batch, return_confidence=True)
+            evidence = _jpeg(crops[1] if len(crops) > 1 else crops[0])
+            frame_box = (
+                box.x1 + offset_x,
+                box.y1 + offset_y,
+                box.x2 + offset_x,
+                box.y2 + offset_y,
+            )
+            for prediction in predictions:
+                text = prediction.plate.strip("_")
+                if not text:  # detector false positives (lamps, badges) read as nothing
+                    continue
+                probs = prediction.char_probs
+                confidences = tuple(float(p) for p in probs[: len(text)]) if probs is not None else ()
+                reads.append(
+                    PlateRead(
+                        text=text,
+                        char_confidences=confidences,
+                        region=prediction.region,
+                        region_confidence=prediction.region_prob,
+                        detection_confidence=float(detection.confidence),
+                        box=frame_box,
+                        frame_time=frame_time,
+                        crop_jpeg=evidence,
+                    )
+                )
+        return reads
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Decode JPEG/PNG/WebP bytes to BGR, refusing non-images, truncated files and huge frames."""
+    if not data:
+        raise ImageError("empty image")
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    header = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    if header is None:
+        raise ImageError("not a decodable image")
+    estimated = header.shape[0] * header.shape[1] * 64
+    if estimated > max_pixels * 1.2:
+        raise ImageError(f"image too large (~{estimated / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)")
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise ImageError("truncated JPEG")
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageError("not a decodable image")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise ImageError(f"image too large ({image.shape[1]}x{image.shape[0]})")
+    return image
+
+
+def _vehicle_region(
+    image: np.ndarray, vehicle_box: tuple[int, int, int, int] | None
+) -> tuple[int, int, np.ndarray]:
+    height, width = image.shape[:2]
+    if vehicle_box is None:
+        return 0, 0, image
+    x1, y1, x2, y2 = vehicle_box
+    margin_x, margin_y = (x2 - x1) * VEHICLE_MARGIN, (y2 - y1) * VEHICLE_MARGIN
+    left, top = max(0, int(x1 - margin_x)), max(0, int(y1 - margin_y))
+    right, bottom = min(width, int(x2 + margin_x)), min(height, int(y2 + margin_y))
+    if right - left < 16 or bottom - top < 16:
+        return 0, 0, image
+    return left, top, image[top:bottom, left:right]
+
+
+def _plate_crop(
+    image: np.ndarray, box: tuple[int, int, int, int], margin: float, upscale: bool
+) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    pad_x, pad_y = (x2 - x1) * margin, (y2 - y1) * margin * 2
+    height, width = image.shape[:2]
+    left, top = max(0, round(x1 - pad_x)), max(0, round(y1 - pad_y))
+    right, bottom = min(width, round(x2 + pad_x)), min(height, round(y2 + pad_y))
+    crop = image[top:bottom, left:right]
+    if upscale and 0 < crop.shape[1] < MIN_OCR_WIDTH:
+        factor = MIN_OCR_WIDTH / crop.shape[1]
+        crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    return crop
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return buffer.tobytes() if ok else b""
+
+
+def model_settings_for(models_dir: str | Path | None, **overrides: object) -> ModelSettings:
+    """ModelSettings with ``models_dir`` resolved (used by the CLI and the tests)."""
+    directory = Path(models_dir).expanduser() if models_dir else None
+    if directory is not None and not directory.is_dir():
+        raise ModelError(f"models_dir does not exist: {directory}")
+    return ModelSettings(models_dir=directory, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,399 @@
+"""Persistent store (SQLAlchemy Core): SQLite by default, PostgreSQL to scale out.
+
+It is also the outbox: a transit is committed here before it is published, and stays marked
+unpublished until the broker acknowledged it, so nothing is lost or published twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from rufina_alpr.reads import PlateRead
+from rufina_alpr.transits import Transit
+
+_LOGGER = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+transits = sa.Table(
+    "transits",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("station_id", sa.String(64), nullable=False),
+    sa.Column("camera", sa.String(64), nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("vehicle", sa.String(32), nullable=False),
+    sa.Column("plate", sa.String(16), nullable=False),
+    sa.Column("display", sa.String(24), nullable=False),
+    sa.Column("country", sa.String(2)),
+    sa.Column("format", sa.String(16)),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("low_confidence", sa.Boolean, nullable=False),
+    sa.Column("read_count", sa.Integer, nullable=False),
+    sa.Column("alternatives", sa.JSON, nullable=False),
+    sa.Column("direction", sa.String(32)),
+    sa.Column("frigate_plate", sa.String(16)),
+    sa.Column("hotlist", sa.JSON),
+    sa.Column("worker", sa.String(96), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_transits_time", "time"),
+    sa.Index("ix_transits_plate_time", "plate", "time"),
+    sa.Index("ix_transits_station_time", "station_id", "time"),
+    sa.Index("ix_transits_outbox", "worker", "published_at"),
+)
+
+crops = sa.Table(
+    "crops",
+    metadata,
+    sa.Column(
+        "transit_id", sa.String(36), sa.ForeignKey("transits.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("jpeg", sa.LargeBinary, nullable=False),
+)
+
+reads = sa.Table(
+    "reads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "transit_id", sa.String(36), sa.ForeignKey("transits.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("text", sa.String(16), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("region", sa.String(48)),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("frame_time", sa.Float),
+    sa.Index("ix_reads_transit", "transit_id"),
+)
+
+# Every vehicle event of every station, read or not: the basis of traffic counts, and the record
+# that an event was handled (so a redelivered `end` is recognised and an unread vehicle is counted).
+passages = sa.Table(
+    "passages",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("station_id", sa.String(64), nullable=False),
+    sa.Column("camera", sa.String(64), nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("vehicle", sa.String(32), nullable=False),
+    sa.Column("direction", sa.String(32)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("transit_id", sa.String(36)),
+    sa.Index("ix_passages_station_time", "station_id", "time"),
+)
+
+PASSAGE_READ: Final = "read"
+PASSAGE_UNREAD: Final = "unread"
+PASSAGE_COUNTED: Final = "counted"
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(connection)
+
+
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_create_v1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or is newer than this engine."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassageCounts:
+    read: int
+    unread: int
+    counted: int
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Store:
+    """All database access. Methods are synchronous: the service runs them off the event loop."""
+
+    def __init__(self, url: str, *, worker: str) -> None:
+        self.url = url
+        self.worker = worker
+        self.engine: Engine = _make_engine(url)
+        self.migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def migrate(self) -> int:
+        """Bring the schema to this engine's version; refuse a database from a newer engine."""
+        with self._begin() as connection:
+            schema_version.create(connection, checkfirst=True)
+            current = connection.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database schema v{current} is newer than this engine (v{SCHEMA_VERSION})"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version - 1](connection)
+                connection.execute(
+                    schema_version.insert().values(version=version, applied_at=datetime.now(UTC))
+                )
+                _LOGGER.info("database schema migrated to v%d", version)
+        return SCHEMA_VERSION
+
+    def add_transit(self, transit: Transit, plate_reads: list[PlateRead]) -> bool:
+        """Store a transit, its reads and crop atomically; False when the event already has one."""
+        row = {
+            "id": transit.id,
+            "event_id": transit.event_id,
+            "station_id": transit.station_id,
+            "camera": transit.camera,
+            "time": _utc(transit.time),
+            "vehicle": transit.vehicle,
+            "plate": transit.plate,
+            "display": transit.display,
+            "country": transit.country,
+            "format": transit.format,
+            "confidence": transit.confidence,
+            "low_confidence": transit.low_confidence,
+            "read_count": transit.read_count,
+            "alternatives": [list(pair) for pair in transit.alternatives],
+            "direction": transit.direction,
+            "frigate_plate": transit.frigate_plate,
+            "hotlist": transit.hotlist,
+            "worker": self.worker,
+            "created_at": datetime.now(UTC),
+            "published_at": None,
+        }
+        try:
+            with self._begin() as connection:
+                connection.execute(transits.insert().values(row))
+                if transit.crop_jpeg:
+                    connection.execute(
+                        crops.insert().values(transit_id=transit.id, jpeg=transit.crop_jpeg)
+                    )
+                if plate_reads:
+                    connection.execute(
+                        reads.insert(),
+                        [
+                            {
+                                "transit_id": transit.id,
+                                "text": read.text[:16],
+                                "confidence": read.confidence,
+                                "region": read.region,
+                                "source": read.source,
+                                "frame_time": read.frame_time,
+                            }
+                            for read in plate_reads
+                        ],
+                    )
+                self._insert_passage(
+                    connection,
+                    event_id=transit.event_id,
+                    station_id=transit.station_id,
+                    camera=transit.camera,
+                    time=transit.time,
+                    vehicle=transit.vehicle,
+                    direction=transit.direction,
+                    status=PASSAGE_READ,
+                    reason=None,
+                    transit_id=transit.id,
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def add_passage(
+        self,
+        *,
+        event_id: str,
+        station_id: str,
+        camera: str,
+        time: datetime,
+        vehicle: str,
+        direction: str | None,
+        status: str,
+        reason: str | None = None,
+    ) -> bool:
+        """Record a vehicle event without a transit (unread, or a counting-only station)."""
+        try:
+            with self._begin() as connection:
+                self._insert_passage(
+                    connection,
+                    event_id=event_id,
+                    station_id=station_id,
+                    camera=camera,
+                    time=time,
+                    vehicle=vehicle,
+                    direction=direction,
+                    status=status,
+                    reason=reason,
+                    transit_id=None,
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    @staticmethod
+    def _insert_passage(connection: Connection, **values: Any) -> None:
+        values["time"] = _utc(values["time"])
+        values["reason"] = values["reason"][:200] if values["reason"] else None
+        connection.execute(passages.insert().values(values))
+
+    def event_handled(self, event_id: str) -> bool:
+        with self._begin() as connection:
+            found = connection.scalar(
+                sa.select(passages.c.event_id).where(passages.c.event_id == event_id)
+            )
+        return found is not None
+
+    def unpublished(self, limit: int = 100) -> list[Transit]:
+        """This worker's transits the broker has not acknowledged yet, oldest first."""
+        query = (
+            sa.select(transits, crops.c.jpeg)
+            .select_from(transits.outerjoin(crops, crops.c.transit_id == transits.c.id))
+            .where(transits.c.worker == self.worker, transits.c.published_at.is_(None))
+            .order_by(transits.c.created_at)
+            .limit(limit)
+        )
+        with self._begin() as connection:
+            return [_transit_from_row(row._mapping) for row in connection.execute(query)]
+
+    def mark_published(self, transit_id: str) -> None:
+        with self._begin() as connection:
+            connection.execute(
+                transits.update()
+                .where(transits.c.id == transit_id)
+                .values(published_at=datetime.now(UTC))
+            )
+
+    def transit(self, transit_id: str) -> Transit | None:
+        query = (
+            sa.select(transits, crops.c.jpeg)
+            .select_from(transits.outerjoin(crops, crops.c.transit_id == transits.c.id))
+            .where(transits.c.id == transit_id)
+        )
+        with self._begin() as connection:
+            row = connection.execute(query).first()
+        return _transit_from_row(row._mapping) if row else None
+
+    def transits(self, *, limit: int = 1000) -> list[Transit]:
+        """Newest transits first, without crops."""
+        query = sa.select(transits).order_by(transits.c.time.desc()).limit(limit)
+        with self._begin() as connection:
+            return [_transit_from_row(row._mapping) for row in connection.execute(query)]
+
+    def count_transits(self, *, since: datetime | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(transits)
+        if since is not None:
+            query = query.where(transits.c.time >= _utc(since))
+        with self._begin() as connection:
+            return int(connection.scalar(query) or 0)
+
+    def station_counts(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Passages per station and vehicle class since a moment (read, unread and counted)."""
+        query = (
+            sa.select(passages.c.station_id, passages.c.vehicle, sa.func.count())
+            .where(passages.c.time >= _utc(since))
+            .group_by(passages.c.station_id, passages.c.vehicle)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._begin() as connection:
+            for station_id, vehicle, count in connection.execute(query):
+                counts.setdefault(station_id, {})[vehicle] = int(count)
+        return counts
+
+    def transits_per_station(self, since: datetime) -> dict[str, int]:
+        query = (
+            sa.select(transits.c.station_id, sa.func.count())
+            .where(transits.c.time >= _utc(since))
+            .group_by(transits.c.station_id)
+        )
+        with self._begin() as connection:
+            return {station: int(count) for station, count in connection.execute(query)}
+
+    def passage_counts(self) -> PassageCounts:
+        query = sa.select(passages.c.status, sa.func.count()).group_by(passages.c.status)
+        with self._begin() as connection:
+            counts = {status: int(count) for status, count in connection.execute(query)}
+        return PassageCounts(
+            read=counts.get(PASSAGE_READ, 0),
+            unread=counts.get(PASSAGE_UNREAD, 0),
+            counted=counts.get(PASSAGE_COUNTED, 0),
+        )
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            database = sa.engine.make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 10})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        with engine.connect():
+            pass
+    except Exception as err:
+        raise StoreError(f"cannot open the store {_redact(url)}: {err}") from err
+    return engine
+
+
+def _redact(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _transit_from_row(row: Any) -> Transit:
+    return Transit(
+        id=row["id"],
+        event_id=row["event_id"],
+        station_id=row["station_id"],
+        camera=row["camera"],
+        time=_utc(row["time"]),
+        vehicle=row["vehicle"],
+        plate=row["plate"],
+        display=row["display"],
+        country=row["country"],
+        format=row["format"],
+        confidence=row["confidence"],
+        low_confidence=row["low_confidence"],
+        read_count=row["read_count"],
+        alternatives=tuple((str(p), float(s)) for p, s in row["alternatives"]),
+        direction=row["direction"],
+        frigate_plate=row["frigate_plate"],
+        hotlist=row["hotlist"],
+        crop_jpeg=row.get("jpeg"),
+    )
