@@ -1,0 +1,85 @@
+"""Rufina ALPR: licence-plate transits from the Rufina ALPR engine, over MQTT.
+
+The integration is thin on purpose: the engine (a separate service or add-on) reads the plates;
+this side subscribes to its MQTT topics and checks its HTTP API token, nothing more.
+"""
+
+from __future__ import annotations
+
+from homeassistant.components import mqtt
+from homeassistant.const import CONF_API_TOKEN, CONF_URL, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
+from .api import EngineInfo, RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprAuthError
+from .const import DOMAIN, LOGGER
+from .hub import RufinaAlprConfigEntry, RufinaAlprHub
+from .services import async_setup_services
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.EVENT,
+    Platform.IMAGE,
+    Platform.SENSOR,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions once, whatever the number of engines."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -> bool:
+    """Check MQTT and the engine's token, then subscribe to the engine's topics."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
+
+    client = RufinaAlprApiClient(
+        async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_API_TOKEN]
+    )
+    info: EngineInfo | None = None
+    try:
+        info = await client.async_get_info()
+    except RufinaAlprAuthError as err:
+        raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth") from err
+    except RufinaAlprApiError as err:
+        # The data path is MQTT: an engine that is down right now is shown as offline (its last
+        # will) with unavailable entities, rather than hiding its devices behind a setup retry.
+        LOGGER.warning("The engine's API is not reachable now (%s); waiting for it on MQTT", err)
+
+    hub = RufinaAlprHub(hass, entry, client, info)
+    entry.runtime_data = hub
+    await hub.async_start()
+    entry.async_on_unload(hub.async_stop)
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -> None:
+    """Options change timers and thresholds: reload to apply them."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -> bool:
+    """Unload the platforms; the hub's subscriptions go with `async_on_unload`."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: RufinaAlprConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Allow deleting a station's device only when the engine no longer announces it."""
+    hub = entry.runtime_data
+    if hub.engine_identifier() in device.identifiers:
+        return False
+    return not any(
+        hub.station_identifier(station_id) in device.identifiers for station_id in hub.stations
+    )

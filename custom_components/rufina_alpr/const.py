@@ -1,0 +1,40 @@
+"""Constants of the Rufina ALPR integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "rufina_alpr"
+LOGGER = logging.getLogger(__package__)
+
+# Config entry data keys (the API token uses HA's CONF_API_TOKEN, the URL CONF_URL).
+CONF_TOPIC_PREFIX: Final = "topic_prefix"
+DEFAULT_TOPIC_PREFIX: Final = "rufina_alpr"
+
+# Options.
+CONF_OFFLINE_ISSUE_MINUTES: Final = "offline_issue_minutes"
+DEFAULT_OFFLINE_ISSUE_MINUTES: Final = 30
+
+# The engine's MQTT contract version this integration reads (engine: rufina_alpr.contract).
+SUPPORTED_CONTRACT_VERSION: Final = 1
+
+# Events fired on the Home Assistant bus, carrying the engine's full payload.
+EVENT_TRANSIT: Final = f"{DOMAIN}_transit"
+EVENT_HOTLIST_MATCH: Final = f"{DOMAIN}_hotlist_match"
+
+# Device trigger types and the event entity's event types.
+TRIGGER_TRANSIT: Final = "transit"
+TRIGGER_HOTLIST_MATCH: Final = "hotlist_match"
+TRIGGER_LOW_CONFIDENCE: Final = "low_confidence_transit"
+
+KIND_LPR: Final = "lpr"
+KIND_CONTEXT: Final = "context"
+
+# Frigate's vehicle labels that get their own per-hour sensor on context stations.
+VEHICLE_CLASSES: Final[tuple[str, ...]] = ("car", "motorcycle", "bus", "truck", "bicycle")
+
+ISSUE_ENGINE_OFFLINE: Final = "engine_offline"
+ISSUE_CONTRACT_MISMATCH: Final = "contract_mismatch"
+
+MANUFACTURER: Final = "Rufina ALPR"

@@ -1,0 +1,63 @@
+"""Base entities: the engine's and a station's, both pushed by the hub (no polling)."""
+
+from __future__ import annotations
+
+from homeassistant.core import callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+
+from .hub import KEY_AVAILABILITY, RufinaAlprHub, station_key
+from .models import Station
+
+
+class RufinaAlprEntity(Entity):
+    """An entity of the engine device; subclasses name the hub keys they listen to."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, hub: RufinaAlprHub, description: EntityDescription) -> None:
+        self.hub = hub
+        self.entity_description = description
+        self._attr_unique_id = f"{hub.instance}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={hub.engine_identifier()})
+
+    def listen_keys(self) -> tuple[str, ...]:
+        """Hub keys whose updates change this entity's state."""
+        return (KEY_AVAILABILITY,)
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to the hub; listeners go away with the entity."""
+        await super().async_added_to_hass()
+        for key in self.listen_keys():
+            self.async_on_remove(self.hub.async_add_listener(key, self._handle_update))
+
+    @callback
+    def _handle_update(self) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the engine is offline or the broker is unreachable."""
+        return self.hub.available
+
+
+class RufinaAlprStationEntity(RufinaAlprEntity):
+    """An entity of one station's device."""
+
+    def __init__(
+        self, hub: RufinaAlprHub, station: Station, description: EntityDescription
+    ) -> None:
+        super().__init__(hub, description)
+        self.station_id = station.id
+        self._attr_unique_id = f"{hub.instance}_{station.id}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={hub.station_identifier(station.id)})
+
+    @property
+    def station(self) -> Station | None:
+        """The station as last announced (None once the engine dropped it)."""
+        return self.hub.stations.get(self.station_id)
+
+    def station_key(self, kind: str) -> str:
+        """This station's listener key for `last`, `crop`, `transit` or `hotlist`."""
+        return station_key(kind, self.station_id)

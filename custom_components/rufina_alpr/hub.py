@@ -1,0 +1,455 @@
+"""The hub: the one object that owns an engine's MQTT subscriptions, its API client and its state.
+
+Entities never touch MQTT themselves: they read the hub's state and register listeners for the
+keys they show, so one payload updates exactly the entities that depend on it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.components.mqtt.models import ReceiveMessage
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
+
+from .api import EngineInfo, RufinaAlprApiClient
+from .const import (
+    CONF_OFFLINE_ISSUE_MINUTES,
+    CONF_TOPIC_PREFIX,
+    DEFAULT_OFFLINE_ISSUE_MINUTES,
+    DOMAIN,
+    EVENT_HOTLIST_MATCH,
+    EVENT_TRANSIT,
+    ISSUE_CONTRACT_MISMATCH,
+    ISSUE_ENGINE_OFFLINE,
+    KIND_LPR,
+    LOGGER,
+    MANUFACTURER,
+    SUPPORTED_CONTRACT_VERSION,
+)
+from .models import (
+    EngineStats,
+    EngineStatus,
+    HotlistMatch,
+    PayloadError,
+    Station,
+    Transit,
+    UnsupportedVersionError,
+    parse_stations,
+)
+
+type RufinaAlprConfigEntry = ConfigEntry[RufinaAlprHub]
+
+# Listener keys: entities subscribe to the parts of the state they show.
+KEY_AVAILABILITY = "availability"
+KEY_STATUS = "status"
+KEY_STATS = "stats"
+
+# Transit ids remembered to drop QoS 1 redeliveries (at-least-once on the wire).
+SEEN_TRANSITS = 512
+
+
+def station_key(kind: str, station_id: str) -> str:
+    """Listener key of one station's `last`, `crop`, `transit` or `hotlist` updates."""
+    return f"{kind}:{station_id}"
+
+
+class RufinaAlprHub:
+    """State and I/O of one engine (one config entry)."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: RufinaAlprConfigEntry,
+        client: RufinaAlprApiClient,
+        info: EngineInfo | None,
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.client = client
+        self.info = info
+        assert entry.unique_id is not None
+        self.instance: str = entry.unique_id
+        self.prefix: str = entry.data[CONF_TOPIC_PREFIX]
+        self.status: EngineStatus | None = None
+        self.stations: dict[str, Station] = {}
+        self.stats: EngineStats | None = None
+        self.last_transits: dict[str, Transit] = {}
+        self.crops: dict[str, tuple[bytes, datetime]] = {}
+        # The latest live transit and hotlist match per station, for the event entities.
+        self.live_transits: dict[str, Transit] = {}
+        self.hotlist_matches: dict[str, HotlistMatch] = {}
+        self.mqtt_connected = False
+        self.received: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+        self._seen: deque[str] = deque(maxlen=SEEN_TRANSITS)
+        self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        self._station_adders: list[Callable[[Station], None]] = []
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._offline_timer: CALLBACK_TYPE | None = None
+        self._unavailable_logged = False
+        self._warned_versions: set[str] = set()
+        self._engine_device_id: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Create the engine device and subscribe to every topic of the contract."""
+        self._async_update_engine_device()
+        self.mqtt_connected = mqtt.is_connected(self.hass)
+        self._unsubscribe.append(
+            mqtt.async_subscribe_connection_status(self.hass, self._async_mqtt_connection)
+        )
+        subscriptions: list[tuple[str, Callable[[ReceiveMessage], None], str | None]] = [
+            (f"{self.prefix}/status", self._async_on_status, "utf-8"),
+            (f"{self.prefix}/stations", self._async_on_stations, "utf-8"),
+            (f"{self.prefix}/stats", self._async_on_stats, "utf-8"),
+            (f"{self.prefix}/transit", self._async_on_transit, "utf-8"),
+            (f"{self.prefix}/hotlist_match", self._async_on_hotlist_match, "utf-8"),
+            (f"{self.prefix}/+/last", self._async_on_last, "utf-8"),
+            (f"{self.prefix}/+/crop", self._async_on_crop, None),
+        ]
+        for topic, handler, encoding in subscriptions:
+            self._unsubscribe.append(
+                await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
+            )
+
+    @callback
+    def async_stop(self) -> None:
+        """Drop subscriptions and timers (the entry is unloading)."""
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
+        self._cancel_offline_timer()
+
+    # -- listeners -------------------------------------------------------------------------
+
+    @callback
+    def async_add_listener(self, key: str, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `update` whenever the state under `key` changes; returns the remover."""
+        self._listeners.setdefault(key, []).append(update)
+
+        @callback
+        def remove() -> None:
+            self._listeners[key].remove(update)
+
+        return remove
+
+    @callback
+    def _notify(self, key: str) -> None:
+        for update in list(self._listeners.get(key, ())):
+            update()
+
+    @callback
+    def async_add_station_adder(self, adder: Callable[[Station], None]) -> CALLBACK_TYPE:
+        """Let a platform create entities for every station, now and when new ones appear."""
+        self._station_adders.append(adder)
+        for station in self.stations.values():
+            adder(station)
+
+        @callback
+        def remove() -> None:
+            self._station_adders.remove(adder)
+
+        return remove
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool | None:
+        """The engine's own state from its retained status; None until it is known."""
+        return None if self.status is None else self.status.online
+
+    @property
+    def available(self) -> bool:
+        """Entities show data only while the broker is reachable and the engine is online."""
+        return self.mqtt_connected and self.online is True
+
+    @property
+    def offline_issue_minutes(self) -> int:
+        """How long the engine may be offline before a repair issue is raised."""
+        minutes: int = self.entry.options.get(
+            CONF_OFFLINE_ISSUE_MINUTES, DEFAULT_OFFLINE_ISSUE_MINUTES
+        )
+        return minutes
+
+    def engine_identifier(self) -> tuple[str, str]:
+        """Device registry identifier of the engine."""
+        return (DOMAIN, self.instance)
+
+    def station_identifier(self, station_id: str) -> tuple[str, str]:
+        """Device registry identifier of a station: unique across engines."""
+        return (DOMAIN, f"{self.instance}_{station_id}")
+
+    def station_device_id(self, station_id: str) -> str | None:
+        """Device registry id of a station, for events and device triggers."""
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={self.station_identifier(station_id)}
+        )
+        return device.id if device else None
+
+    # -- message handlers ------------------------------------------------------------------
+
+    def _count(self, kind: str) -> None:
+        self.received[kind] = self.received.get(kind, 0) + 1
+
+    def _reject(self, kind: str, topic: str, err: PayloadError) -> None:
+        """Log a payload that breaks the contract; a version mismatch is logged once."""
+        self.rejected[kind] = self.rejected.get(kind, 0) + 1
+        if isinstance(err, UnsupportedVersionError):
+            if kind not in self._warned_versions:
+                self._warned_versions.add(kind)
+                LOGGER.warning(
+                    "Ignoring %s payloads of contract version %s on %s; this integration reads "
+                    "version %s: update the engine or the integration",
+                    kind,
+                    err.version,
+                    topic,
+                    SUPPORTED_CONTRACT_VERSION,
+                )
+            return
+        LOGGER.warning("Ignoring a malformed %s payload on %s: %s", kind, topic, err)
+
+    @callback
+    def _async_mqtt_connection(self, connected: bool) -> None:
+        self.mqtt_connected = connected
+        self._log_availability()
+        self._notify(KEY_AVAILABILITY)
+
+    @callback
+    def _async_on_status(self, msg: ReceiveMessage) -> None:
+        try:
+            status = EngineStatus.from_payload(msg.payload)
+        except PayloadError as err:
+            self._reject("status", msg.topic, err)
+            return
+        if status.instance != self.instance:
+            LOGGER.warning(
+                "Ignoring the status of engine %r on %s: this entry is engine %r; give each "
+                "engine its own topic prefix",
+                status.instance,
+                msg.topic,
+                self.instance,
+            )
+            return
+        self._count("status")
+        previous = self.status
+        self.status = status
+        self._check_contract_version(status)
+        if previous is None or previous.online != status.online:
+            self._async_online_changed(status.online)
+        if previous is None or previous.engine_version != status.engine_version:
+            self._async_update_engine_device()
+        self._log_availability()
+        self._notify(KEY_STATUS)
+        self._notify(KEY_AVAILABILITY)
+
+    def _check_contract_version(self, status: EngineStatus) -> None:
+        issue_id = f"{ISSUE_CONTRACT_MISMATCH}_{self.entry.entry_id}"
+        if status.contract_version == SUPPORTED_CONTRACT_VERSION:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_CONTRACT_MISMATCH,
+            translation_placeholders={
+                "instance": self.instance,
+                "engine_version": status.engine_version,
+                "contract_version": str(status.contract_version),
+                "supported_version": str(SUPPORTED_CONTRACT_VERSION),
+            },
+        )
+
+    def _async_online_changed(self, online: bool) -> None:
+        """Start or stop the clock of the 'offline for long' repair issue."""
+        self._cancel_offline_timer()
+        if online:
+            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_ENGINE_OFFLINE}_{self.entry.entry_id}")
+            return
+        self._offline_timer = async_call_later(
+            self.hass, self.offline_issue_minutes * 60, self._async_raise_offline_issue
+        )
+
+    def _cancel_offline_timer(self) -> None:
+        if self._offline_timer is not None:
+            self._offline_timer()
+            self._offline_timer = None
+
+    @callback
+    def _async_raise_offline_issue(self, _now: datetime) -> None:
+        self._offline_timer = None
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{ISSUE_ENGINE_OFFLINE}_{self.entry.entry_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_ENGINE_OFFLINE,
+            translation_placeholders={
+                "instance": self.instance,
+                "minutes": str(self.offline_issue_minutes),
+            },
+        )
+
+    def _log_availability(self) -> None:
+        """Log once when the entities go unavailable and once when they are back."""
+        if not self.available and not self._unavailable_logged and self.status is not None:
+            self._unavailable_logged = True
+            reason = "the MQTT broker is not connected" if not self.mqtt_connected else "offline"
+            LOGGER.info("Rufina ALPR engine %s is unavailable: %s", self.instance, reason)
+        elif self.available and self._unavailable_logged:
+            self._unavailable_logged = False
+            LOGGER.info("Rufina ALPR engine %s is back online", self.instance)
+
+    @callback
+    def _async_on_stations(self, msg: ReceiveMessage) -> None:
+        try:
+            stations = parse_stations(msg.payload)
+        except PayloadError as err:
+            self._reject("stations", msg.topic, err)
+            return
+        self._count("stations")
+        registry = dr.async_get(self.hass)
+        for station in stations.values():
+            self._async_update_station_device(registry, station)
+        self._async_remove_stale_devices(registry, set(stations))
+        new = [station for sid, station in stations.items() if sid not in self.stations]
+        self.stations = stations
+        for station in new:
+            for adder in list(self._station_adders):
+                adder(station)
+
+    def _async_update_station_device(self, registry: dr.DeviceRegistry, station: Station) -> None:
+        """Create or refresh a station's device: name, model, area suggestion."""
+        registry.async_get_or_create(
+            config_entry_id=self.entry.entry_id,
+            identifiers={self.station_identifier(station.id)},
+            name=station.name,
+            manufacturer=MANUFACTURER,
+            model="LPR station" if station.kind == KIND_LPR else "Context station",
+            model_id=station.kind,
+            suggested_area=station.locality,
+            via_device=self.engine_identifier(),
+        )
+
+    def _async_remove_stale_devices(self, registry: dr.DeviceRegistry, keep: set[str]) -> None:
+        """Stations the engine no longer announces lose their device (and its entities)."""
+        keep_identifiers = {self.station_identifier(sid) for sid in keep}
+        keep_identifiers.add(self.engine_identifier())
+        for device in dr.async_entries_for_config_entry(registry, self.entry.entry_id):
+            if device.identifiers & keep_identifiers:
+                continue
+            LOGGER.info("Removing station device %s: the engine no longer announces it", device.name)
+            registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
+        for cache in (self.last_transits, self.crops, self.live_transits, self.hotlist_matches):
+            for station_id in set(cache) - keep:
+                del cache[station_id]
+
+    @callback
+    def _async_update_engine_device(self) -> None:
+        """The engine device: name, versions and a link to its operator UI."""
+        version = self.status.engine_version if self.status else None
+        if version is None and self.info is not None:
+            version = self.info.engine_version
+        self._engine_device_id = (
+            dr.async_get(self.hass)
+            .async_get_or_create(
+                config_entry_id=self.entry.entry_id,
+                identifiers={self.engine_identifier()},
+                name=self.entry.title,
+                manufacturer=MANUFACTURER,
+                model="ALPR engine",
+                sw_version=version,
+                configuration_url=self.client.url,
+            )
+            .id
+        )
+
+    @callback
+    def _async_on_stats(self, msg: ReceiveMessage) -> None:
+        try:
+            self.stats = EngineStats.from_payload(msg.payload)
+        except PayloadError as err:
+            self._reject("stats", msg.topic, err)
+            return
+        self._count("stats")
+        self._notify(KEY_STATS)
+
+    def _store_last(self, transit: Transit) -> None:
+        current = self.last_transits.get(transit.station)
+        if current is not None and current.id == transit.id:
+            return
+        if current is not None and current.time and transit.time and transit.time < current.time:
+            return  # an older transit published late (outbox): not the station's latest
+        self.last_transits[transit.station] = transit
+        self._notify(station_key("last", transit.station))
+
+    @callback
+    def _async_on_transit(self, msg: ReceiveMessage) -> None:
+        try:
+            transit = Transit.from_payload(msg.payload)
+        except PayloadError as err:
+            self._reject("transit", msg.topic, err)
+            return
+        if transit.id in self._seen:
+            LOGGER.debug("Dropping redelivered transit %s", transit.id)
+            return
+        self._seen.append(transit.id)
+        self._count("transit")
+        self._store_last(transit)
+        self.live_transits[transit.station] = transit
+        self.hass.bus.async_fire(EVENT_TRANSIT, self._event_data(transit.station, transit.payload))
+        self._notify(station_key("transit", transit.station))
+
+    @callback
+    def _async_on_last(self, msg: ReceiveMessage) -> None:
+        try:
+            transit = Transit.from_payload(msg.payload)
+        except PayloadError as err:
+            self._reject("last", msg.topic, err)
+            return
+        self._count("last")
+        self._store_last(transit)
+
+    @callback
+    def _async_on_crop(self, msg: ReceiveMessage) -> None:
+        station_id = msg.topic[len(self.prefix) + 1 : -len("/crop")]
+        if not isinstance(msg.payload, bytes) or not msg.payload:
+            self.crops.pop(station_id, None)  # an empty retained message clears the crop
+        else:
+            self.crops[station_id] = (msg.payload, dt_util.utcnow())
+        self._count("crop")
+        self._notify(station_key("crop", station_id))
+
+    @callback
+    def _async_on_hotlist_match(self, msg: ReceiveMessage) -> None:
+        try:
+            match = HotlistMatch.from_payload(msg.payload)
+        except PayloadError as err:
+            self._reject("hotlist_match", msg.topic, err)
+            return
+        self._count("hotlist_match")
+        station_id = match.transit.station
+        LOGGER.debug("Hotlist match on list %s at station %s", match.list, station_id)
+        self.hass.bus.async_fire(EVENT_HOTLIST_MATCH, self._event_data(station_id, match.payload))
+        self.hotlist_matches[station_id] = match
+        self._notify(station_key("hotlist", station_id))
+
+    def _event_data(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The engine's full payload, plus the ids automations filter on."""
+        return {
+            **payload,
+            "device_id": self.station_device_id(station_id),
+            "config_entry_id": self.entry.entry_id,
+            "instance": self.instance,
+        }

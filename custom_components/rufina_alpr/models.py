@@ -1,0 +1,334 @@
+"""Typed views of the engine's MQTT payloads (contract version 1, see the engine's docs/mqtt.md).
+
+The integration cannot import the engine (HA OS images are musl based and the engine pulls in
+onnxruntime), so it checks the payloads itself with voluptuous, tolerantly: unknown fields are
+ignored (adding a field does not bump the contract version), missing required ones are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import voluptuous as vol
+
+from homeassistant.util import dt as dt_util
+
+from .const import KIND_LPR, SUPPORTED_CONTRACT_VERSION
+
+
+class PayloadError(ValueError):
+    """A payload that breaks the contract (bad JSON, missing or mistyped fields)."""
+
+
+class UnsupportedVersionError(PayloadError):
+    """A payload of a contract version this integration does not read."""
+
+    def __init__(self, version: object) -> None:
+        super().__init__(f"unsupported payload version {version!r}")
+        self.version = version
+
+
+_NUMBER = vol.All(vol.Any(int, float), vol.Coerce(float))
+_COUNT = vol.All(int, vol.Range(min=0))
+_OPT_STR = vol.Any(None, str)
+
+_STATUS_SCHEMA = vol.Schema(
+    {
+        vol.Required("state"): vol.In(("online", "offline")),
+        vol.Required("engine_version"): str,
+        vol.Required("contract_version"): int,
+        vol.Required("instance"): vol.All(str, vol.Length(min=1)),
+        vol.Optional("api_url"): _OPT_STR,
+        vol.Optional("since"): _OPT_STR,
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_STATION_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): vol.All(str, vol.Match(r"^[a-z0-9_]+$")),
+        vol.Required("name"): vol.All(str, vol.Length(min=1)),
+        vol.Required("camera"): str,
+        vol.Required("kind"): vol.In(("lpr", "context")),
+        vol.Optional("zone"): _OPT_STR,
+        vol.Optional("direction"): _OPT_STR,
+        vol.Optional("locality"): _OPT_STR,
+        vol.Optional("latitude"): vol.Any(None, _NUMBER),
+        vol.Optional("longitude"): vol.Any(None, _NUMBER),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_STATIONS_SCHEMA = vol.Schema({vol.Required("stations"): [dict]}, extra=vol.ALLOW_EXTRA)
+
+_TRANSIT_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): vol.All(str, vol.Length(min=1)),
+        vol.Required("event_id"): str,
+        vol.Required("plate"): vol.All(str, vol.Length(min=1)),
+        vol.Required("display"): str,
+        vol.Required("country"): _OPT_STR,
+        vol.Required("format"): _OPT_STR,
+        vol.Required("confidence"): _NUMBER,
+        vol.Required("low_confidence"): bool,
+        vol.Required("station"): vol.All(str, vol.Match(r"^[a-z0-9_]+$")),
+        vol.Optional("station_name"): str,
+        vol.Required("camera"): str,
+        vol.Required("direction"): _OPT_STR,
+        vol.Required("time"): str,
+        vol.Required("vehicle"): str,
+        vol.Required("reads"): int,
+        vol.Optional("frigate_plate"): _OPT_STR,
+        vol.Required("alternatives"): [
+            vol.Schema({vol.Required("plate"): str, vol.Required("score"): _NUMBER}, extra=vol.ALLOW_EXTRA)
+        ],
+        vol.Required("hotlist"): vol.Any(None, dict),
+        vol.Required("has_crop"): bool,
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_HOTLIST_SCHEMA = vol.Schema(
+    {
+        vol.Required("transit"): dict,
+        vol.Required("list"): str,
+        vol.Required("entry_plate"): str,
+        vol.Required("read_plate"): str,
+        vol.Required("score"): _NUMBER,
+        vol.Required("match"): str,
+        vol.Required("action"): str,
+        vol.Optional("priority"): vol.Any(None, int),
+        vol.Optional("reason"): _OPT_STR,
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_STATION_STATS_SCHEMA = vol.Schema(
+    {
+        vol.Required("transits_today"): _COUNT,
+        vol.Required("vehicles_last_hour"): _COUNT,
+        vol.Optional("vehicles_last_hour_by_class", default=dict): {str: _COUNT},
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_STATS_SCHEMA = vol.Schema(
+    {
+        vol.Required("time"): str,
+        vol.Required("transits_today"): _COUNT,
+        vol.Required("queue"): _COUNT,
+        vol.Optional("latency_ms", default=dict): {vol.Optional(str): vol.Any(None, _NUMBER)},
+        vol.Required("counters"): {str: _COUNT},
+        vol.Required("stations"): {str: _STATION_STATS_SCHEMA},
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+
+def decode(payload: str | bytes | bytearray) -> dict[str, Any]:
+    """Decode one JSON payload and check its contract version."""
+    try:
+        data = json.loads(payload)
+    except ValueError as err:
+        raise PayloadError(f"not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise PayloadError("not a JSON object")
+    if data.get("v") != SUPPORTED_CONTRACT_VERSION:
+        raise UnsupportedVersionError(data.get("v"))
+    return data
+
+
+def _check(schema: vol.Schema, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        valid: dict[str, Any] = schema(data)
+    except vol.Invalid as err:
+        raise PayloadError(str(err)) from err
+    return valid
+
+
+def _time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return dt_util.parse_datetime(value)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """The retained `status` payload (the last will says offline)."""
+
+    online: bool
+    instance: str
+    engine_version: str
+    contract_version: int
+    api_url: str | None
+    since: datetime | None
+
+    @classmethod
+    def from_payload(cls, payload: str | bytes | bytearray) -> EngineStatus:
+        data = _check(_STATUS_SCHEMA, decode(payload))
+        return cls(
+            online=data["state"] == "online",
+            instance=data["instance"],
+            engine_version=data["engine_version"],
+            contract_version=data["contract_version"],
+            api_url=data.get("api_url"),
+            since=_time(data.get("since")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """One camera station as the engine announces it."""
+
+    id: str
+    name: str
+    camera: str
+    kind: str
+    zone: str | None = None
+    direction: str | None = None
+    locality: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @property
+    def reads_plates(self) -> bool:
+        """LPR stations read plates; context stations only count vehicles."""
+        return self.kind == KIND_LPR
+
+
+def parse_stations(payload: str | bytes | bytearray) -> dict[str, Station]:
+    """The retained `stations` payload, by station id."""
+    data = _check(_STATIONS_SCHEMA, decode(payload))
+    stations: dict[str, Station] = {}
+    for raw in data["stations"]:
+        entry = _check(_STATION_SCHEMA, raw)
+        stations[entry["id"]] = Station(
+            id=entry["id"],
+            name=entry["name"],
+            camera=entry["camera"],
+            kind=entry["kind"],
+            zone=entry.get("zone"),
+            direction=entry.get("direction"),
+            locality=entry.get("locality"),
+            latitude=entry.get("latitude"),
+            longitude=entry.get("longitude"),
+        )
+    return stations
+
+
+@dataclass(frozen=True, slots=True)
+class Transit:
+    """One vehicle passage; `payload` keeps the engine's full payload for events."""
+
+    id: str
+    station: str
+    plate: str
+    display: str
+    confidence: float
+    low_confidence: bool
+    time: datetime | None
+    vehicle: str
+    direction: str | None
+    event_id: str
+    country: str | None
+    has_crop: bool
+    hotlist: dict[str, Any] | None
+    alternatives: list[dict[str, Any]]
+    payload: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Transit:
+        if raw.get("v") != SUPPORTED_CONTRACT_VERSION:
+            raise UnsupportedVersionError(raw.get("v"))
+        data = _check(_TRANSIT_SCHEMA, raw)
+        return cls(
+            id=data["id"],
+            station=data["station"],
+            plate=data["plate"],
+            display=data["display"],
+            confidence=data["confidence"],
+            low_confidence=data["low_confidence"],
+            time=_time(data["time"]),
+            vehicle=data["vehicle"],
+            direction=data["direction"],
+            event_id=data["event_id"],
+            country=data["country"],
+            has_crop=data["has_crop"],
+            hotlist=data["hotlist"],
+            alternatives=data["alternatives"],
+            payload=raw,
+        )
+
+    @classmethod
+    def from_payload(cls, payload: str | bytes | bytearray) -> Transit:
+        return cls.from_dict(decode(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistMatch:
+    """A transit that matched a hotlist entry."""
+
+    transit: Transit
+    list: str
+    score: float
+    match: str
+    action: str
+    payload: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_payload(cls, payload: str | bytes | bytearray) -> HotlistMatch:
+        raw = decode(payload)
+        data = _check(_HOTLIST_SCHEMA, raw)
+        return cls(
+            transit=Transit.from_dict(data["transit"]),
+            list=data["list"],
+            score=data["score"],
+            match=data["match"],
+            action=data["action"],
+            payload=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StationStats:
+    """Per-station aggregates from the `stats` payload."""
+
+    transits_today: int
+    vehicles_last_hour: int
+    vehicles_last_hour_by_class: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """The retained `stats` payload: aggregates only, never plates."""
+
+    time: datetime | None
+    transits_today: int
+    queue: int
+    latency_p50: float | None
+    latency_p95: float | None
+    counters: dict[str, int]
+    stations: dict[str, StationStats]
+
+    @classmethod
+    def from_payload(cls, payload: str | bytes | bytearray) -> EngineStats:
+        data = _check(_STATS_SCHEMA, decode(payload))
+        return cls(
+            time=_time(data["time"]),
+            transits_today=data["transits_today"],
+            queue=data["queue"],
+            latency_p50=data["latency_ms"].get("p50"),
+            latency_p95=data["latency_ms"].get("p95"),
+            counters=data["counters"],
+            stations={
+                station_id: StationStats(
+                    transits_today=entry["transits_today"],
+                    vehicles_last_hour=entry["vehicles_last_hour"],
+                    vehicles_last_hour_by_class=entry["vehicles_last_hour_by_class"],
+                )
+                for station_id, entry in data["stations"].items()
+            },
+        )

@@ -1,0 +1,260 @@
+"""Sensors: last plate and traffic counts per station, totals and diagnostics for the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import ATTR_LATITUDE, ATTR_LONGITUDE, EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .const import KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
+from .entity import RufinaAlprEntity, RufinaAlprStationEntity
+from .hub import KEY_AVAILABILITY, KEY_STATS, RufinaAlprConfigEntry, RufinaAlprHub
+from .models import Station, StationStats, Transit
+
+# Push based: nothing to throttle.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RufinaAlprEngineSensorDescription(SensorEntityDescription):
+    """An engine sensor, read from the `stats` payload."""
+
+    value_fn: Callable[[RufinaAlprHub], StateType | datetime]
+    attrs_fn: Callable[[RufinaAlprHub], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RufinaAlprStationSensorDescription(SensorEntityDescription):
+    """A station sensor, read from the station's part of the `stats` payload."""
+
+    kinds: tuple[str, ...]
+    value_fn: Callable[[StationStats], StateType]
+    attrs_fn: Callable[[StationStats], dict[str, Any]] | None = None
+
+
+ENGINE_SENSORS: tuple[RufinaAlprEngineSensorDescription, ...] = (
+    RufinaAlprEngineSensorDescription(
+        key="transits_today",
+        translation_key="engine_transits_today",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda hub: hub.stats.transits_today if hub.stats else None,
+    ),
+    RufinaAlprEngineSensorDescription(
+        key="queue",
+        translation_key="queue",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda hub: hub.stats.queue if hub.stats else None,
+    ),
+    RufinaAlprEngineSensorDescription(
+        key="latency_p50",
+        translation_key="latency_p50",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda hub: hub.stats.latency_p50 if hub.stats else None,
+    ),
+    RufinaAlprEngineSensorDescription(
+        key="latency_p95",
+        translation_key="latency_p95",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda hub: hub.stats.latency_p95 if hub.stats else None,
+    ),
+    RufinaAlprEngineSensorDescription(
+        key="stats_updated",
+        translation_key="stats_updated",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda hub: hub.stats.time if hub.stats else None,
+        attrs_fn=lambda hub: dict(hub.stats.counters) if hub.stats else {},
+    ),
+)
+
+STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
+    RufinaAlprStationSensorDescription(
+        key="transits_today",
+        translation_key="transits_today",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        kinds=(KIND_LPR,),
+        value_fn=lambda stats: stats.transits_today,
+    ),
+    RufinaAlprStationSensorDescription(
+        key="vehicles_per_hour",
+        translation_key="vehicles_per_hour",
+        state_class=SensorStateClass.MEASUREMENT,
+        kinds=(KIND_LPR, KIND_CONTEXT),
+        value_fn=lambda stats: stats.vehicles_last_hour,
+        attrs_fn=lambda stats: {"by_class": dict(stats.vehicles_last_hour_by_class)},
+    ),
+    *(
+        RufinaAlprStationSensorDescription(
+            key=f"vehicles_per_hour_{vehicle}",
+            translation_key=f"vehicles_per_hour_{vehicle}",
+            state_class=SensorStateClass.MEASUREMENT,
+            kinds=(KIND_CONTEXT,),
+            # Cars and trucks are what the technical office watches; the rest on demand.
+            entity_registry_enabled_default=vehicle in ("car", "truck"),
+            value_fn=lambda stats, vehicle=vehicle: stats.vehicles_last_hour_by_class.get(vehicle, 0),
+        )
+        for vehicle in VEHICLE_CLASSES
+    ),
+)
+
+LAST_PLATE = SensorEntityDescription(key="last_plate", translation_key="last_plate")
+
+# The entity that carries a station's coordinates (so a map card shows each station once).
+LOCATED_KEY = {KIND_LPR: "last_plate", KIND_CONTEXT: "vehicles_per_hour"}
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: RufinaAlprConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Engine sensors now; station sensors whenever the engine announces a station."""
+    hub = entry.runtime_data
+    async_add_entities(RufinaAlprEngineSensor(hub, description) for description in ENGINE_SENSORS)
+
+    @callback
+    def add_station(station: Station) -> None:
+        entities: list[SensorEntity] = [
+            RufinaAlprStationSensor(hub, station, description)
+            for description in STATION_SENSORS
+            if station.kind in description.kinds
+        ]
+        if station.reads_plates:
+            entities.append(RufinaAlprLastPlateSensor(hub, station, LAST_PLATE))
+        async_add_entities(entities)
+
+    entry.async_on_unload(hub.async_add_station_adder(add_station))
+
+
+class RufinaAlprEngineSensor(RufinaAlprEntity, SensorEntity):
+    """A sensor of the engine device."""
+
+    entity_description: RufinaAlprEngineSensorDescription
+
+    def listen_keys(self) -> tuple[str, ...]:
+        """Stats refresh these sensors."""
+        return (KEY_AVAILABILITY, KEY_STATS)
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The value from the latest stats."""
+        return self.entity_description.value_fn(self.hub)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Extra values some sensors carry (the engine's counters)."""
+        if self.entity_description.attrs_fn is None:
+            return None
+        return self.entity_description.attrs_fn(self.hub)
+
+
+class _StationAttributesMixin(RufinaAlprStationEntity):
+    """Location and station facts on the station's located entity."""
+
+    def station_attributes(self) -> dict[str, Any]:
+        station = self.station
+        if station is None or LOCATED_KEY.get(station.kind) != self.entity_description.key:
+            return {}
+        return {
+            ATTR_LATITUDE: station.latitude,
+            ATTR_LONGITUDE: station.longitude,
+            "camera": station.camera,
+            "zone": station.zone,
+            "station_direction": station.direction,
+            "locality": station.locality,
+        }
+
+
+class RufinaAlprStationSensor(_StationAttributesMixin, SensorEntity):
+    """A traffic count of one station, from the engine's stats."""
+
+    entity_description: RufinaAlprStationSensorDescription
+
+    def listen_keys(self) -> tuple[str, ...]:
+        """Stats refresh these sensors."""
+        return (KEY_AVAILABILITY, KEY_STATS)
+
+    def _stats(self) -> StationStats | None:
+        if self.hub.stats is None:
+            return None
+        return self.hub.stats.stations.get(self.station_id)
+
+    @property
+    def native_value(self) -> StateType:
+        """The count from the latest stats; unknown until the engine reports the station."""
+        if (stats := self._stats()) is None:
+            return None
+        return self.entity_description.value_fn(stats)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Per-class counts and, on the located entity, the station's coordinates."""
+        attrs = self.station_attributes()
+        if (stats := self._stats()) is not None and self.entity_description.attrs_fn:
+            attrs.update(self.entity_description.attrs_fn(stats))
+        return attrs or None
+
+
+class RufinaAlprLastPlateSensor(_StationAttributesMixin, SensorEntity):
+    """The plate of the station's latest transit, with the read's details as attributes."""
+
+    # Alternatives and ids change on every transit and are of no use in history.
+    _unrecorded_attributes = frozenset({"alternatives", "frigate_event_id", "transit_id"})
+
+    def listen_keys(self) -> tuple[str, ...]:
+        """The retained `last` topic and live transits refresh it."""
+        return (KEY_AVAILABILITY, self.station_key("last"))
+
+    @property
+    def _transit(self) -> Transit | None:
+        return self.hub.last_transits.get(self.station_id)
+
+    @property
+    def native_value(self) -> str | None:
+        """The normalised plate (A-Z, 0-9), as automations compare it."""
+        return self._transit.plate if self._transit else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Confidence, time, vehicle class, direction, Frigate event id, alternatives."""
+        attrs = self.station_attributes()
+        if (transit := self._transit) is not None:
+            attrs.update(
+                {
+                    "display": transit.display,
+                    "confidence": transit.confidence,
+                    "low_confidence": transit.low_confidence,
+                    "time": transit.time.isoformat() if transit.time else None,
+                    "vehicle_class": transit.vehicle,
+                    "direction": transit.direction,
+                    "country": transit.country,
+                    "frigate_event_id": transit.event_id,
+                    "transit_id": transit.id,
+                    "alternatives": transit.alternatives,
+                    "hotlist": transit.hotlist,
+                }
+            )
+        return attrs or None
