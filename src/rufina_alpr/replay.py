@@ -179,7 +179,7 @@ class TrackedObject:
         kinds = ["new"] + ["update"] * updates + ["end"]
         return [
             {"before": before, "after": after, "type": kind}
-            for kind, before, after in zip(kinds, states, states[1:], strict=True)
+            for kind, before, after in zip(kinds, states[:-1], states[1:], strict=True)
         ]
 
 

@@ -133,7 +133,7 @@ class Engine:
         if self._session is not None:
             await self._session.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        await self._in_db(self.store.close)
+        await self.in_db(self.store.close)
         self._db.shutdown(wait=True)
 
     def _spawn(self, coroutine: Any, name: str | None = None) -> asyncio.Task[Any]:
@@ -147,7 +147,7 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             _LOGGER.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def _in_db(self, function: Any, *args: Any) -> Any:
+    async def in_db(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
 
     @property
@@ -281,7 +281,7 @@ class Engine:
         event, station = state.event, state.station
         received = time.monotonic()
         try:
-            if await self._in_db(self.store.event_handled, event.id):
+            if await self.in_db(self.store.event_handled, event.id):
                 self.metrics.inc("events_duplicate")
                 return
             if event.has_snapshot and (
@@ -294,7 +294,7 @@ class Engine:
                 reason = "; ".join(state.failures[-3:]) or (
                     "no plate read" if event.has_snapshot else "no snapshot"
                 )
-                await self._in_db(
+                await self.in_db(
                     lambda: self.store.add_passage(
                         event_id=event.id,
                         station_id=station.id,
@@ -309,7 +309,7 @@ class Engine:
                 self.metrics.inc("passages_unread")
                 _LOGGER.info("event %s at %s recorded as unread: %s", event.id, station.id, reason)
                 return
-            if not await self._in_db(self.store.add_transit, transit, reads):
+            if not await self.in_db(self.store.add_transit, transit, reads):
                 self.metrics.inc("events_duplicate")
                 return
             self.metrics.inc("transits_stored")
@@ -370,7 +370,7 @@ class Engine:
 
     async def _count_passage(self, station: Station, event: FrigateEvent, message: Message) -> None:
         try:
-            stored = await self._in_db(
+            stored = await self.in_db(
                 lambda: self.store.add_passage(
                     event_id=event.id,
                     station_id=station.id,
@@ -385,11 +385,12 @@ class Engine:
         finally:
             self.mqtt.ack(message)
 
-    async def _publish_transit(self, transit: Transit, *, republish: bool = False) -> None:
+    def transit_payload(self, transit: Transit) -> dict[str, Any]:
         station = self.settings.station(transit.station_id)
-        payload = contract.encode(
-            contract.transit_payload(transit, station.name if station else None)
-        )
+        return contract.transit_payload(transit, station.name if station else None)
+
+    async def _publish_transit(self, transit: Transit, *, republish: bool = False) -> None:
+        payload = contract.encode(self.transit_payload(transit))
         self._inflight.add(transit.id)
         try:
             delivered = self.mqtt.publish(self.topics.transit, payload, qos=contract.QOS_TRANSIT)
@@ -399,14 +400,14 @@ class Engine:
                     self.topics.station_crop(transit.station_id), transit.crop_jpeg, retain=True
                 )
             await delivered
-            await self._in_db(self.store.mark_published, transit.id)
+            await self.in_db(self.store.mark_published, transit.id)
             self.metrics.inc("transits_republished" if republish else "transits_published")
         finally:
             self._inflight.discard(transit.id)
 
     async def _flush_outbox(self) -> None:
         """Publish what was stored but never acknowledged (crash, or broker away too long)."""
-        pending = await self._in_db(self.store.unpublished, 500)
+        pending = await self.in_db(self.store.unpublished, 500)
         waiting = [t for t in pending if t.id not in self._inflight]
         if waiting:
             _LOGGER.info("publishing %d stored transits that were not delivered yet", len(waiting))
@@ -431,8 +432,8 @@ class Engine:
     async def stats_payload(self) -> dict[str, Any]:
         now = datetime.now(self.settings.timezone)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        per_station = await self._in_db(self.store.transits_per_station, midnight)
-        last_hour = await self._in_db(self.store.station_counts, now - timedelta(hours=1))
+        per_station = await self.in_db(self.store.transits_per_station, midnight)
+        last_hour = await self.in_db(self.store.station_counts, now - timedelta(hours=1))
         stations = {
             station.id: {
                 "transits_today": per_station.get(station.id, 0),

@@ -1,0 +1,267 @@
+"""`rufina-alpr` command line: serve, demo, read, models check, stations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rufina_alpr import __version__
+from rufina_alpr.config import SettingsError, load_settings
+from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
+from rufina_alpr.recognizer import ImageError, ModelError, Recognizer, decode_image, model_settings_for
+from rufina_alpr.stations_cli import add_stations_commands
+from rufina_alpr.store import StoreError
+
+_LOGGER = logging.getLogger("rufina_alpr")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _models_dir(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else default_models_dir()
+
+
+# ---------------------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rufina_alpr.api import start_api  # noqa: PLC0415 - heavy imports only for serve
+    from rufina_alpr.service import Engine  # noqa: PLC0415
+
+    try:
+        settings = load_settings(args.config, addon_options=args.addon_options)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    models_dir = settings.models_dir or default_models_dir()
+    try:
+        recognizer = Recognizer(
+            model_settings_for(
+                models_dir,
+                detector=settings.detector,
+                ocr=settings.ocr,
+                detector_threshold=settings.detector_threshold,
+                threads=settings.model_threads,
+            )
+        )
+    except ModelError as err:
+        _LOGGER.error("cannot start: %s", err)
+        return 3
+
+    async def serve() -> int:
+        try:
+            engine = Engine(settings, recognizer)
+        except StoreError as err:
+            _LOGGER.error("cannot start: %s", err)
+            return 4
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await engine.start()
+        runner = await start_api(engine)
+        await stop.wait()
+        _LOGGER.info("stopping")
+        await runner.cleanup()
+        await engine.stop()
+        return 0
+
+    return asyncio.run(serve())
+
+
+# ---------------------------------------------------------------------------- read
+def cmd_read(args: argparse.Namespace) -> int:
+    try:
+        recognizer = Recognizer(
+            model_settings_for(_models_dir(args.models), detector=args.detector, threads=2)
+        )
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    from rufina_alpr.fusion import fuse  # noqa: PLC0415
+
+    results = []
+    status = 0
+    for name in args.images:
+        path = Path(name)
+        started = time.perf_counter()
+        try:
+            image = decode_image(path.read_bytes(), max_pixels=60_000_000)
+        except (OSError, ImageError) as err:
+            results.append({"file": name, "error": str(err)})
+            status = 1
+            continue
+        reads = recognizer.read(image)
+        plates = _group_reads(reads)
+        fused = [f for f in (fuse(group) for group in plates) if f is not None]
+        results.append(
+            {
+                "file": name,
+                "seconds": round(time.perf_counter() - started, 3),
+                "plates": [
+                    {
+                        "plate": f.plate,
+                        "display": f.display,
+                        "country": f.country,
+                        "format": f.format,
+                        "confidence": round(f.confidence, 3),
+                        "low_confidence": f.low_confidence,
+                        "box": f.best_read.box,
+                        "alternatives": [a.plate for a in f.alternatives],
+                    }
+                    for f in fused
+                ],
+            }
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return status
+    table = Table(title="Plates")
+    for column in ("file", "plate", "country", "confidence", "box", "time"):
+        table.add_column(column)
+    for result in results:
+        if "error" in result:
+            table.add_row(Path(result["file"]).name, f"[red]{result['error']}", "", "", "", "")
+            continue
+        if not result["plates"]:
+            table.add_row(Path(result["file"]).name, "[yellow]no plate", "", "", "", f"{result['seconds']} s")
+        for plate in result["plates"]:
+            flag = " (low)" if plate["low_confidence"] else ""
+            table.add_row(
+                Path(result["file"]).name,
+                plate["display"],
+                plate["country"] or "-",
+                f"{plate['confidence']:.2f}{flag}",
+                str(plate["box"]),
+                f"{result['seconds']} s",
+            )
+    Console().print(table)
+    return status
+
+
+def _group_reads(reads: list) -> list[list]:  # type: ignore[type-arg]
+    """Reads of one image grouped by plate box (each detected plate was read on several crops)."""
+    groups: dict[tuple[int, int, int, int] | None, list] = {}  # type: ignore[type-arg]
+    for read in reads:
+        groups.setdefault(read.box, []).append(read)
+    return list(groups.values())
+
+
+# ---------------------------------------------------------------------------- models check
+def cmd_models_check(args: argparse.Namespace) -> int:
+    models_dir = _models_dir(args.models)
+    print(f"models folder: {models_dir or 'none (fast-alpr download)'}")
+    try:
+        recognizer = Recognizer(model_settings_for(models_dir, detector=args.detector, threads=2))
+    except ModelError as err:
+        print(f"FAILED: {err}")
+        return 3
+    import numpy as np  # noqa: PLC0415
+
+    probe = np.full((720, 1280, 3), 127, dtype=np.uint8)
+    recognizer.read(probe)
+    started = time.perf_counter()
+    for _ in range(3):
+        recognizer.read(probe)
+    per_image = (time.perf_counter() - started) / 3
+    print(f"detector: {recognizer.info.detector}")
+    print(f"OCR:      {recognizer.info.ocr}")
+    print(f"loaded in {recognizer.info.load_seconds:.2f} s; {per_image * 1000:.0f} ms per 1280x720 frame")
+    print("OK")
+    return 0
+
+
+# ---------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rufina_alpr.demo import print_summary, run_demo  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console()
+    photos = Path(args.photos) if args.photos else default_photos_dir()
+    if photos is None or not photos.is_dir():
+        console.print(
+            "No photos to replay. Point the demo at a folder of vehicle photos with "
+            "--photos DIR (optionally with a labels.csv: file,x,y,w,h,plate)."
+        )
+        return 2
+    models_dir = _models_dir(args.models)
+    try:
+        result = asyncio.run(
+            run_demo(
+                photos,
+                models_dir=models_dir,
+                registry=default_registry(),
+                rate=args.rate,
+                limit=args.limit,
+                console=console,
+            )
+        )
+    except ModelError as err:
+        console.print(
+            f"[red]error:[/] {err}\nSet RUFINA_ALPR_MODELS or --models to a folder with the models "
+            "(see README), or run with internet access for fast-alpr's download."
+        )
+        return 3
+    print_summary(result, console)
+    return 0 if result.transits else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rufina-alpr", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"rufina-alpr {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the engine")
+    serve.add_argument("-c", "--config", type=Path, help="settings YAML file")
+    serve.add_argument(
+        "--addon-options", type=Path, help="Home Assistant add-on options.json to merge"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    models_arg = argparse.ArgumentParser(add_help=False)
+    models_arg.add_argument(
+        "--models", help="models folder (default: $RUFINA_ALPR_MODELS, ../shared/models, download)"
+    )
+    models_arg.add_argument("--detector", default="auto", help="detector file or 'none'")
+
+    demo = commands.add_parser("demo", parents=[models_arg], help="replay photos end to end")
+    demo.add_argument("--photos", help="folder of photos (default: ../shared/data/openalpr-eu-dev)")
+    demo.add_argument("--rate", type=float, default=2.0, help="vehicles per second (default 2)")
+    demo.add_argument("--limit", type=int, help="replay only the first N photos")
+    demo.set_defaults(func=cmd_demo)
+
+    read = commands.add_parser("read", parents=[models_arg], help="read plates on image files")
+    read.add_argument("images", nargs="+", help="image files")
+    read.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    read.set_defaults(func=cmd_read)
+
+    models = commands.add_parser("models", help="model management")
+    models_commands = models.add_subparsers(dest="models_command", required=True, metavar="COMMAND")
+    check = models_commands.add_parser("check", parents=[models_arg], help="load the models and time them")
+    check.set_defaults(func=cmd_models_check)
+
+    add_stations_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        code: int = args.func(args)
+        return code
+    return 130

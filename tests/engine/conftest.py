@@ -1,0 +1,285 @@
+"""Fixtures for the engine's tests: real Mosquitto, real PostgreSQL, real models and photos.
+
+A test that needs a service or the shared models/photos is skipped with a reason on a developer
+machine that lacks them, and fails when ``CI=true`` (so a missing install step cannot pass quietly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from rufina_alpr.broker import MosquittoBroker, free_port, wait_for_port
+from rufina_alpr.config import Settings
+from rufina_alpr.demo import TransitCollector, engine_settings
+from rufina_alpr.paths import SHARED
+from rufina_alpr.recognizer import ModelSettings, Recognizer
+from rufina_alpr.replay import FrigateReplay, Photo, load_photos
+from rufina_alpr.service import Engine
+from rufina_alpr.stations import Station
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+MODELS = Path(os.environ.get("RUFINA_ALPR_MODELS", SHARED / "models"))
+PHOTOS = SHARED / "data" / "openalpr-eu-dev"
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip (developer machine) or fail (CI) when something the test needs is missing."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but missing", pytrace=False)
+    pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    require((MODELS / "cct-xs-v2-global").is_dir(), f"the offline models folder {MODELS}")
+    return MODELS
+
+
+@pytest.fixture(scope="session")
+def photos_dir() -> Path:
+    require((PHOTOS / "labels.csv").is_file(), f"the labelled photos {PHOTOS}")
+    return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def recognizer(models_dir: Path) -> Recognizer:
+    return Recognizer(ModelSettings(models_dir=models_dir, threads=1))
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[MosquittoBroker]:
+    require(MosquittoBroker.available(), "mosquitto (apt-get install mosquitto)")
+    broker = MosquittoBroker()
+    broker.start_sync()
+    yield broker
+    broker.cleanup()
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(found[-1]) if found else shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server in a temporary folder, owned by the `postgres` user."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    require(bool(initdb and pg_ctl), "PostgreSQL (apt-get install postgresql)")
+    assert initdb and pg_ctl
+    root = Path(tempfile.mkdtemp(prefix="rufina-pg-"))
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    port = free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+    subprocess.run(
+        [*as_postgres, initdb, "-D", str(data), "-U", "rufina", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [*as_postgres, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    wait_for_port("127.0.0.1", port)
+    subprocess.run(
+        [*as_postgres, "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "rufina", "-d", "postgres",
+         "-c", "CREATE DATABASE rufina"],
+        check=True,
+        capture_output=True,
+    )
+    yield f"postgresql+psycopg://rufina@127.0.0.1:{port}/rufina"
+    subprocess.run([*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+TEST_STATIONS = [
+    Station(id="st_pomino", name="Pomino", camera="cam_pomino", kind="lpr", direction="inbound"),
+    Station(id="st_roma", name="Via Roma", camera="cam_roma", kind="lpr", direction="outbound"),
+    Station(id="st_piazza", name="Piazza", camera="cam_piazza", kind="context"),
+]
+
+
+@dataclass
+class Harness:
+    """Broker + Frigate replay + engine + a transit subscriber, wired like a deployment."""
+
+    broker: MosquittoBroker
+    replay: FrigateReplay
+    engine: Engine | None
+    collector: TransitCollector
+    settings: Settings
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    async def wait_for(self, predicate: Any, timeout: float = 120.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def wait_handled(self, count: int, timeout: float = 180.0) -> None:
+        assert self.engine is not None
+        engine = self.engine
+
+        async def handled() -> int:
+            counts = await engine.in_db(engine.store.passage_counts)
+            return int(counts.read + counts.unread + counts.counted)
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await handled() >= count:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"only {await handled()} of {count} events handled")
+
+
+@pytest.fixture
+async def harness_factory(
+    mosquitto: MosquittoBroker, recognizer: Recognizer, tmp_path: Path, models_dir: Path
+) -> AsyncIterator[Any]:
+    created: list[Harness] = []
+
+    async def make(
+        photos: list[Photo],
+        *,
+        store_url: str | None = None,
+        extra: dict[str, Any] | None = None,
+        start_engine: bool = True,
+    ) -> Harness:
+        replay = FrigateReplay(
+            photos,
+            cameras=[s.camera for s in TEST_STATIONS if s.reads_plates],
+            mqtt_host=mosquitto.host,
+            mqtt_port=mosquitto.port,
+            qos=1,
+        )
+        await replay.start()
+        options: dict[str, Any] = {"store": {"url": store_url}} if store_url else {}
+        options.update(extra or {})
+        settings = engine_settings(
+            broker_host=mosquitto.host,
+            broker_port=mosquitto.port,
+            frigate_url=replay.url,
+            data_dir=tmp_path / "engine",
+            stations=TEST_STATIONS,
+            models_dir=models_dir,
+            extra=options,
+        )
+        received: list[dict[str, Any]] = []
+        collector = TransitCollector(
+            mosquitto.host,
+            mosquitto.port,
+            "rufina_alpr/transit",
+            received.append,
+            client_id=f"test-collector-{len(created)}",
+            persistent=True,
+        )
+        await collector.link.start()
+        await asyncio.wait_for(collector.link.connected.wait(), 10)
+        engine = Engine(settings, recognizer) if start_engine else None
+        if engine is not None:
+            await engine.start()
+            await asyncio.wait_for(engine.mqtt.connected.wait(), 10)
+        harness = Harness(mosquitto, replay, engine, collector, settings, received)
+        created.append(harness)
+        return harness
+
+    yield make
+    for harness in created:
+        if harness.engine is not None:
+            await harness.engine.stop(drain_timeout=2)
+        await harness.collector.link.stop()
+        await harness.replay.stop()
+
+
+def plates_equal(read: str, label: str) -> bool:
+    return read.replace("O", "0") == label.replace("O", "0")
+
+
+def make_far_camera_set(source: Path, target: Path, seed: int = 7) -> Path:
+    """The photos as a far camera sees them: plate 55–85 px wide in a 1920×1080 frame, JPEG q60.
+
+    Each photo is shrunk so its plate is 55–85 px wide and placed in a grey full-HD frame; the
+    photo's area becomes the vehicle box Frigate would report (columns vx, vy, vw, vh).
+    """
+    rng = np.random.default_rng(seed)
+    target.mkdir(parents=True, exist_ok=True)
+    with (source / "labels.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out_rows = []
+    for row in rows:
+        image = cv2.imread(str(source / row["file"]))
+        scale = rng.uniform(55, 85) / int(row["w"])
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        frame = np.full((1080, 1920, 3), 96, dtype=np.uint8)
+        height, width = small.shape[:2]
+        left = int(rng.integers(0, 1920 - width))
+        top = int(rng.integers(300, 1080 - height))
+        frame[top : top + height, left : left + width] = small
+        cv2.imwrite(str(target / row["file"]), frame, [cv2.IMWRITE_JPEG_QUALITY, 60])
+        out_rows.append({**row, "vx": left, "vy": top, "vw": width, "vh": height})
+    with (target / "labels.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(out_rows[0]))
+        writer.writeheader()
+        writer.writerows(out_rows)
+    return target
+
+
+def direct_fast_alpr_count(models_dir: Path, photos: list[Photo]) -> tuple[int, list[str]]:
+    """fast-alpr called directly on each photo (same models), its most confident plate per photo."""
+    from fast_alpr import ALPR
+    from fast_alpr.default_ocr import DefaultOCR
+
+    from rufina_alpr.detectors import YoloV8OnnxDetector
+    from rufina_alpr.recognizer import OFFLINE_DETECTOR, OFFLINE_OCR, OFFLINE_OCR_CONFIG, session_options
+
+    options = session_options(2)
+    alpr = ALPR(
+        detector=YoloV8OnnxDetector(models_dir / OFFLINE_DETECTOR, sess_options=options),
+        ocr=DefaultOCR(
+            model_path=models_dir / OFFLINE_OCR,
+            config_path=models_dir / OFFLINE_OCR_CONFIG,
+            device="cpu",
+            sess_options=options,
+        ),
+    )
+    hits, misses = 0, []
+    for photo in photos:
+        results = [r for r in alpr.predict(str(photo.path)) if r.ocr and r.ocr.text]
+        results.sort(key=lambda r: r.detection.confidence, reverse=True)
+        if results and photo.plate and plates_equal(results[0].ocr.text, photo.plate):
+            hits += 1
+        else:
+            misses.append(photo.path.name)
+    return hits, misses
+
+
+def photos_of(folder: Path) -> list[Photo]:
+    return load_photos(folder)
+
+
+def dump(payload: Any) -> str:
+    return json.dumps(payload, indent=1)
