@@ -47,7 +47,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -
     try:
         info = await client.async_get_info()
     except RufinaAlprAuthError as err:
-        raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth") from err
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="invalid_auth"
+        ) from err
     except RufinaAlprApiError as err:
         # The data path is MQTT: an engine that is down right now is shown as offline (its last
         # will) with unavailable entities, rather than hiding its devices behind a setup retry.
@@ -64,8 +66,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -> None:
-    """Options change timers and thresholds: reload to apply them."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Options change timers and thresholds: reload to apply them.
+
+    Entry updates also come from discovery (its keys), which must not reload the entry.
+    """
+    if dict(entry.options) != entry.runtime_data.options:
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -> bool:

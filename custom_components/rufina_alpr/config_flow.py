@@ -8,12 +8,7 @@ from typing import Any
 import voluptuous as vol
 
 from homeassistant.components import mqtt
-from homeassistant.config_entries import (
-    ConfigEntry,
-    ConfigFlow,
-    ConfigFlowResult,
-    OptionsFlow,
-)
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -81,9 +76,7 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         """Options: when an offline engine becomes a repair issue."""
         return RufinaAlprOptionsFlow()
 
-    async def _async_check(
-        self, url: str, token: str, errors: dict[str, str]
-    ) -> EngineInfo | None:
+    async def _async_check(self, url: str, token: str, errors: dict[str, str]) -> EngineInfo | None:
         """Call the engine's API with the token; fill `errors` with what went wrong."""
         if not is_valid_url(url):
             errors[CONF_URL] = "invalid_url"
@@ -97,7 +90,7 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "cannot_connect"
         except RufinaAlprApiError:
             errors["base"] = "invalid_response"
-        except Exception:  # noqa: BLE001 - a config flow must never crash on a bad engine
+        except Exception:
             LOGGER.exception("Unexpected error while checking the engine's API")
             errors["base"] = "unknown"
         else:
@@ -107,14 +100,24 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
             return info
         return None
 
+    def _abort_if_known(self, updates: dict[str, Any]) -> None:
+        """Abort a discovery of a configured engine, applying what changed (reload only then).
+
+        Every status message of a configured engine comes here, so an unchanged one must not
+        reload the entry.
+        """
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, str(self.unique_id)
+        )
+        changed = entry is not None and any(entry.data.get(k) != v for k, v in updates.items())
+        self._abort_if_unique_id_configured(updates=updates, reload_on_update=changed)
+
     def _data(self, prefix: str, url: str, token: str) -> dict[str, Any]:
         return {CONF_TOPIC_PREFIX: prefix, CONF_URL: normalize_url(url), CONF_API_TOKEN: token}
 
     # -- user ------------------------------------------------------------------------------
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Manual set-up: topic prefix, API URL and token, tested before the entry exists."""
         if not self.hass.config_entries.async_entries(mqtt.DOMAIN):
             return self.async_abort(reason="mqtt_not_configured")
@@ -160,7 +163,7 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         updates: dict[str, Any] = {CONF_TOPIC_PREFIX: self._prefix}
         if status.api_url:
             updates[CONF_URL] = normalize_url(status.api_url)
-        self._abort_if_unique_id_configured(updates=updates)
+        self._abort_if_known(updates)
         self.context["title_placeholders"] = {"name": status.instance}
         return await self.async_step_discovery_confirm()
 
@@ -171,9 +174,7 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         assert self._instance is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            info = await self._async_check(
-                user_input[CONF_URL], user_input[CONF_API_TOKEN], errors
-            )
+            info = await self._async_check(user_input[CONF_URL], user_input[CONF_API_TOKEN], errors)
             if info is not None and info.instance != self._instance:
                 errors["base"] = "wrong_engine"
             elif info is not None:
@@ -209,7 +210,7 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         if info is None:
             return self.async_abort(reason=errors.get("base") or errors[CONF_URL])
         await self.async_set_unique_id(info.instance)
-        self._abort_if_unique_id_configured(updates=self._data(prefix, url, token))
+        self._abort_if_known(self._data(prefix, url, token))
         self._prefix, self._url, self._token = prefix, url, token
         self._instance = info.instance
         self._addon_name = discovery_info.name
@@ -300,9 +301,7 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
 class RufinaAlprOptionsFlow(OptionsFlow):
     """Options of one engine."""
 
-    async def async_step_init(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """How many minutes offline before Home Assistant raises a repair issue."""
         if user_input is not None:
             return self.async_create_entry(

@@ -6,10 +6,8 @@ from typing import Any
 
 import voluptuous as vol
 
-from homeassistant.components.device_automation import (
-    DEVICE_TRIGGER_BASE_SCHEMA,
-    InvalidDeviceAutomationConfig,
-)
+from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
+from homeassistant.components.device_automation.exceptions import InvalidDeviceAutomationConfig
 from homeassistant.components.homeassistant.triggers import event as event_trigger
 from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_PLATFORM, CONF_TYPE
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant
@@ -29,9 +27,7 @@ from .const import (
 
 TRIGGER_TYPES = (TRIGGER_TRANSIT, TRIGGER_LOW_CONFIDENCE, TRIGGER_HOTLIST_MATCH)
 
-TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
-    {vol.Required(CONF_TYPE): vol.In(TRIGGER_TYPES)}
-)
+TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend({vol.Required(CONF_TYPE): vol.In(TRIGGER_TYPES)})
 
 # Which bus event each trigger type listens to, and what the event data must contain.
 _EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -85,9 +81,9 @@ async def async_attach_trigger(
     event_type, extra = _EVENTS[config[CONF_TYPE]]
     event_config = event_trigger.TRIGGER_SCHEMA(
         {
-            event_trigger.CONF_PLATFORM: "event",
+            CONF_PLATFORM: "event",
             event_trigger.CONF_EVENT_TYPE: event_type,
-            event_trigger.CONF_EVENT_DATA: {CONF_DEVICE_ID: config[CONF_DEVICE_ID], **extra},
+            "event_data": {CONF_DEVICE_ID: config[CONF_DEVICE_ID], **extra},
         }
     )
     return await event_trigger.async_attach_trigger(

@@ -78,6 +78,7 @@ class RufinaAlprHub:
         assert entry.unique_id is not None
         self.instance: str = entry.unique_id
         self.prefix: str = entry.data[CONF_TOPIC_PREFIX]
+        self.options: dict[str, Any] = dict(entry.options)
         self.status: EngineStatus | None = None
         self.stations: dict[str, Station] = {}
         self.stats: EngineStats | None = None
@@ -274,7 +275,9 @@ class RufinaAlprHub:
         """Start or stop the clock of the 'offline for long' repair issue."""
         self._cancel_offline_timer()
         if online:
-            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_ENGINE_OFFLINE}_{self.entry.entry_id}")
+            ir.async_delete_issue(
+                self.hass, DOMAIN, f"{ISSUE_ENGINE_OFFLINE}_{self.entry.entry_id}"
+            )
             return
         self._offline_timer = async_call_later(
             self.hass, self.offline_issue_minutes * 60, self._async_raise_offline_issue
@@ -349,7 +352,9 @@ class RufinaAlprHub:
         for device in dr.async_entries_for_config_entry(registry, self.entry.entry_id):
             if device.identifiers & keep_identifiers:
                 continue
-            LOGGER.info("Removing station device %s: the engine no longer announces it", device.name)
+            LOGGER.info(
+                "Removing station device %s: the engine no longer announces it", device.name
+            )
             registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
         for cache in (self.last_transits, self.crops, self.live_transits, self.hotlist_matches):
             for station_id in set(cache) - keep:

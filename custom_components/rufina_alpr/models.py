@@ -7,9 +7,9 @@ ignored (adding a field does not bump the contract version), missing required on
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
+import json
 from typing import Any
 
 import voluptuous as vol
@@ -83,7 +83,9 @@ _TRANSIT_SCHEMA = vol.Schema(
         vol.Required("reads"): int,
         vol.Optional("frigate_plate"): _OPT_STR,
         vol.Required("alternatives"): [
-            vol.Schema({vol.Required("plate"): str, vol.Required("score"): _NUMBER}, extra=vol.ALLOW_EXTRA)
+            vol.Schema(
+                {vol.Required("plate"): str, vol.Required("score"): _NUMBER}, extra=vol.ALLOW_EXTRA
+            )
         ],
         vol.Required("hotlist"): vol.Any(None, dict),
         vol.Required("has_crop"): bool,

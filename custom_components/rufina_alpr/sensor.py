@@ -90,6 +90,12 @@ ENGINE_SENSORS: tuple[RufinaAlprEngineSensorDescription, ...] = (
     ),
 )
 
+
+def _per_class(vehicle: str) -> Callable[[StationStats], StateType]:
+    """Read one vehicle class from the per-class counts (0 when none passed)."""
+    return lambda stats: stats.vehicles_last_hour_by_class.get(vehicle, 0)
+
+
 STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
     RufinaAlprStationSensorDescription(
         key="transits_today",
@@ -114,7 +120,7 @@ STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
             kinds=(KIND_CONTEXT,),
             # Cars and trucks are what the technical office watches; the rest on demand.
             entity_registry_enabled_default=vehicle in ("car", "truck"),
-            value_fn=lambda stats, vehicle=vehicle: stats.vehicles_last_hour_by_class.get(vehicle, 0),
+            value_fn=_per_class(vehicle),
         )
         for vehicle in VEHICLE_CLASSES
     ),

@@ -1,0 +1,1 @@
+"""Tests of the Home Assistant integration custom_components/rufina_alpr."""

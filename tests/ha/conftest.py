@@ -1,0 +1,139 @@
+"""Fixtures: a configured engine entry, the engine's API mocked, schema-checked payload fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+import json
+from pathlib import Path
+from typing import Any
+from unittest.mock import Mock
+
+import jsonschema
+import pytest
+from referencing import Registry, Resource
+
+from custom_components.rufina_alpr.const import CONF_TOPIC_PREFIX, DOMAIN
+from homeassistant.const import CONF_API_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient, MqttMockPahoClient
+
+REPO = Path(__file__).resolve().parents[2]
+# The engine's JSON Schemas: the one definition both sides are tested against.
+SCHEMA_DIR = REPO / "src" / "rufina_alpr" / "schemas"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+INSTANCE = "rufina-01"
+PREFIX = "rufina_alpr"
+API_URL = "http://192.168.1.20:8787"
+TOKEN = "s3cret-token-0123"
+ENTRY_DATA = {CONF_TOPIC_PREFIX: PREFIX, CONF_URL: API_URL, CONF_API_TOKEN: TOKEN}
+INFO = {"instance": INSTANCE, "engine_version": "0.1.0", "contract_version": 1, "stations": 3}
+
+# Fixture file name prefix -> schema kind.
+_KINDS = {
+    "status": "status",
+    "stations": "stations",
+    "transit": "transit",
+    "hotlist": "hotlist_match",
+    "stats": "stats",
+}
+
+
+def _registry() -> Registry:
+    resources = [
+        (path.name, Resource.from_contents(json.loads(path.read_text())))
+        for path in SCHEMA_DIR.glob("*.schema.json")
+    ]
+    return Registry().with_resources(resources)
+
+
+def validate(kind: str, payload: dict[str, Any]) -> None:
+    """Validate a payload against the engine's schema file of that kind."""
+    schema = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER).validate(payload)
+
+
+def kind_of(name: str) -> str:
+    """Schema kind of a fixture file."""
+    return next(kind for prefix, kind in _KINDS.items() if name.startswith(prefix))
+
+
+def payload(name: str, **changes: Any) -> dict[str, Any]:
+    """A fixture payload, changed as asked, and always valid against the engine's schema."""
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    data.update(changes)
+    validate(kind_of(name), data)
+    return data
+
+
+def fire(
+    hass: HomeAssistant, topic: str, data: dict[str, Any] | bytes, retain: bool = False
+) -> None:
+    """Publish on the engine's prefix, as the engine does (JSON is compact UTF-8)."""
+    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    async_fire_mqtt_message(hass, f"{PREFIX}/{topic}", raw, qos=1, retain=retain)
+
+
+async def publish_engine(hass: HomeAssistant, *, crop: bytes | None = None) -> None:
+    """The engine's retained topics, as a starting Home Assistant receives them."""
+    fire(hass, "status", payload("status_online"), retain=True)
+    fire(hass, "stations", payload("stations"), retain=True)
+    fire(hass, "stats", payload("stats"), retain=True)
+    fire(hass, "st01_ss67_est/last", payload("transit"), retain=True)
+    if crop is not None:
+        fire(hass, "st01_ss67_est/crop", crop, retain=True)
+    await hass.async_block_till_done()
+
+
+def jpeg_bytes(size: tuple[int, int] = (120, 32)) -> bytes:
+    """A small real JPEG (Pillow ships with Home Assistant)."""
+    from io import BytesIO  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    out = BytesIO()
+    Image.new("RGB", size, (240, 240, 240)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/rufina_alpr."""
+
+
+@pytest.fixture
+def mqtt_client_mock(mqtt_client_mock: MqttMockPahoClient) -> Generator[MqttMockPahoClient]:
+    """Close the mocked socket after each test, so MQTT's periodic timer does not linger."""
+    yield mqtt_client_mock
+    mqtt_client_mock.on_socket_close(mqtt_client_mock, None, Mock(fileno=Mock(return_value=-1)))
+
+
+@pytest.fixture
+def config_entry(hass: HomeAssistant) -> MockConfigEntry:
+    """One engine's config entry."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=INSTANCE, title=INSTANCE, data=ENTRY_DATA)
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+def engine_api(aioclient_mock: AiohttpClientMocker) -> AiohttpClientMocker:
+    """The engine's API answering with the right instance."""
+    aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
+    return aioclient_mock
+
+
+@pytest.fixture
+async def setup_integration(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    config_entry: MockConfigEntry,
+    engine_api: AiohttpClientMocker,
+) -> MockConfigEntry:
+    """The integration loaded with MQTT and the API mocked; nothing published yet."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry

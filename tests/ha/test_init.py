@@ -1,0 +1,115 @@
+"""Set-up, unload and reload of a config entry."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import aiohttp
+
+from custom_components.rufina_alpr import async_remove_config_entry_device
+from custom_components.rufina_alpr.const import DOMAIN
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from .conftest import API_URL, INSTANCE, TOKEN, fire, payload, publish_engine
+
+
+async def test_setup_and_unload(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
+    """The entry loads with the engine device, then unloads cleanly."""
+    entry = setup_integration
+    assert entry.state is ConfigEntryState.LOADED
+    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    assert engine is not None
+    assert engine.sw_version == "0.1.0"
+    assert engine.configuration_url == API_URL
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_token_sent(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
+) -> None:
+    """The API is called with the bearer token."""
+    assert aioclient_mock.call_count == 1
+    _method, _url, _data, headers = aioclient_mock.mock_calls[0]
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_setup_auth_failure_starts_reauth(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    config_entry: MockConfigEntry,
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    """A refused token fails the set-up and asks the user for a new one."""
+    aioclient_mock.get(f"{API_URL}/api/v1/info", status=401, json={"error": "unauthorized"})
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_setup_with_engine_down(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    config_entry: MockConfigEntry,
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    """An unreachable API does not block the set-up: MQTT (and the last will) tell the state."""
+    aioclient_mock.get(f"{API_URL}/api/v1/info", exc=aiohttp.ClientConnectionError("refused"))
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    assert engine is not None
+    assert engine.sw_version is None
+    fire(hass, "status", payload("status_online"), retain=True)
+    await hass.async_block_till_done()
+    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    assert engine is not None
+    assert engine.sw_version == "0.1.0"
+
+
+async def test_setup_retries_without_mqtt(
+    hass: HomeAssistant, config_entry: MockConfigEntry, engine_api: AiohttpClientMocker
+) -> None:
+    """Without an MQTT client the entry retries later."""
+    with patch("custom_components.rufina_alpr.mqtt.async_wait_for_mqtt_client", return_value=False):
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_options_change_reloads(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """Changing the options reloads the entry so they apply."""
+    entry = setup_integration
+    with patch("custom_components.rufina_alpr.async_setup_entry", return_value=True) as setup_entry:
+        hass.config_entries.async_update_entry(entry, options={"offline_issue_minutes": 5})
+        await hass.async_block_till_done()
+    assert setup_entry.call_count == 1
+
+
+async def test_remove_config_entry_device(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """Only devices of stations the engine no longer announces can be deleted by hand."""
+    entry = setup_integration
+    await publish_engine(hass)
+    registry = dr.async_get(hass)
+    engine = registry.async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    station = registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st01_ss67_est")})
+    assert engine is not None
+    assert station is not None
+    assert not await async_remove_config_entry_device(hass, entry, engine)
+    assert not await async_remove_config_entry_device(hass, entry, station)
+    entry.runtime_data.stations.pop("st01_ss67_est")
+    assert await async_remove_config_entry_device(hass, entry, station)
