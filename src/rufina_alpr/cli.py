@@ -18,7 +18,13 @@ from rich.table import Table
 from rufina_alpr import __version__
 from rufina_alpr.config import SettingsError, load_settings
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
-from rufina_alpr.recognizer import ImageError, ModelError, Recognizer, decode_image, model_settings_for
+from rufina_alpr.recognizer import (
+    ImageError,
+    ModelError,
+    Recognizer,
+    decode_image,
+    model_settings_for,
+)
 from rufina_alpr.stations_cli import add_stations_commands
 from rufina_alpr.store import StoreError
 
@@ -139,7 +145,9 @@ def cmd_read(args: argparse.Namespace) -> int:
             table.add_row(Path(result["file"]).name, f"[red]{result['error']}", "", "", "", "")
             continue
         if not result["plates"]:
-            table.add_row(Path(result["file"]).name, "[yellow]no plate", "", "", "", f"{result['seconds']} s")
+            table.add_row(
+                Path(result["file"]).name, "[yellow]no plate", "", "", "", f"{result['seconds']} s"
+            )
         for plate in result["plates"]:
             flag = " (low)" if plate["low_confidence"] else ""
             table.add_row(
@@ -181,7 +189,9 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     per_image = (time.perf_counter() - started) / 3
     print(f"detector: {recognizer.info.detector}")
     print(f"OCR:      {recognizer.info.ocr}")
-    print(f"loaded in {recognizer.info.load_seconds:.2f} s; {per_image * 1000:.0f} ms per 1280x720 frame")
+    print(
+        f"loaded in {recognizer.info.load_seconds:.2f} s; {per_image * 1000:.0f} ms per 1280x720 frame"
+    )
     print("OK")
     return 0
 
@@ -252,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="model management")
     models_commands = models.add_subparsers(dest="models_command", required=True, metavar="COMMAND")
-    check = models_commands.add_parser("check", parents=[models_arg], help="load the models and time them")
+    check = models_commands.add_parser(
+        "check", parents=[models_arg], help="load the models and time them"
+    )
     check.set_defaults(func=cmd_models_check)
 
     add_stations_commands(commands)

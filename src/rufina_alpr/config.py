@@ -104,7 +104,9 @@ SCHEMA: Final = vol.Schema(
         },
         vol.Optional("api", default={}): {
             vol.Optional("host", default="127.0.0.1"): str,
-            vol.Optional("port", default=8787): vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)),
+            vol.Optional("port", default=8787): vol.All(
+                vol.Coerce(int), vol.Range(min=0, max=65535)
+            ),
             vol.Optional("token"): vol.Any(None, vol.All(str, vol.Length(min=16))),
             vol.Optional("public_url"): vol.Any(None, vol.Url()),
         },

@@ -121,7 +121,13 @@ def engine_settings(
         "api": {"port": 0, "token": "demo-token-not-for-production"},
         "stats_interval": 5,
         "stations": [
-            {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind, "direction": s.direction}
+            {
+                "id": s.id,
+                "name": s.name,
+                "camera": s.camera,
+                "kind": s.kind,
+                "direction": s.direction,
+            }
             for s in stations
         ],
     }

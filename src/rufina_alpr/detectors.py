@@ -14,8 +14,8 @@ import numpy as np
 import onnxruntime as ort
 from fast_alpr.base import BaseDetector
 from fast_alpr.default_detector import DefaultDetector
-from open_image_models.detection.factory import create_detector
 from open_image_models.detection.core.base import BoundingBox, DetectionResult
+from open_image_models.detection.factory import create_detector
 
 PLATE_LABEL = "License Plate"
 LETTERBOX_GREY = 114
@@ -90,7 +90,9 @@ class YoloV8OnnxDetector(BaseDetector):
             )
             if box.x2 > box.x1 and box.y2 > box.y1:
                 results.append(
-                    DetectionResult(label=PLATE_LABEL, confidence=float(scores[index]), bounding_box=box)
+                    DetectionResult(
+                        label=PLATE_LABEL, confidence=float(scores[index]), bounding_box=box
+                    )
                 )
         results.sort(key=lambda r: r.confidence, reverse=True)
         return results
@@ -119,7 +121,9 @@ def fast_alpr_yolov9_detector(
                 sess_options=sess_options,
             )
         )
-    return DefaultDetector(model_name=str(model), conf_thresh=conf_thresh, sess_options=sess_options)  # type: ignore[arg-type]
+    return DefaultDetector(
+        model_name=str(model), conf_thresh=conf_thresh, sess_options=sess_options
+    )  # type: ignore[arg-type]
 
 
 class _Adapter(BaseDetector):

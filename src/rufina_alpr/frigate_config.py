@@ -169,6 +169,7 @@ def _mqtt(host: str, port: int, auth: bool, topic_prefix: str) -> dict[str, Any]
         "host": _Note(host, "--mqtt-host (core-mosquitto: Home Assistant's Mosquitto add-on)"),
         "port": _Note(port, "--mqtt-port"),
         "topic_prefix": _Note(topic_prefix, "--topic-prefix; the engine's frigate topic prefix"),
+        "qos": _Note(1, "QoS 1: the broker keeps events for the engine while it restarts"),
     }
     if auth:
         mqtt["user"] = _Note("{FRIGATE_MQTT_USER}", "from Frigate's environment")

@@ -90,7 +90,9 @@ def _resolve(models_dir: Path | None, value: str, offline_default: str) -> Path 
     return None
 
 
-def _load_detector(settings: ModelSettings, options: ort.SessionOptions) -> tuple[BaseDetector, str]:
+def _load_detector(
+    settings: ModelSettings, options: ort.SessionOptions
+) -> tuple[BaseDetector, str]:
     if settings.detector == "none":
         return WholeImageDetector(), "none (images are plate crops)"
     path = _resolve(settings.models_dir, settings.detector, OFFLINE_DETECTOR)
@@ -115,7 +117,9 @@ def _load_detector(settings: ModelSettings, options: ort.SessionOptions) -> tupl
     )
 
 
-def _load_ocr(settings: ModelSettings, options: ort.SessionOptions) -> tuple[LicensePlateRecognizer, str]:
+def _load_ocr(
+    settings: ModelSettings, options: ort.SessionOptions
+) -> tuple[LicensePlateRecognizer, str]:
     path = _resolve(settings.models_dir, settings.ocr, OFFLINE_OCR)
     if path is None:
         name = FAST_ALPR_DEFAULT_OCR if settings.ocr == "auto" else settings.ocr
@@ -166,7 +170,9 @@ class Recognizer:
         for detection in detections:
             box = detection.bounding_box
             plate_box = (box.x1, box.y1, box.x2, box.y2)
-            crops = [_plate_crop(region, plate_box, margin, upscale) for margin, upscale in CROP_VIEWS]
+            crops = [
+                _plate_crop(region, plate_box, margin, upscale) for margin, upscale in CROP_VIEWS
+            ]
             crops = [crop for crop in crops if crop.size]
             if not crops:
                 continue
@@ -184,7 +190,9 @@ class Recognizer:
                 if not text:  # detector false positives (lamps, badges) read as nothing
                     continue
                 probs = prediction.char_probs
-                confidences = tuple(float(p) for p in probs[: len(text)]) if probs is not None else ()
+                confidences = (
+                    tuple(float(p) for p in probs[: len(text)]) if probs is not None else ()
+                )
                 reads.append(
                     PlateRead(
                         text=text,
@@ -210,7 +218,9 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise ImageError("not a decodable image")
     estimated = header.shape[0] * header.shape[1] * 64
     if estimated > max_pixels * 1.2:
-        raise ImageError(f"image too large (~{estimated / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)")
+        raise ImageError(
+            f"image too large (~{estimated / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)"
+        )
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise ImageError("truncated JPEG")
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)

@@ -165,7 +165,9 @@ class TrackedObject:
         states = [self.state(frame_time=t0, snapshot_time=None, score=0.7, false_positive=True)]
         for index in range(updates + 1):
             moment = t0 + step * (index + 1)
-            states.append(self.state(frame_time=moment, snapshot_time=moment, score=0.8 + index / 100))
+            states.append(
+                self.state(frame_time=moment, snapshot_time=moment, score=0.8 + index / 100)
+            )
         last = states[-1]
         end_time = t0 + step * (updates + 2)
         states.append(
@@ -270,7 +272,9 @@ class FrigateReplay:
         payload = message if isinstance(message, bytes) else json.dumps(message).encode()
         await self.mqtt.publish(f"{self.topic_prefix}/events", payload, qos=self.qos)
 
-    async def replay_one(self, photo: Photo, camera: str, *, updates: int = 1, step: float = 0.2) -> str:
+    async def replay_one(
+        self, photo: Photo, camera: str, *, updates: int = 1, step: float = 0.2
+    ) -> str:
         tracked = self.tracked_object(photo, camera, time.time())
         for index, message in enumerate(tracked.messages(updates, step)):
             if index:
@@ -286,7 +290,9 @@ class FrigateReplay:
         tasks = []
         for index, photo in enumerate(photos):
             camera = self.cameras[index % len(self.cameras)]
-            tasks.append(asyncio.create_task(self.replay_one(photo, camera, updates=updates, step=step)))
+            tasks.append(
+                asyncio.create_task(self.replay_one(photo, camera, updates=updates, step=step))
+            )
             await asyncio.sleep(1 / rate)
         return list(await asyncio.gather(*tasks))
 

@@ -69,11 +69,15 @@ class Engine:
         self.metrics = Metrics()
         self.topics = contract.Topics(settings.mqtt.topic_prefix)
         self.started_at = datetime.now(settings.timezone)
-        self.store = Store(settings.store_url, worker=f"{settings.instance}/{settings.mqtt.client_id}")
+        self.store = Store(
+            settings.store_url, worker=f"{settings.instance}/{settings.mqtt.client_id}"
+        )
         self._events: dict[str, EventState] = {}
         self._inflight: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._pool = ThreadPoolExecutor(settings.recognition.workers, thread_name_prefix="recognize")
+        self._pool = ThreadPoolExecutor(
+            settings.recognition.workers, thread_name_prefix="recognize"
+        )
         self._db = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._slots = asyncio.Semaphore(settings.recognition.queue_size)
         self._waiting = 0
@@ -127,9 +131,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.mqtt.stop(
-            final=(self.topics.status, contract.encode(self._status("offline")))
-        )
+        await self.mqtt.stop(final=(self.topics.status, contract.encode(self._status("offline"))))
         if self._session is not None:
             await self._session.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -301,7 +303,7 @@ class Engine:
                         camera=event.camera,
                         time=self._event_time(event),
                         vehicle=event.label,
-                        direction=station.direction,
+                        direction=station.direction_of(event.entered_zones),
                         status=PASSAGE_UNREAD,
                         reason=reason,
                     )
@@ -358,7 +360,7 @@ class Engine:
             low_confidence=fused.low_confidence,
             read_count=fused.read_count,
             alternatives=tuple((alt.plate, alt.score) for alt in fused.alternatives),
-            direction=station.direction,
+            direction=station.direction_of(event.entered_zones),
             frigate_plate=event.recognized_plate.plate if event.recognized_plate else None,
             crop_jpeg=fused.best_read.crop_jpeg,
         )
@@ -377,7 +379,7 @@ class Engine:
                     camera=event.camera,
                     time=self._event_time(event),
                     vehicle=event.label,
-                    direction=station.direction,
+                    direction=station.direction_of(event.entered_zones),
                     status=PASSAGE_COUNTED,
                 )
             )

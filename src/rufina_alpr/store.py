@@ -65,7 +65,10 @@ crops = sa.Table(
     "crops",
     metadata,
     sa.Column(
-        "transit_id", sa.String(36), sa.ForeignKey("transits.id", ondelete="CASCADE"), primary_key=True
+        "transit_id",
+        sa.String(36),
+        sa.ForeignKey("transits.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("jpeg", sa.LargeBinary, nullable=False),
 )
@@ -75,7 +78,10 @@ reads = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column(
-        "transit_id", sa.String(36), sa.ForeignKey("transits.id", ondelete="CASCADE"), nullable=False
+        "transit_id",
+        sa.String(36),
+        sa.ForeignKey("transits.id", ondelete="CASCADE"),
+        nullable=False,
     ),
     sa.Column("text", sa.String(16), nullable=False),
     sa.Column("confidence", sa.Float, nullable=False),

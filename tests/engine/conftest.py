@@ -98,14 +98,37 @@ def postgres_url() -> Iterator[str]:
     )
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        [*as_postgres, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        [
+            *as_postgres,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+        ],
         check=True,
         capture_output=True,
     )
     wait_for_port("127.0.0.1", port)
     subprocess.run(
-        [*as_postgres, "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "rufina", "-d", "postgres",
-         "-c", "CREATE DATABASE rufina"],
+        [
+            *as_postgres,
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "rufina",
+            "-d",
+            "postgres",
+            "-c",
+            "CREATE DATABASE rufina",
+        ],
         check=True,
         capture_output=True,
     )
@@ -132,7 +155,9 @@ class Harness:
     settings: Settings
     received: list[dict[str, Any]] = field(default_factory=list)
 
-    async def wait_for(self, predicate: Any, timeout: float = 120.0, what: str = "condition") -> None:
+    async def wait_for(
+        self, predicate: Any, timeout: float = 120.0, what: str = "condition"
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
@@ -254,7 +279,12 @@ def direct_fast_alpr_count(models_dir: Path, photos: list[Photo]) -> tuple[int, 
     from fast_alpr.default_ocr import DefaultOCR
 
     from rufina_alpr.detectors import YoloV8OnnxDetector
-    from rufina_alpr.recognizer import OFFLINE_DETECTOR, OFFLINE_OCR, OFFLINE_OCR_CONFIG, session_options
+    from rufina_alpr.recognizer import (
+        OFFLINE_DETECTOR,
+        OFFLINE_OCR,
+        OFFLINE_OCR_CONFIG,
+        session_options,
+    )
 
     options = session_options(2)
     alpr = ALPR(

@@ -20,7 +20,9 @@ def _matches(harness: Any) -> tuple[int, int]:
     hits = sum(
         1
         for event_id, photo in harness.replay.events.items()
-        if photo.plate and event_id in by_event and plates_equal(by_event[event_id]["plate"], photo.plate)
+        if photo.plate
+        and event_id in by_event
+        and plates_equal(by_event[event_id]["plate"], photo.plate)
     )
     return hits, sum(1 for photo in harness.replay.events.values() if photo.plate)
 
@@ -57,7 +59,9 @@ async def test_54_photos_give_54_transits_matching_labels(
     assert len(harness.received) == 54
     engine_hits, labelled = _matches(harness)
     direct_hits, direct_misses = direct_fast_alpr_count(models_dir, photos)
-    print(f"\nengine: {engine_hits}/{labelled} plates match the labels; direct fast-alpr: {direct_hits}/{labelled}")
+    print(
+        f"\nengine: {engine_hits}/{labelled} plates match the labels; direct fast-alpr: {direct_hits}/{labelled}"
+    )
     assert engine_hits >= direct_hits
     # Crops are retained as evidence and the station's last transit is retained on MQTT.
     stored = await harness.engine.in_db(harness.engine.store.transits)
@@ -77,7 +81,9 @@ async def test_far_camera_engine_reads_more_than_direct(
     _check_one_transit_per_event(harness, event_ids)
     engine_hits, labelled = _matches(harness)
     direct_hits, _ = direct_fast_alpr_count(models_dir, photos)
-    print(f"\nfar camera: engine {engine_hits}/{labelled}, direct fast-alpr {direct_hits}/{labelled}")
+    print(
+        f"\nfar camera: engine {engine_hits}/{labelled}, direct fast-alpr {direct_hits}/{labelled}"
+    )
     assert engine_hits > direct_hits
     assert engine_hits >= 0.9 * labelled
 

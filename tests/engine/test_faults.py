@@ -96,13 +96,21 @@ async def test_engine_killed_and_restarted_loses_and_duplicates_nothing(
 ) -> None:
     photos = load_photos(photos_dir)[:30]
     replay = FrigateReplay(
-        photos, cameras=["cam_pomino", "cam_roma"], mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, qos=1
+        photos,
+        cameras=["cam_pomino", "cam_roma"],
+        mqtt_host=mosquitto.host,
+        mqtt_port=mosquitto.port,
+        qos=1,
     )
     await replay.start()
     received: list[dict[str, Any]] = []
     collector = TransitCollector(
-        mosquitto.host, mosquitto.port, "rufina_alpr/transit", received.append,
-        client_id="kill-test-collector", persistent=True,
+        mosquitto.host,
+        mosquitto.port,
+        "rufina_alpr/transit",
+        received.append,
+        client_id="kill-test-collector",
+        persistent=True,
     )
     await collector.link.start()
     db = tmp_path / "engine" / "rufina_alpr.db"
@@ -117,7 +125,8 @@ async def test_engine_killed_and_restarted_loses_and_duplicates_nothing(
                 "models": {"dir": str(models_dir)},
                 "api": {"port": 0, "token": "kill-test-token-0123456789"},
                 "stations": [
-                    {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind} for s in TEST_STATIONS
+                    {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind}
+                    for s in TEST_STATIONS
                 ],
             }
         )
@@ -149,8 +158,10 @@ async def test_engine_killed_and_restarted_loses_and_duplicates_nothing(
         engine.wait(timeout=30)
         await collector.link.stop()
         await replay.stop()
-    print(f"\nafter SIGKILL: {counts.read} read, {counts.unread} unread of {len(event_ids)} events; "
-          f"{len(received)} transits received, {collector.duplicates} duplicates")
+    print(
+        f"\nafter SIGKILL: {counts.read} read, {counts.unread} unread of {len(event_ids)} events; "
+        f"{len(received)} transits received, {collector.duplicates} duplicates"
+    )
     assert counts.read + counts.unread == len(event_ids)
     assert counts.read >= len(event_ids) - 2
     assert len({t.event_id for t in transits}) == len(transits) == counts.read

@@ -254,6 +254,7 @@ def test_mqtt_and_detector_sections(registry: Registry) -> None:
         "host": "10.61.0.5",
         "port": 1884,
         "topic_prefix": "frigate",
+        "qos": 1,
         "user": "{FRIGATE_MQTT_USER}",
         "password": "{FRIGATE_MQTT_PASSWORD}",
     }

@@ -1,0 +1,272 @@
+"""Fuse several reads of one vehicle into one plate.
+
+Each Frigate event yields a handful of reads (ours on several snapshots, plus Frigate's own). They
+disagree on a character here and there, may include another plate seen in the background, and the
+OCR confuses look-alikes (0/O/D, 1/I, 8/B, 5/S, 2/Z, 6/G). Fusion:
+
+1. drops empty reads and clusters the rest by edit distance, one cluster per plate; the cluster
+   with the most weight (sum of read confidences) is the vehicle's plate;
+2. inside it, keeps the reads of the length with the most weight. Reads of another length (a
+   character dropped or doubled) cannot be lined up position by position without guessing where,
+   so they count as dissent at every position and become alternatives;
+3. decides whether the plate is Italian (see ``_italian``) and, only then, reads every character
+   as what the Italian letter or digit slot makes of it;
+4. votes per position, each read's character weighted by its own confidence there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rufina_alpr.plate_formats import (
+    IT_SPECIAL,
+    PlateFormat,
+    country_code,
+    display_form,
+    normalize_plate,
+    settle_char,
+    settle_italian,
+    special_series,
+    top_vote,
+)
+from rufina_alpr.reads import PlateRead
+
+MAX_ALTERNATIVES = 5
+# Confidences are clamped to (0, 1]: a zero-confidence read still counts, barely, and never
+# divides by zero.
+_FLOOR = 1e-6
+# A region guess without a confidence counts half as much as a sure one.
+_UNSURE_REGION = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another plausible plate, scored on the same scale as the fused confidence."""
+
+    plate: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class FusedPlate:
+    """The plate of one vehicle passage.
+
+    ``read_count`` counts the reads that agree on this plate (its cluster); ``format`` is
+    ``"it_car"``, ``"it_moto"``, ``"it_special"`` or None (foreign or unknown); ``best_read`` is
+    the read closest to the fused plate, whose crop serves as evidence.
+    """
+
+    plate: str
+    display: str
+    country: str | None
+    confidence: float
+    low_confidence: bool
+    alternatives: tuple[Alternative, ...]
+    read_count: int
+    format: str | None
+    best_read: PlateRead
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    text: str
+    confidences: tuple[float, ...]
+    read: PlateRead
+
+    @property
+    def weight(self) -> float:
+        return sum(self.confidences) / len(self.confidences)
+
+
+@dataclass(frozen=True, slots=True)
+class _Vote:
+    plate: str
+    votes: tuple[dict[str, float], ...]
+    confidence: float
+    country: str | None
+    format: str | None
+
+
+def fuse(reads: Sequence[PlateRead], *, low_confidence: float = 0.75) -> FusedPlate | None:
+    """One plate from the reads of one vehicle; None only when no read saw any character."""
+    usable = [r for r in map(_clean, reads) if r.text]
+    if not usable:
+        return None
+    clusters = _clusters(usable)
+    groups = [_by_length(c) for c in clusters]
+    chosen = groups[0][0]
+    fused = _vote(chosen, dissent=_weight(clusters[0]) - _weight(chosen))
+    others = [g for cluster in groups for g in cluster if g is not chosen]
+    best_read = min(clusters[0], key=lambda r: (_distance(r.text, fused.plate), -r.weight))
+    return FusedPlate(
+        plate=fused.plate,
+        display=display_form(fused.plate, fused.format),
+        country=fused.country,
+        confidence=fused.confidence,
+        low_confidence=fused.confidence < low_confidence,
+        alternatives=_alternatives(fused, _weight(clusters[0]), others),
+        read_count=len(clusters[0]),
+        format=fused.format,
+        best_read=best_read.read,
+    )
+
+
+def _clean(read: PlateRead) -> _Read:
+    """Normalised text with the confidences of the characters that remain."""
+    confidences = read.char_confidences
+    if len(confidences) != len(read.text):  # off contract: spread the mean over the text
+        confidences = (read.confidence,) * len(read.text)
+    kept = [
+        (ch.upper(), min(max(c, _FLOOR), 1.0))
+        for ch, c in zip(read.text, confidences, strict=True)
+        if normalize_plate(ch)
+    ]
+    return _Read("".join(ch for ch, _ in kept), tuple(c for _, c in kept), read)
+
+
+def _weight(reads: Sequence[_Read]) -> float:
+    return sum(r.weight for r in reads)
+
+
+def _clusters(reads: Sequence[_Read]) -> list[list[_Read]]:
+    """Group reads of the same plate: within ~30% edit distance of the cluster's strongest read."""
+    clusters: list[list[_Read]] = []
+    for read in sorted(reads, key=lambda r: -r.weight):
+        home = next((c for c in clusters if _same_plate(c[0].text, read.text)), None)
+        if home is None:
+            clusters.append([read])
+        else:
+            home.append(read)
+    return sorted(clusters, key=lambda c: -_weight(c))
+
+
+def _same_plate(a: str, b: str) -> bool:
+    return _distance(a, b) <= max(1, round(0.3 * max(len(a), len(b))))
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _by_length(cluster: Sequence[_Read]) -> list[list[_Read]]:
+    """The cluster's reads grouped by length, heaviest group first."""
+    groups: dict[int, list[_Read]] = defaultdict(list)
+    for read in cluster:
+        groups[len(read.text)].append(read)
+    return sorted(groups.values(), key=lambda g: -_weight(g))
+
+
+def _country(reads: Sequence[_Read]) -> str | None:
+    """ISO code of the country the OCR votes for, weighted by read and region confidence."""
+    scores: dict[str, float] = defaultdict(float)
+    for r in reads:
+        code = country_code(r.read.region)
+        if code is not None:
+            certainty = r.read.region_confidence
+            scores[code] += r.weight * (_UNSURE_REGION if certainty is None else certainty)
+    return top_vote(scores) if scores else None
+
+
+def _position_votes(
+    texts: Sequence[Sequence[str | None]], reads: Sequence[_Read]
+) -> tuple[dict[str, float], ...]:
+    votes: tuple[dict[str, float], ...] = tuple(defaultdict(float) for _ in texts[0])
+    for text, read in zip(texts, reads, strict=True):
+        for position, (ch, c) in enumerate(zip(text, read.confidences, strict=True)):
+            if ch is not None:
+                votes[position][ch] += c
+    return votes
+
+
+def _italian(reads: Sequence[_Read], country: str | None) -> PlateFormat | None:
+    """The Italian layout the reads fit (or ``IT_SPECIAL``), None when the plate is not Italian.
+
+    The OCR's country head is weak evidence for Italian plates: on rendered Italian plates it says
+    France, Austria or Unknown for most cars and Norway (same two-row layout) for motorcycles,
+    while it is sure and right on real Slovak, Czech and Polish plates. So an exact Italian shape
+    is Italian whatever the vote; look-alikes are settled only when no other country wins the
+    vote; and I, O, Q or U in a letter slot, which Italy never issues, are settled only when the
+    vote says Italy. Special series are recognised and kept as read.
+    """
+    raw = _position_votes([r.text for r in reads], reads)
+    voted = "".join(top_vote(v) for v in raw)
+    match = settle_italian(raw)
+    if match is not None and match.exact:
+        return match.format
+    if country not in ("IT", None):
+        return None
+    if special_series(voted):
+        return IT_SPECIAL
+    if match is not None and (country == "IT" or not match.forbidden):
+        return match.format
+    return None
+
+
+def _vote(group: Sequence[_Read], dissent: float) -> _Vote:
+    """Per-position vote of same-length reads; ``dissent`` is the weight of reads that disagree.
+
+    A position's score is the winner's share of all the weight there times the best confidence
+    any read had in that character. The plate's confidence is its weakest position's score: one
+    wrong character makes a wrong plate, and the OCR is sure of most characters even on a misread.
+    """
+    country = _country(group)
+    layout = _italian(group, country)
+    texts: list[Sequence[str | None]] = [r.text for r in group]
+    if layout is not None and layout.slots:
+        texts = [
+            [settle_char(ch, slot) for ch, slot in zip(r.text, layout.slots, strict=True)]
+            for r in group
+        ]
+    votes = _position_votes(texts, group)
+    plate = "".join(top_vote(v) for v in votes)
+    total = [sum(cs) + dissent for cs in zip(*(r.confidences for r in group), strict=True)]
+    scores = []
+    for position, ch in enumerate(plate):
+        sure = max(
+            r.confidences[position] for r, t in zip(group, texts, strict=True) if t[position] == ch
+        )
+        scores.append(votes[position][ch] / total[position] * sure)
+    return _Vote(
+        plate=plate,
+        votes=votes,
+        confidence=min(scores),
+        country="IT" if layout else country,
+        format=layout.name if layout else None,
+    )
+
+
+def _alternatives(
+    fused: _Vote, weight: float, others: Sequence[Sequence[_Read]]
+) -> tuple[Alternative, ...]:
+    """Runner-up characters of the fused plate and the plates of the other read groups.
+
+    A runner-up scores the fused confidence scaled by its vote against the winner's; another group
+    scores its own confidence scaled by its weight against the winning cluster's.
+    """
+    scores: dict[str, float] = {}
+
+    def offer(plate: str, score: float) -> None:
+        if plate != fused.plate and score > scores.get(plate, 0.0):
+            scores[plate] = score
+
+    for position, votes in enumerate(fused.votes):
+        winner = votes[fused.plate[position]]
+        for ch, w in votes.items():
+            offer(
+                fused.plate[:position] + ch + fused.plate[position + 1 :],
+                fused.confidence * w / winner,
+            )
+    for group in others:
+        other = _vote(group, dissent=0.0)
+        offer(other.plate, other.confidence * min(1.0, _weight(group) / weight))
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(Alternative(p, s) for p, s in ranked[:MAX_ALTERNATIVES])
