@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-ENGINE_KEY: Final = web.AppKey("engine", "Engine")
+ENGINE_KEY: Final[web.AppKey[Engine]] = web.AppKey("engine")
 PUBLIC_PATHS: Final = frozenset({"/api/health"})
 MAX_PAGE: Final = 500
 

@@ -44,7 +44,7 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 class MosquittoBroker:
-    """A private mosquitto process on a loopback port, with persistence so restarts keep sessions."""
+    """A private mosquitto on a loopback port, persistent so that restarts keep the sessions."""
 
     name = "mosquitto"
 

@@ -189,9 +189,8 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     per_image = (time.perf_counter() - started) / 3
     print(f"detector: {recognizer.info.detector}")
     print(f"OCR:      {recognizer.info.ocr}")
-    print(
-        f"loaded in {recognizer.info.load_seconds:.2f} s; {per_image * 1000:.0f} ms per 1280x720 frame"
-    )
+    load = recognizer.info.load_seconds
+    print(f"loaded in {load:.2f} s; {per_image * 1000:.0f} ms per 1280x720 frame")
     print("OK")
     return 0
 

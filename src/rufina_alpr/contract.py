@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any, Final, Literal
 
 import jsonschema
+from referencing import Registry, Resource
 
 from rufina_alpr import __version__
 from rufina_alpr.stations import Station
@@ -129,13 +130,11 @@ def schema(kind: PayloadKind) -> dict[str, Any]:
 def _validator(kind: PayloadKind) -> jsonschema.protocols.Validator:
     registry = _schema_registry()
     cls = jsonschema.validators.validator_for(schema(kind))
-    return cls(schema(kind), registry=registry, format_checker=cls.FORMAT_CHECKER)  # type: ignore[call-arg]
+    return cls(schema(kind), registry=registry, format_checker=cls.FORMAT_CHECKER)
 
 
 @cache
 def _schema_registry() -> Any:
-    from referencing import Registry, Resource
-
     resources_ = [
         (f"{kind}.schema.json", Resource.from_contents(schema(kind))) for kind in PAYLOAD_KINDS
     ]

@@ -24,8 +24,8 @@ LETTERBOX_GREY = 114
 class YoloV8OnnxDetector(BaseDetector):
     """Ultralytics YOLOv8 ONNX plate detector (``output0`` = ``[1, 4 + classes + masks, anchors]``).
 
-    Works for plain detection exports (rows cx, cy, w, h, score) and segmentation exports (extra mask
-    coefficients, with a second ``protos`` output that tells how many to ignore).
+    Works for plain detection exports (rows cx, cy, w, h, score) and segmentation exports (extra
+    mask coefficients, with a second ``protos`` output that tells how many to ignore).
     """
 
     def __init__(
@@ -83,10 +83,10 @@ class YoloV8OnnxDetector(BaseDetector):
         for index in np.array(chosen).flatten():
             bx, by, bw, bh = boxes_xywh[index]
             box = BoundingBox(
-                x1=max(0, int(round(bx))),
-                y1=max(0, int(round(by))),
-                x2=min(frame_w, int(round(bx + bw))),
-                y2=min(frame_h, int(round(by + bh))),
+                x1=max(0, round(float(bx))),
+                y1=max(0, round(float(by))),
+                x2=min(frame_w, round(float(bx + bw))),
+                y2=min(frame_h, round(float(by + bh))),
             )
             if box.x2 > box.x1 and box.y2 > box.y1:
                 results.append(
@@ -99,7 +99,7 @@ class YoloV8OnnxDetector(BaseDetector):
 
 
 class WholeImageDetector(BaseDetector):
-    """For images that already are a plate crop (Frigate gave the plate box): the frame is the plate."""
+    """For images that already are a plate crop (Frigate gave the plate box): all of it is plate."""
 
     def predict(self, frame: np.ndarray) -> list[DetectionResult]:
         height, width = frame.shape[:2]
@@ -123,7 +123,7 @@ def fast_alpr_yolov9_detector(
         )
     return DefaultDetector(
         model_name=str(model), conf_thresh=conf_thresh, sess_options=sess_options
-    )  # type: ignore[arg-type]
+    )
 
 
 class _Adapter(BaseDetector):

@@ -1,8 +1,8 @@
 """Frigate: parsing its MQTT event messages and fetching its images over HTTP.
 
 Shapes follow Frigate's code (see ``shared/frigate/REFERENCE.md``), which differs from its docs:
-``recognized_license_plate`` and ``sub_label`` are ``[value, score]`` lists on MQTT but strings (plus
-a separate score) in the HTTP API, so both are accepted.
+``recognized_license_plate`` and ``sub_label`` are ``[value, score]`` lists on MQTT but strings
+(plus a separate score) in the HTTP API, so both are accepted.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _box(value: Any, field_name: str) -> tuple[int, int, int, int] | None:
     if not isinstance(value, list | tuple) or len(value) != 4:
         raise EventError(f"{field_name} must be [x1, y1, x2, y2]")
     try:
-        x1, y1, x2, y2 = (int(round(float(v))) for v in value)
+        x1, y1, x2, y2 = (round(float(v)) for v in value)
     except (TypeError, ValueError) as err:
         raise EventError(f"{field_name} must hold numbers") from err
     return (x1, y1, x2, y2)

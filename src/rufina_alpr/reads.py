@@ -12,8 +12,8 @@ ReadSource = Literal["engine", "frigate"]
 class PlateRead:
     """One reading of one plate on one image.
 
-    ``char_confidences`` has exactly one value per character of ``text`` (the OCR's padding slots are
-    already cut off). ``region`` is the OCR's country guess as it names it ("Italy", "Slovakia", …).
+    ``char_confidences`` has exactly one value per character of ``text`` (the OCR's padding slots
+    are already cut off). ``region`` is the OCR's country guess in its own words ("Italy", ...).
     """
 
     text: str

@@ -123,12 +123,12 @@ class TrackedObject:
     ) -> dict[str, Any]:
         x1, y1, x2, y2 = self.box
         area = (x2 - x1) * (y2 - y1)
-        has_snapshot = snapshot_time is not None
+        snapshot = None if snapshot_time is None else _snapshot(snapshot_time, self.box, score)
         return {
             "id": self.id,
             "camera": self.camera,
             "frame_time": frame_time,
-            "snapshot": _snapshot(snapshot_time, self.box, score) if has_snapshot else None,
+            "snapshot": snapshot,
             "label": self.label,
             "sub_label": None,
             "top_score": 0.0 if false_positive else score,
@@ -146,8 +146,8 @@ class TrackedObject:
             "position_changes": 0 if false_positive else 1,
             "current_zones": [] if false_positive else list(self.zones),
             "entered_zones": [] if false_positive else list(self.zones),
-            "has_clip": has_snapshot,
-            "has_snapshot": has_snapshot,
+            "has_clip": snapshot is not None,
+            "has_snapshot": snapshot is not None,
             "attributes": {},
             "current_attributes": [],
             "pending_loitering": False,
@@ -160,7 +160,7 @@ class TrackedObject:
         }
 
     def messages(self, updates: int, step: float) -> list[dict[str, Any]]:
-        """``new``, ``updates`` × ``update`` (each with a better snapshot) and ``end``."""
+        """``new``, ``updates`` x ``update`` (each with a better snapshot) and ``end``."""
         t0 = self.start_time
         states = [self.state(frame_time=t0, snapshot_time=None, score=0.7, false_positive=True)]
         for index in range(updates + 1):

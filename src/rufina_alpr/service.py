@@ -1,4 +1,4 @@
-"""The engine: Frigate events in, plate reads in a worker pool, one stored and published transit out.
+"""The engine: Frigate events in, plate reads in a worker pool, one stored, published transit out.
 
 Per Frigate event the engine reads the snapshot on `new` and on `update`s that bring a better frame
 (at most `max_reads_per_event`, never more often than `min_update_interval`), reads once more on

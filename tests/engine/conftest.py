@@ -22,12 +22,22 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from fast_alpr import ALPR
+from fast_alpr.default_ocr import DefaultOCR
 
 from rufina_alpr.broker import MosquittoBroker, free_port, wait_for_port
 from rufina_alpr.config import Settings
 from rufina_alpr.demo import TransitCollector, engine_settings
+from rufina_alpr.detectors import YoloV8OnnxDetector
 from rufina_alpr.paths import SHARED
-from rufina_alpr.recognizer import ModelSettings, Recognizer
+from rufina_alpr.recognizer import (
+    OFFLINE_DETECTOR,
+    OFFLINE_OCR,
+    OFFLINE_OCR_CONFIG,
+    ModelSettings,
+    Recognizer,
+    session_options,
+)
 from rufina_alpr.replay import FrigateReplay, Photo, load_photos
 from rufina_alpr.service import Engine
 from rufina_alpr.stations import Station
@@ -245,9 +255,9 @@ def plates_equal(read: str, label: str) -> bool:
 
 
 def make_far_camera_set(source: Path, target: Path, seed: int = 7) -> Path:
-    """The photos as a far camera sees them: plate 55–85 px wide in a 1920×1080 frame, JPEG q60.
+    """The photos as a far camera sees them: plate 55-85 px wide in a 1920x1080 frame, JPEG q60.
 
-    Each photo is shrunk so its plate is 55–85 px wide and placed in a grey full-HD frame; the
+    Each photo is shrunk so its plate is 55-85 px wide and placed in a grey full-HD frame; the
     photo's area becomes the vehicle box Frigate would report (columns vx, vy, vw, vh).
     """
     rng = np.random.default_rng(seed)
@@ -275,17 +285,6 @@ def make_far_camera_set(source: Path, target: Path, seed: int = 7) -> Path:
 
 def direct_fast_alpr_count(models_dir: Path, photos: list[Photo]) -> tuple[int, list[str]]:
     """fast-alpr called directly on each photo (same models), its most confident plate per photo."""
-    from fast_alpr import ALPR
-    from fast_alpr.default_ocr import DefaultOCR
-
-    from rufina_alpr.detectors import YoloV8OnnxDetector
-    from rufina_alpr.recognizer import (
-        OFFLINE_DETECTOR,
-        OFFLINE_OCR,
-        OFFLINE_OCR_CONFIG,
-        session_options,
-    )
-
     options = session_options(2)
     alpr = ALPR(
         detector=YoloV8OnnxDetector(models_dir / OFFLINE_DETECTOR, sess_options=options),
