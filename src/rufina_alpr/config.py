@@ -21,7 +21,7 @@ import yaml
 from voluptuous.humanize import humanize_error
 
 from rufina_alpr.contract import DEFAULT_PREFIX
-from rufina_alpr.stations import STATION_SCHEMA, Station
+from rufina_alpr.stations import STATION_SCHEMA, RegistryError, Station, load_registry
 
 ENV_PREFIX: Final = "RUFINA_ALPR__"
 ENV_SHORT: Final = {
@@ -339,9 +339,10 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
 def _stations(valid: dict[str, Any], resolve: Any) -> tuple[Station, ...]:
     stations = [Station.from_mapping(entry) for entry in valid["stations"]]
     if valid.get("stations_file"):
-        from rufina_alpr.stations import load_registry  # noqa: PLC0415
-
-        stations.extend(load_registry(resolve(valid["stations_file"])).stations)
+        try:
+            stations.extend(load_registry(resolve(valid["stations_file"])).stations)
+        except RegistryError as err:
+            raise SettingsError(f"invalid settings: stations_file: {err}") from err
     seen: set[str] = set()
     for station in stations:
         for key in (f"id {station.id}", f"camera {station.camera}"):

@@ -40,7 +40,7 @@ from rufina_alpr.recognizer import (
 )
 from rufina_alpr.replay import FrigateReplay, Photo, load_photos
 from rufina_alpr.service import Engine
-from rufina_alpr.stations import Station
+from rufina_alpr.stations import Station, load_registry
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 MODELS = Path(os.environ.get("RUFINA_ALPR_MODELS", SHARED / "models"))
@@ -203,23 +203,33 @@ async def harness_factory(
         store_url: str | None = None,
         extra: dict[str, Any] | None = None,
         start_engine: bool = True,
+        stations_file: Path | None = None,
     ) -> Harness:
+        """``stations_file``: take the stations from a registry instead of ``TEST_STATIONS``."""
+        stations = [] if stations_file else TEST_STATIONS
+        lpr_cameras = (
+            [s.camera for s in load_registry(stations_file).stations if s.reads_plates]
+            if stations_file
+            else [s.camera for s in TEST_STATIONS if s.reads_plates]
+        )
         replay = FrigateReplay(
             photos,
-            cameras=[s.camera for s in TEST_STATIONS if s.reads_plates],
+            cameras=lpr_cameras,
             mqtt_host=mosquitto.host,
             mqtt_port=mosquitto.port,
             qos=1,
         )
         await replay.start()
         options: dict[str, Any] = {"store": {"url": store_url}} if store_url else {}
+        if stations_file:
+            options["stations_file"] = str(stations_file)
         options.update(extra or {})
         settings = engine_settings(
             broker_host=mosquitto.host,
             broker_port=mosquitto.port,
             frigate_url=replay.url,
             data_dir=tmp_path / "engine",
-            stations=TEST_STATIONS,
+            stations=stations,
             models_dir=models_dir,
             extra=options,
         )
