@@ -12,17 +12,10 @@ from custom_components.rufina_alpr.const import DOMAIN
 from homeassistant.components.mqtt import MQTT_CONNECTION_STATE
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import (
-    device_registry as dr,
-    entity_registry as er,
-    issue_registry as ir,
-)
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from .conftest import INSTANCE, fire, jpeg_bytes, payload, publish_engine
@@ -54,7 +47,10 @@ async def test_engine_entities(hass: HomeAssistant, setup_integration: MockConfi
     assert latency.attributes["unit_of_measurement"] == "ms"
 
     registry = er.async_get(hass)
-    for entity_id in ("sensor.rufina_01_latency_95th_percentile", "sensor.rufina_01_statistics_updated"):
+    for entity_id in (
+        "sensor.rufina_01_latency_95th_percentile",
+        "sensor.rufina_01_statistics_updated",
+    ):
         entry = registry.async_get(entity_id)
         assert entry is not None
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
@@ -96,7 +92,9 @@ async def test_station_devices(hass: HomeAssistant, setup_integration: MockConfi
     assert len(dr.async_entries_for_config_entry(registry, setup_integration.entry_id)) == 4
 
 
-async def test_lpr_station_entities(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
+async def test_lpr_station_entities(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
     """Last plate with the read's details, counts from the stats, coordinates once."""
     await publish_engine(hass)
     plate = hass.states.get(LAST_PLATE)
