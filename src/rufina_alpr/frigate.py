@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+from urllib.parse import quote
 
 import aiohttp
 
@@ -20,6 +22,8 @@ _LOGGER = logging.getLogger(__name__)
 EventType = Literal["new", "update", "end"]
 EVENT_TYPES: Final = ("new", "update", "end")
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+MAX_ID_LENGTH: Final = 64
+"""Frigate's ids are ``<frame_time>-<6 chars>`` (24 characters); the store keeps up to 64."""
 
 
 class EventError(ValueError):
@@ -75,8 +79,8 @@ def _box(value: Any, field_name: str) -> tuple[int, int, int, int] | None:
         raise EventError(f"{field_name} must be [x1, y1, x2, y2]")
     try:
         x1, y1, x2, y2 = (round(float(v)) for v in value)
-    except (TypeError, ValueError) as err:
-        raise EventError(f"{field_name} must hold numbers") from err
+    except (TypeError, ValueError, OverflowError) as err:
+        raise EventError(f"{field_name} must hold finite numbers") from err
     return (x1, y1, x2, y2)
 
 
@@ -87,11 +91,18 @@ def parse_plate(value: Any, score: Any = None) -> PlateGuess | None:
     if isinstance(value, list | tuple):
         if not value or not isinstance(value[0], str):
             raise EventError("recognized_license_plate must be [plate, score]")
-        plate_score = value[1] if len(value) > 1 else None
-        return PlateGuess(value[0], float(plate_score) if plate_score is not None else None)
+        return PlateGuess(value[0], _score(value[1] if len(value) > 1 else None))
     if isinstance(value, str):
-        return PlateGuess(value, float(score) if score is not None else None)
+        return PlateGuess(value, _score(score))
     raise EventError("recognized_license_plate must be a string or [plate, score]")
+
+
+def _score(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise EventError("the recognized_license_plate score must be a number")
+    return float(value)
 
 
 def _sub_label(value: Any) -> str | None:
@@ -113,7 +124,7 @@ def _str(data: dict[str, Any], key: str) -> str:
 
 def _float(data: dict[str, Any], key: str, default: float | None = None) -> float:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise EventError(f"'{key}' must be a number")
     return float(value)
 
@@ -138,8 +149,10 @@ def parse_event(payload: bytes | str) -> FrigateEvent:
         raise EventError(f"unknown event type {kind!r}")
     after = message.get("after")
     before = message.get("before") or {}
-    if not isinstance(after, dict) or not isinstance(before, dict):
+    if not isinstance(after, dict):
         raise EventError("'after' must be an object")
+    if not isinstance(before, dict):
+        raise EventError("'before' must be an object")
     snapshot = after.get("snapshot")
     if snapshot is not None and not isinstance(snapshot, dict):
         raise EventError("'snapshot' must be an object or null")
@@ -149,9 +162,12 @@ def parse_event(payload: bytes | str) -> FrigateEvent:
     is_new_snapshot = snapshot_time is not None and (
         previous is None or previous.get("frame_time") != snapshot_time
     )
+    identifier = _str(after, "id")
+    if len(identifier) > MAX_ID_LENGTH:
+        raise EventError(f"'id' is longer than {MAX_ID_LENGTH} characters")
     return FrigateEvent(
         type=kind,
-        id=_str(after, "id"),
+        id=identifier,
         camera=_str(after, "camera"),
         label=_str(after, "label"),
         frame_time=_float(after, "frame_time", 0.0),
@@ -165,7 +181,10 @@ def parse_event(payload: bytes | str) -> FrigateEvent:
         snapshot_score=_float(snapshot, "score", 0.0) if snapshot else None,
         current_zones=_zones(after, "current_zones"),
         entered_zones=_zones(after, "entered_zones"),
-        recognized_plate=parse_plate(after.get("recognized_license_plate")),
+        # MQTT: [plate, score]; Frigate's docs and HTTP API: a string plus a separate score.
+        recognized_plate=parse_plate(
+            after.get("recognized_license_plate"), after.get("recognized_license_plate_score")
+        ),
         sub_label=_sub_label(after.get("sub_label")),
         false_positive=bool(after.get("false_positive")),
         new_snapshot=is_new_snapshot,
@@ -197,7 +216,8 @@ class FrigateClient:
         snapshot with the camera's own settings instead; a drawn box does not hurt plate reading.
         """
         params = {"bbox": "0", "crop": "0", "timestamp": "0", "quality": str(quality)}
-        return await self._get_bytes(f"/api/events/{event_id}/snapshot.jpg", params)
+        path = f"/api/events/{quote(event_id, safe='')}/snapshot.jpg"
+        return await self._get_bytes(path, params)
 
     async def version(self) -> str:
         return (await self._get_bytes("/api/version", {})).decode().strip()

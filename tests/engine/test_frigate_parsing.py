@@ -1,0 +1,344 @@
+"""Frigate input: `frigate/events` parsing on Frigate's real payloads, and the HTTP client.
+
+The payloads are the samples in ``shared/frigate/payloads`` (generated from Frigate's code); the
+HTTP client talks to the Frigate replay's real aiohttp server on a loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from rufina_alpr.broker import MosquittoBroker, free_port
+from rufina_alpr.frigate import (
+    EventError,
+    FrigateClient,
+    FrigateError,
+    PlateGuess,
+    parse_event,
+    parse_plate,
+)
+from rufina_alpr.paths import SHARED
+from rufina_alpr.replay import FRIGATE_VERSION, FrigateReplay, Photo, load_photos
+
+from .conftest import require
+
+PAYLOADS = SHARED / "frigate" / "payloads"
+EVENT_ID = "1753373411.482137-k3v9qa"
+
+
+def payload(name: str) -> dict[str, Any]:
+    path = PAYLOADS / f"{name}.json"
+    require(path.is_file(), f"Frigate's sample payloads {PAYLOADS}")
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def compact(message: dict[str, Any]) -> bytes:
+    """The wire form: Frigate publishes ``json.dumps`` without indentation."""
+    return json.dumps(message).encode()
+
+
+# ----------------------------------------------------------------------------- real payloads
+def test_new_event() -> None:
+    event = parse_event(compact(payload("events_new_car")))
+    assert event.type == "new"
+    assert event.id == EVENT_ID
+    assert event.camera == "st07_main_st_lpr"
+    assert event.label == "car"
+    assert event.start_time == pytest.approx(1753373411.482137)
+    assert event.end_time is None
+    assert event.has_snapshot
+    assert event.box == (1380, 410, 1672, 615)
+    assert event.snapshot_box == (1380, 410, 1672, 615)
+    assert event.snapshot_time == pytest.approx(1753373411.882137)
+    assert event.snapshot_score == pytest.approx(0.83984375)
+    # `before` is the constructor state (snapshot null): the first snapshot is new.
+    assert event.new_snapshot
+    assert event.current_zones == ("lpr_zone",)
+    assert event.entered_zones == ("lpr_zone",)
+    assert event.recognized_plate is None
+    assert event.sub_label is None
+    assert not event.false_positive
+
+
+def test_update_with_known_plate() -> None:
+    event = parse_event(compact(payload("events_update_car_plate_known")))
+    assert event.type == "update"
+    assert event.recognized_plate == PlateGuess("KBX4721", pytest.approx(0.9412))
+    assert event.sub_label == "Town fleet - truck 12"
+    assert event.new_snapshot, "the snapshot frame changed since `before`"
+    assert event.snapshot_time == pytest.approx(1753373413.082137)
+    assert event.box == (1004, 488, 1374, 728)
+
+
+def test_update_with_unknown_plate_has_no_sub_label() -> None:
+    event = parse_event(compact(payload("events_update_car_plate_unknown")))
+    assert event.recognized_plate is not None
+    assert event.recognized_plate.plate == "KBX4721"
+    assert event.sub_label is None
+
+
+def test_end_event() -> None:
+    event = parse_event(compact(payload("events_end_car")))
+    assert event.type == "end"
+    assert event.end_time == pytest.approx(1753373417.682137)
+    assert event.frame_time == pytest.approx(1753373415.682137)
+    # The object left the zone, but it entered it: direction comes from entered_zones.
+    assert event.current_zones == ()
+    assert event.entered_zones == ("lpr_zone",)
+    # Same best frame as in `before`: nothing new to read.
+    assert not event.new_snapshot
+    assert event.snapshot_box == (1004, 488, 1374, 728)
+    assert event.box == (402, 812, 880, 1079)
+
+
+def test_indented_and_compact_forms_parse_alike() -> None:
+    message = payload("events_end_car")
+    indented = json.dumps(message, indent=2)
+    assert parse_event(indented) == parse_event(compact(message))
+
+
+def test_http_api_form_plate_string_and_separate_score() -> None:
+    """Frigate's docs and ``GET /api/events/<id>`` give the plate as a string plus a score."""
+    message = payload("events_update_car_plate_known")
+    message["after"]["recognized_license_plate"] = "KBX4721"
+    message["after"]["recognized_license_plate_score"] = 0.933451
+    message["after"]["sub_label"] = "Town fleet - truck 12"
+    event = parse_event(compact(message))
+    assert event.recognized_plate == PlateGuess("KBX4721", pytest.approx(0.933451))
+    assert event.sub_label == "Town fleet - truck 12"
+
+
+def test_plate_string_without_score() -> None:
+    message = payload("events_update_car_plate_known")
+    message["after"]["recognized_license_plate"] = "KBX4721"
+    assert parse_event(compact(message)).recognized_plate == PlateGuess("KBX4721", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "score", "expected"),
+    [
+        (["AB123CD", 0.9], None, PlateGuess("AB123CD", 0.9)),
+        (["AB123CD"], None, PlateGuess("AB123CD", None)),
+        ("AB123CD", 0.75, PlateGuess("AB123CD", 0.75)),
+        ("AB123CD", None, PlateGuess("AB123CD", None)),
+        (None, None, None),
+        ("", None, None),
+    ],
+)
+def test_parse_plate_forms(value: Any, score: Any, expected: PlateGuess | None) -> None:
+    assert parse_plate(value, score) == expected
+
+
+def test_missing_optional_fields_take_defaults() -> None:
+    """A minimal message (older Frigate, or HTTP-shaped) still parses."""
+    message = {
+        "type": "new",
+        "after": {"id": EVENT_ID, "camera": "cam", "label": "car", "start_time": 1753373411.5},
+    }
+    event = parse_event(compact(message))
+    assert event.id == EVENT_ID
+    assert event.box is None and event.snapshot_box is None
+    assert event.snapshot_time is None and not event.new_snapshot
+    assert not event.has_snapshot
+    assert event.current_zones == () and event.entered_zones == ()
+    assert event.recognized_plate is None and event.sub_label is None
+    assert event.frame_time == 0.0 and event.top_score == 0.0
+    assert event.end_time is None
+
+
+def test_unknown_keys_of_newer_frigate_are_ignored() -> None:
+    message = payload("events_update_car_plate_known")
+    message["after"]["snapshot_clean"] = True
+    message["after"]["computed_score"] = 0.9
+    message["after"]["my_classifier"] = ["blue", 0.8]
+    message["extra_top_level"] = 1
+    assert parse_event(compact(message)).id == EVENT_ID
+
+
+def _broken(mutate: Any) -> Any:
+    """A sample payload broken in one place (built when the test runs)."""
+
+    def build() -> bytes:
+        message = copy.deepcopy(payload("events_update_car_plate_known"))
+        mutate(message)
+        return compact(message)
+
+    return build
+
+
+def _after(**changes: Any) -> Any:
+    return lambda message: message["after"].update(changes)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not JSON"),
+        (b"", "not JSON"),
+        (b"\xff\xfe\x00", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'"end"', "not a JSON object"),
+        (_broken(lambda m: m.update(type="deleted")), "unknown event type 'deleted'"),
+        (_broken(lambda m: m.pop("type")), "unknown event type None"),
+        (_broken(lambda m: m.pop("after")), "'after' must be an object"),
+        (_broken(lambda m: m.update(before=[1])), "'before' must be an object"),
+        (_broken(_after(id=42)), "'id' must be a non-empty string"),
+        (_broken(_after(id="")), "'id' must be a non-empty string"),
+        (_broken(_after(id="x" * 65)), "'id' is longer than 64 characters"),
+        (_broken(_after(camera=None)), "'camera' must be a non-empty string"),
+        (_broken(_after(label=["car"])), "'label' must be a non-empty string"),
+        (_broken(_after(start_time="yesterday")), "'start_time' must be a number"),
+        (_broken(_after(start_time=True)), "'start_time' must be a number"),
+        (_broken(_after(start_time=float("inf"))), "'start_time' must be a number"),
+        (_broken(_after(end_time="soon")), "'end_time' must be a number"),
+        (_broken(_after(box=[1, 2, 3])), "box must be [x1, y1, x2, y2]"),
+        (_broken(_after(box="0,0,10,10")), "box must be [x1, y1, x2, y2]"),
+        (_broken(_after(box=[1, 2, "x", 4])), "box must hold finite numbers"),
+        (_broken(_after(box=[0, 0, float("inf"), 10])), "box must hold finite numbers"),
+        (_broken(_after(snapshot=[1])), "'snapshot' must be an object or null"),
+        (
+            _broken(lambda m: m["after"]["snapshot"].update(box=[1, 2])),
+            "snapshot.box must be [x1, y1, x2, y2]",
+        ),
+        (
+            _broken(lambda m: m["after"]["snapshot"].update(frame_time=None)),
+            "'frame_time' must be a number",
+        ),
+        (_broken(_after(current_zones="lpr_zone")), "'current_zones' must be a list"),
+        (_broken(_after(entered_zones=[1])), "'entered_zones' must be a list"),
+        (_broken(_after(recognized_license_plate=7)), "recognized_license_plate must be"),
+        (_broken(_after(recognized_license_plate=[None, 0.9])), "must be [plate, score]"),
+        (_broken(_after(recognized_license_plate=["AB1", "high"])), "score must be a number"),
+        (_broken(_after(sub_label=5)), "sub_label must be a string or [name, score]"),
+    ],
+)
+def test_unusable_messages_raise_event_error_with_the_reason(raw: Any, reason: str) -> None:
+    with pytest.raises(EventError) as caught:
+        parse_event(raw if isinstance(raw, bytes) else raw())
+    assert reason in str(caught.value)
+
+
+def test_json_infinity_in_box_is_an_event_error_not_a_crash() -> None:
+    """Python's json accepts ``Infinity``; it must not escape as OverflowError."""
+    raw = compact(payload("events_new_car")).replace(b"[1380, 410, 1672, 615]", b"[1e999, 0, 1, 1]")
+    with pytest.raises(EventError, match="finite"):
+        parse_event(raw)
+
+
+# ----------------------------------------------------------------------------- HTTP client
+@pytest.fixture
+async def replay(mosquitto: MosquittoBroker, photos_dir: Path) -> AsyncIterator[FrigateReplay]:
+    frigate = FrigateReplay(
+        load_photos(photos_dir)[:2],
+        cameras=["cam_pomino"],
+        mqtt_host=mosquitto.host,
+        mqtt_port=mosquitto.port,
+    )
+    await frigate.start()
+    yield frigate
+    await frigate.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+def _known_event(replay: FrigateReplay) -> tuple[str, Photo]:
+    photo = replay.photos[0]
+    tracked = replay.tracked_object(photo, "cam_pomino", time.time())
+    return tracked.id, photo
+
+
+async def test_snapshot_url_and_parameters(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    event_id, photo = _known_event(replay)
+    client = FrigateClient(session, replay.url + "/", timeout=5, retries=0)
+    data = await client.snapshot(event_id, quality=90)
+    assert data == photo.path.read_bytes()
+    assert len(replay.requests) == 1
+    path, _, query = replay.requests[0].partition("?")
+    assert path == f"/api/events/{event_id}/snapshot.jpg"
+    params = dict(part.split("=") for part in query.split("&"))
+    assert params == {"bbox": "0", "crop": "0", "timestamp": "0", "quality": "90"}
+    assert await client.version() == FRIGATE_VERSION
+
+
+async def test_event_id_is_one_path_segment(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    """An id from the broker cannot reach another Frigate path."""
+    client = FrigateClient(session, replay.url, timeout=5, retries=0)
+    with pytest.raises(FrigateError) as caught:
+        await client.snapshot("../../config/raw")
+    assert caught.value.status == 404
+    assert replay.requests[0].startswith("/api/events/..%2F..%2Fconfig%2Fraw/snapshot.jpg")
+
+
+async def test_not_found_is_not_retried(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    client = FrigateClient(session, replay.url, timeout=5, retries=3, backoff=0.01)
+    with pytest.raises(FrigateError, match="HTTP 404") as caught:
+        await client.snapshot("1753373411.482137-nosuch")
+    assert caught.value.status == 404
+    assert len(replay.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+async def test_transient_errors_are_retried(
+    replay: FrigateReplay, session: aiohttp.ClientSession, status: int
+) -> None:
+    event_id, photo = _known_event(replay)
+    replay.faults.fail_next, replay.faults.fail_status = 2, status
+    client = FrigateClient(session, replay.url, timeout=5, retries=2, backoff=0.01)
+    assert await client.snapshot(event_id) == photo.path.read_bytes()
+    assert len(replay.requests) == 3
+
+
+async def test_error_after_the_last_retry(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    event_id, _ = _known_event(replay)
+    replay.faults.fail_next = 10
+    client = FrigateClient(session, replay.url, timeout=5, retries=2, backoff=0.01)
+    with pytest.raises(FrigateError) as caught:
+        await client.snapshot(event_id)
+    assert "failed after 3 attempts: HTTP 500" in str(caught.value)
+    assert len(replay.requests) == 3
+
+
+async def test_timeout_is_retried_then_reported(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    event_id, photo = _known_event(replay)
+    replay.faults.stall_next, replay.faults.stall_seconds = 1, 3.0
+    client = FrigateClient(session, replay.url, timeout=0.5, retries=1, backoff=0.01)
+    started = time.monotonic()
+    assert await client.snapshot(event_id) == photo.path.read_bytes()
+    assert time.monotonic() - started < 2.5, "the stalled request was not cut at the timeout"
+
+    replay.faults.stall_next = 5
+    with pytest.raises(FrigateError, match=r"after 2 attempts: .*Timeout"):
+        await client.snapshot(event_id)
+
+
+async def test_frigate_down_is_a_frigate_error(session: aiohttp.ClientSession) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    client = FrigateClient(session, url, timeout=1, retries=1, backoff=0.01)
+    started = time.monotonic()
+    with pytest.raises(FrigateError, match="after 2 attempts: ClientConnectorError"):
+        await asyncio.wait_for(client.snapshot(EVENT_ID), 10)
+    assert time.monotonic() - started < 5
