@@ -1,4 +1,4 @@
-"""Config flow: user, MQTT and add-on discovery, reauth, reconfigure and options, errors and aborts."""
+"""Config flow: user, MQTT and add-on discovery, reauth, reconfigure, options; errors, aborts."""
 
 from __future__ import annotations
 
