@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rufina_alpr.plate_formats import (
+    IT_MOTO,
     IT_SPECIAL,
     PlateFormat,
     country_code,
@@ -39,6 +40,10 @@ MAX_ALTERNATIVES = 5
 _FLOOR = 1e-6
 # A region guess without a confidence counts half as much as a sure one.
 _UNSURE_REGION = 0.5
+# How sure the OCR must be of another country to overrule a text that fits an Italian layout.
+SURE_FOREIGN = 0.9
+# Width over height below which a plate is square, two-row: a car plate is about 4.7.
+_SQUARE_ASPECT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,15 +170,30 @@ def _by_length(cluster: Sequence[_Read]) -> list[list[_Read]]:
     return sorted(groups.values(), key=lambda g: -_weight(g))
 
 
-def _country(reads: Sequence[_Read]) -> str | None:
-    """ISO code of the country the OCR votes for, weighted by read and region confidence."""
+@dataclass(frozen=True, slots=True)
+class _CountryVote:
+    """The country the OCR votes for and how sure it is (0-1, over all reads, weighted)."""
+
+    code: str | None
+    certainty: float
+
+
+def _country(reads: Sequence[_Read]) -> _CountryVote:
+    """ISO code of the country the OCR votes for, weighted by read and region confidence.
+
+    ``certainty`` is the winner's score over the weight of every read, so reads that name no
+    country (``Unknown``) or another one lower it.
+    """
     scores: dict[str, float] = defaultdict(float)
     for r in reads:
         code = country_code(r.read.region)
         if code is not None:
             certainty = r.read.region_confidence
             scores[code] += r.weight * (_UNSURE_REGION if certainty is None else certainty)
-    return top_vote(scores) if scores else None
+    if not scores:
+        return _CountryVote(None, 0.0)
+    code = top_vote(scores)
+    return _CountryVote(code, scores[code] / _weight(reads))
 
 
 def _position_votes(
@@ -187,28 +207,45 @@ def _position_votes(
     return votes
 
 
-def _italian(reads: Sequence[_Read], country: str | None) -> PlateFormat | None:
+def _italian(reads: Sequence[_Read], country: _CountryVote) -> PlateFormat | None:
     """The Italian layout the reads fit (or ``IT_SPECIAL``), None when the plate is not Italian.
 
-    The OCR's country head is weak evidence for Italian plates: on rendered Italian plates it says
-    France, Austria or Unknown for most cars and Norway (same two-row layout) for motorcycles,
-    while it is sure and right on real Slovak, Czech and Polish plates. So an exact Italian shape
-    is Italian whatever the vote; look-alikes are settled only when no other country wins the
-    vote; and I, O, Q or U in a letter slot, which Italy never issues, are settled only when the
-    vote says Italy. Special series are recognised and kept as read.
+    The OCR's country head is sure and right on real plates (Slovak, Czech, Polish, UK: 1.0 on
+    nearly every read of the labelled photos) but unsure on unusual renderings (France 0.6-0.9,
+    Unknown). Slovak ``RK376AF`` has exactly the Italian car layout, so only the country head can
+    tell them apart: an exact Italian shape is Italian unless the OCR is sure (``SURE_FOREIGN``)
+    of another country; look-alikes are settled only when no other country wins the vote; and I,
+    O, Q or U in a letter slot, which Italy never issues, are settled only when the vote says
+    Italy. Special series are recognised and kept as read. One exception to a sure foreign vote:
+    a square plate reading ``AB12345`` is the Italian two-row motorcycle plate (the OCR calls
+    those Norwegian, whose ``AB 12345`` plates are long and single-row).
     """
     raw = _position_votes([r.text for r in reads], reads)
     voted = "".join(top_vote(v) for v in raw)
     match = settle_italian(raw)
+    foreign = country.code not in ("IT", None)
     if match is not None and match.exact:
+        sure_foreign = foreign and country.certainty >= SURE_FOREIGN
+        if sure_foreign and not (match.format is IT_MOTO and _square(reads)):
+            return None
         return match.format
-    if country not in ("IT", None):
+    if foreign:
         return None
     if special_series(voted):
         return IT_SPECIAL
-    if match is not None and (country == "IT" or not match.forbidden):
+    if match is not None and (country.code == "IT" or not match.forbidden):
         return match.format
     return None
+
+
+def _square(reads: Sequence[_Read]) -> bool:
+    """True when most reads with a box saw a square (two-row) plate."""
+    aspects = sorted(
+        (x2 - x1) / (y2 - y1)
+        for x1, y1, x2, y2 in (r.read.box for r in reads if r.read.box is not None)
+        if y2 > y1
+    )
+    return bool(aspects) and aspects[len(aspects) // 2] < _SQUARE_ASPECT
 
 
 def _vote(group: Sequence[_Read], dissent: float) -> _Vote:
@@ -239,7 +276,7 @@ def _vote(group: Sequence[_Read], dissent: float) -> _Vote:
         plate=plate,
         votes=votes,
         confidence=min(scores),
-        country="IT" if layout else country,
+        country="IT" if layout else country.code,
         format=layout.name if layout else None,
     )
 

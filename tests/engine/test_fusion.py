@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rufina_alpr.fusion import FusedPlate, fuse
@@ -139,13 +141,27 @@ def test_letter_italy_never_issues_keeps_plate_foreign_without_country_vote() ->
     assert (result.plate, result.format, result.country) == ("BA302OZ", None, None)
 
 
-def test_exact_italian_shape_is_italian_whatever_the_vote() -> None:
-    """The OCR calls rendered Italian plates French or Norwegian: the exact shape wins."""
+def test_exact_italian_shape_is_italian_unless_sure_of_another_country() -> None:
+    """An unsure foreign guess does not overrule the Italian layout; a sure one does."""
     car = fused([read("AB123CD", region="France", region_conf=0.8)])
     assert (car.plate, car.format, car.country) == ("AB123CD", "it_car", "IT")
     assert car.display == "AB 123 CD"
-    moto = fused([read("AB12345", region="Norway", region_conf=0.99)])
-    assert (moto.format, moto.display) == ("it_moto", "AB 12345")
+    unknown = fused([read("AB12345", region="Unknown", region_conf=1.0)])
+    assert (unknown.format, unknown.display, unknown.country) == ("it_moto", "AB 12345", "IT")
+    slovak = fused([read("RK376AF", region="Slovakia", region_conf=1.0)] * 3)
+    assert (slovak.plate, slovak.format, slovak.country) == ("RK376AF", None, "SK")
+    assert slovak.display == "RK376AF"
+    split = fused(
+        [read("RK376AF", region="Slovakia", region_conf=1.0), read("RK376AF", region="Unknown")]
+    )
+    assert (split.format, split.country) == ("it_car", "IT"), "half sure is not sure"
+
+
+def test_square_plate_with_moto_layout_is_italian_even_if_called_norwegian() -> None:
+    square = replace(read("AB12345", region="Norway", region_conf=1.0), box=(0, 0, 120, 100))
+    assert (fused([square]).format, fused([square]).country) == ("it_moto", "IT")
+    long = replace(square, box=(0, 0, 470, 100))
+    assert (fused([long]).format, fused([long]).country) == (None, "NO")
 
 
 @pytest.mark.parametrize("text", ["CCAB123", "CCAB12S", "EI123AB", "GDF123AB", "CRI123AB"])
