@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rufina_alpr import __version__
@@ -177,7 +178,7 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     try:
         recognizer = Recognizer(model_settings_for(models_dir, detector=args.detector, threads=2))
     except ModelError as err:
-        print(f"FAILED: {err}")
+        print(f"FAILED: {err}", file=sys.stderr)
         return 3
     import numpy as np  # noqa: PLC0415
 
@@ -221,10 +222,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         )
     except ModelError as err:
-        console.print(
-            f"[red]error:[/] {err}\nSet RUFINA_ALPR_MODELS or --models to a folder with the models "
-            "(see README), or run with internet access for fast-alpr's download."
-        )
+        console.print(f"[red]error:[/] {escape(str(err))}")
         return 3
     print_summary(result, console)
     return 0 if result.transits else 1

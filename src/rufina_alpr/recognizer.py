@@ -39,6 +39,11 @@ CROP_VIEWS: Final = ((0.04, False), (0.12, True), (-0.03, True))
 MIN_OCR_WIDTH: Final = 160
 VEHICLE_MARGIN: Final = 0.15
 MAX_PLATES_PER_IMAGE: Final = 4
+MODELS_HINT: Final = (
+    "set models.dir (environment RUFINA_ALPR_MODELS, CLI --models) to a folder holding "
+    f"{OFFLINE_DETECTOR}, {OFFLINE_OCR} and {OFFLINE_OCR_CONFIG} (see the README), "
+    "or leave it unset so that fast-alpr downloads its default models"
+)
 
 
 class ModelError(RuntimeError):
@@ -105,7 +110,7 @@ def _load_detector(
             f"{name} (fast-alpr download)",
         )
     if not path.is_file():
-        raise ModelError(f"plate detector model not found: {path}")
+        raise ModelError(f"plate detector model not found: {path}; {MODELS_HINT}")
     if "yolo-v9" in path.name or "yolov9" in path.name:
         detector = fast_alpr_yolov9_detector(
             path, conf_thresh=settings.detector_threshold, sess_options=options
@@ -132,7 +137,7 @@ def _load_ocr(
         config = settings.models_dir / OFFLINE_OCR_CONFIG
     for needed in (path, config):
         if not needed.is_file():
-            raise ModelError(f"OCR model file not found: {needed}")
+            raise ModelError(f"OCR model file not found: {needed}; {MODELS_HINT}")
     ocr = LicensePlateRecognizer(
         onnx_model_path=path, plate_config_path=config, device="cpu", sess_options=options
     )
@@ -212,6 +217,9 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     """Decode JPEG/PNG/WebP bytes to BGR, refusing non-images, truncated files and huge frames."""
     if not data:
         raise ImageError("empty image")
+    # Checked first: OpenCV decodes a truncated JPEG as nothing at all, or as a partly grey frame.
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise ImageError("truncated JPEG")
     buffer = np.frombuffer(data, dtype=np.uint8)
     header = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
     if header is None:
@@ -221,8 +229,6 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise ImageError(
             f"image too large (~{estimated / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)"
         )
-    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        raise ImageError("truncated JPEG")
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if image is None:
         raise ImageError("not a decodable image")
@@ -270,5 +276,5 @@ def model_settings_for(models_dir: str | Path | None, **overrides: object) -> Mo
     """ModelSettings with ``models_dir`` resolved (used by the CLI and the tests)."""
     directory = Path(models_dir).expanduser() if models_dir else None
     if directory is not None and not directory.is_dir():
-        raise ModelError(f"models_dir does not exist: {directory}")
+        raise ModelError(f"models folder not found: {directory}; {MODELS_HINT}")
     return ModelSettings(models_dir=directory, **overrides)  # type: ignore[arg-type]

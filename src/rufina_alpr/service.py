@@ -293,7 +293,7 @@ class Engine:
             await asyncio.gather(*state.tasks)
             transit, reads = self._transit(state)
             if transit is None:
-                reason = "; ".join(state.failures[-3:]) or (
+                reason = "; ".join(dict.fromkeys(state.failures[-3:])) or (
                     "no plate read" if event.has_snapshot else "no snapshot"
                 )
                 await self.in_db(
