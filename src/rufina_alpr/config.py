@@ -30,6 +30,9 @@ ENV_SHORT: Final = {
     "RUFINA_ALPR_API_TOKEN": ("api", "token"),
 }
 VEHICLE_LABELS: Final = ("car", "motorcycle", "bus", "truck")
+SECRET_KEYS: Final = frozenset({"password", "token"})
+"""Keys whose values are never echoed in error messages and always read as plain strings."""
+MIN_TOKEN_LENGTH: Final = 16
 
 
 class SettingsError(ValueError):
@@ -107,7 +110,11 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("port", default=8787): vol.All(
                 vol.Coerce(int), vol.Range(min=0, max=65535)
             ),
-            vol.Optional("token"): vol.Any(None, vol.All(str, vol.Length(min=16))),
+            vol.Optional("token"): vol.Any(
+                None,
+                vol.All(str, vol.Length(min=MIN_TOKEN_LENGTH)),
+                msg=f"must be a string of at least {MIN_TOKEN_LENGTH} characters",
+            ),
             vol.Optional("public_url"): vol.Any(None, vol.Url()),
         },
         vol.Optional("stats_interval", default=60.0): _POSITIVE,
@@ -211,8 +218,28 @@ def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         else:
             continue
         if path:
-            _set_path(overrides, path, yaml.safe_load(raw) if raw else None)
+            plain = name in ENV_SHORT or path[-1] in SECRET_KEYS
+            _set_path(overrides, path, _environment_value(raw, plain=plain))
     return overrides
+
+
+def _environment_value(raw: str, *, plain: bool) -> Any:
+    """A YAML scalar (``8787`` an int, ``[car, bus]`` a list) unless YAML would mangle it.
+
+    Paths, tokens and passwords stay strings; text YAML cannot parse (``*x``, ``[x``) or reads as
+    a comment (``#x``) stays the string it is instead of failing or vanishing.
+    """
+    if not raw:
+        return None
+    if plain:
+        return raw
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if value is None and raw.strip() not in ("~", "null", "Null", "NULL"):
+        return raw
+    return value
 
 
 # Home Assistant add-on options (flat keys, as in addon/config.yaml) mapped onto the settings tree.
@@ -275,7 +302,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
     try:
         valid = SCHEMA(dict(raw))
     except vol.MultipleInvalid as err:
-        raise SettingsError(f"invalid settings: {humanize_error(dict(raw), err)}") from err
+        raise SettingsError(f"invalid settings: {_describe(dict(raw), err)}") from err
     base = base_dir or Path.cwd()
 
     def resolve(value: str) -> Path:
@@ -336,6 +363,16 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
     )
 
 
+def _describe(raw: dict[str, Any], err: vol.MultipleInvalid) -> str:
+    """Each error with its key; the offending value too, except for secrets."""
+    return "; ".join(
+        str(error)
+        if error.path and str(error.path[-1]) in SECRET_KEYS
+        else humanize_error(raw, error)
+        for error in err.errors
+    )
+
+
 def _stations(valid: dict[str, Any], resolve: Any) -> tuple[Station, ...]:
     stations = [Station.from_mapping(entry) for entry in valid["stations"]]
     if valid.get("stations_file"):
@@ -356,7 +393,9 @@ def _generated_token(data_dir: Path) -> str:
     """A random API token kept in the data dir, so an unconfigured engine is never open."""
     token_file = data_dir / "api_token"
     if token_file.is_file():
-        return token_file.read_text().strip()
+        kept = token_file.read_text().strip()
+        if len(kept) >= MIN_TOKEN_LENGTH:  # an empty file (a crash while writing) is replaced
+            return kept
     token = secrets.token_urlsafe(32)
     data_dir.mkdir(parents=True, exist_ok=True)
     token_file.touch(mode=0o600)
