@@ -71,6 +71,12 @@ async def test_engine_follows_the_registry(harness_factory: Any, photos_dir: Pat
     assert len(announced) == 34
     assert sum(s["kind"] == "lpr" for s in announced.values()) == 15
     assert announced["pomino_in"]["camera"] == lpr.camera
+    # Area and map position for the Home Assistant device.
+    assert announced["pomino_in"]["locality"] == "Pomino"
+    assert (announced["pomino_in"]["latitude"], announced["pomino_in"]["longitude"]) == (
+        lpr.latitude,
+        lpr.longitude,
+    )
 
     # An unknown camera and a context camera first: neither becomes a transit.
     before = engine.metrics.snapshot()
