@@ -103,8 +103,7 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
     def _abort_if_known(self, updates: dict[str, Any]) -> None:
         """Abort a discovery of a configured engine, applying what changed (reload only then).
 
-        Every status message of a configured engine comes here, so an unchanged one must not
-        reload the entry.
+        The add-on sends its discovery at every start, so an unchanged one must not reload.
         """
         entry = self.hass.config_entries.async_entry_for_domain_unique_id(
             DOMAIN, str(self.unique_id)
@@ -160,10 +159,10 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         self._instance = status.instance
         self._url = status.api_url
         await self.async_set_unique_id(status.instance)
-        updates: dict[str, Any] = {CONF_TOPIC_PREFIX: self._prefix}
-        if status.api_url:
-            updates[CONF_URL] = normalize_url(status.api_url)
-        self._abort_if_known(updates)
+        # A configured engine keeps its tested URL and prefix: the status names the engine's own
+        # view of its address (often a bind or container address) and a stale retained status
+        # on an old prefix must not move the entry. Changes go through the reconfigure flow.
+        self._abort_if_unique_id_configured()
         self.context["title_placeholders"] = {"name": status.instance}
         return await self.async_step_discovery_confirm()
 

@@ -8,7 +8,7 @@ What it does is what the engine does for one Frigate event: the recognizer reads
 with the offline models, the reads are fused, a `Transit` is built for an LPR station of the town's
 registry and the contract's builders turn it, the status and the station list into payloads.
 
-Usage: python engine_payloads.py PHOTO [STATION_ID]
+Usage: python engine_payloads.py PHOTO INSTANCE
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ from rufina_alpr.stations import load_registry
 from rufina_alpr.transits import Transit, transit_id
 
 
-def main(photo: str, station_id: str | None = None) -> int:
+def main(photo: str, instance: str) -> int:
     """Print {"status", "stations", "transit", "crop_b64"} as one JSON object."""
     registry_path = default_registry()
     if registry_path is None:
         print("no station registry in this checkout", file=sys.stderr)
         return 2
     registry = load_registry(registry_path)
-    lpr = [station for station in registry.stations if station.reads_plates]
-    station = next((s for s in lpr if s.id == station_id), lpr[0])
+    station = next(station for station in registry.stations if station.reads_plates)
 
     recognizer = Recognizer(model_settings_for(default_models_dir(), threads=2))
     image = decode_image(Path(photo).read_bytes(), max_pixels=60_000_000)
@@ -67,7 +66,7 @@ def main(photo: str, station_id: str | None = None) -> int:
     out = {
         "status": contract.status_payload(
             state="online",
-            instance="rufina-real",
+            instance=instance,
             api_url="http://127.0.0.1:8787",
             since=datetime.now(UTC),
         ),

@@ -263,27 +263,17 @@ async def test_mqtt_discovery_invalid(hass: HomeAssistant, raw: bytes) -> None:
 async def test_mqtt_discovery_known_engine(
     hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
-    """A configured engine's status aborts; a moved API URL is applied (and only then reloads)."""
-    config_entry.mock_state(hass, ConfigEntryState.LOADED)
-    with patch.object(hass.config_entries, "async_schedule_reload") as reload:
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN,
-            context={"source": SOURCE_MQTT},
-            data=mqtt_discovery(payload("status_online", api_url=API_URL)),
-        )
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "already_configured"
-        assert dict(config_entry.data) == ENTRY_DATA
-        reload.assert_not_called()
-
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN,
-            context={"source": SOURCE_MQTT},
-            data=mqtt_discovery(payload("status_online", api_url="http://10.0.0.9:8787/")),
-        )
+    """A configured engine's status aborts and leaves its tested URL and prefix alone."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_MQTT},
+        data=mqtt_discovery(
+            payload("status_online", api_url="http://0.0.0.0:8787"), topic="old/prefix/status"
+        ),
+    )
+    assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert config_entry.data[CONF_URL] == "http://10.0.0.9:8787"
-    reload.assert_called_once_with(config_entry.entry_id)
+    assert dict(config_entry.data) == ENTRY_DATA
 
 
 # -- add-on discovery ----------------------------------------------------------------------
@@ -347,14 +337,23 @@ async def test_hassio_discovery_errors(
 async def test_hassio_discovery_known_engine(
     hass: HomeAssistant, aioclient_mock: AiohttpClientMocker, config_entry: MockConfigEntry
 ) -> None:
-    """The add-on's engine configured already (by hand or over MQTT): its data is refreshed."""
+    """The add-on's engine configured already: its tested data is refreshed, reloading if new."""
     aioclient_mock.get(INFO_URL, json=INFO)
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=addon_discovery(token="rotated")
-    )
-    assert result["type"] is FlowResultType.ABORT
+    config_entry.mock_state(hass, ConfigEntryState.LOADED)
+    with patch.object(hass.config_entries, "async_schedule_reload") as reload:
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_HASSIO}, data=addon_discovery()
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "already_configured"
+        reload.assert_not_called()
+
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_HASSIO}, data=addon_discovery(token="rotated")
+        )
     assert result["reason"] == "already_configured"
     assert config_entry.data[CONF_API_TOKEN] == "rotated"
+    reload.assert_called_once_with(config_entry.entry_id)
 
 
 # -- reauth, reconfigure, options ------------------------------------------------------------

@@ -106,9 +106,7 @@ async def test_event_entity(hass: HomeAssistant, setup_integration: MockConfigEn
     assert hass.states.get(entity_id).attributes["event_type"] == "transit"
 
 
-async def test_get_device_triggers(
-    hass: HomeAssistant, setup_integration: MockConfigEntry
-) -> None:
+async def test_get_device_triggers(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
     """Plate-reading stations offer three triggers; context stations and the engine none."""
     await publish_engine(hass)
     device = station_device(hass, SS67)
