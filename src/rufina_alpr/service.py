@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +39,7 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HOUSEKEEPING_INTERVAL = 15.0
+PLATE_TEXT = re.compile(r"[A-Z0-9]{1,12}")
 
 
 @dataclass(slots=True)
@@ -149,7 +152,8 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             _LOGGER.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def in_db(self, function: Any, *args: Any) -> Any:
+    async def in_db(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a store call on the single database thread."""
         return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
 
     @property
@@ -296,18 +300,7 @@ class Engine:
                 reason = "; ".join(dict.fromkeys(state.failures[-3:])) or (
                     "no plate read" if event.has_snapshot else "no snapshot"
                 )
-                await self.in_db(
-                    lambda: self.store.add_passage(
-                        event_id=event.id,
-                        station_id=station.id,
-                        camera=event.camera,
-                        time=self._event_time(event),
-                        vehicle=event.label,
-                        direction=station.direction_of(event.entered_zones),
-                        status=PASSAGE_UNREAD,
-                        reason=reason,
-                    )
-                )
+                await self._add_passage(station, event, PASSAGE_UNREAD, reason)
                 self.metrics.inc("passages_unread")
                 _LOGGER.info("event %s at %s recorded as unread: %s", event.id, station.id, reason)
                 return
@@ -338,7 +331,8 @@ class Engine:
         if event.recognized_plate is not None:
             plate = normalize_plate(event.recognized_plate.plate)
             score = event.recognized_plate.score or 0.8
-            if plate:
+            # Only what can be a plate (the contract's pattern): Frigate's API takes any text.
+            if PLATE_TEXT.fullmatch(plate):
                 reads.append(
                     PlateRead(text=plate, char_confidences=(score,) * len(plate), source="frigate")
                 )
@@ -370,19 +364,26 @@ class Engine:
         moment = event.snapshot_time or event.start_time
         return datetime.fromtimestamp(moment, tz=self.settings.timezone)
 
+    async def _add_passage(
+        self, station: Station, event: FrigateEvent, status: str, reason: str | None = None
+    ) -> bool:
+        """Store a passage without a transit (unread or counted); False if already stored."""
+        return await self.in_db(
+            lambda: self.store.add_passage(
+                event_id=event.id,
+                station_id=station.id,
+                camera=event.camera,
+                time=self._event_time(event),
+                vehicle=event.label,
+                direction=station.direction_of(event.entered_zones),
+                status=status,
+                reason=reason,
+            )
+        )
+
     async def _count_passage(self, station: Station, event: FrigateEvent, message: Message) -> None:
         try:
-            stored = await self.in_db(
-                lambda: self.store.add_passage(
-                    event_id=event.id,
-                    station_id=station.id,
-                    camera=event.camera,
-                    time=self._event_time(event),
-                    vehicle=event.label,
-                    direction=station.direction_of(event.entered_zones),
-                    status=PASSAGE_COUNTED,
-                )
-            )
+            stored = await self._add_passage(station, event, PASSAGE_COUNTED)
             self.metrics.inc("passages_counted" if stored else "events_duplicate")
         finally:
             self.mqtt.ack(message)
