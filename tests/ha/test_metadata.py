@@ -14,6 +14,7 @@ import yaml
 
 from custom_components.rufina_alpr import binary_sensor, event, image, sensor
 from custom_components.rufina_alpr.device_trigger import TRIGGER_TYPES
+from homeassistant.helpers import service as service_helper
 
 from .conftest import REPO
 
@@ -212,6 +213,7 @@ def test_device_trigger_translations(strings: dict[str, Any]) -> None:
 def test_actions_described(strings: dict[str, Any]) -> None:
     """services.yaml, the action texts and the action icons list the same actions and fields."""
     services = yaml.safe_load(_source("services.yaml"))
+    service_helper._SERVICES_SCHEMA(services)  # Home Assistant's own check, selectors included
     icons = _load(INTEGRATION / "icons.json")["services"]
     assert set(services) == set(strings["services"]) == set(icons)
     for name, spec in services.items():
