@@ -197,7 +197,8 @@ class Store:
             "read_count": transit.read_count,
             "alternatives": [list(pair) for pair in transit.alternatives],
             "direction": transit.direction,
-            "frigate_plate": transit.frigate_plate,
+            # Frigate's own text, as it gave it (its API accepts up to 100 characters).
+            "frigate_plate": transit.frigate_plate[:16] if transit.frigate_plate else None,
             "hotlist": transit.hotlist,
             "worker": self.worker,
             "created_at": datetime.now(UTC),

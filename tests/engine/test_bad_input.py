@@ -9,10 +9,12 @@ stops `models check` and `serve` with one message naming the folder and the fix.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +241,37 @@ def test_serve_refuses_to_start_without_models(tmp_path: Path, layout: str) -> N
     _assert_clear_model_error(result.stderr, folder)
     # It stopped before opening anything: no store was created.
     assert not (tmp_path / "data" / "rufina_alpr.db").exists()
+
+
+@pytest.mark.slow
+async def test_frigate_plate_that_is_no_plate_is_not_a_transit_on_postgresql(
+    harness_factory: Any, photos_dir: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """Frigate's API stores any text (up to 100 characters) as `recognized_license_plate`."""
+    good = next(p for p in load_photos(photos_dir) if p.plate)
+    garbage = _bad_images(tmp_path / "bad", good)["not an image"]
+    harness = await harness_factory([good], store_url=postgres_url)
+    replay, engine = harness.replay, harness.engine
+    not_a_plate = ("Town fleet - truck 12 (the blue one) / ask Mario", 0.99)
+
+    async def replay_with_frigate_plate(photo: Photo, camera: str) -> str:
+        tracked = replay.tracked_object(photo, camera, time.time())
+        tracked.plate = not_a_plate
+        for message in tracked.messages(1, 0.2):
+            await replay.publish(message)
+            await asyncio.sleep(0.2)
+        return tracked.id
+
+    unreadable = await replay_with_frigate_plate(garbage, "cam_pomino")
+    readable = await replay_with_frigate_plate(good, "cam_roma")
+    await harness.wait_handled(2)
+    await harness.wait_for(lambda: len(harness.received) >= 1, what="the transit")
+    counts = await engine.in_db(engine.store.passage_counts)
+    assert (counts.read, counts.unread) == (1, 1)
+    assert [t["event_id"] for t in harness.received] == [readable]
+    transit = harness.received[0]
+    assert good.plate and plates_equal(transit["plate"], good.plate)
+    assert transit["frigate_plate"] == not_a_plate[0]
+    assert unreadable not in {t["event_id"] for t in harness.received}
+    stored = await engine.in_db(engine.store.transit, transit["id"])
+    assert stored.frigate_plate == not_a_plate[0][:16]

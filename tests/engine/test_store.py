@@ -1,0 +1,262 @@
+"""The store on SQLite and a real PostgreSQL: schema versions, transits, outbox, passages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from rufina_alpr.reads import PlateRead
+from rufina_alpr.store import (
+    PASSAGE_COUNTED,
+    PASSAGE_UNREAD,
+    SCHEMA_VERSION,
+    Store,
+    StoreError,
+    passages,
+    schema_version,
+)
+from rufina_alpr.transits import Transit, transit_id
+
+ROME = ZoneInfo("Europe/Rome")
+NOON = datetime(2025, 7, 24, 12, 0, tzinfo=ROME)
+CROP = b"\xff\xd8\xff\xe0fake-jpeg-for-the-store\xff\xd9"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a fresh database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'rufina_alpr.db'}"
+        return
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"store_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store(store_url, worker="rufina/worker-1")
+    yield opened
+    opened.close()
+
+
+def make_transit(
+    event_id: str,
+    *,
+    station: str = "st_pomino",
+    moment: datetime = NOON,
+    plate: str = "AB123CD",
+    crop: bytes | None = CROP,
+    frigate_plate: str | None = None,
+) -> Transit:
+    return Transit(
+        id=transit_id(event_id),
+        event_id=event_id,
+        station_id=station,
+        camera=f"cam_{station}",
+        time=moment,
+        vehicle="car",
+        plate=plate,
+        display="AB 123 CD",
+        country="IT",
+        format="it_car",
+        confidence=0.93,
+        low_confidence=False,
+        read_count=3,
+        alternatives=(("AB128CD", 0.41), ("A8123CD", 0.2)),
+        direction="inbound",
+        frigate_plate=frigate_plate,
+        crop_jpeg=crop,
+    )
+
+
+READS = [
+    PlateRead(text="AB123CD", char_confidences=(0.9,) * 7, region="Italy", frame_time=1.0),
+    PlateRead(text="AB128CD", char_confidences=(0.6,) * 7, source="frigate"),
+]
+
+
+def add_passage(store: Store, event_id: str, status: str, **kwargs: object) -> bool:
+    values: dict[str, object] = {
+        "event_id": event_id,
+        "station_id": "st_piazza",
+        "camera": "cam_piazza",
+        "time": NOON,
+        "vehicle": "car",
+        "direction": None,
+        "status": status,
+    }
+    values.update(kwargs)
+    return store.add_passage(**values)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- schema
+def test_new_database_is_migrated_once(store: Store, store_url: str) -> None:
+    assert store.migrate() == SCHEMA_VERSION
+    again = Store(store_url, worker="rufina/worker-2")
+    with again.engine.connect() as connection:
+        versions = connection.execute(sa.select(schema_version.c.version)).scalars().all()
+        tables = set(sa.inspect(connection).get_table_names())
+    again.close()
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert {"transits", "crops", "reads", "passages", "schema_version"} <= tables
+
+
+def test_database_from_a_newer_engine_is_refused(store: Store, store_url: str) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(
+            schema_version.insert().values(version=SCHEMA_VERSION + 1, applied_at=datetime.now(UTC))
+        )
+    with pytest.raises(StoreError, match=rf"schema v{SCHEMA_VERSION + 1} is newer"):
+        Store(store_url, worker="rufina/old-engine")
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'nested' / 'db.sqlite'}", worker="w")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.close()
+
+
+def test_unreachable_database_is_a_store_error_without_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        Store("postgresql+psycopg://rufina:s3cret@127.0.0.1:1/rufina", worker="w")
+    assert "cannot open the store" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+# ----------------------------------------------------------------------------- transits
+def test_transit_round_trip_with_crop_and_reads(store: Store) -> None:
+    transit = make_transit("1753373411.482137-k3v9qa", frigate_plate="AB123CD")
+    assert store.add_transit(transit, READS)
+    stored = store.transit(transit.id)
+    assert stored == transit  # times compare as instants: stored in UTC
+    assert stored is not None and stored.time.tzinfo is not None
+    assert stored.time == NOON and stored.time.utcoffset() == timedelta(0)
+    assert stored.crop_jpeg == CROP
+    assert stored.alternatives == (("AB128CD", 0.41), ("A8123CD", 0.2))
+    listed = store.transits()
+    assert [t.id for t in listed] == [transit.id]
+    assert listed[0].crop_jpeg is None, "lists do not load crops"
+    assert store.transit("no-such-id") is None
+    with store.engine.connect() as connection:
+        texts = connection.execute(sa.text("SELECT text, source FROM reads ORDER BY id")).all()
+    assert [tuple(row) for row in texts] == [("AB123CD", "engine"), ("AB128CD", "frigate")]
+
+
+def test_same_event_stored_once(store: Store) -> None:
+    transit = make_transit("1753373411.482137-k3v9qa")
+    assert store.add_transit(transit, READS)
+    assert not store.add_transit(transit, READS), "redelivered end"
+    other_id = Transit(**{**_fields(transit), "id": str(uuid.uuid4())})
+    assert not store.add_transit(other_id, READS), "another worker, same Frigate event"
+    assert store.count_transits() == 1
+    assert store.passage_counts().read == 1
+    with store.engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM reads")) == len(READS)
+        assert connection.scalar(sa.text("SELECT count(*) FROM crops")) == 1
+
+
+def test_transit_without_crop_or_reads(store: Store) -> None:
+    transit = make_transit("e-nocrop", crop=None)
+    assert store.add_transit(transit, [])
+    stored = store.transit(transit.id)
+    assert stored is not None and stored.crop_jpeg is None
+
+
+def test_long_frigate_plate_does_not_fail_the_insert(store: Store) -> None:
+    """Frigate accepts plates of up to 100 characters through its API; keep what fits."""
+    transit = make_transit("e-long", frigate_plate="X" * 40)
+    assert store.add_transit(transit, [PlateRead(text="Y" * 30, char_confidences=(0.5,) * 30)])
+    stored = store.transit(transit.id)
+    assert stored is not None and stored.frigate_plate == "X" * 16
+
+
+# ----------------------------------------------------------------------------- outbox
+def test_outbox_is_per_worker_oldest_first(store: Store, store_url: str) -> None:
+    first, second = make_transit("e-1"), make_transit("e-2", moment=NOON - timedelta(hours=1))
+    assert store.add_transit(first, [])
+    assert store.add_transit(second, [])
+    other = Store(store_url, worker="rufina/worker-2")
+    assert other.add_transit(make_transit("e-3"), [])
+    # Creation order, not event time; each worker publishes only its own.
+    assert [t.id for t in store.unpublished()] == [first.id, second.id]
+    assert store.unpublished()[0].crop_jpeg == CROP, "republished with its crop"
+    assert [t.event_id for t in other.unpublished()] == ["e-3"]
+    assert [t.id for t in store.unpublished(limit=1)] == [first.id]
+    store.mark_published(first.id)
+    assert [t.id for t in store.unpublished()] == [second.id]
+    store.mark_published(second.id)
+    store.mark_published(second.id)  # a repeated acknowledgement is harmless
+    assert store.unpublished() == []
+    assert len(other.unpublished()) == 1
+    other.close()
+
+
+def test_outbox_survives_reopening(store_url: str) -> None:
+    before = Store(store_url, worker="rufina/worker-1")
+    assert before.add_transit(make_transit("e-crash"), READS)
+    before.close()
+    after = Store(store_url, worker="rufina/worker-1")
+    assert [t.event_id for t in after.unpublished()] == ["e-crash"]
+    after.close()
+
+
+# ----------------------------------------------------------------------------- passages, counts
+def test_passages_and_counts(store: Store) -> None:
+    assert add_passage(store, "e-unread", PASSAGE_UNREAD, reason="image: " + "x" * 300)
+    assert not add_passage(store, "e-unread", PASSAGE_UNREAD), "handled once"
+    assert add_passage(store, "e-count-1", PASSAGE_COUNTED)
+    assert add_passage(store, "e-count-2", PASSAGE_COUNTED, vehicle="bus")
+    assert add_passage(store, "e-old", PASSAGE_COUNTED, time=NOON - timedelta(days=2))
+    assert store.add_transit(make_transit("e-read"), [])
+    assert store.add_transit(make_transit("e-roma", station="st_roma"), [])
+    assert store.event_handled("e-unread") and store.event_handled("e-read")
+    assert not store.event_handled("e-never")
+    counts = store.passage_counts()
+    assert (counts.read, counts.unread, counts.counted) == (2, 1, 3)
+    since = NOON - timedelta(hours=1)
+    assert store.station_counts(since) == {
+        "st_piazza": {"car": 2, "bus": 1},
+        "st_pomino": {"car": 1},
+        "st_roma": {"car": 1},
+    }
+    assert store.transits_per_station(since) == {"st_pomino": 1, "st_roma": 1}
+    assert store.count_transits(since=since) == 2
+    assert store.count_transits(since=NOON + timedelta(minutes=1)) == 0
+    with store.engine.connect() as connection:
+        reason = connection.scalar(
+            sa.select(passages.c.reason).where(passages.c.event_id == "e-unread")
+        )
+    assert reason is not None and len(reason) == 200
+
+
+def test_time_filters_compare_instants_across_zones(store: Store) -> None:
+    """12:00 in Rome is 10:00 UTC in summer: a UTC bound of 10:30 excludes it."""
+    assert store.add_transit(make_transit("e-noon"), [])
+    assert store.count_transits(since=datetime(2025, 7, 24, 9, 30, tzinfo=UTC)) == 1
+    assert store.count_transits(since=datetime(2025, 7, 24, 10, 30, tzinfo=UTC)) == 0
+
+
+def test_newest_transits_first_with_limit(store: Store) -> None:
+    for hour in range(5):
+        moment = NOON + timedelta(hours=hour)
+        assert store.add_transit(make_transit(f"e-{hour}", moment=moment), [])
+    assert [t.event_id for t in store.transits(limit=3)] == ["e-4", "e-3", "e-2"]
+
+
+def _fields(transit: Transit) -> dict[str, object]:
+    return {name: getattr(transit, name) for name in Transit.__dataclass_fields__}
