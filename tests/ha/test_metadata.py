@@ -14,7 +14,7 @@ import yaml
 
 from custom_components.rufina_alpr import binary_sensor, event, image, sensor
 from custom_components.rufina_alpr.device_trigger import TRIGGER_TYPES
-from homeassistant.helpers import service as service_helper
+from homeassistant.helpers import selector, service as service_helper
 
 from .conftest import REPO
 
@@ -213,7 +213,10 @@ def test_device_trigger_translations(strings: dict[str, Any]) -> None:
 def test_actions_described(strings: dict[str, Any]) -> None:
     """services.yaml, the action texts and the action icons list the same actions and fields."""
     services = yaml.safe_load(_source("services.yaml"))
-    service_helper._SERVICES_SCHEMA(services)  # Home Assistant's own check, selectors included
+    service_helper._SERVICES_SCHEMA(services)  # Home Assistant's own checks
+    for spec in services.values():
+        for field in spec["fields"].values():
+            selector.validate_selector(field["selector"])
     icons = _load(INTEGRATION / "icons.json")["services"]
     assert set(services) == set(strings["services"]) == set(icons)
     for name, spec in services.items():
