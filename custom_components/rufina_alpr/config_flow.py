@@ -204,6 +204,8 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         url = config.get("api_url") or f"http://{config.get('host')}:{config.get('port')}"
         token = str(config.get("token") or "")
         prefix = str(config.get("topic_prefix") or DEFAULT_TOPIC_PREFIX)
+        if not _valid_prefix(prefix):
+            return self.async_abort(reason="invalid_topic_prefix")
         errors: dict[str, str] = {}
         info = await self._async_check(url, token, errors)
         if info is None:

@@ -315,6 +315,7 @@ async def test_hassio_discovery_api_url_and_defaults(
         ({}, {"status": 401}, "invalid_auth"),
         ({}, {"exc": aiohttp.ClientConnectionError()}, "cannot_connect"),
         ({"host": None, "port": None, "api_url": "ftp://x"}, None, "invalid_url"),
+        ({"topic_prefix": "rufina/#"}, None, "invalid_topic_prefix"),
     ],
 )
 async def test_hassio_discovery_errors(

@@ -195,7 +195,7 @@ def test_config_flow_translations(strings: dict[str, Any]) -> None:
     assert "init" in strings["options"]["step"]
     assert errors <= set(strings["config"]["error"])
     # The add-on's discovery aborts with the error it met.
-    assert errors - {"wrong_engine", "invalid_topic_prefix"} <= set(strings["config"]["abort"])
+    assert errors - {"wrong_engine"} <= set(strings["config"]["abort"])
     built_in = {
         "already_configured",
         "already_in_progress",
