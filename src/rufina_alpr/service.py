@@ -398,10 +398,10 @@ class Engine:
         try:
             delivered = self.mqtt.publish(self.topics.transit, payload, qos=contract.QOS_TRANSIT)
             self.mqtt.publish(self.topics.station_last(transit.station_id), payload, retain=True)
-            if transit.crop_jpeg:
-                self.mqtt.publish(
-                    self.topics.station_crop(transit.station_id), transit.crop_jpeg, retain=True
-                )
+            # No crop: an empty retained message clears the previous vehicle's crop.
+            self.mqtt.publish(
+                self.topics.station_crop(transit.station_id), transit.crop_jpeg or b"", retain=True
+            )
             await delivered
             await self.in_db(self.store.mark_published, transit.id)
             self.metrics.inc("transits_republished" if republish else "transits_published")
