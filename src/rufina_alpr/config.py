@@ -30,6 +30,8 @@ ENV_SHORT: Final = {
     "RUFINA_ALPR_API_TOKEN": ("api", "token"),
 }
 VEHICLE_LABELS: Final = ("car", "motorcycle", "bus", "truck")
+# API roles, least to most: viewer (statistics), operator (searches, hotlists), admin (audit).
+ROLES: Final = ("viewer", "operator", "admin")
 SECRET_KEYS: Final = frozenset({"password", "token"})
 """Keys whose values are never echoed in error messages and always read as plain strings."""
 MIN_TOKEN_LENGTH: Final = 16
@@ -116,6 +118,33 @@ SCHEMA: Final = vol.Schema(
                 msg=f"must be a string of at least {MIN_TOKEN_LENGTH} characters",
             ),
             vol.Optional("public_url"): vol.Any(None, vol.Url()),
+            # Named users and their roles; ``token`` above is the built-in admin.
+            vol.Optional("users", default=[]): [
+                {
+                    vol.Required("name"): vol.All(str, vol.Length(min=1, max=120)),
+                    vol.Required("token"): vol.All(str, vol.Length(min=MIN_TOKEN_LENGTH)),
+                    vol.Required("role"): vol.In(ROLES),
+                }
+            ],
+            vol.Optional("max_page", default=500): vol.All(
+                vol.Coerce(int), vol.Range(min=1, max=10000)
+            ),
+        },
+        vol.Optional("privacy", default={}): {
+            # Garante: plates kept 7 days unless an investigation holds them.
+            vol.Optional("retention_days", default=7): vol.All(
+                vol.Coerce(float), vol.Range(min=0.01, max=365)
+            ),
+            vol.Optional("purge_interval", default=3600.0): _POSITIVE,
+        },
+        vol.Optional("hotlists", default={}): {
+            vol.Optional("cooldown", default=300.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
+            vol.Optional("fuzzy_min_score", default=0.8): vol.All(
+                vol.Coerce(float), vol.Range(min=0.5, max=1)
+            ),
+        },
+        vol.Optional("tracking", default={}): {
+            vol.Optional("journey_gap", default=1800.0): _POSITIVE,
         },
         vol.Optional("stats_interval", default=60.0): _POSITIVE,
         vol.Optional("stations_file"): vol.Any(None, str),
@@ -158,11 +187,39 @@ class RecognitionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiUser:
+    """Who calls the API, with what role (viewer < operator < admin)."""
+
+    name: str
+    token: str = field(repr=False)
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     host: str
     port: int
     token: str = field(repr=False)
     public_url: str | None
+    users: tuple[ApiUser, ...] = ()
+    max_page: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    retention_days: float = 7.0
+    purge_interval: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistSettings:
+    cooldown: float = 300.0
+    fuzzy_min_score: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingSettings:
+    journey_gap: float = 1800.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +240,9 @@ class Settings:
     api: ApiSettings
     stats_interval: float
     stations: tuple[Station, ...]
+    privacy: PrivacySettings = PrivacySettings()
+    hotlists: HotlistSettings = HotlistSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
     def station_for_camera(self, camera: str) -> Station | None:
         return next((s for s in self.stations if s.camera == camera), None)
@@ -357,9 +417,14 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             port=api["port"],
             token=api.get("token") or _generated_token(data_dir),
             public_url=api.get("public_url"),
+            users=tuple(ApiUser(u["name"], u["token"], u["role"]) for u in api["users"]),
+            max_page=api["max_page"],
         ),
         stats_interval=valid["stats_interval"],
         stations=stations,
+        privacy=PrivacySettings(**valid["privacy"]),
+        hotlists=HotlistSettings(**valid["hotlists"]),
+        tracking=TrackingSettings(**valid["tracking"]),
     )
 
 

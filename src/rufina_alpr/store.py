@@ -108,16 +108,160 @@ passages = sa.Table(
     sa.Index("ix_passages_station_time", "station_id", "time"),
 )
 
+# --- v2: hotlists, alerts, holds, audit log, traffic rollups --------------------------------------
+
+# A named list of plates the police watch for (or allow). ``action``: "alert" (stolen, flagged,
+# watch), "stop_and_check" (uninsured, expired inspection: no automatic fine under Italian law) or
+# "allow" (authorised/whitelist: matched and reported, never alerted).
+hotlists = sa.Table(
+    "hotlists",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("description", sa.String(500)),
+    sa.Column("created_by", sa.String(120), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One plate on a list; ``plate`` is normalised (``normalize_plate``). Optional scope: the stations
+# and the hours of day (``from_hour`` <= hour < ``to_hour``, wrapping past midnight) it applies to.
+hotlist_entries = sa.Table(
+    "hotlist_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "list_id", sa.String(64), sa.ForeignKey("hotlists.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("plate", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("priority", sa.Integer),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("notes", sa.String(2000)),
+    sa.Column("stations", sa.JSON),
+    sa.Column("from_hour", sa.Integer),
+    sa.Column("to_hour", sa.Integer),
+    sa.Column("added_by", sa.String(120), nullable=False),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("list_id", "plate", name="uq_hotlist_entries_list_plate"),
+    sa.Index("ix_hotlist_entries_plate", "plate"),
+)
+
+# Every hotlist match of a transit (personal data: purged with the transit), and the cooldown
+# memory: the last alert per entry plate and station.
+hotlist_matches = sa.Table(
+    "hotlist_matches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "transit_id",
+        sa.String(36),
+        sa.ForeignKey("transits.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("list_id", sa.String(64), nullable=False),
+    sa.Column("entry_plate", sa.String(16), nullable=False),
+    sa.Column("read_plate", sa.String(16), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("match", sa.String(16), nullable=False),
+    sa.Column("station_id", sa.String(64), nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("alerted", sa.Boolean, nullable=False),
+    sa.Index("ix_hotlist_matches_cooldown", "entry_plate", "station_id", "time"),
+)
+
+# An investigation's hold: its transits outlive the retention period until it is released.
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_number", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("created_by", sa.String(120), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
+)
+
+held_transits = sa.Table(
+    "held_transits",
+    metadata,
+    sa.Column(
+        "hold_id", sa.Integer, sa.ForeignKey("holds.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "transit_id",
+        sa.String(36),
+        sa.ForeignKey("transits.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+# Append-only record of every search, route query, export and hotlist change (the store has no
+# method that updates or deletes it): who, when, what, and why.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(48), nullable=False),
+    sa.Column("query", sa.JSON, nullable=False),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("case_number", sa.String(64)),
+    sa.Column("results", sa.Integer),
+    sa.Index("ix_audit_log_time", "time"),
+)
+
+# Traffic aggregates: they survive the purge and hold no plate, hashed or not. ``period`` is
+# "15m", "1h" or "1d"; ``direction`` is "" when unknown so that the key has no NULL.
+traffic_counts = sa.Table(
+    "traffic_counts",
+    metadata,
+    sa.Column("station_id", sa.String(64), primary_key=True),
+    sa.Column("period", sa.String(4), primary_key=True),
+    sa.Column("start", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("vehicle", sa.String(32), primary_key=True),
+    sa.Column("direction", sa.String(32), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+# Distinct plates per station (``"*"``: the whole network) and day, counted before the purge.
+traffic_unique = sa.Table(
+    "traffic_unique",
+    metadata,
+    sa.Column("station_id", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("vehicles", sa.Integer, nullable=False),
+)
+
+V2_TABLES: Final = (
+    hotlists,
+    hotlist_entries,
+    hotlist_matches,
+    holds,
+    held_transits,
+    audit_log,
+    traffic_counts,
+    traffic_unique,
+)
+
 PASSAGE_READ: Final = "read"
 PASSAGE_UNREAD: Final = "unread"
 PASSAGE_COUNTED: Final = "counted"
 
 
 def _create_v1(connection: Connection) -> None:
-    metadata.create_all(connection)
+    metadata.create_all(connection, tables=[schema_version, transits, crops, reads, passages])
 
 
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_create_v1,)
+def _create_v2(connection: Connection) -> None:
+    metadata.create_all(connection, tables=list(V2_TABLES))
+
+
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_create_v1, _create_v2)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
