@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from fast_alpr import ALPR
 from fast_alpr.default_ocr import DefaultOCR
 
@@ -145,6 +147,22 @@ def postgres_url() -> Iterator[str]:
     yield f"postgresql+psycopg://rufina@127.0.0.1:{port}/rufina"
     subprocess.run([*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """An empty database of its own on the test PostgreSQL server, dropped afterwards.
+
+    Tests that count what the store holds must not share `postgres_url`'s database.
+    """
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 TEST_STATIONS = [

@@ -245,12 +245,12 @@ def test_serve_refuses_to_start_without_models(tmp_path: Path, layout: str) -> N
 
 @pytest.mark.slow
 async def test_frigate_plate_that_is_no_plate_is_not_a_transit_on_postgresql(
-    harness_factory: Any, photos_dir: Path, tmp_path: Path, postgres_url: str
+    harness_factory: Any, photos_dir: Path, tmp_path: Path, fresh_postgres_url: str
 ) -> None:
     """Frigate's API stores any text (up to 100 characters) as `recognized_license_plate`."""
     good = next(p for p in load_photos(photos_dir) if p.plate)
     garbage = _bad_images(tmp_path / "bad", good)["not an image"]
-    harness = await harness_factory([good], store_url=postgres_url)
+    harness = await harness_factory([good], store_url=fresh_postgres_url)
     replay, engine = harness.replay, harness.engine
     not_a_plate = ("Town fleet - truck 12 (the blue one) / ask Mario", 0.99)
 
