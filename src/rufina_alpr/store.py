@@ -149,8 +149,8 @@ hotlist_entries = sa.Table(
     sa.Index("ix_hotlist_entries_plate", "plate"),
 )
 
-# Every hotlist match of a transit (personal data: purged with the transit), and the cooldown
-# memory: the last alert per entry plate and station.
+# Every hotlist match of a transit (personal data: purged with the transit), the cooldown
+# memory (the last alert per entry plate and station) and the alerts' outbox (``published_at``).
 hotlist_matches = sa.Table(
     "hotlist_matches",
     metadata,
@@ -162,14 +162,22 @@ hotlist_matches = sa.Table(
         nullable=False,
     ),
     sa.Column("list_id", sa.String(64), nullable=False),
+    # The entry as it was when matched (the list may change or go before the alert is published).
+    sa.Column("entry_id", sa.Integer),
     sa.Column("entry_plate", sa.String(16), nullable=False),
     sa.Column("read_plate", sa.String(16), nullable=False),
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("match", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(500)),
     sa.Column("station_id", sa.String(64), nullable=False),
     sa.Column("time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("alerted", sa.Boolean, nullable=False),
+    # The alert's outbox: set when the broker acknowledged its `hotlist_match` message.
+    sa.Column("published_at", sa.DateTime(timezone=True)),
     sa.Index("ix_hotlist_matches_cooldown", "entry_plate", "station_id", "time"),
+    sa.Index("ix_hotlist_matches_transit", "transit_id"),
 )
 
 # An investigation's hold: its transits outlive the retention period until it is released.
@@ -196,6 +204,7 @@ held_transits = sa.Table(
         sa.ForeignKey("transits.id", ondelete="CASCADE"),
         primary_key=True,
     ),
+    sa.Index("ix_held_transits_transit", "transit_id"),
 )
 
 # Append-only record of every search, route query, export and hotlist change (the store has no
@@ -237,6 +246,29 @@ traffic_unique = sa.Table(
     sa.Column("vehicles", sa.Integer, nullable=False),
 )
 
+# How far the rollups have gone: ``name`` "counts" (passages before ``until`` are in
+# ``traffic_counts``) or "unique" (the days before ``until`` are in ``traffic_unique``).
+traffic_rollup = sa.Table(
+    "traffic_rollup",
+    metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("until", sa.DateTime(timezone=True), nullable=False),
+)
+
+# v2 indexes on v1 tables, for the purge, the rollups and wildcard plate searches on millions of
+# transits. Not attached to the tables: the v2 migration creates them on v1 databases too.
+V2_INDEXES: Final = (
+    sa.Index("ix_passages_time", passages.c.time),
+    sa.Index("ix_passages_transit", passages.c.transit_id),
+)
+# PostgreSQL only: LIKE 'AB1%' uses a B-tree index whatever the database's collation.
+PG_PLATE_PATTERN_INDEX: Final = sa.Index(
+    "ix_transits_plate_pattern",
+    transits.c.plate,
+    transits.c.time,
+    postgresql_ops={"plate": "varchar_pattern_ops"},
+)
+
 V2_TABLES: Final = (
     hotlists,
     hotlist_entries,
@@ -246,6 +278,7 @@ V2_TABLES: Final = (
     audit_log,
     traffic_counts,
     traffic_unique,
+    traffic_rollup,
 )
 
 PASSAGE_READ: Final = "read"
@@ -259,6 +292,10 @@ def _create_v1(connection: Connection) -> None:
 
 def _create_v2(connection: Connection) -> None:
     metadata.create_all(connection, tables=list(V2_TABLES))
+    for index in V2_INDEXES:
+        index.create(connection, checkfirst=True)
+    if connection.dialect.name == "postgresql":
+        PG_PLATE_PATTERN_INDEX.create(connection, checkfirst=True)
 
 
 MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_create_v1, _create_v2)
