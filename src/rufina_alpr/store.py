@@ -268,6 +268,7 @@ PG_PLATE_PATTERN_INDEX: Final = sa.Index(
     transits.c.time,
     postgresql_ops={"plate": "varchar_pattern_ops"},
 )
+transits.indexes.discard(PG_PLATE_PATTERN_INDEX)  # not on SQLite: (plate, time) serves there
 
 V2_TABLES: Final = (
     hotlists,

@@ -18,10 +18,16 @@ tests compute their expected answers from, independently of the queries under te
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
 
 from rufina_alpr.stations import Registry, default_registry_path, load_registry
 from rufina_alpr.store import (
@@ -520,3 +526,27 @@ def insert_day(store: Store, traffic: TrafficDay, *, with_crops: bool = True) ->
             crop_rows = [{"transit_id": t.id, "jpeg": CROP} for t in traffic.transits]
             for chunk in range(0, len(crop_rows), 5000):
                 connection.execute(crops.insert(), crop_rows[chunk : chunk + 5000])
+
+
+@contextmanager
+def store_on(backend: str, folder: Path, server_url: str | None) -> Iterator[Store]:
+    """An empty store: a SQLite file in ``folder``, or a database of its own on ``server_url``
+    (the test PostgreSQL server), dropped afterwards."""
+    if backend == "sqlite":
+        store = Store(f"sqlite:///{folder / 'traffic.db'}", worker="traffic/test")
+        yield store
+        store.close()
+        return
+    assert server_url is not None
+    name = f"traffic_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    store = Store(server_url.rsplit("/", 1)[0] + f"/{name}", worker="traffic/test")
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
