@@ -1,4 +1,4 @@
-"""`rufina-alpr` command line: serve, demo, read, models check, stations."""
+"""`rufina-alpr` command line: serve, demo, read, models check, stations, hotlist."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from rich.table import Table
 
 from rufina_alpr import __version__
 from rufina_alpr.config import SettingsError, load_settings
+from rufina_alpr.hotlist_cli import add_hotlist_commands
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
 from rufina_alpr.recognizer import (
     ImageError,
@@ -265,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_models_check)
 
     add_stations_commands(commands)
+    add_hotlist_commands(commands)
     return parser
 
 

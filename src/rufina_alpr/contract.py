@@ -189,3 +189,30 @@ def transit_payload(transit: Transit, station_name: str | None = None) -> dict[s
         "hotlist": transit.hotlist,
         "has_crop": transit.crop_jpeg is not None,
     }
+
+
+def hotlist_match_payload(
+    transit_payload_: dict[str, Any],
+    *,
+    list_id: str,
+    entry_plate: str,
+    read_plate: str,
+    score: float,
+    match: Literal["exact", "fuzzy"],
+    action: Literal["alert", "stop_and_check"],
+    priority: int | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    """An alert: the whole transit (as `transit_payload` built it) and the entry it matched."""
+    return {
+        "v": CONTRACT_VERSION,
+        "transit": transit_payload_,
+        "list": list_id,
+        "entry_plate": entry_plate,
+        "read_plate": read_plate,
+        "score": round(score, 4),
+        "match": match,
+        "action": action,
+        "priority": priority,
+        "reason": reason,
+    }

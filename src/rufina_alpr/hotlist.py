@@ -891,13 +891,13 @@ class Hotlists:
         }
 
     def _csv_row(self, record: dict[str, str], added_by: str) -> dict[str, Any]:
-        from_hour, to_hour = _hours(record.get("hours", ""))
+        from_hour, to_hour = parse_hours(record.get("hours", ""))
         stations = record.get("stations", "")
         return self._entry_values(
             plate=record.get("plate", ""),
             reason=record.get("reason", ""),
             priority=_int(record.get("priority", ""), "priority"),
-            expires_at=self._expiry(record.get("expires", "")),
+            expires_at=self.parse_expiry(record.get("expires", "")),
             notes=record.get("notes") or None,
             stations=re.split(r"[|\s]+", stations) if stations else None,
             from_hour=from_hour,
@@ -923,7 +923,7 @@ class Hotlists:
             plate=record.get("targa", ""),
             reason=record.get("motivo") or "segnalazione SCNTT",
             priority=None,
-            expires_at=self._expiry(record.get("data_scadenza", "")),
+            expires_at=self.parse_expiry(record.get("data_scadenza", "")),
             notes="; ".join(details),
             stations=None,
             from_hour=None,
@@ -931,7 +931,7 @@ class Hotlists:
             added_by=added_by,
         )
 
-    def _expiry(self, text: str) -> datetime | None:
+    def parse_expiry(self, text: str) -> datetime | None:
         """A date means "through that day" (expires at the next local midnight); a date and time
         without an offset is local time. Italian ``dd/mm/yyyy`` is accepted too."""
         text = text.strip()
@@ -974,7 +974,7 @@ def _int(text: str, what: str) -> int | None:
         raise HotlistError(f"{what}: not a whole number ({text})") from err
 
 
-def _hours(text: str) -> tuple[int | None, int | None]:
+def parse_hours(text: str) -> tuple[int | None, int | None]:
     text = text.strip()
     if not text:
         return None, None

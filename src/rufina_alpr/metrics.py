@@ -24,6 +24,10 @@ COUNTER_NAMES: Final = (
     "transits_republished",
     "passages_unread",
     "passages_counted",
+    "hotlist_matches",
+    "hotlist_alerts",
+    "hotlist_alerts_published",
+    "hotlist_errors",
 )
 
 

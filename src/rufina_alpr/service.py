@@ -10,6 +10,7 @@ outcome is stored, so a crash before that makes the broker deliver it again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -22,10 +23,11 @@ from typing import Any, TypeVar
 import aiohttp
 import numpy as np
 
-from rufina_alpr import contract
+from rufina_alpr import contract, privacy, traffic
 from rufina_alpr.config import Settings
 from rufina_alpr.frigate import EventError, FrigateClient, FrigateError, FrigateEvent, parse_event
 from rufina_alpr.fusion import fuse
+from rufina_alpr.hotlist import HotlistMatch, Hotlists, hotlist_summary
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message, MqttLink, Will
 from rufina_alpr.plate_formats import normalize_plate
@@ -39,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HOUSEKEEPING_INTERVAL = 15.0
+# Passages reach the store when their Frigate event ends: roll up only what is an hour old.
+ROLLUP_LAG = timedelta(hours=1)
 PLATE_TEXT = re.compile(r"[A-Z0-9]{1,12}")
 
 
@@ -75,8 +79,15 @@ class Engine:
         self.store = Store(
             settings.store_url, worker=f"{settings.instance}/{settings.mqtt.client_id}"
         )
+        self.hotlists = Hotlists(
+            self.store,
+            timezone=settings.timezone,
+            fuzzy_min_score=settings.hotlists.fuzzy_min_score,
+            known_stations=[station.id for station in settings.stations],
+        )
         self._events: dict[str, EventState] = {}
         self._inflight: set[str] = set()
+        self._alerts_inflight: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pool = ThreadPoolExecutor(
             settings.recognition.workers, thread_name_prefix="recognize"
@@ -304,10 +315,14 @@ class Engine:
                 self.metrics.inc("passages_unread")
                 _LOGGER.info("event %s at %s recorded as unread: %s", event.id, station.id, reason)
                 return
-            if not await self.in_db(self.store.add_transit, transit, reads):
+            stored, alerts = await self.in_db(self._store_transit, transit, reads)
+            if stored is None:
                 self.metrics.inc("events_duplicate")
                 return
+            transit = stored
             self.metrics.inc("transits_stored")
+            if transit.hotlist is not None:
+                self.metrics.inc("hotlist_matches")
             _LOGGER.info(
                 "transit at %s: %s (%.2f, %d reads)",
                 station.id,
@@ -318,7 +333,7 @@ class Engine:
             if message is not None:
                 self.mqtt.ack(message)
                 message = None
-            await self._publish_transit(transit)
+            await self._publish_transit(transit, alerts=alerts)
             self.metrics.observe_latency(time.monotonic() - received)
         finally:
             if message is not None:
@@ -360,6 +375,54 @@ class Engine:
         )
         return transit, reads
 
+    def _store_transit(
+        self, transit: Transit, reads: list[PlateRead]
+    ) -> tuple[Transit | None, list[HotlistMatch] | None]:
+        """On the database thread: match the hotlists, store the transit with its ``hotlist``
+        summary, then record the matches. Returns the stored transit (None: a duplicate) and
+        the alerts to publish (None: recording failed, `_publish_transit` tries again)."""
+        try:
+            matches = self.hotlists.match(
+                transit.plate, transit.alternatives, transit.station_id, transit.time
+            )
+        except Exception as err:  # a hotlist failure must not lose the transit
+            # Only this (database) thread touches this counter.
+            self.metrics.inc("hotlist_errors")
+            _LOGGER.error(
+                "hotlist matching failed at %s: %s", transit.station_id, type(err).__name__
+            )
+            matches = []
+        transit = dataclasses.replace(transit, hotlist=hotlist_summary(matches))
+        if not self.store.add_transit(transit, reads):
+            return None, []
+        if not matches:
+            return transit, []
+        try:
+            alerts = self.hotlists.record(
+                transit.id,
+                transit.station_id,
+                transit.time,
+                matches,
+                self.settings.hotlists.cooldown,
+            )
+        except Exception as err:
+            self.metrics.inc("hotlist_errors")
+            _LOGGER.error(
+                "hotlist matches not recorded at %s: %s", transit.station_id, type(err).__name__
+            )
+            return transit, None
+        return transit, alerts
+
+    def _recorded_alerts(self, transit: Transit) -> list[HotlistMatch]:
+        """On the database thread: a stored transit's unpublished alerts, recording its matches
+        first if that never happened (crash or failure right after the transit was stored)."""
+        matches = self.hotlists.match(
+            transit.plate, transit.alternatives, transit.station_id, transit.time
+        )
+        return self.hotlists.record(
+            transit.id, transit.station_id, transit.time, matches, self.settings.hotlists.cooldown
+        )
+
     def _event_time(self, event: FrigateEvent) -> datetime:
         moment = event.snapshot_time or event.start_time
         return datetime.fromtimestamp(moment, tz=self.settings.timezone)
@@ -392,9 +455,19 @@ class Engine:
         station = self.settings.station(transit.station_id)
         return contract.transit_payload(transit, station.name if station else None)
 
-    async def _publish_transit(self, transit: Transit, *, republish: bool = False) -> None:
-        payload = contract.encode(self.transit_payload(transit))
+    async def _publish_transit(
+        self,
+        transit: Transit,
+        *,
+        republish: bool = False,
+        alerts: list[HotlistMatch] | None = None,
+    ) -> None:
+        """Publish a stored transit, then its hotlist alerts (``alerts`` None: from the store)."""
+        transit_payload = self.transit_payload(transit)
+        payload = contract.encode(transit_payload)
         self._inflight.add(transit.id)
+        if alerts is not None:
+            self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
         try:
             delivered = self.mqtt.publish(self.topics.transit, payload, qos=contract.QOS_TRANSIT)
             self.mqtt.publish(self.topics.station_last(transit.station_id), payload, retain=True)
@@ -405,8 +478,58 @@ class Engine:
             await delivered
             await self.in_db(self.store.mark_published, transit.id)
             self.metrics.inc("transits_republished" if republish else "transits_published")
+            if alerts is None and transit.hotlist is not None:
+                alerts = await self.in_db(self._recorded_alerts, transit)
+            if alerts:
+                await self._publish_alerts(transit_payload, transit.station_id, alerts)
         finally:
             self._inflight.discard(transit.id)
+            for alert in alerts or ():
+                self._alerts_inflight.discard(alert.record_id or -1)
+
+    async def _publish_alerts(
+        self, transit_payload: dict[str, Any], station_id: str, alerts: list[HotlistMatch]
+    ) -> None:
+        """Publish hotlist alerts (QoS 1); each is marked published once the broker has it."""
+        queued: list[tuple[HotlistMatch, asyncio.Future[None]]] = []
+        for alert in alerts:
+            if alert.action == "allow":
+                continue
+            self._alerts_inflight.add(alert.record_id or -1)
+            payload = contract.hotlist_match_payload(
+                transit_payload,
+                list_id=alert.list_id,
+                entry_plate=alert.entry_plate,
+                read_plate=alert.read_plate,
+                score=alert.score,
+                match=alert.match,
+                action="stop_and_check" if alert.action == "stop_and_check" else "alert",
+                priority=alert.priority,
+                reason=alert.reason,
+            )
+            delivered = self.mqtt.publish(
+                self.topics.hotlist_match, contract.encode(payload), qos=contract.QOS_TRANSIT
+            )
+            queued.append((alert, delivered))
+            self.metrics.inc("hotlist_alerts")
+            _LOGGER.info(
+                "hotlist %s at %s: %s (%s %.2f, %s)",
+                alert.list_id,
+                station_id,
+                mask_plate(alert.entry_plate),
+                alert.match,
+                alert.score,
+                alert.action,
+            )
+        try:
+            for alert, delivered in queued:
+                await delivered
+                if alert.record_id is not None:
+                    await self.in_db(self.hotlists.mark_alert_published, alert.record_id)
+                self.metrics.inc("hotlist_alerts_published")
+        finally:
+            for alert, _delivered in queued:
+                self._alerts_inflight.discard(alert.record_id or -1)
 
     async def _flush_outbox(self) -> None:
         """Publish what was stored but never acknowledged (crash, or broker away too long)."""
@@ -415,12 +538,29 @@ class Engine:
         if waiting:
             _LOGGER.info("publishing %d stored transits that were not delivered yet", len(waiting))
         await asyncio.gather(*(self._publish_transit(t, republish=True) for t in waiting))
+        await self._flush_alerts()
+
+    async def _flush_alerts(self) -> None:
+        """Publish the hotlist alerts stored but never acknowledged, after their transits."""
+        pending = await self.in_db(self.hotlists.pending_alerts, 500)
+        waiting = [p for p in pending if p.match.record_id not in self._alerts_inflight]
+        if waiting:
+            _LOGGER.info("publishing %d stored hotlist alerts not delivered yet", len(waiting))
+        for item in waiting:
+            transit = await self.in_db(self.store.transit, item.transit_id)
+            if transit is not None:
+                await self._publish_alerts(
+                    self.transit_payload(transit), transit.station_id, [item.match]
+                )
 
     # ----------------------------------------------------------------- periodic work
     async def _housekeeping(self) -> None:
-        next_stats = 0.0
+        next_stats = next_purge = 0.0
         while True:
             now = time.monotonic()
+            if now >= next_purge:
+                await self._retention()
+                next_purge = now + self.settings.privacy.purge_interval
             timeout = self.settings.recognition.event_timeout
             for state in list(self._events.values()):
                 if not state.finalizing and now - state.first_seen > timeout:
@@ -432,16 +572,31 @@ class Engine:
                 next_stats = now + self.settings.stats_interval
             await asyncio.sleep(HOUSEKEEPING_INTERVAL if self.settings.stats_interval > 15 else 1)
 
+    async def _retention(self) -> None:
+        """Roll the traffic up to an hour ago, then purge what is past retention."""
+        now = datetime.now(self.settings.timezone)
+        tz = self.settings.timezone
+        retention = timedelta(days=self.settings.privacy.retention_days)
+        try:
+            await self.in_db(lambda: traffic.rollup(self.store, now - ROLLUP_LAG, tz=tz))
+            await self.in_db(lambda: privacy.purge(self.store, now, retention, _LOGGER, tz=tz))
+        except Exception:  # the next round tries again; the engine keeps running
+            self.metrics.inc("purge_failed")
+            _LOGGER.exception("traffic rollup or retention purge failed")
+
     async def stats_payload(self) -> dict[str, Any]:
         now = datetime.now(self.settings.timezone)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         per_station = await self.in_db(self.store.transits_per_station, midnight)
         last_hour = await self.in_db(self.store.station_counts, now - timedelta(hours=1))
+        tz = self.settings.timezone
+        today = await self.in_db(lambda: traffic.stats_fields(self.store, now, tz=tz))
         stations = {
             station.id: {
                 "transits_today": per_station.get(station.id, 0),
                 "vehicles_last_hour": sum(last_hour.get(station.id, {}).values()),
                 "vehicles_last_hour_by_class": last_hour.get(station.id, {}),
+                **today["stations"].get(station.id, traffic.NO_VEHICLES),
             }
             for station in self.settings.stations
         }
@@ -453,6 +608,9 @@ class Engine:
             "latency_ms": self.metrics.latency_ms(),
             "counters": self.metrics.snapshot(),
             "stations": stations,
+            "vehicles_today": today["vehicles_today"],
+            "unique_vehicles_yesterday": today["unique_vehicles_yesterday"],
+            "retention_days": self.settings.privacy.retention_days,
         }
 
     async def publish_stats(self) -> None:

@@ -1,0 +1,504 @@
+"""Hotlists: matching (exact, OCR-confusable, one edit, alternatives), expiry, scope, cooldown,
+allow-lists, stop-and-check, CSV and SCNTT import/export, on SQLite and PostgreSQL; and the running
+engine publishing exactly one `hotlist_match` alert per vehicle within the cooldown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from rufina_alpr import contract
+from rufina_alpr.cli import main
+from rufina_alpr.hotlist import (
+    HotlistConflict,
+    HotlistError,
+    HotlistNotFound,
+    Hotlists,
+    hotlist_summary,
+    match_score,
+)
+from rufina_alpr.mqtt import Message, MqttLink
+from rufina_alpr.replay import load_photos
+from rufina_alpr.store import Store
+from rufina_alpr.transits import Transit, transit_id
+
+ROME = ZoneInfo("Europe/Rome")
+STATIONS = ("st_a", "st_b")
+HA_FIXTURE = Path(__file__).parents[1] / "ha" / "fixtures" / "hotlist_match.json"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hotlist.db'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url")
+    store = Store(url, worker="test/worker")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def hotlists(store: Store) -> Hotlists:
+    return Hotlists(store, timezone=ROME, fuzzy_min_score=0.8, known_stations=STATIONS)
+
+
+def at(hour: int, minute: int = 0, day: int = 25) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=ROME)
+
+
+def stolen(hotlists: Hotlists, *plates: str) -> None:
+    hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
+    for plate in plates:
+        hotlists.add_entry("stolen", plate, "Furto denunciato", added_by="test")
+
+
+def add_transit(store: Store, event: str, station: str, moment: datetime, plate: str) -> str:
+    transit = Transit(
+        id=transit_id(event),
+        event_id=event,
+        station_id=station,
+        camera=station,
+        time=moment,
+        vehicle="car",
+        plate=plate,
+        display=plate,
+        country="IT",
+        format="it_car",
+        confidence=0.9,
+        low_confidence=False,
+        read_count=2,
+    )
+    assert store.add_transit(transit, [])
+    return transit.id
+
+
+# ----------------------------------------------------------------------------- match_score
+@pytest.mark.parametrize(
+    ("a", "b"), [("O", "0"), ("I", "1"), ("B", "8"), ("D", "0"), ("S", "5"), ("Z", "2"), ("G", "6")]
+)
+def test_each_confusable_pair_is_a_fuzzy_match_both_ways(a: str, b: str) -> None:
+    entry, read = f"K{a}123XY", f"K{b}123XY"
+    assert match_score(read, entry) == (0.95, "fuzzy")
+    assert match_score(entry, read) == (0.95, "fuzzy")
+
+
+def test_exact_after_normalisation() -> None:
+    assert match_score("ab-123 cd", "AB123CD") == (1.0, "exact")
+    assert match_score("AB.123.CD", "ab 123 cd") == (1.0, "exact")
+
+
+def test_one_edit_scores_below_a_confusable_substitution() -> None:
+    confusable = match_score("AB123C0", "AB123CD")
+    assert confusable is not None
+    for read in ("AB12CD", "AB1234CD", "AB123XD", "XAB123CD"):  # deletion, insertion, substitution
+        scored = match_score(read, "AB123CD")
+        assert scored is not None, read
+        assert scored[1] == "fuzzy"
+        assert scored[0] < confusable[0] < 1.0
+    # Confusables and one other edit together.
+    assert match_score("A8123XD", "AB123CD") == (0.8, "fuzzy")
+
+
+def test_unrelated_plates_do_not_match() -> None:
+    assert match_score("ZZ999ZZ", "AB123CD") is None
+    assert match_score("AB129XD", "AB123CD") is None  # two other edits
+    assert match_score("AB1CD", "AB123CD") is None  # two deletions
+    assert match_score("AB12", "AB13") is None  # short plates match exactly or not at all
+    assert match_score("", "AB123CD") is None
+
+
+# ----------------------------------------------------------------------------- lists and matching
+def test_exact_fuzzy_and_unrelated_reads(hotlists: Hotlists) -> None:
+    stolen(hotlists, "GA 456 BC")
+    exact = hotlists.match("ga456bc", [], "st_a", at(10))
+    assert [(m.entry_plate, m.read_plate, m.score, m.match) for m in exact] == [
+        ("GA456BC", "GA456BC", 1.0, "exact")
+    ]
+    assert exact[0].action == "alert"
+    assert exact[0].reason == "Furto denunciato"
+    fuzzy = hotlists.match("6A456BC", [], "st_a", at(10))
+    assert [(m.entry_plate, m.read_plate, m.score, m.match) for m in fuzzy] == [
+        ("GA456BC", "6A456BC", 0.95, "fuzzy")
+    ]
+    assert hotlists.match("GA456B", [], "st_a", at(10))[0].score == 0.85  # one deletion
+    assert hotlists.match("ZZ999ZZ", [("XY123ZW", 0.2)], "st_a", at(10)) == []
+
+
+def test_fuzzy_below_the_minimum_score_does_not_fire(store: Store) -> None:
+    strict = Hotlists(store, timezone=ROME, fuzzy_min_score=0.9)
+    stolen(strict, "GA456BC")
+    assert strict.match("GA456B", [], "st_a", at(10)) == []  # 0.85
+    assert len(strict.match("6A456BC", [], "st_a", at(10))) == 1  # 0.95
+
+
+def test_alternatives_are_matched_with_a_lower_score(hotlists: Hotlists) -> None:
+    stolen(hotlists, "GA456BC")
+    found = hotlists.match("CA458BC", [("GA456BC", 0.3), ("XX", 0.1)], "st_a", at(10))
+    assert len(found) == 1
+    assert (found[0].read_plate, found[0].score, found[0].match) == ("GA456BC", 0.9, "fuzzy")
+    # The plate itself matching beats an alternative: one match per entry, the best.
+    found = hotlists.match("GA456BC", ["6A456BC"], "st_a", at(10))
+    assert [(m.read_plate, m.match) for m in found] == [("GA456BC", "exact")]
+
+
+def test_expired_entries_stop_matching(hotlists: Hotlists) -> None:
+    stolen(hotlists)
+    now = datetime.now(UTC)
+    hotlists.add_entry(
+        "stolen", "AB123CD", "old", expires_at=now - timedelta(minutes=1), added_by="t"
+    )
+    hotlists.add_entry("stolen", "EF456GH", "new", expires_at=now + timedelta(days=1), added_by="t")
+    assert hotlists.match("AB123CD", [], "st_a", now) == []
+    assert len(hotlists.match("EF456GH", [], "st_a", now)) == 1
+    assert hotlists.match("EF456GH", [], "st_a", now + timedelta(days=2)) == []
+    # The same entry matched a passage before it expired.
+    assert len(hotlists.match("AB123CD", [], "st_a", now - timedelta(hours=1))) == 1
+    assert [e.plate for e in hotlists.entries("stolen")] == ["EF456GH"]
+    assert len(hotlists.entries("stolen", include_expired=True)) == 2
+    (info,) = hotlists.lists()
+    assert (info.id, info.entries, info.expired) == ("stolen", 1, 1)
+
+
+def test_station_and_hours_scope_in_local_time(hotlists: Hotlists) -> None:
+    stolen(hotlists)
+    hotlists.add_entry(
+        "stolen", "AB123CD", "night watch at A", stations=["st_a"], from_hour=22, to_hour=6,
+        added_by="t",
+    )  # fmt: skip
+    assert len(hotlists.match("AB123CD", [], "st_a", at(23, 30))) == 1
+    assert len(hotlists.match("AB123CD", [], "st_a", at(5, 59))) == 1
+    assert hotlists.match("AB123CD", [], "st_b", at(23, 30)) == []
+    assert hotlists.match("AB123CD", [], "st_a", at(6, 0)) == []
+    assert hotlists.match("AB123CD", [], "st_a", at(12)) == []
+    # Local time, not UTC: 21:30 UTC is 22:30 in Rome in November.
+    assert len(hotlists.match("AB123CD", [], "st_a", datetime(2026, 11, 25, 21, 30, tzinfo=UTC)))
+    with pytest.raises(HotlistError, match="unknown station"):
+        hotlists.add_entry("stolen", "EF456GH", "x", stations=["nowhere"], added_by="t")
+    with pytest.raises(HotlistError, match="hours"):
+        hotlists.add_entry("stolen", "EF456GH", "x", from_hour=22, added_by="t")
+
+
+def test_priority_then_score_and_the_transit_summary(hotlists: Hotlists) -> None:
+    hotlists.create_list("watch", "Osservati", "watch", created_by="t")
+    hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="t")
+    hotlists.add_entry("watch", "AB123CD", "visto spesso", added_by="t")
+    hotlists.add_entry("stolen", "AB123C0", "furto", added_by="t")
+    hotlists.add_entry("watch", "AB123XD", "urgente", priority=1, added_by="t")
+    found = hotlists.match("AB123CD", [], "st_a", at(10))
+    assert [(m.list_id, m.entry_plate, m.priority, m.score) for m in found] == [
+        ("stolen", "AB123C0", 1, 0.95),
+        ("watch", "AB123XD", 1, 0.85),
+        ("watch", "AB123CD", 6, 1.0),
+    ]
+    summary = hotlist_summary(found)
+    assert summary is not None
+    assert summary["count"] == 3
+    assert set(summary["lists"]) == {"watch", "stolen"}
+    assert summary["list"] == found[0].list_id
+    assert hotlist_summary([]) is None
+
+
+def test_stop_and_check_for_insurance_and_inspection(hotlists: Hotlists) -> None:
+    hotlists.create_list("rca", "Senza assicurazione", "uninsured", created_by="t")
+    hotlists.create_list("revisione", "Revisione scaduta", "inspection", created_by="t")
+    hotlists.add_entry("rca", "AB123CD", "RCA scaduta", added_by="t")
+    hotlists.add_entry("revisione", "EF456GH", "revisione scaduta", added_by="t")
+    assert [m.action for m in hotlists.match("AB123CD", [], "st_a", at(10))] == ["stop_and_check"]
+    assert [m.action for m in hotlists.match("EF456GH", [], "st_a", at(10))] == ["stop_and_check"]
+    assert {i.id: i.action for i in hotlists.lists()} == {
+        "rca": "stop_and_check",
+        "revisione": "stop_and_check",
+    }
+
+
+def test_cooldown_per_plate_and_station(store: Store, hotlists: Hotlists) -> None:
+    stolen(hotlists, "GA456BC")
+    t0 = at(10)
+
+    def passage(event: str, station: str, moment: datetime, plate: str = "GA456BC") -> list[Any]:
+        tid = add_transit(store, event, station, moment, plate)
+        matches = hotlists.match(plate, [], station, moment)
+        assert matches
+        return hotlists.record(tid, station, moment, matches, cooldown=300)
+
+    first = passage("e1", "st_a", t0)
+    assert [(a.entry_plate, a.record_id is not None) for a in first] == [("GA456BC", True)]
+    assert passage("e2", "st_a", t0 + timedelta(seconds=60), "6A456BC") == []  # a misread too
+    assert len(passage("e3", "st_b", t0 + timedelta(seconds=90))) == 1  # another station
+    assert len(passage("e4", "st_a", t0 + timedelta(seconds=400))) == 1  # cooldown over
+    assert passage("e5", "st_a", t0 + timedelta(seconds=500)) == []  # within e4's cooldown
+    # Every match is stored, alerted or not.
+    stored = hotlists.transit_matches(transit_id("e2"))
+    assert [(m.read_plate, m.match, m.list_name) for m in stored] == [
+        ("6A456BC", "fuzzy", "Veicoli rubati")
+    ]
+
+
+def test_alert_outbox_and_idempotent_record(store: Store, hotlists: Hotlists) -> None:
+    stolen(hotlists, "GA456BC")
+    tid = add_transit(store, "e1", "st_a", at(10), "GA456BC")
+    matches = hotlists.match("GA456BC", [], "st_a", at(10))
+    (alert,) = hotlists.record(tid, "st_a", at(10), matches, cooldown=300)
+    # Recording again (a retry after a crash) stores nothing new and returns the pending alert.
+    assert hotlists.record(tid, "st_a", at(10), matches, cooldown=300) == [alert]
+    assert [(p.transit_id, p.match.record_id) for p in hotlists.pending_alerts()] == [
+        (tid, alert.record_id)
+    ]
+    assert Hotlists(Store(store.url, worker="other")).pending_alerts() == []
+    assert alert.record_id is not None
+    hotlists.mark_alert_published(alert.record_id)
+    assert hotlists.pending_alerts() == []
+    assert hotlists.record(tid, "st_a", at(10), matches, cooldown=300) == []
+    assert len(hotlists.transit_matches(tid)) == 1
+
+
+def test_allow_list_matches_but_never_alerts(store: Store, hotlists: Hotlists) -> None:
+    hotlists.create_list("residenti", "Residenti ZTL", "authorised", created_by="t")
+    hotlists.add_entry("residenti", "AB123CD", "residente", added_by="t")
+    found = hotlists.match("AB123CD", [], "st_a", at(10))
+    assert [(m.list_id, m.action) for m in found] == [("residenti", "allow")]
+    tid = add_transit(store, "e1", "st_a", at(10), "AB123CD")
+    assert hotlists.record(tid, "st_a", at(10), found, cooldown=0) == []
+    assert hotlists.pending_alerts() == []
+
+
+def test_list_management_errors_and_index_refresh(hotlists: Hotlists) -> None:
+    stolen(hotlists)
+    with pytest.raises(HotlistConflict):
+        hotlists.create_list("stolen", "again", "stolen", created_by="t")
+    with pytest.raises(HotlistError, match="kind"):
+        hotlists.create_list("x", "x", "parking", created_by="t")
+    with pytest.raises(HotlistError, match="action"):
+        hotlists.create_list("x", "x", "watch", action="fine", created_by="t")
+    with pytest.raises(HotlistNotFound):
+        hotlists.add_entry("nope", "AB123CD", "x", added_by="t")
+    with pytest.raises(HotlistError, match="plate"):
+        hotlists.add_entry("stolen", "A!", "x", added_by="t")
+    with pytest.raises(HotlistError, match="reason"):
+        hotlists.add_entry("stolen", "AB123CD", " ", added_by="t")
+    assert hotlists.match("AB123CD", [], "st_a", at(10)) == []
+    hotlists.add_entry("stolen", "AB123CD", "furto", added_by="t")
+    assert len(hotlists.match("AB123CD", [], "st_a", at(10))) == 1
+    # Adding the same plate again updates it in place.
+    entry = hotlists.add_entry(
+        "stolen", "ab 123 cd", "furto (aggiornato)", priority=2, added_by="t"
+    )
+    assert (entry.plate, entry.reason, entry.priority) == ("AB123CD", "furto (aggiornato)", 2)
+    assert len(hotlists.entries("stolen")) == 1
+    assert hotlists.match("AB123CD", [], "st_a", at(10))[0].reason == "furto (aggiornato)"
+    assert hotlists.remove_entry("stolen", "AB-123-CD")
+    assert not hotlists.remove_entry("stolen", "AB123CD")
+    assert hotlists.match("AB123CD", [], "st_a", at(10)) == []
+    hotlists.add_entry("stolen", "AB123CD", "furto", added_by="t")
+    assert hotlists.delete_list("stolen")
+    assert not hotlists.delete_list("stolen")
+    assert hotlists.lists() == []
+    assert hotlists.match("AB123CD", [], "st_a", at(10)) == []
+
+
+# ----------------------------------------------------------------------------- CSV and SCNTT
+CSV_TEXT = """plate,reason,priority,expires,notes,stations,hours
+AB 123 CD,Furto denunciato,1,2030-12-31,"Fiat Panda, grigia",st_a|st_b,22-06
+EF456GH,Veicolo segnalato,,2030-06-01T12:00:00+02:00,,,
+!!,bad plate,,,,,
+IJ789KL,bad priority,12,,,,
+MN012OP,bad hours,,,,,25-3
+QR345ST,bad expiry,,31-31-2030,,,
+UV678WX,unknown station,,,,nowhere,
+YZ901AB,,,,,,
+ef-456-gh,repeated,,,,,
+CD234EF,Solo di notte,3,,,,20:00-05:00
+"""
+
+
+def test_csv_import_reports_bad_rows_and_round_trips(hotlists: Hotlists) -> None:
+    stolen(hotlists)
+    report = hotlists.import_csv("stolen", CSV_TEXT, added_by="ufficio")
+    assert (report.format, report.added, report.updated, report.removed) == ("csv", 3, 0, 0)
+    assert [(r.line, r.reason.split(":")[0].split(" ")[0]) for r in report.rejected] == [
+        (4, "plate"),
+        (5, "priority"),
+        (6, "hours"),
+        (7, "expires"),
+        (8, "unknown"),
+        (9, "reason"),
+        (10, "plate"),
+    ]
+    assert "line 3" in report.rejected[-1].reason
+    entries = {e.plate: e for e in hotlists.entries("stolen")}
+    ab = entries["AB123CD"]
+    assert ab.notes == "Fiat Panda, grigia"
+    assert ab.stations == ("st_a", "st_b")
+    assert (ab.from_hour, ab.to_hour, ab.priority) == (22, 6, 1)
+    assert ab.expires_at == datetime(2031, 1, 1, tzinfo=ROME)  # through 31 December
+    assert entries["EF456GH"].expires_at == datetime(2030, 6, 1, 10, tzinfo=UTC)
+    assert (entries["CD234EF"].from_hour, entries["CD234EF"].to_hour) == (20, 5)
+
+    exported = hotlists.export_csv("stolen")
+    assert exported.splitlines()[0] == "plate,reason,priority,expires,notes,stations,hours"
+    assert 'AB123CD,Furto denunciato,1,2030-12-31,"Fiat Panda, grigia",st_a|st_b,22-06' in exported
+    hotlists.create_list("copy", "Copia", "stolen", created_by="t")
+    again = hotlists.import_csv("copy", exported, added_by="ufficio")
+    assert (again.added, again.rejected) == (3, ())
+    assert hotlists.export_csv("copy") == exported
+
+    # Importing again updates; ``replace`` drops what the file no longer has.
+    hotlists.add_entry("copy", "ZZ999ZZ", "solo qui", added_by="t")
+    replaced = hotlists.import_csv("copy", exported, added_by="ufficio", replace=True)
+    assert (replaced.added, replaced.updated, replaced.removed) == (0, 3, 1)
+    assert hotlists.export_csv("copy") == exported
+    with pytest.raises(HotlistError, match="plate"):
+        hotlists.import_csv("copy", "targhe,motivo\nAB123CD,x\n", added_by="t", format="csv")
+    with pytest.raises(HotlistNotFound):
+        hotlists.import_csv("nope", exported, added_by="t")
+
+
+SCNTT_TEXT = (
+    "\ufeffTARGA;NAZIONE;TIPO_VEICOLO;MOTIVO;DATA_SEGNALAZIONE;DATA_SCADENZA;ENTE;NOTE\n"
+    "GA456BC;I;AUTOVETTURA;FURTO;20/11/2026;31/12/2026;Questura di Firenze;\n"
+    "AB 12345;I;MOTOCICLO;RICERCA;21/11/2026;;Carabinieri Pontassieve;casco rosso\n"
+    ";I;AUTOVETTURA;FURTO;20/11/2026;;;\n"
+    "XY987ZW;F;AUTOVETTURA;FURTO;20/11/2026;32/13/2026;;\n"
+)
+
+
+def test_scntt_import(hotlists: Hotlists) -> None:
+    stolen(hotlists)
+    report = hotlists.import_csv("stolen", SCNTT_TEXT, added_by="scntt")
+    assert (report.format, report.added) == ("scntt", 2)
+    assert [r.line for r in report.rejected] == [4, 5]
+    entries = {e.plate: e for e in hotlists.entries("stolen")}
+    ga = entries["GA456BC"]
+    assert ga.reason == "FURTO"
+    assert ga.expires_at == datetime(2027, 1, 1, tzinfo=ROME)
+    assert ga.notes is not None and "Questura di Firenze" in ga.notes and "SCNTT" in ga.notes
+    assert "casco rosso" in (entries["AB12345"].notes or "")
+    assert hotlists.match("6A456BC", [], "st_a", at(10))[0].entry_plate == "GA456BC"
+    # The entries export in this engine's own format.
+    assert hotlists.export_csv("stolen").count("\n") == 3
+
+
+# ----------------------------------------------------------------------------- command line
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"store:\n  url: sqlite:///{tmp_path / 'cli.db'}\n")
+    listing = tmp_path / "list.csv"
+    listing.write_text(CSV_TEXT)
+    c = ["-c", str(config)]
+    assert main(["hotlist", "create", "stolen", "--name", "Rubati", "--kind", "stolen", *c]) == 0
+    assert main(["hotlist", "add", "stolen", "gh 123 jk", "--reason", "furto", "--hours", "22-06",
+                 "--expires", "2030-01-01", *c]) == 0  # fmt: skip
+    assert main(["hotlist", "import", "stolen", str(listing), *c]) == 1  # rows were rejected
+    assert "line 4: plate" in capsys.readouterr().out
+    assert main(["hotlist", "lists", *c]) == 0  # no stations configured: any station id
+    assert "stolen  stolen  alert   1         5" in capsys.readouterr().out
+    assert main(["hotlist", "remove", "stolen", "AB123CD", *c]) == 0
+    assert main(["hotlist", "export", "stolen", *c]) == 0
+    exported = capsys.readouterr().out
+    assert "GH123JK,furto,,2030-01-01,,,22-06" in exported
+    assert "AB123CD" not in exported
+    assert main(["hotlist", "add", "nope", "AB123CD", "--reason", "x", *c]) == 1
+    assert "no list nope" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- contract
+def test_hotlist_match_payload_follows_the_schema() -> None:
+    fixture = json.loads(HA_FIXTURE.read_text())
+    contract.validate("hotlist_match", fixture)
+    payload = contract.hotlist_match_payload(
+        fixture["transit"],
+        list_id="stolen",
+        entry_plate="GA456BC",
+        read_plate="6A456BC",
+        score=0.95,
+        match="fuzzy",
+        action="stop_and_check",
+        priority=1,
+        reason="Furto",
+    )
+    contract.validate("hotlist_match", payload)
+    assert set(payload) == set(fixture)
+
+
+# ----------------------------------------------------------------------------- end to end
+class Alerts:
+    """A subscriber to `rufina_alpr/hotlist_match`, as Home Assistant's integration."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.link = MqttLink(
+            host=host,
+            port=port,
+            client_id=f"test-alerts-{time.monotonic_ns()}",
+            subscriptions=(("rufina_alpr/hotlist_match", 1),),
+            on_message=self._keep,
+            manual_ack=False,
+        )
+
+    def _keep(self, message: Message) -> None:
+        with self._lock:
+            self.received.append(json.loads(message.payload))
+
+
+async def test_engine_alerts_once_per_cooldown(
+    harness_factory: Any, photos_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    photo = next(p for p in load_photos(photos_dir) if p.path.name == "eu11.jpg")
+    assert photo.plate
+    harness = await harness_factory([photo])
+    engine = harness.engine
+
+    def prepare() -> None:
+        engine.hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
+        engine.hotlists.add_entry("stolen", photo.plate, "Furto denunciato", added_by="test")
+
+    await engine.in_db(prepare)
+    alerts = Alerts(harness.broker.host, harness.broker.port)
+    await alerts.link.start()
+    await asyncio.wait_for(alerts.link.connected.wait(), 10)
+    try:
+        await harness.replay.replay_one(photo, "cam_pomino")
+        await harness.wait_for(lambda: len(harness.received) == 1, what="the first transit")
+        await harness.wait_for(lambda: len(alerts.received) == 1, what="the alert")
+        transit, alert = harness.received[0], alerts.received[0]
+        contract.validate("transit", transit)
+        contract.validate("hotlist_match", alert)
+        assert transit["hotlist"]["list"] == "stolen"
+        assert transit["hotlist"]["entry_plate"] == photo.plate
+        assert alert["transit"]["id"] == transit["id"]
+        assert (alert["list"], alert["entry_plate"], alert["action"]) == (
+            "stolen",
+            photo.plate,
+            "alert",
+        )
+        assert alert["read_plate"] == transit["plate"]
+        assert alert["reason"] == "Furto denunciato"
+
+        # The same vehicle again within the cooldown: a transit with its hotlist, no alert.
+        await harness.replay.replay_one(photo, "cam_pomino")
+        await harness.wait_for(lambda: len(harness.received) == 2, what="the second transit")
+        await asyncio.sleep(1.5)
+        assert harness.received[1]["hotlist"]["list"] == "stolen"
+        assert len(alerts.received) == 1
+        second = await engine.in_db(engine.hotlists.transit_matches, harness.received[1]["id"])
+        assert len(second) == 1
+        assert await engine.in_db(engine.hotlists.pending_alerts) == []
+        assert engine.metrics.snapshot()["hotlist_alerts_published"] == 1
+    finally:
+        await alerts.link.stop()
+    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert any("hotlist stolen at st_pomino" in line for line in info)
+    assert not [line for line in info if photo.plate in line], "a full plate in an INFO log"
