@@ -1,0 +1,354 @@
+"""Privacy controls (Italian Garante rules for municipal video surveillance): the retention purge,
+investigation holds and the append-only audit log.
+
+`purge` deletes what is older than the retention period: transits with their crops, reads and
+hotlist matches, and the passages (the vehicle events) themselves, after rolling the traffic up so
+the statistics do not change. Transits under an active hold survive, with their passages. Its log
+line has counts only, never a plate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from rufina_alpr import traffic
+from rufina_alpr.store import (
+    Store,
+    audit_log,
+    crops,
+    held_transits,
+    hotlist_matches,
+    passages,
+    reads,
+    transits,
+)
+from rufina_alpr.store import holds as holds_table
+
+_LOGGER = logging.getLogger(__name__)
+ROLES: Final = ("viewer", "operator", "admin", "system")
+
+
+class UnknownTransitError(ValueError):
+    """A hold names transits the store does not have (never stored, or already purged)."""
+
+    def __init__(self, missing: int) -> None:
+        super().__init__(f"{missing} of the transits to hold do not exist (or were purged)")
+        self.missing = missing
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    cutoff: datetime
+    transits: int
+    crops: int
+    reads: int
+    hotlist_matches: int
+    passages: int
+    held: int
+    rolled_up_passages: int
+
+    def describe(self) -> str:
+        return (
+            f"purged what is older than {self.cutoff.isoformat(timespec='seconds')}: "
+            f"{self.transits} transits, {self.crops} crops, {self.reads} reads, "
+            f"{self.hotlist_matches} hotlist matches, {self.passages} passages "
+            f"({self.held} held transits kept; traffic rolled up first)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: int
+    case_number: str
+    reason: str
+    created_by: str
+    created_at: datetime
+    released_at: datetime | None
+    transit_ids: tuple[str, ...]
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    time: datetime
+    actor: str
+    role: str
+    action: str
+    query: dict[str, Any]
+    reason: str | None
+    case_number: str | None
+    results: int | None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _held_ids() -> Any:
+    """The ids of the transits under an active hold (a subquery)."""
+    return (
+        sa.select(held_transits.c.transit_id)
+        .join(holds_table, holds_table.c.id == held_transits.c.hold_id)
+        .where(holds_table.c.released_at.is_(None))
+    )
+
+
+def purge(
+    store: Store,
+    now: datetime,
+    retention: timedelta,
+    log: logging.Logger | None = None,
+    *,
+    tz: tzinfo = UTC,
+) -> PurgeReport:
+    """Delete the personal data older than ``now - retention``, except held transits.
+
+    The traffic rollups are brought up to the cutoff first, in their own transaction, so the
+    aggregates are the same before and after. One INFO line (counts only) on ``log``.
+    """
+    cutoff = _utc(now) - retention
+    rolled = traffic.rollup(store, cutoff, tz=tz)
+    old = sa.select(transits.c.id).where(
+        transits.c.time < cutoff, transits.c.id.not_in(_held_ids())
+    )
+    with store.engine.begin() as connection:
+        held = int(
+            connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(transits)
+                .where(transits.c.time < cutoff, transits.c.id.in_(_held_ids()))
+            )
+            or 0
+        )
+        removed = {
+            "hotlist_matches": connection.execute(
+                hotlist_matches.delete().where(hotlist_matches.c.transit_id.in_(old))
+            ).rowcount,
+            "reads": connection.execute(reads.delete().where(reads.c.transit_id.in_(old))).rowcount,
+            "crops": connection.execute(crops.delete().where(crops.c.transit_id.in_(old))).rowcount,
+            "held_links": connection.execute(
+                held_transits.delete().where(held_transits.c.transit_id.in_(old))
+            ).rowcount,
+            # Passages are counted in the rollups now; those of held transits stay with them.
+            "passages": connection.execute(
+                passages.delete().where(
+                    passages.c.time < cutoff,
+                    sa.or_(passages.c.transit_id.is_(None), passages.c.transit_id.in_(old)),
+                )
+            ).rowcount,
+        }
+        removed["transits"] = connection.execute(
+            transits.delete().where(transits.c.time < cutoff, transits.c.id.not_in(_held_ids()))
+        ).rowcount
+    report = PurgeReport(
+        cutoff=cutoff,
+        transits=removed["transits"],
+        crops=removed["crops"],
+        reads=removed["reads"],
+        hotlist_matches=removed["hotlist_matches"],
+        passages=removed["passages"],
+        held=held,
+        rolled_up_passages=rolled.passages,
+    )
+    (log or _LOGGER).info("%s", report.describe())
+    return report
+
+
+# --------------------------------------------------------------------------- holds
+def _hold_from(row: Any, transit_ids: Iterable[str]) -> Hold:
+    return Hold(
+        id=int(row.id),
+        case_number=row.case_number,
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=_utc(row.created_at),
+        released_at=_utc(row.released_at) if row.released_at is not None else None,
+        transit_ids=tuple(sorted(transit_ids)),
+    )
+
+
+def hold(
+    store: Store,
+    transit_ids: Iterable[str],
+    case_number: str,
+    reason: str,
+    created_by: str,
+    *,
+    now: datetime | None = None,
+) -> Hold:
+    """Keep these transits past retention for an investigation, until the hold is released.
+
+    Raises `UnknownTransitError` when one of them does not exist, ValueError on an empty list or
+    a missing case number or reason.
+    """
+    wanted = sorted(set(transit_ids))
+    if not wanted:
+        raise ValueError("a hold needs at least one transit")
+    if not case_number.strip() or not reason.strip():
+        raise ValueError("a hold needs a case number and a reason")
+    with store.engine.begin() as connection:
+        found = set(connection.scalars(sa.select(transits.c.id).where(transits.c.id.in_(wanted))))
+        if len(found) != len(wanted):
+            raise UnknownTransitError(len(wanted) - len(found))
+        created = _utc(now or datetime.now(UTC))
+        hold_id = connection.execute(
+            holds_table.insert()
+            .values(
+                case_number=case_number.strip(),
+                reason=reason.strip(),
+                created_by=created_by,
+                created_at=created,
+                released_at=None,
+            )
+            .returning(holds_table.c.id)
+        ).scalar_one()
+        connection.execute(
+            held_transits.insert(), [{"hold_id": hold_id, "transit_id": t} for t in wanted]
+        )
+        row = connection.execute(sa.select(holds_table).where(holds_table.c.id == hold_id)).one()
+    return _hold_from(row, wanted)
+
+
+def release(store: Store, hold_id: int, *, now: datetime | None = None) -> Hold | None:
+    """End a hold (its transits fall under the retention again); None when there is no such
+    hold. Releasing a released hold changes nothing."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            holds_table.update()
+            .where(holds_table.c.id == hold_id, holds_table.c.released_at.is_(None))
+            .values(released_at=_utc(now or datetime.now(UTC)))
+        )
+    found = holds(store, hold_ids=[hold_id])
+    return found[0] if found else None
+
+
+def holds(
+    store: Store,
+    *,
+    active_only: bool = False,
+    case_number: str | None = None,
+    hold_ids: Iterable[int] | None = None,
+) -> list[Hold]:
+    """Holds, newest first, with the ids of their (still stored) transits."""
+    query = sa.select(holds_table).order_by(holds_table.c.id.desc())
+    if active_only:
+        query = query.where(holds_table.c.released_at.is_(None))
+    if case_number is not None:
+        query = query.where(holds_table.c.case_number == case_number)
+    if hold_ids is not None:
+        query = query.where(holds_table.c.id.in_(list(hold_ids)))
+    with store.engine.connect() as connection:
+        rows = list(connection.execute(query))
+        links: dict[int, list[str]] = {}
+        if rows:
+            for hold_id, transit_id in connection.execute(
+                sa.select(held_transits.c.hold_id, held_transits.c.transit_id).where(
+                    held_transits.c.hold_id.in_([r.id for r in rows])
+                )
+            ):
+                links.setdefault(int(hold_id), []).append(transit_id)
+    return [_hold_from(row, links.get(int(row.id), ())) for row in rows]
+
+
+# --------------------------------------------------------------------------- audit
+class Audit:
+    """The append-only audit log: `record` adds an entry, `entries` reads them. There is
+    deliberately no way to change or delete an entry through this class (or the store)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def record(
+        self,
+        actor: str,
+        role: str,
+        action: str,
+        query: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        case_number: str | None = None,
+        results: int | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Append one entry (who, what, why, how many results); returns its id."""
+        if not actor or not action:
+            raise ValueError("an audit entry needs an actor and an action")
+        with self._store.engine.begin() as connection:
+            entry_id = connection.execute(
+                audit_log.insert()
+                .values(
+                    time=_utc(now or datetime.now(UTC)),
+                    actor=actor[:120],
+                    role=role[:16],
+                    action=action[:48],
+                    query=_jsonable(query),
+                    reason=reason[:500] if reason else None,
+                    case_number=case_number[:64] if case_number else None,
+                    results=results,
+                )
+                .returning(audit_log.c.id)
+            ).scalar_one()
+        return int(entry_id)
+
+    def entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        case_number: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Entries matching every filter given, newest first; time window [start, end)."""
+        query = sa.select(audit_log)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        if action is not None:
+            query = query.where(audit_log.c.action == action)
+        if case_number is not None:
+            query = query.where(audit_log.c.case_number == case_number)
+        if start is not None:
+            query = query.where(audit_log.c.time >= _utc(start))
+        if end is not None:
+            query = query.where(audit_log.c.time < _utc(end))
+        query = query.order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+        with self._store.engine.connect() as connection:
+            return [
+                AuditEntry(
+                    id=int(row.id),
+                    time=_utc(row.time),
+                    actor=row.actor,
+                    role=row.role,
+                    action=row.action,
+                    query=dict(row.query),
+                    reason=row.reason,
+                    case_number=row.case_number,
+                    results=row.results,
+                )
+                for row in connection.execute(query)
+            ]
+
+
+def _jsonable(value: Any) -> Any:
+    """A query as JSON: datetimes as ISO 8601, tuples and sets as lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
