@@ -29,6 +29,7 @@ from rufina_alpr.hotlist import (
 )
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.replay import load_photos
+from rufina_alpr.service import Engine
 from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
 
@@ -502,3 +503,59 @@ async def test_engine_alerts_once_per_cooldown(
     info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert any("hotlist stolen at st_pomino" in line for line in info)
     assert not [line for line in info if photo.plate in line], "a full plate in an INFO log"
+
+
+async def test_alerts_stored_but_not_delivered_are_published_on_start(
+    harness_factory: Any, recognizer: Any
+) -> None:
+    """Broker away or engine killed: the transits and alerts it had stored go out on the next
+    connection, including a transit whose matches were never recorded (killed in between)."""
+    harness = await harness_factory([], start_engine=False)
+    settings = harness.settings
+    store = Store(settings.store_url, worker=f"{settings.instance}/{settings.mqtt.client_id}")
+    hotlists = Hotlists(store, timezone=settings.timezone)
+    hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
+    for plate in ("GA456BC", "EF456GH", "KL789MN"):
+        hotlists.add_entry("stolen", plate, "Furto", added_by="test")
+    now = datetime.now(settings.timezone)
+
+    def stored(event: str, station: str, plate: str, *, record: bool) -> str:
+        matches = hotlists.match(plate, [], station, now)
+        transit = Transit(
+            id=transit_id(event), event_id=event, station_id=station, camera="cam", time=now,
+            vehicle="car", plate=plate, display=plate, country="IT", format="it_car",
+            confidence=0.9, low_confidence=False, read_count=1,
+            hotlist=hotlist_summary(matches),
+        )  # fmt: skip
+        assert store.add_transit(transit, [])
+        if record:
+            assert len(hotlists.record(transit.id, station, now, matches, 300)) == 1
+        return transit.id
+
+    unsent = stored("ev-unsent", "st_pomino", "GA456BC", record=True)
+    unrecorded = stored("ev-unrecorded", "st_roma", "6A456BC", record=False)
+    alert_only = stored("ev-alert-only", "st_pomino", "KL789MN", record=True)
+    store.mark_published(alert_only)
+    store.close()
+
+    alerts = Alerts(harness.broker.host, harness.broker.port)
+    await alerts.link.start()
+    await asyncio.wait_for(alerts.link.connected.wait(), 10)
+    try:
+        harness.engine = engine = Engine(settings, recognizer)
+        await engine.start()
+        await harness.wait_for(lambda: len(alerts.received) == 3, 30, "the stored alerts")
+        await harness.wait_for(lambda: len(harness.received) == 2, 30, "the stored transits")
+        await asyncio.sleep(1)
+    finally:
+        await alerts.link.stop()
+    assert {t["id"] for t in harness.received} == {unsent, unrecorded}
+    for alert in alerts.received:
+        contract.validate("hotlist_match", alert)
+    by_transit = {a["transit"]["id"]: a for a in alerts.received}
+    assert set(by_transit) == {unsent, unrecorded, alert_only}
+    assert (by_transit[unrecorded]["read_plate"], by_transit[unrecorded]["match"]) == (
+        "6A456BC",
+        "fuzzy",
+    )
+    assert await engine.in_db(engine.hotlists.pending_alerts) == []
