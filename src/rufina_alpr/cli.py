@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rufina_alpr import __version__
+from rufina_alpr.bench import add_bench_commands
 from rufina_alpr.config import SettingsError, load_settings
 from rufina_alpr.hotlist_cli import add_hotlist_commands
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_stations_commands(commands)
     add_hotlist_commands(commands)
+    add_bench_commands(commands)
     return parser
 
 
