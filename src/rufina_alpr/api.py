@@ -10,7 +10,9 @@ response goes out. Errors are JSON: ``{"error": code, "message": text}``.
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,12 +21,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import sqlalchemy as sa
+import voluptuous as vol
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from rufina_alpr import __version__, contract, evidence
+from rufina_alpr import __version__, contract, evidence, tracking
 from rufina_alpr.api_queries import PatternError, TransitQuery, plate_pattern, search_transits
 from rufina_alpr.config import ROLES
+from rufina_alpr.hotlist import (
+    ACTIONS,
+    KINDS,
+    HotlistConflict,
+    HotlistEntry,
+    HotlistError,
+    HotlistInfo,
+    HotlistNotFound,
+    Hotlists,
+)
 from rufina_alpr.metrics import COUNTER_NAMES
 from rufina_alpr.store import audit_log
 
@@ -36,6 +49,8 @@ _LOGGER = logging.getLogger(__name__)
 ENGINE_KEY: Final[web.AppKey[Engine]] = web.AppKey("engine")
 OPENAPI_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 OPENAPI_KEY: Final[web.AppKey[Path]] = web.AppKey("openapi", Path)
+HOTLISTS_KEY: Final[web.AppKey[Hotlists]] = web.AppKey("hotlists", Hotlists)
+MAX_IMPORT_BYTES: Final = 4 * 1024 * 1024
 PUBLIC_PATHS: Final = frozenset({"/api/health", "/api/openapi.yaml"})
 MAX_PAGE: Final = 500  # the default of `api.max_page`
 MAX_REASON: Final = 500
@@ -46,6 +61,7 @@ ADMIN_NAME: Final = "admin"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +458,6 @@ def _transit_query(params: Params) -> TransitQuery:
         since=since,
         until=until,
         vehicle=params.text("vehicle", max_length=32),
-        direction=params.text("direction", max_length=32),
     )
 
 
@@ -453,7 +468,6 @@ def _query_record(query: TransitQuery) -> dict[str, Any]:
         "since": query.since,
         "until": query.until,
         "vehicle": query.vehicle,
-        "direction": query.direction,
     }
 
 
@@ -603,6 +617,529 @@ async def search_evidence(request: web.Request) -> web.Response:
     )
 
 
+# ----------------------------------------------------------------------- operator: tracking
+MAX_WINDOW_DAYS: Final = 366.0
+
+
+def _iso(moment: datetime) -> str:
+    return contract.iso_time(moment)
+
+
+def _seconds(params: Params, name: str, default: float, high: float) -> timedelta:
+    value = params.number(name, default, 1, high)
+    assert value is not None
+    return timedelta(seconds=value)
+
+
+def _window(params: Params) -> tuple[datetime, datetime]:
+    """[since, until): by default the last day."""
+    since, until = params.time_range()
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=1)
+    if until - since > timedelta(days=MAX_WINDOW_DAYS):
+        raise bad_request(f"the time window is at most {MAX_WINDOW_DAYS:g} days")
+    return since, until
+
+
+@requires("operator")
+async def vehicle_route(request: web.Request) -> web.Response:
+    """A plate's journeys (transits split on gaps longer than `journey_gap`) and legs."""
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    reason, case_number = params.justification()
+    plate = _plate_param(params, "plate", required=True)
+    assert plate is not None
+    if "*" in plate or "?" in plate:
+        raise bad_request("'plate': a route is for one plate, without wildcards")
+    since, until = params.time_range()
+    gap = _seconds(params, "journey_gap", engine.settings.tracking.journey_gap, 7 * 86400)
+    journeys = await engine.in_db(
+        lambda: tracking.route(engine.store, plate, since, until, journey_gap=gap)
+    )
+    count = sum(len(j.transits) for j in journeys)
+    await audit(
+        request,
+        "route",
+        {"plate": plate, "since": since, "until": until, "journey_gap": gap.total_seconds()},
+        results=count,
+        reason=reason,
+        case_number=case_number,
+    )
+    body = {
+        "plate": plate,
+        "journey_gap": gap.total_seconds(),
+        "transits": count,
+        "journeys": [
+            {
+                "start": _iso(journey.start),
+                "end": _iso(journey.end),
+                "duration": (journey.end - journey.start).total_seconds(),
+                "stations": list(journey.stations),
+                "legs": [
+                    {
+                        "from_station": a.station_id,
+                        "to_station": b.station_id,
+                        "seconds": (b.time - a.time).total_seconds(),
+                    }
+                    for a, b in zip(journey.transits, journey.transits[1:], strict=False)
+                ],
+                "transits": [engine.transit_payload(t) for t in journey.transits],
+            }
+            for journey in journeys
+        ],
+    }
+    return web.json_response(body)
+
+
+@requires("operator")
+async def seen_then(request: web.Request) -> web.Response:
+    """Vehicles seen at station A and then at station B within `within` seconds."""
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    reason, case_number = params.justification()
+    station_a = params.station("from_station", required=True)
+    station_b = params.station("to_station", required=True)
+    assert station_a is not None and station_b is not None
+    within = _seconds(params, "within", 3600, 7 * 86400)
+    since, until = _window(params)
+    limit, offset = params.page()
+    found = await engine.in_db(
+        lambda: tracking.seen_then(
+            engine.store, station_a, station_b, start=since, end=until, within=within
+        )
+    )
+    page = found[offset : offset + limit + 1]
+    await audit(
+        request,
+        "seen_then",
+        {
+            "from_station": station_a,
+            "to_station": station_b,
+            "within": within.total_seconds(),
+            "since": since,
+            "until": until,
+            "limit": limit,
+            "offset": offset,
+        },
+        results=len(found),
+        reason=reason,
+        case_number=case_number,
+    )
+    items = [
+        {
+            "plate": item.plate,
+            "elapsed": item.elapsed.total_seconds(),
+            "first": engine.transit_payload(item.first),
+            "then": engine.transit_payload(item.then),
+        }
+        for item in page
+    ]
+    body = _page_body(items, limit, offset, "results")
+    body["total"] = len(found)
+    return web.json_response(body)
+
+
+@requires("operator")
+async def loitering(request: web.Request) -> web.Response:
+    """Plates seen at least `min_count` times within `window` seconds (at a station or anywhere)."""
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    reason, case_number = params.justification()
+    station = params.station("station")
+    min_count = params.integer("min_count", 3, 2, 10_000)
+    assert min_count is not None
+    window = _seconds(params, "window", 3600, 31 * 86400)
+    since, until = _window(params)
+    limit, offset = params.page()
+    found = await engine.in_db(
+        lambda: tracking.loitering(
+            engine.store, station, min_count=min_count, window=window, start=since, end=until
+        )
+    )
+    page = found[offset : offset + limit + 1]
+    await audit(
+        request,
+        "loitering",
+        {
+            "station": station,
+            "min_count": min_count,
+            "window": window.total_seconds(),
+            "since": since,
+            "until": until,
+            "limit": limit,
+            "offset": offset,
+        },
+        results=len(found),
+        reason=reason,
+        case_number=case_number,
+    )
+    items = [
+        {
+            "plate": item.plate,
+            "count": item.count,
+            "first": _iso(item.first),
+            "last": _iso(item.last),
+            "transit_ids": list(item.transit_ids),
+        }
+        for item in page
+    ]
+    body = _page_body(items, limit, offset, "results")
+    body["total"] = len(found)
+    return web.json_response(body)
+
+
+def _csv(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _csv_response(text: str, name: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+TRAVEL_FIELDS: Final = ("from_station", "to_station", "count", "median", "p90")
+
+
+@requires("viewer")
+async def travel_times(request: web.Request) -> web.Response:
+    """Travel times (median, p90, seconds) between consecutive stations of journeys: no plates."""
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    since, until = _window(params)
+    stations = params.stations("station")
+    gap = _seconds(params, "journey_gap", engine.settings.tracking.journey_gap, 7 * 86400)
+    fmt = params.choice("format", ("json", "csv"), "json")
+    pairs = await engine.in_db(
+        lambda: tracking.travel_times(engine.store, since, until, gap, stations=stations or None)
+    )
+    rows = [
+        {
+            "from_station": p.from_station,
+            "to_station": p.to_station,
+            "count": p.count,
+            "median": round(p.median, 1),
+            "p90": round(p.p90, 1),
+        }
+        for p in pairs
+    ]
+    if fmt == "csv":
+        return _csv_response(_csv(rows, TRAVEL_FIELDS), "travel-times.csv")
+    return web.json_response(
+        {
+            "since": _iso(since),
+            "until": _iso(until),
+            "journey_gap": gap.total_seconds(),
+            "pairs": rows,
+        }
+    )
+
+
+# ----------------------------------------------------------------------- operator: hotlists
+async def json_body(request: web.Request, schema: vol.Schema) -> dict[str, Any]:
+    """The JSON object body, validated; a 400 that names the field otherwise."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "the body must be application/json")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise bad_request("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    try:
+        valid: dict[str, Any] = schema(body)
+    except vol.MultipleInvalid as err:
+        where = ".".join(str(p) for p in err.path) or "body"
+        raise bad_request(f"'{where}': {err.msg}") from None
+    return valid
+
+
+def _aware_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise vol.Invalid("expected an ISO 8601 date and time")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise vol.Invalid("expected an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        raise vol.Invalid("the date and time needs a zone offset")
+    return moment
+
+
+_TEXT = vol.All(str, vol.Length(min=1, max=500))
+_PRIORITY = vol.All(int, vol.Range(min=1, max=9))
+CREATE_LIST = vol.Schema(
+    {
+        vol.Required("id"): vol.All(str, vol.Match(r"^[a-z0-9][a-z0-9_-]{0,63}$")),
+        vol.Required("name"): vol.All(str, vol.Length(min=1, max=120)),
+        vol.Required("kind"): vol.In(KINDS),
+        vol.Optional("action"): vol.Any(None, vol.In(ACTIONS)),
+        vol.Optional("priority"): vol.Any(None, _PRIORITY),
+        vol.Optional("description"): vol.Any(None, _TEXT),
+    }
+)
+ADD_ENTRY = vol.Schema(
+    {
+        vol.Required("plate"): vol.All(str, vol.Length(min=2, max=20)),
+        vol.Required("reason"): _TEXT,
+        vol.Optional("priority"): vol.Any(None, _PRIORITY),
+        vol.Optional("expires_at"): vol.Any(None, _aware_time),
+        vol.Optional("notes"): vol.Any(None, vol.All(str, vol.Length(max=2000))),
+        vol.Optional("stations"): vol.Any(
+            None, vol.All([vol.All(str, vol.Length(min=1, max=64))], vol.Length(max=64))
+        ),
+        vol.Optional("from_hour"): vol.Any(None, vol.All(int, vol.Range(min=0, max=23))),
+        vol.Optional("to_hour"): vol.Any(None, vol.All(int, vol.Range(min=0, max=24))),
+    }
+)
+
+
+def hotlists_of(request: web.Request) -> Hotlists:
+    return request.app[HOTLISTS_KEY]
+
+
+def _list_json(info: HotlistInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "name": info.name,
+        "kind": info.kind,
+        "action": info.action,
+        "priority": info.priority,
+        "description": info.description,
+        "created_by": info.created_by,
+        "created_at": contract.iso_time(info.created_at),
+        "entries": info.entries,
+        "expired": info.expired,
+    }
+
+
+def _entry_json(entry: HotlistEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "list": entry.list_id,
+        "plate": entry.plate,
+        "reason": entry.reason,
+        "priority": entry.priority,
+        "expires_at": contract.iso_time(entry.expires_at) if entry.expires_at else None,
+        "notes": entry.notes,
+        "stations": list(entry.stations) if entry.stations is not None else None,
+        "from_hour": entry.from_hour,
+        "to_hour": entry.to_hour,
+        "added_by": entry.added_by,
+        "added_at": contract.iso_time(entry.added_at),
+    }
+
+
+async def _hotlist_call(request: web.Request, function: Callable[[], T]) -> T:
+    engine = request.app[ENGINE_KEY]
+    try:
+        return await engine.in_db(function)
+    except HotlistNotFound as err:
+        raise not_found(str(err)) from None
+    except HotlistConflict as err:
+        raise ApiError(409, "conflict", str(err)) from None
+    except HotlistError as err:
+        raise bad_request(str(err)) from None
+
+
+def _list_id(request: web.Request) -> str:
+    return request.match_info["list_id"]
+
+
+@requires("operator")
+async def hotlists_index(request: web.Request) -> web.Response:
+    """Every list with its entry counts (no plates)."""
+    lists = await _hotlist_call(request, hotlists_of(request).lists)
+    return web.json_response({"hotlists": [_list_json(info) for info in lists]})
+
+
+@requires("operator")
+async def hotlist_create(request: web.Request) -> web.Response:
+    body = await json_body(request, CREATE_LIST)
+    principal = request[PRINCIPAL_KEY]
+    info = await _hotlist_call(
+        request,
+        lambda: hotlists_of(request).create_list(
+            body["id"],
+            body["name"],
+            body["kind"],
+            action=body.get("action"),
+            priority=body.get("priority"),
+            description=body.get("description"),
+            created_by=principal.name,
+        ),
+    )
+    await audit(request, "hotlist_create", body, results=1, reason=body.get("description"))
+    return web.json_response(_list_json(info), status=201)
+
+
+@requires("operator")
+async def hotlist_get(request: web.Request) -> web.Response:
+    list_id = _list_id(request)
+    info = await _hotlist_call(request, lambda: hotlists_of(request).get_list(list_id))
+    return web.json_response(_list_json(info))
+
+
+@requires("operator")
+async def hotlist_delete(request: web.Request) -> web.Response:
+    params = Params(request)
+    reason = params.text("reason", max_length=MAX_REASON)
+    list_id = _list_id(request)
+    deleted = await _hotlist_call(request, lambda: hotlists_of(request).delete_list(list_id))
+    if not deleted:
+        raise not_found(f"no list {list_id}")
+    await audit(request, "hotlist_delete", {"list": list_id}, results=1, reason=reason)
+    return web.Response(status=204)
+
+
+@requires("operator")
+async def hotlist_entries(request: web.Request) -> web.Response:
+    params = Params(request)
+    reason, case_number = params.justification()
+    include_expired = params.boolean("include_expired", default=False)
+    limit, offset = params.page()
+    list_id = _list_id(request)
+    entries = await _hotlist_call(
+        request,
+        lambda: hotlists_of(request).entries(list_id, include_expired=include_expired),
+    )
+    page = entries[offset : offset + limit + 1]
+    await audit(
+        request,
+        "hotlist_entries",
+        {"list": list_id, "include_expired": include_expired, "limit": limit, "offset": offset},
+        results=min(len(page), limit),
+        reason=reason,
+        case_number=case_number,
+    )
+    return web.json_response(_page_body([_entry_json(e) for e in page], limit, offset, "entries"))
+
+
+@requires("operator")
+async def hotlist_add(request: web.Request) -> web.Response:
+    list_id = _list_id(request)
+    body = await json_body(request, ADD_ENTRY)
+    principal = request[PRINCIPAL_KEY]
+    entry = await _hotlist_call(
+        request,
+        lambda: hotlists_of(request).add_entry(
+            list_id,
+            body["plate"],
+            body["reason"],
+            priority=body.get("priority"),
+            expires_at=body.get("expires_at"),
+            notes=body.get("notes"),
+            stations=body.get("stations"),
+            from_hour=body.get("from_hour"),
+            to_hour=body.get("to_hour"),
+            added_by=principal.name,
+        ),
+    )
+    await audit(
+        request,
+        "hotlist_add",
+        {"list": list_id, "plate": entry.plate, "expires_at": body.get("expires_at")},
+        results=1,
+        reason=body["reason"],
+    )
+    return web.json_response(_entry_json(entry), status=201)
+
+
+@requires("operator")
+async def hotlist_remove(request: web.Request) -> web.Response:
+    params = Params(request)
+    reason = params.text("reason", max_length=MAX_REASON)
+    list_id, plate = _list_id(request), request.match_info["plate"]
+    removed = await _hotlist_call(
+        request, lambda: hotlists_of(request).remove_entry(list_id, plate)
+    )
+    await audit(
+        request,
+        "hotlist_remove",
+        {"list": list_id, "plate": plate},
+        results=int(removed),
+        reason=reason,
+    )
+    if not removed:
+        raise not_found("that plate is not on the list")
+    return web.Response(status=204)
+
+
+@requires("operator")
+async def hotlist_import(request: web.Request) -> web.Response:
+    params = Params(request)
+    replace = params.boolean("replace", default=False)
+    fmt = params.choice("format", ("auto", "csv", "scntt"), "auto")
+    reason = params.text("reason", max_length=MAX_REASON)
+    list_id = _list_id(request)
+    if request.content_length is not None and request.content_length > MAX_IMPORT_BYTES:
+        raise ApiError(413, "payload_too_large", "an import is at most 4 MiB")
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            raise bad_request("the CSV must be UTF-8 or Windows-1252 text") from None
+    if not text.strip():
+        raise bad_request("the body must be the CSV text")
+    principal = request[PRINCIPAL_KEY]
+    report = await _hotlist_call(
+        request,
+        lambda: hotlists_of(request).import_csv(
+            list_id,
+            text,
+            added_by=principal.name,
+            replace=replace,
+            format=fmt,  # type: ignore[arg-type]
+        ),
+    )
+    body = {
+        "list": report.list_id,
+        "format": report.format,
+        "added": report.added,
+        "updated": report.updated,
+        "removed": report.removed,
+        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
+    }
+    await audit(
+        request,
+        "hotlist_import",
+        {"list": list_id, "format": report.format, "replace": replace},
+        results=report.added + report.updated,
+        reason=reason,
+    )
+    return web.json_response(body)
+
+
+@requires("operator")
+async def hotlist_export(request: web.Request) -> web.Response:
+    params = Params(request)
+    reason, case_number = params.justification()
+    list_id = _list_id(request)
+    text = await _hotlist_call(request, lambda: hotlists_of(request).export_csv(list_id))
+    await audit(
+        request,
+        "hotlist_export",
+        {"list": list_id},
+        results=max(0, text.count("\n") - 1),
+        reason=reason,
+        case_number=case_number,
+    )
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="hotlist-{list_id}.csv"'},
+    )
+
+
 # ----------------------------------------------------------------------- admin
 @requires("admin")
 async def settings_view(request: web.Request) -> web.Response:
@@ -726,6 +1263,19 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/transits/{transit_id}/crop", transit_crop),
         web.get("/api/v1/transits/{transit_id}/evidence", transit_evidence),
         web.get("/api/v1/evidence", search_evidence),
+        web.get("/api/v1/route", vehicle_route),
+        web.get("/api/v1/queries/seen-then", seen_then),
+        web.get("/api/v1/queries/loitering", loitering),
+        web.get("/api/v1/travel-times", travel_times),
+        web.get("/api/v1/hotlists", hotlists_index),
+        web.post("/api/v1/hotlists", hotlist_create),
+        web.get("/api/v1/hotlists/{list_id}", hotlist_get),
+        web.delete("/api/v1/hotlists/{list_id}", hotlist_delete),
+        web.get("/api/v1/hotlists/{list_id}/entries", hotlist_entries),
+        web.post("/api/v1/hotlists/{list_id}/entries", hotlist_add),
+        web.delete("/api/v1/hotlists/{list_id}/entries/{plate}", hotlist_remove),
+        web.post("/api/v1/hotlists/{list_id}/import", hotlist_import),
+        web.get("/api/v1/hotlists/{list_id}/export", hotlist_export),
         web.get("/api/v1/audit", audit_view),
         web.get("/api/v1/settings", settings_view),
     ]
@@ -735,6 +1285,18 @@ def create_app(engine: Engine, *, openapi_path: Path = OPENAPI_PATH) -> web.Appl
     app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
     app[ENGINE_KEY] = engine
     app[OPENAPI_KEY] = openapi_path
+    # The engine's own (it matches every transit), else one over the same store.
+    existing = getattr(engine, "hotlists", None)
+    app[HOTLISTS_KEY] = (
+        existing
+        if isinstance(existing, Hotlists)
+        else Hotlists(
+            engine.store,
+            timezone=engine.settings.timezone,
+            fuzzy_min_score=engine.settings.hotlists.fuzzy_min_score,
+            known_stations=[station.id for station in engine.settings.stations],
+        )
+    )
     app.add_routes(routes())
     return app
 

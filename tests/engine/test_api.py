@@ -125,6 +125,19 @@ PROTECTED = [
     ("GET", "/api/v1/transits/x/crop", "operator"),
     ("GET", "/api/v1/transits/x/evidence", "operator"),
     ("GET", "/api/v1/evidence", "operator"),
+    ("GET", "/api/v1/route", "operator"),
+    ("GET", "/api/v1/queries/seen-then", "operator"),
+    ("GET", "/api/v1/queries/loitering", "operator"),
+    ("GET", "/api/v1/travel-times", "viewer"),
+    ("GET", "/api/v1/hotlists", "operator"),
+    ("POST", "/api/v1/hotlists", "operator"),
+    ("GET", "/api/v1/hotlists/x", "operator"),
+    ("DELETE", "/api/v1/hotlists/x", "operator"),
+    ("GET", "/api/v1/hotlists/x/entries", "operator"),
+    ("POST", "/api/v1/hotlists/x/entries", "operator"),
+    ("DELETE", "/api/v1/hotlists/x/entries/AB123CD", "operator"),
+    ("POST", "/api/v1/hotlists/x/import", "operator"),
+    ("GET", "/api/v1/hotlists/x/export", "operator"),
     ("GET", "/api/v1/audit", "admin"),
     ("GET", "/api/v1/settings", "admin"),
 ]
@@ -205,8 +218,22 @@ PLATE_CALLS = [
     "/api/v1/transits/{id}/crop",
     "/api/v1/transits/{id}/evidence",
     "/api/v1/evidence?plate={plate}",
+    "/api/v1/route?plate={plate}",
+    "/api/v1/queries/seen-then?from_station=pomino_in&to_station=via_roma_in",
+    "/api/v1/queries/loitering?station=via_roma_in",
+    "/api/v1/hotlists/stolen/entries",
+    "/api/v1/hotlists/stolen/export",
     "/api/v1/audit",
 ]
+
+
+async def make_stolen_list(client: TestClient[Any, Any]) -> None:
+    response = await client.post(
+        "/api/v1/hotlists",
+        headers=AS_OPERATOR,
+        json={"id": "stolen", "name": "Veicoli rubati", "kind": "stolen"},
+    )
+    assert response.status in (201, 409)
 
 
 def _fill(path: str, day: TrafficDay) -> str:
@@ -219,13 +246,15 @@ async def test_plate_calls_need_a_reason(
     client: TestClient[Any, Any], engine: Engine, day: TrafficDay, path: str
 ) -> None:
     url = _fill(path, day)
+    await make_stolen_list(client)
+    before = len(await engine.in_db(audit_rows, engine))
     for params in ({}, {"reason": ""}, {"reason": "   "}):
         response = await client.get(url, headers=AS_ADMIN, params=params)
         assert response.status == 400
         assert (await response.json())["error"] == "reason_required"
     short = await client.get(url, headers=AS_ADMIN, params={"reason": "x"})
     assert short.status == 400
-    assert await engine.in_db(audit_rows, engine) == [], "a refused request returns nothing"
+    assert len(await engine.in_db(audit_rows, engine)) == before, "refused: nothing returned"
 
 
 @pytest.mark.parametrize("path", PLATE_CALLS)
@@ -233,13 +262,15 @@ async def test_plate_calls_are_audited_with_reason(
     client: TestClient[Any, Any], engine: Engine, day: TrafficDay, path: str
 ) -> None:
     url = _fill(path, day)
+    await make_stolen_list(client)
+    before = len(await engine.in_db(audit_rows, engine))
     response = await client.get(
         url,
         headers=AS_OPERATOR if "audit" not in url else AS_ADMIN,
         params={"reason": REASON, "case_number": "PM-2026-17"},
     )
     assert response.status == 200, await response.text()
-    rows = await engine.in_db(audit_rows, engine)
+    rows = (await engine.in_db(audit_rows, engine))[before:]
     assert len(rows) == 1
     row = rows[0]
     assert row.reason == REASON and row.case_number == "PM-2026-17"
@@ -288,7 +319,7 @@ async def test_search_wildcards_stations_time_and_class(
     expected = {
         t.id
         for t in day.transits
-        if t.station_id in stations and since <= t.time <= until and t.vehicle == "car"
+        if t.station_id in stations and since <= t.time < until and t.vehicle == "car"
     }
     collected: set[str] = set()
     offset: int | None = 0
@@ -321,6 +352,7 @@ async def test_search_wildcards_stations_time_and_class(
         ({"limit": "1.5"}, "must be an integer"),
         ({"offset": "-1"}, "'offset' must be between"),
         ({"plate": "AB%"}, "'plate'"),
+        ({"plate": "**"}, "'plate'"),
         ({"plate": "AB_12"}, "'plate'"),
         ({"plate": "A" * 40}, "'plate'"),
         ({"station": "nowhere"}, "unknown station"),
@@ -444,6 +476,224 @@ async def test_evidence_for_a_search(
         "/api/v1/transits/nothing/evidence", headers=AS_OPERATOR, params={"reason": REASON}
     )
     assert missing.status == 404
+
+
+# ------------------------------------------------------------------ tracking
+async def test_vehicle_route(client: TestClient[Any, Any], day: TrafficDay) -> None:
+    plate = day.loiterer
+    expected = sorted((t for t in day.transits if t.plate == plate), key=lambda t: t.time)
+    status, body = await get_json(
+        client, "/api/v1/route", AS_OPERATOR, plate=plate, reason=REASON, journey_gap=3600
+    )
+    assert status == 200
+    assert body["plate"] == plate and body["transits"] == len(expected)
+    got = [t["id"] for j in body["journeys"] for t in j["transits"]]
+    assert got == [t.id for t in expected]
+    journey = body["journeys"][0]
+    assert journey["stations"] == [t["station"] for t in journey["transits"]]
+    assert len(journey["legs"]) == len(journey["transits"]) - 1
+    assert all(leg["seconds"] > 0 for leg in journey["legs"])
+    short = (
+        await get_json(
+            client, "/api/v1/route", AS_OPERATOR, plate=plate, reason=REASON, journey_gap=60
+        )
+    )[1]
+    assert len(short["journeys"]) == len(expected), "every gap is longer than a minute"
+    wildcard = await client.get(
+        "/api/v1/route", headers=AS_OPERATOR, params={"plate": "AB*", "reason": REASON}
+    )
+    assert wildcard.status == 400
+    missing = await client.get("/api/v1/route", headers=AS_OPERATOR, params={"reason": REASON})
+    assert missing.status == 400 and "'plate' is required" in (await missing.json())["message"]
+
+
+async def test_seen_at_pomino_then_in_rufina(client: TestClient[Any, Any], day: TrafficDay) -> None:
+    status, body = await get_json(
+        client,
+        "/api/v1/queries/seen-then",
+        AS_OPERATOR,
+        from_station="pomino_in",
+        to_station="via_roma_in",
+        since=day.at(2).isoformat(),
+        until=day.at(4).isoformat(),
+        within=3600,
+        reason=REASON,
+    )
+    assert status == 200
+    assert tuple(r["plate"] for r in body["results"]) == day.night_pomino_rufina
+    assert body["total"] == len(day.night_pomino_rufina)
+    for result in body["results"]:
+        assert result["first"]["station"] == "pomino_in"
+        assert result["then"]["station"] == "via_roma_in"
+        assert 0 < result["elapsed"] <= 3600
+    bad = await client.get(
+        "/api/v1/queries/seen-then",
+        headers=AS_OPERATOR,
+        params={"from_station": "pomino_in", "to_station": "atlantis", "reason": REASON},
+    )
+    assert bad.status == 400 and "unknown station" in (await bad.json())["message"]
+
+
+async def test_loitering(client: TestClient[Any, Any], day: TrafficDay) -> None:
+    status, body = await get_json(
+        client,
+        "/api/v1/queries/loitering",
+        AS_OPERATOR,
+        min_count=6,
+        window=3 * 3600,
+        since=day.start.isoformat(),
+        until=day.end.isoformat(),
+        reason=REASON,
+    )
+    assert status == 200
+    loiterer = next(r for r in body["results"] if r["plate"] == day.loiterer)
+    assert loiterer["count"] >= 6
+    assert set(loiterer["transit_ids"]) <= {t.id for t in day.transits if t.plate == day.loiterer}
+
+
+async def test_travel_times_json_and_csv(client: TestClient[Any, Any], day: TrafficDay) -> None:
+    params = {"since": day.start.isoformat(), "until": day.end.isoformat()}
+    status, body = await get_json(client, "/api/v1/travel-times", AS_VIEWER, **params)
+    assert status == 200 and body["pairs"]
+    pomino = next(
+        p
+        for p in body["pairs"]
+        if (p["from_station"], p["to_station"]) == ("pomino_in", "via_roma_in")
+    )
+    assert 13 * 60 <= pomino["median"] <= 16 * 60 and pomino["p90"] >= pomino["median"]
+    response = await client.get(
+        "/api/v1/travel-times", headers=AS_VIEWER, params={**params, "format": "csv"}
+    )
+    assert response.status == 200 and response.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(await response.text())))
+    assert [(r["from_station"], r["to_station"], int(r["count"])) for r in rows] == [
+        (p["from_station"], p["to_station"], p["count"]) for p in body["pairs"]
+    ]
+    text = await response.text()
+    assert all(t.plate not in text for t in day.transits[:50]), "statistics carry no plate"
+
+
+# ------------------------------------------------------------------ hotlists
+async def test_hotlist_crud_import_export(
+    client: TestClient[Any, Any], engine: Engine, day: TrafficDay
+) -> None:
+    stolen_plate = next(p for p, kind in day.hotlisted.items() if kind == "stolen")
+    response = await client.post(
+        "/api/v1/hotlists",
+        headers=AS_OPERATOR,
+        json={"id": "stolen", "name": "Veicoli rubati", "kind": "stolen", "description": "SDI"},
+    )
+    assert response.status == 201
+    created = await response.json()
+    assert created["action"] == "alert" and created["entries"] == 0
+    again = await client.post(
+        "/api/v1/hotlists",
+        headers=AS_OPERATOR,
+        json={"id": "stolen", "name": "x", "kind": "stolen"},
+    )
+    assert again.status == 409 and (await again.json())["error"] == "conflict"
+    for bad in (
+        {"id": "Bad Id", "name": "x", "kind": "stolen"},
+        {"id": "x", "name": "x", "kind": "nonsense"},
+        {"id": "x", "name": "x"},
+        {"id": "x", "name": "x", "kind": "watch", "priority": 99},
+    ):
+        refused = await client.post("/api/v1/hotlists", headers=AS_OPERATOR, json=bad)
+        assert refused.status == 400, bad
+    not_json = await client.post(
+        "/api/v1/hotlists",
+        headers=AS_OPERATOR,
+        data="{",
+        skip_auto_headers=(),
+    )
+    assert not_json.status in (400, 415)
+    add = await client.post(
+        "/api/v1/hotlists/stolen/entries",
+        headers=AS_OPERATOR,
+        json={
+            "plate": stolen_plate[:2] + " " + stolen_plate[2:],
+            "reason": "denuncia di furto 123/2026",
+            "expires_at": "2027-01-01T00:00:00+01:00",
+            "stations": ["via_roma_in"],
+            "from_hour": 22,
+            "to_hour": 6,
+        },
+    )
+    assert add.status == 201, await add.text()
+    entry = await add.json()
+    assert entry["plate"] == stolen_plate and entry["added_by"] == "agente.rossi"
+    for bad_entry in (
+        {"plate": "x", "reason": "r"},
+        {"plate": "AB123CD"},
+        {"plate": "AB123CD", "reason": "r", "stations": ["atlantis"]},
+        {"plate": "AB123CD", "reason": "r", "expires_at": "tomorrow"},
+        {"plate": "AB123CD", "reason": "r", "expires_at": "2027-01-01T00:00:00"},
+        {"plate": "AB123CD", "reason": "r", "from_hour": 3},
+    ):
+        refused = await client.post(
+            "/api/v1/hotlists/stolen/entries", headers=AS_OPERATOR, json=bad_entry
+        )
+        assert refused.status == 400, bad_entry
+    nowhere = await client.post(
+        "/api/v1/hotlists/nowhere/entries",
+        headers=AS_OPERATOR,
+        json={"plate": "AB123CD", "reason": "r"},
+    )
+    assert nowhere.status == 404
+    _status, lists = await get_json(client, "/api/v1/hotlists", AS_OPERATOR)
+    assert [(h["id"], h["entries"]) for h in lists["hotlists"]] == [("stolen", 1)]
+    imported = await client.post(
+        "/api/v1/hotlists/stolen/import",
+        headers={**AS_OPERATOR, "Content-Type": "text/csv"},
+        params={"reason": "weekly SDI list"},
+        data="plate,reason,priority,expires,notes,stations,hours\n"
+        "EF456GH,furto,1,2027-06-30,,,\n"
+        "!!,bad plate,,,,,\n"
+        "ZZ999ZZ,furto,,2020-01-01,,,\n",
+    )
+    assert imported.status == 200, await imported.text()
+    report = await imported.json()
+    assert (report["added"], report["updated"]) == (2, 0)
+    assert [r["line"] for r in report["rejected"]] == [3]
+    _, entries = await get_json(
+        client, "/api/v1/hotlists/stolen/entries", AS_OPERATOR, reason=REASON
+    )
+    assert [e["plate"] for e in entries["entries"]] == sorted(["EF456GH", stolen_plate])
+    _, everything = await get_json(
+        client,
+        "/api/v1/hotlists/stolen/entries",
+        AS_OPERATOR,
+        reason=REASON,
+        include_expired="true",
+    )
+    assert len(everything["entries"]) == 3
+    export = await client.get(
+        "/api/v1/hotlists/stolen/export", headers=AS_OPERATOR, params={"reason": REASON}
+    )
+    assert export.status == 200 and export.content_type == "text/csv"
+    exported = list(csv.DictReader(io.StringIO(await export.text())))
+    assert sorted(r["plate"] for r in exported) == sorted(["EF456GH", "ZZ999ZZ", stolen_plate])
+    removed = await client.delete(
+        "/api/v1/hotlists/stolen/entries/EF456GH", headers=AS_OPERATOR, params={"reason": "found"}
+    )
+    assert removed.status == 204
+    gone = await client.delete("/api/v1/hotlists/stolen/entries/EF456GH", headers=AS_OPERATOR)
+    assert gone.status == 404
+    _, one = await get_json(client, "/api/v1/hotlists/stolen", AS_OPERATOR)
+    assert (one["entries"], one["expired"]) == (1, 1)
+    actions = [r.action for r in await engine.in_db(audit_rows, engine)]
+    for action in (
+        "hotlist_create",
+        "hotlist_add",
+        "hotlist_import",
+        "hotlist_entries",
+        "hotlist_export",
+        "hotlist_remove",
+    ):
+        assert action in actions
+    deleted = await client.delete("/api/v1/hotlists/stolen", headers=AS_OPERATOR)
+    assert deleted.status == 204
+    assert (await client.get("/api/v1/hotlists/stolen", headers=AS_OPERATOR)).status == 404
 
 
 # ------------------------------------------------------------------ admin
