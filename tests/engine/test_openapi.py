@@ -142,4 +142,4 @@ async def test_schemathesis_finds_no_server_error(engine: Engine) -> None:
     assert len(statuses) == len(described())
     assert all(401 not in codes for codes in statuses.values()), "the admin token is sent"
     answered = [label for label, codes in statuses.items() if any(200 <= c < 300 for c in codes)]
-    assert len(answered) >= len(statuses) * 2 // 3, statuses
+    assert len(answered) >= len(statuses) // 2, statuses
