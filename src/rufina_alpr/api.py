@@ -20,12 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import sqlalchemy as sa
 import voluptuous as vol
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from rufina_alpr import __version__, contract, evidence, tracking
+from rufina_alpr import __version__, contract, evidence, privacy, tracking, traffic
 from rufina_alpr.api_queries import PatternError, TransitQuery, plate_pattern, search_transits
 from rufina_alpr.config import ROLES
 from rufina_alpr.hotlist import (
@@ -39,7 +38,6 @@ from rufina_alpr.hotlist import (
     Hotlists,
 )
 from rufina_alpr.metrics import COUNTER_NAMES
-from rufina_alpr.store import audit_log
 
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine
@@ -56,6 +54,8 @@ MAX_PAGE: Final = 500  # the default of `api.max_page`
 MAX_REASON: Final = 500
 MIN_REASON: Final = 3
 MAX_CASE_NUMBER: Final = 64
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 ROLE_RANK: Final = {role: rank for rank, role in enumerate(ROLES)}
 ADMIN_NAME: Final = "admin"
 
@@ -210,9 +210,12 @@ class Params:
         if value.tzinfo is None:
             value = value.replace(tzinfo=self._engine.settings.timezone)
         try:
-            return value.astimezone(UTC)
+            value = value.astimezone(UTC)
         except (OverflowError, ValueError):
-            raise bad_request(f"'{name}' is out of range") from None
+            value = datetime.min.replace(tzinfo=UTC)
+        if not EARLIEST <= value < LATEST:
+            raise bad_request(f"'{name}' must lie between the years 2000 and 2199")
+        return value
 
     def time_range(
         self, *, default_days: float | None = None
@@ -287,11 +290,6 @@ class Params:
 
 
 # ----------------------------------------------------------------------- audit
-def _write_audit(engine: Engine, row: dict[str, Any]) -> None:
-    with engine.store.engine.begin() as connection:
-        connection.execute(audit_log.insert().values(row))
-
-
 async def audit(
     request: web.Request,
     action: str,
@@ -304,17 +302,18 @@ async def audit(
     """Append to the audit log (before the caller answers): who, role, when, what, why, how many."""
     engine = request.app[ENGINE_KEY]
     principal = request[PRINCIPAL_KEY]
-    row = {
-        "time": datetime.now(UTC),
-        "actor": principal.name,
-        "role": principal.role,
-        "action": action,
-        "query": _jsonable(query),
-        "reason": reason,
-        "case_number": case_number,
-        "results": results,
-    }
-    await engine.in_db(_write_audit, engine, row)
+    log = privacy.Audit(engine.store)
+    await engine.in_db(
+        lambda: log.record(
+            principal.name,
+            principal.role,
+            action,
+            _jsonable(query),
+            reason=reason,
+            case_number=case_number,
+            results=results,
+        )
+    )
     _LOGGER.info(
         "audit: %s by %s (%s), %s results", action, principal.name, principal.role, results
     )
@@ -841,7 +840,6 @@ async def travel_times(request: web.Request) -> web.Response:
     )
 
 
-# ----------------------------------------------------------------------- operator: hotlists
 async def json_body(request: web.Request, schema: vol.Schema) -> dict[str, Any]:
     """The JSON object body, validated; a 400 that names the field otherwise."""
     if request.content_type != "application/json":
@@ -872,6 +870,211 @@ def _aware_time(value: Any) -> datetime:
     return moment
 
 
+# ----------------------------------------------------------------------- viewer: traffic
+# The longest window per bucket size (bounded answers: 34 stations x buckets x classes).
+TRAFFIC_MAX_DAYS: Final = {"15m": 31, "1h": 92, "1d": 732}
+
+
+@requires("viewer")
+async def traffic_counts(request: web.Request) -> web.Response:
+    """Vehicles per station and 15 min / hour / day bucket, by class and direction (no plates)."""
+    engine = request.app[ENGINE_KEY]
+    tz = engine.settings.timezone
+    params = Params(request)
+    period = params.choice("period", traffic.PERIODS, "1h")
+    assert period is not None
+    stations = params.stations("station")
+    raw_by = params.text("by", max_length=32)
+    by: tuple[str, ...] = ("vehicle", "direction")
+    if raw_by is not None:
+        by = tuple(part.strip() for part in raw_by.split(",") if part.strip())
+        if by == ("none",):
+            by = ()
+        if not set(by) <= {"vehicle", "direction"}:
+            raise bad_request("'by' is a comma-separated list of vehicle and direction, or none")
+    fmt = params.choice("format", ("json", "csv"), "json")
+    since, until = params.time_range()
+    if until is None:
+        until = datetime.now(UTC)
+    if since is None:
+        since = traffic.bucket_start(until, "1d", tz)
+    if until - since > timedelta(days=TRAFFIC_MAX_DAYS[period]):
+        raise bad_request(
+            f"with period {period} the window is at most {TRAFFIC_MAX_DAYS[period]} days"
+        )
+    rows = await engine.in_db(
+        lambda: traffic.counts(
+            engine.store,
+            period=period,  # type: ignore[arg-type]
+            start=since,
+            end=until,
+            stations=stations or None,
+            by=by,  # type: ignore[arg-type]
+            tz=tz,
+        )
+    )
+    if fmt == "csv":
+        return _csv_response(traffic.to_csv(rows), f"traffic-{period}.csv")
+    return web.json_response(
+        {
+            "period": period,
+            "since": _iso(since),
+            "until": _iso(until),
+            "by": list(by),
+            "counts": [
+                {
+                    "station": row.station_id,
+                    "start": _iso(row.start),
+                    "vehicle": row.vehicle,
+                    "direction": row.direction,
+                    "count": row.count,
+                }
+                for row in rows
+            ],
+        }
+    )
+
+
+@requires("viewer")
+async def traffic_unique(request: web.Request) -> web.Response:
+    """Distinct vehicles per station (``*``: the network) per local day; counts only."""
+    engine = request.app[ENGINE_KEY]
+    tz = engine.settings.timezone
+    params = Params(request)
+    stations = params.stations("station")
+    since, until = params.time_range()
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=7)
+    if until - since > timedelta(days=732):
+        raise bad_request("the window is at most 732 days")
+    first = since.astimezone(tz).date()
+    last = until.astimezone(tz).date() + timedelta(days=1)
+    wanted = [*stations, traffic.NETWORK] if stations else None
+    rows = await engine.in_db(
+        lambda: traffic.unique_vehicles(engine.store, start=first, end=last, stations=wanted, tz=tz)
+    )
+    return web.json_response(
+        {
+            "days": [
+                {"station": row.station_id, "day": row.day.isoformat(), "vehicles": row.vehicles}
+                for row in rows
+            ]
+        }
+    )
+
+
+# ----------------------------------------------------------------------- operator: holds
+HOLD_BODY = vol.Schema(
+    {
+        vol.Required("case_number"): vol.All(str, vol.Strip, vol.Length(min=1, max=64)),
+        vol.Required("reason"): vol.All(str, vol.Strip, vol.Length(min=MIN_REASON, max=500)),
+        vol.Optional("transit_ids"): vol.All(
+            [vol.All(str, vol.Length(min=1, max=36))], vol.Length(min=1, max=10_000)
+        ),
+        vol.Optional("plate"): vol.All(str, vol.Length(min=2, max=32)),
+        vol.Optional("since"): _aware_time,
+        vol.Optional("until"): _aware_time,
+    }
+)
+
+
+def _hold_json(hold: privacy.Hold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "case_number": hold.case_number,
+        "reason": hold.reason,
+        "created_by": hold.created_by,
+        "created_at": _iso(hold.created_at),
+        "released_at": _iso(hold.released_at) if hold.released_at else None,
+        "active": hold.active,
+        "transit_ids": list(hold.transit_ids),
+    }
+
+
+@requires("operator")
+async def hold_create(request: web.Request) -> web.Response:
+    """Keep transits past retention for an investigation: by ids, or every transit of a plate
+    in a window."""
+    engine = request.app[ENGINE_KEY]
+    body = await json_body(request, HOLD_BODY)
+    principal = request[PRINCIPAL_KEY]
+    ids: list[str] = list(body.get("transit_ids", []))
+    plate: str | None = None
+    if "plate" in body:
+        try:
+            plate = plate_pattern(body["plate"])
+        except PatternError as err:
+            raise bad_request(f"'plate': {err}") from None
+        if "*" in plate or "?" in plate:
+            raise bad_request("'plate': a hold names one plate, without wildcards")
+        since, until = body.get("since"), body.get("until")
+        history = await engine.in_db(
+            lambda: tracking.plate_history(engine.store, plate or "", since, until)
+        )
+        ids += [t.id for t in history]
+    elif not ids:
+        raise bad_request("give 'transit_ids' or a 'plate' (with 'since' and 'until')")
+    if not ids:
+        raise not_found("no transit of that plate in that window")
+    try:
+        hold = await engine.in_db(
+            lambda: privacy.hold(
+                engine.store, ids, body["case_number"], body["reason"], principal.name
+            )
+        )
+    except privacy.UnknownTransitError as err:
+        raise not_found(str(err)) from None
+    except ValueError as err:
+        raise bad_request(str(err)) from None
+    await audit(
+        request,
+        "hold",
+        {"hold": hold.id, "plate": plate, "transits": len(hold.transit_ids)},
+        results=len(hold.transit_ids),
+        reason=body["reason"],
+        case_number=body["case_number"],
+    )
+    return web.json_response(_hold_json(hold), status=201)
+
+
+@requires("operator")
+async def holds_index(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    active = params.boolean("active", default=False)
+    case = params.text("case_number", max_length=MAX_CASE_NUMBER)
+    found = await engine.in_db(
+        lambda: privacy.holds(engine.store, active_only=active, case_number=case)
+    )
+    return web.json_response({"holds": [_hold_json(h) for h in found]})
+
+
+@requires("operator")
+async def hold_release(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    reason = params.text("reason", max_length=MAX_REASON)
+    try:
+        hold_id = int(request.match_info["hold_id"])
+    except ValueError:
+        raise not_found("no such hold") from None
+    if not 1 <= hold_id <= 2**62:
+        raise not_found("no such hold")
+    released = await engine.in_db(lambda: privacy.release(engine.store, hold_id))
+    if released is None:
+        raise not_found("no such hold")
+    await audit(
+        request,
+        "hold_release",
+        {"hold": hold_id},
+        results=len(released.transit_ids),
+        reason=reason,
+        case_number=released.case_number,
+    )
+    return web.json_response(_hold_json(released))
+
+
+# ----------------------------------------------------------------------- operator: hotlists
 _TEXT = vol.All(str, vol.Length(min=1, max=500))
 _PRIORITY = vol.All(int, vol.Range(min=1, max=9))
 CREATE_LIST = vol.Schema(
@@ -1142,6 +1345,30 @@ async def hotlist_export(request: web.Request) -> web.Response:
 
 # ----------------------------------------------------------------------- admin
 @requires("admin")
+async def purge_now(request: web.Request) -> web.Response:
+    """Run the retention purge now (traffic rolled up first; held transits kept)."""
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    reason = params.text("reason", max_length=MAX_REASON)
+    tz = engine.settings.timezone
+    retention = timedelta(days=engine.settings.privacy.retention_days)
+    now = datetime.now(tz)
+    report = await engine.in_db(lambda: privacy.purge(engine.store, now, retention, _LOGGER, tz=tz))
+    body = {
+        "cutoff": _iso(report.cutoff),
+        "transits": report.transits,
+        "crops": report.crops,
+        "reads": report.reads,
+        "hotlist_matches": report.hotlist_matches,
+        "passages": report.passages,
+        "held": report.held,
+        "rolled_up_passages": report.rolled_up_passages,
+    }
+    await audit(request, "purge", body, results=report.transits, reason=reason)
+    return web.json_response(body)
+
+
+@requires("admin")
 async def settings_view(request: web.Request) -> web.Response:
     """The effective settings without secrets."""
     s = request.app[ENGINE_KEY].settings
@@ -1179,43 +1406,18 @@ async def settings_view(request: web.Request) -> web.Response:
     )
 
 
-def _audit_rows(
-    engine: Engine,
-    *,
-    actor: str | None,
-    action: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    offset: int,
-) -> list[dict[str, Any]]:
-    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1).offset(offset)
-    if actor is not None:
-        query = query.where(audit_log.c.actor == actor)
-    if action is not None:
-        query = query.where(audit_log.c.action == action)
-    if since is not None:
-        query = query.where(audit_log.c.time >= since)
-    if until is not None:
-        query = query.where(audit_log.c.time <= until)
-    with engine.store.engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return [
-        {
-            "id": row.id,
-            "time": contract.iso_time(
-                row.time.replace(tzinfo=UTC) if row.time.tzinfo is None else row.time
-            ),
-            "actor": row.actor,
-            "role": row.role,
-            "action": row.action,
-            "query": row.query,
-            "reason": row.reason,
-            "case_number": row.case_number,
-            "results": row.results,
-        }
-        for row in rows
-    ]
+def _audit_json(entry: privacy.AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "time": contract.iso_time(entry.time),
+        "actor": entry.actor,
+        "role": entry.role,
+        "action": entry.action,
+        "query": entry.query,
+        "reason": entry.reason,
+        "case_number": entry.case_number,
+        "results": entry.results,
+    }
 
 
 @requires("admin")
@@ -1225,20 +1427,23 @@ async def audit_view(request: web.Request) -> web.Response:
     reason, case_number = params.justification()
     actor = params.text("actor", max_length=120)
     action = params.text("action", max_length=48)
+    case = params.text("case", max_length=MAX_CASE_NUMBER)
     since, until = params.time_range()
     limit, offset = params.page()
-    rows = await engine.in_db(
-        lambda: _audit_rows(
-            engine,
+    log = privacy.Audit(engine.store)
+    entries = await engine.in_db(
+        lambda: log.entries(
             actor=actor,
             action=action,
-            since=since,
-            until=until,
-            limit=limit,
+            case_number=case,
+            start=since,
+            end=until,
+            limit=limit + 1,
             offset=offset,
         )
     )
-    query = {"actor": actor, "action": action, "since": since, "until": until}
+    rows = [_audit_json(entry) for entry in entries]
+    query = {"actor": actor, "action": action, "case": case, "since": since, "until": until}
     await audit(
         request,
         "audit_log",
@@ -1267,6 +1472,11 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/queries/seen-then", seen_then),
         web.get("/api/v1/queries/loitering", loitering),
         web.get("/api/v1/travel-times", travel_times),
+        web.get("/api/v1/traffic", traffic_counts),
+        web.get("/api/v1/traffic/unique", traffic_unique),
+        web.get("/api/v1/holds", holds_index),
+        web.post("/api/v1/holds", hold_create),
+        web.post("/api/v1/holds/{hold_id}/release", hold_release),
         web.get("/api/v1/hotlists", hotlists_index),
         web.post("/api/v1/hotlists", hotlist_create),
         web.get("/api/v1/hotlists/{list_id}", hotlist_get),
@@ -1278,6 +1488,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/hotlists/{list_id}/export", hotlist_export),
         web.get("/api/v1/audit", audit_view),
         web.get("/api/v1/settings", settings_view),
+        web.post("/api/v1/purge", purge_now),
     ]
 
 

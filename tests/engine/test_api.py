@@ -129,6 +129,12 @@ PROTECTED = [
     ("GET", "/api/v1/queries/seen-then", "operator"),
     ("GET", "/api/v1/queries/loitering", "operator"),
     ("GET", "/api/v1/travel-times", "viewer"),
+    ("GET", "/api/v1/traffic", "viewer"),
+    ("GET", "/api/v1/traffic/unique", "viewer"),
+    ("GET", "/api/v1/holds", "operator"),
+    ("POST", "/api/v1/holds", "operator"),
+    ("POST", "/api/v1/holds/1/release", "operator"),
+    ("POST", "/api/v1/purge", "admin"),
     ("GET", "/api/v1/hotlists", "operator"),
     ("POST", "/api/v1/hotlists", "operator"),
     ("GET", "/api/v1/hotlists/x", "operator"),
@@ -696,6 +702,125 @@ async def test_hotlist_crud_import_export(
     assert (await client.get("/api/v1/hotlists/stolen", headers=AS_OPERATOR)).status == 404
 
 
+# ------------------------------------------------------------------ traffic
+async def test_traffic_counts_json_and_csv(client: TestClient[Any, Any], day: TrafficDay) -> None:
+    window = {"since": day.start.isoformat(), "until": day.end.isoformat()}
+    status, body = await get_json(
+        client, "/api/v1/traffic", AS_VIEWER, period="1d", by="none", **window
+    )
+    assert status == 200
+    per_station: dict[str, int] = {}
+    for passage in day.passages:
+        per_station[passage.station_id] = per_station.get(passage.station_id, 0) + 1
+    assert {c["station"]: c["count"] for c in body["counts"]} == per_station
+    status, hourly = await get_json(
+        client, "/api/v1/traffic", AS_VIEWER, period="1h", station="via_roma_in", **window
+    )
+    assert status == 200
+    assert sum(c["count"] for c in hourly["counts"]) == per_station["via_roma_in"]
+    assert {c["station"] for c in hourly["counts"]} == {"via_roma_in"}
+    response = await client.get(
+        "/api/v1/traffic",
+        headers=AS_VIEWER,
+        params={**window, "period": "15m", "format": "csv"},
+    )
+    assert response.status == 200 and response.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(await response.text())))
+    assert sum(int(r["count"]) for r in rows) == len(day.passages)
+    assert set(rows[0]) == {"station", "period", "start", "vehicle", "direction", "count"}
+    too_long = await client.get(
+        "/api/v1/traffic",
+        headers=AS_VIEWER,
+        params={"period": "15m", "since": "2026-01-01T00:00:00Z", "until": "2026-03-01T00:00:00Z"},
+    )
+    assert too_long.status == 400 and "at most 31 days" in (await too_long.json())["message"]
+    bad_by = await client.get("/api/v1/traffic", headers=AS_VIEWER, params={"by": "plate"})
+    assert bad_by.status == 400
+
+
+async def test_unique_vehicles_per_day(client: TestClient[Any, Any], day: TrafficDay) -> None:
+    status, body = await get_json(
+        client,
+        "/api/v1/traffic/unique",
+        AS_VIEWER,
+        since=day.start.isoformat(),
+        until=day.at(23, 59).isoformat(),
+    )
+    assert status == 200
+    network = [d for d in body["days"] if d["station"] == "*"]
+    assert network == [
+        {
+            "station": "*",
+            "day": day.day.isoformat(),
+            "vehicles": len({t.plate for t in day.transits}),
+        }
+    ]
+
+
+# ------------------------------------------------------------------ holds and purge
+async def test_hold_purge_release(
+    client: TestClient[Any, Any], engine: Engine, day: TrafficDay
+) -> None:
+    plate = day.loiterer
+    held_ids = {t.id for t in day.transits if t.plate == plate}
+    other = next(t for t in day.transits if t.plate != plate)
+    response = await client.post(
+        "/api/v1/holds",
+        headers=AS_OPERATOR,
+        json={"case_number": "PM-2026-17", "reason": "loitering near the school", "plate": plate},
+    )
+    assert response.status == 201, await response.text()
+    hold = await response.json()
+    assert set(hold["transit_ids"]) == held_ids and hold["active"] is True
+    by_id = await client.post(
+        "/api/v1/holds",
+        headers=AS_OPERATOR,
+        json={"case_number": "PM-2026-18", "reason": "hit and run", "transit_ids": [other.id]},
+    )
+    assert by_id.status == 201
+    for bad, code in (
+        ({"case_number": "X", "reason": "why not"}, 400),
+        ({"case_number": "X", "reason": "r", "transit_ids": [other.id]}, 400),
+        ({"reason": "why not", "transit_ids": [other.id]}, 400),
+        ({"case_number": "X", "reason": "why not", "transit_ids": ["nope"]}, 404),
+        ({"case_number": "X", "reason": "why not", "plate": "AB1*"}, 400),
+        ({"case_number": "X", "reason": "why not", "plate": "ZZ000ZZ"}, 404),
+    ):
+        refused = await client.post("/api/v1/holds", headers=AS_OPERATOR, json=bad)
+        assert refused.status == code, (bad, await refused.text())
+    status, listed = await get_json(client, "/api/v1/holds", AS_OPERATOR, active="true")
+    assert status == 200 and [h["case_number"] for h in listed["holds"]] == [
+        "PM-2026-18",
+        "PM-2026-17",
+    ]
+    released = await client.post(
+        f"/api/v1/holds/{by_id_json['id']}/release" if (by_id_json := await by_id.json()) else "",
+        headers=AS_OPERATOR,
+        params={"reason": "case closed"},
+    )
+    assert released.status == 200 and (await released.json())["active"] is False
+    missing = await client.post("/api/v1/holds/999999/release", headers=AS_OPERATOR)
+    assert missing.status == 404
+    window = {"since": day.start.isoformat(), "until": day.end.isoformat(), "period": "1h"}
+    before = (await get_json(client, "/api/v1/traffic", AS_VIEWER, **window))[1]["counts"]
+    purged = await client.post(
+        "/api/v1/purge", headers=AS_ADMIN, params={"reason": "monthly check"}
+    )
+    assert purged.status == 200
+    report = await purged.json()
+    assert report["transits"] == len(day.transits) - len(held_ids)
+    assert report["held"] == len(held_ids)
+    after = (await get_json(client, "/api/v1/traffic", AS_VIEWER, **window))[1]["counts"]
+    assert after == before, "the aggregates survive the purge"
+    status, body = await get_json(
+        client, "/api/v1/transits", AS_OPERATOR, reason=REASON, limit=MAX_PAGE
+    )
+    assert {t["id"] for t in body["transits"]} == held_ids
+    assert body["transits"][0]["plate"] == plate
+    actions = [r.action for r in await engine.in_db(audit_rows, engine)]
+    assert actions.count("hold") == 2 and "hold_release" in actions and "purge" in actions
+
+
 # ------------------------------------------------------------------ admin
 async def test_audit_log_is_filterable(
     client: TestClient[Any, Any], engine: Engine, day: TrafficDay
@@ -714,6 +839,7 @@ async def test_audit_log_is_filterable(
     status, body = await get_json(
         client, "/api/v1/audit", AS_ADMIN, reason="monthly audit review", action="transit"
     )
+    assert status == 200
     assert [e["actor"] for e in body["entries"]] == ["admin"]
     since = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     status, body = await get_json(
