@@ -103,6 +103,17 @@ def _held_ids() -> Any:
     )
 
 
+def _is_held(transit_id: Any) -> Any:
+    """EXISTS an active hold of this transit (NOT EXISTS becomes an anti-join on PostgreSQL,
+    where NOT IN of a subquery cannot)."""
+    return (
+        sa.select(held_transits.c.transit_id)
+        .join(holds_table, holds_table.c.id == held_transits.c.hold_id)
+        .where(holds_table.c.released_at.is_(None), held_transits.c.transit_id == transit_id)
+        .exists()
+    )
+
+
 def purge(
     store: Store,
     now: datetime,
@@ -118,9 +129,7 @@ def purge(
     """
     cutoff = _utc(now) - retention
     rolled = traffic.rollup(store, cutoff, tz=tz)
-    old = sa.select(transits.c.id).where(
-        transits.c.time < cutoff, transits.c.id.not_in(_held_ids())
-    )
+    old = sa.select(transits.c.id).where(transits.c.time < cutoff, ~_is_held(transits.c.id))
     with store.engine.begin() as connection:
         held = int(
             connection.scalar(
@@ -143,12 +152,12 @@ def purge(
             "passages": connection.execute(
                 passages.delete().where(
                     passages.c.time < cutoff,
-                    sa.or_(passages.c.transit_id.is_(None), passages.c.transit_id.in_(old)),
+                    sa.or_(passages.c.transit_id.is_(None), ~_is_held(passages.c.transit_id)),
                 )
             ).rowcount,
         }
         removed["transits"] = connection.execute(
-            transits.delete().where(transits.c.time < cutoff, transits.c.id.not_in(_held_ids()))
+            transits.delete().where(transits.c.time < cutoff, ~_is_held(transits.c.id))
         ).rowcount
     report = PurgeReport(
         cutoff=cutoff,
