@@ -340,3 +340,19 @@ def photos_of(folder: Path) -> list[Photo]:
 
 def dump(payload: Any) -> str:
     return json.dumps(payload, indent=1)
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure() -> Any:
+    """Report a measured figure: printed in the run's summary (also without ``-s``)."""
+    return _FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("measured figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

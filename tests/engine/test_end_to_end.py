@@ -48,7 +48,7 @@ def _check_one_transit_per_event(harness: Any, event_ids: list[str]) -> None:
 
 @pytest.mark.slow
 async def test_54_photos_give_54_transits_matching_labels(
-    harness_factory: Any, photos_dir: Path, models_dir: Path
+    harness_factory: Any, photos_dir: Path, models_dir: Path, figure: Any
 ) -> None:
     photos = load_photos(photos_dir)
     assert len(photos) == 54
@@ -59,7 +59,7 @@ async def test_54_photos_give_54_transits_matching_labels(
     assert len(harness.received) == 54
     engine_hits, labelled = _matches(harness)
     direct_hits, _ = direct_fast_alpr_count(models_dir, photos)
-    print(f"\nengine: {engine_hits}/{labelled} match the labels; direct fast-alpr: {direct_hits}")
+    figure(f"54 photos: engine {engine_hits}/{labelled}, direct fast-alpr {direct_hits}/{labelled}")
     assert engine_hits >= direct_hits
     # Crops are retained as evidence and the station's last transit is retained on MQTT.
     stored = await harness.engine.in_db(harness.engine.store.transits)
@@ -70,7 +70,7 @@ async def test_54_photos_give_54_transits_matching_labels(
 
 @pytest.mark.slow
 async def test_far_camera_engine_reads_more_than_direct(
-    harness_factory: Any, photos_dir: Path, models_dir: Path, tmp_path: Path
+    harness_factory: Any, photos_dir: Path, models_dir: Path, tmp_path: Path, figure: Any
 ) -> None:
     far = make_far_camera_set(photos_dir, tmp_path / "far")
     photos = load_photos(far)
@@ -79,8 +79,8 @@ async def test_far_camera_engine_reads_more_than_direct(
     _check_one_transit_per_event(harness, event_ids)
     engine_hits, labelled = _matches(harness)
     direct_hits, _ = direct_fast_alpr_count(models_dir, photos)
-    print(
-        f"\nfar camera: engine {engine_hits}/{labelled}, direct fast-alpr {direct_hits}/{labelled}"
+    figure(
+        f"far camera: engine {engine_hits}/{labelled}, direct fast-alpr {direct_hits}/{labelled}"
     )
     assert engine_hits > direct_hits
     assert engine_hits >= 0.9 * labelled
@@ -88,7 +88,7 @@ async def test_far_camera_engine_reads_more_than_direct(
 
 @pytest.mark.slow
 async def test_end_to_end_with_postgresql(
-    harness_factory: Any, photos_dir: Path, postgres_url: str
+    harness_factory: Any, photos_dir: Path, postgres_url: str, figure: Any
 ) -> None:
     photos = load_photos(photos_dir)
     harness = await harness_factory(photos, store_url=postgres_url)
@@ -97,6 +97,6 @@ async def test_end_to_end_with_postgresql(
     _check_one_transit_per_event(harness, event_ids)
     assert len(harness.received) == 54
     hits, labelled = _matches(harness)
-    print(f"\nPostgreSQL store: {hits}/{labelled} plates match the labels")
+    figure(f"PostgreSQL store: {hits}/{labelled} plates match the labels")
     assert hits >= 52
     assert await harness.engine.in_db(harness.engine.store.count_transits) == 54
