@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from http import HTTPStatus
+import json
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -25,6 +27,20 @@ class RufinaAlprAuthError(RufinaAlprApiError):
     """The engine refused the token."""
 
 
+class RufinaAlprForbiddenError(RufinaAlprAuthError):
+    """The token is valid but its role is not enough for this request (HTTP 403)."""
+
+
+class RufinaAlprRequestError(RufinaAlprApiError):
+    """The engine refused the request itself (HTTP 4xx), with its error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
 @dataclass(frozen=True, slots=True)
 class EngineInfo:
     """What `GET /api/v1/info` tells about one engine."""
@@ -33,6 +49,19 @@ class EngineInfo:
     engine_version: str
     contract_version: int
     stations: int
+
+
+def _request_error(status: int, text: str) -> RufinaAlprRequestError:
+    """The engine's `{"error": code, "message": text}` answer as an exception."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return RufinaAlprRequestError(
+            status, str(body.get("error", "bad_request")), str(body.get("message", ""))[:300]
+        )
+    return RufinaAlprRequestError(status, "bad_request", f"HTTP {status}")
 
 
 def normalize_url(url: str) -> str:
@@ -76,6 +105,96 @@ class RufinaAlprApiClient:
             raise RufinaAlprConnectionError(str(err) or type(err).__name__) from err
         except ValueError as err:  # not JSON
             raise RufinaAlprApiError("the answer is not JSON") from err
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: dict[str, Any] | None = None,
+        text_body: str | None = None,
+    ) -> Any:
+        """One API call; JSON back (None for 204). Errors become the client's exceptions."""
+        headers = {"Authorization": f"Bearer {self._token}"}
+        data: bytes | None = None
+        if text_body is not None:
+            headers["Content-Type"] = "text/csv"
+            data = text_body.encode()
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                async with self._session.request(
+                    method,
+                    f"{self._url}{path}",
+                    headers=headers,
+                    params=query,
+                    json=json_body,
+                    data=data,
+                ) as response:
+                    if response.status == HTTPStatus.UNAUTHORIZED:
+                        raise RufinaAlprAuthError("token refused (401)")
+                    if response.status == HTTPStatus.FORBIDDEN:
+                        raise RufinaAlprForbiddenError("the token's role is not enough (403)")
+                    if response.status == HTTPStatus.NO_CONTENT:
+                        return None
+                    if HTTPStatus.BAD_REQUEST <= response.status < 500:
+                        raise _request_error(response.status, await response.text())
+                    if response.status not in (HTTPStatus.OK, HTTPStatus.CREATED):
+                        raise RufinaAlprApiError(f"unexpected HTTP status {response.status}")
+                    return await response.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise RufinaAlprConnectionError(str(err) or type(err).__name__) from err
+        except ValueError as err:  # not JSON
+            raise RufinaAlprApiError("the answer is not JSON") from err
+
+    async def async_list_hotlists(self) -> list[dict[str, Any]]:
+        """Every hotlist with its entry counts (no plates)."""
+        data = await self._request("GET", "/api/v1/hotlists")
+        if not isinstance(data, dict) or not isinstance(data.get("hotlists"), list):
+            raise RufinaAlprApiError("the hotlists answer lacks 'hotlists'")
+        return [item for item in data["hotlists"] if isinstance(item, dict) and "id" in item]
+
+    async def async_add_hotlist_entry(self, list_id: str, entry: dict[str, Any]) -> Any:
+        """Put a plate on a list (`entry`: plate, reason and the optional fields)."""
+        return await self._request(
+            "POST", f"/api/v1/hotlists/{quote(list_id, safe='')}/entries", json_body=entry
+        )
+
+    async def async_remove_hotlist_entry(self, list_id: str, plate: str, reason: str) -> None:
+        """Take a plate off a list."""
+        await self._request(
+            "DELETE",
+            f"/api/v1/hotlists/{quote(list_id, safe='')}/entries/{quote(plate, safe='')}",
+            params={"reason": reason},
+        )
+
+    async def async_import_hotlist(
+        self, list_id: str, csv_text: str, *, replace: bool, reason: str | None
+    ) -> Any:
+        """Import CSV entries into a list; the engine's report back."""
+        return await self._request(
+            "POST",
+            f"/api/v1/hotlists/{quote(list_id, safe='')}/import",
+            params={"replace": "true" if replace else "false", "reason": reason},
+            text_body=csv_text,
+        )
+
+    async def async_search_transits(self, params: dict[str, Any]) -> Any:
+        """Transit search (needs `reason`)."""
+        return await self._request("GET", "/api/v1/transits", params=params)
+
+    async def async_vehicle_route(self, params: dict[str, Any]) -> Any:
+        """A plate's journeys (needs `plate` and `reason`)."""
+        return await self._request("GET", "/api/v1/route", params=params)
+
+    async def async_hold(self, body: dict[str, Any]) -> Any:
+        """Hold transits past retention for an investigation."""
+        return await self._request("POST", "/api/v1/holds", json_body=body)
+
+    async def async_purge(self, reason: str | None) -> Any:
+        """Run the retention purge now (admin token)."""
+        return await self._request("POST", "/api/v1/purge", params={"reason": reason})
 
     async def async_get_info(self) -> EngineInfo:
         """The engine's identity; also proves that the token is accepted."""

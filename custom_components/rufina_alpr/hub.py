@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -16,10 +16,10 @@ from homeassistant.components.mqtt.models import ReceiveMessage
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .api import EngineInfo, RufinaAlprApiClient
+from .api import EngineInfo, RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprForbiddenError
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_TOPIC_PREFIX,
@@ -37,6 +37,7 @@ from .const import (
 from .models import (
     EngineStats,
     EngineStatus,
+    Hotlist,
     HotlistMatch,
     PayloadError,
     Station,
@@ -51,6 +52,11 @@ type RufinaAlprConfigEntry = ConfigEntry[RufinaAlprHub]
 KEY_AVAILABILITY = "availability"
 KEY_STATUS = "status"
 KEY_STATS = "stats"
+KEY_HOTLISTS = "hotlists"
+
+# Hotlist sizes are polled from the API (they change only through operators' edits and imports,
+# which the integration's own actions follow with an immediate refresh).
+HOTLIST_REFRESH = timedelta(minutes=5)
 
 # Transit ids remembered to drop QoS 1 redeliveries (at-least-once on the wire).
 SEEN_TRANSITS = 512
@@ -59,6 +65,11 @@ SEEN_TRANSITS = 512
 def station_key(kind: str, station_id: str) -> str:
     """Listener key of one station's `last`, `crop`, `transit` or `hotlist` updates."""
     return f"{kind}:{station_id}"
+
+
+def list_key(list_id: str) -> str:
+    """Listener key of one hotlist's latest match."""
+    return f"hotlist_list:{list_id}"
 
 
 class RufinaAlprHub:
@@ -87,6 +98,12 @@ class RufinaAlprHub:
         # The latest live transit and hotlist match per station, for the event entities.
         self.live_transits: dict[str, Transit] = {}
         self.hotlist_matches: dict[str, HotlistMatch] = {}
+        # Hotlists (from the API) and the latest match per list (from MQTT).
+        self.hotlists: dict[str, Hotlist] = {}
+        self.list_matches: dict[str, HotlistMatch] = {}
+        self.hotlists_readable: bool | None = None
+        self._hotlist_adders: list[Callable[[str], None]] = []
+        self._known_lists: set[str] = set()
         self.mqtt_connected = False
         self.received: dict[str, int] = {}
         self.rejected: dict[str, int] = {}
@@ -121,6 +138,62 @@ class RufinaAlprHub:
             self._unsubscribe.append(
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
             )
+        self._unsubscribe.append(
+            async_track_time_interval(
+                self.hass,
+                self._async_refresh_hotlists_timer,
+                HOTLIST_REFRESH,
+                cancel_on_shutdown=True,
+            )
+        )
+        self.entry.async_create_background_task(
+            self.hass, self.async_refresh_hotlists(), f"{DOMAIN} hotlists"
+        )
+
+    async def _async_refresh_hotlists_timer(self, _now: datetime) -> None:
+        await self.async_refresh_hotlists()
+
+    async def async_refresh_hotlists(self) -> None:
+        """Read the hotlists and their sizes from the API (a viewer token cannot: no entities)."""
+        try:
+            lists = await self.client.async_list_hotlists()
+        except RufinaAlprForbiddenError:
+            if self.hotlists_readable is not False:
+                LOGGER.info("The engine's API token may not read hotlists: no hotlist sensors")
+            self.hotlists_readable = False
+            return
+        except RufinaAlprApiError as err:
+            LOGGER.debug("Hotlists not refreshed: %s", err)
+            return
+        self.hotlists_readable = True
+        self.hotlists = {}
+        for item in lists:
+            hotlist = Hotlist.from_dict(item)
+            if hotlist is not None:
+                self.hotlists[hotlist.id] = hotlist
+        for list_id in self.hotlists:
+            self._announce_list(list_id)
+        self._notify(KEY_HOTLISTS)
+
+    def _announce_list(self, list_id: str) -> None:
+        if list_id in self._known_lists:
+            return
+        self._known_lists.add(list_id)
+        for adder in list(self._hotlist_adders):
+            adder(list_id)
+
+    @callback
+    def async_add_hotlist_adder(self, adder: Callable[[str], None]) -> CALLBACK_TYPE:
+        """Let a platform create entities for every hotlist, now and when new ones appear."""
+        self._hotlist_adders.append(adder)
+        for list_id in self._known_lists:
+            adder(list_id)
+
+        @callback
+        def remove() -> None:
+            self._hotlist_adders.remove(adder)
+
+        return remove
 
     @callback
     def async_stop(self) -> None:
@@ -449,6 +522,9 @@ class RufinaAlprHub:
         self.hass.bus.async_fire(EVENT_HOTLIST_MATCH, self._event_data(station_id, match.payload))
         self.hotlist_matches[station_id] = match
         self._notify(station_key("hotlist", station_id))
+        self.list_matches[match.list] = match
+        self._announce_list(match.list)
+        self._notify(list_key(match.list))
 
     def _event_data(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The engine's full payload, plus the ids automations filter on."""

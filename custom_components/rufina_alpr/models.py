@@ -113,6 +113,9 @@ _STATION_STATS_SCHEMA = vol.Schema(
         vol.Required("transits_today"): _COUNT,
         vol.Required("vehicles_last_hour"): _COUNT,
         vol.Optional("vehicles_last_hour_by_class", default=dict): {str: _COUNT},
+        vol.Optional("vehicles_today"): _COUNT,
+        vol.Optional("vehicles_today_by_class", default=dict): {str: _COUNT},
+        vol.Optional("vehicles_today_by_direction", default=dict): {str: _COUNT},
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -125,6 +128,8 @@ _STATS_SCHEMA = vol.Schema(
         vol.Optional("latency_ms", default=dict): {vol.Optional(str): vol.Any(None, _NUMBER)},
         vol.Required("counters"): {str: _COUNT},
         vol.Required("stations"): {str: _STATION_STATS_SCHEMA},
+        vol.Optional("vehicles_today"): _COUNT,
+        vol.Optional("unique_vehicles_yesterday"): _COUNT,
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -301,6 +306,9 @@ class StationStats:
     transits_today: int
     vehicles_last_hour: int
     vehicles_last_hour_by_class: dict[str, int]
+    vehicles_today: int | None = None
+    vehicles_today_by_class: dict[str, int] = field(default_factory=dict)
+    vehicles_today_by_direction: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +322,8 @@ class EngineStats:
     latency_p95: float | None
     counters: dict[str, int]
     stations: dict[str, StationStats]
+    vehicles_today: int | None = None
+    unique_vehicles_yesterday: int | None = None
 
     @classmethod
     def from_payload(cls, payload: str | bytes | bytearray) -> EngineStats:
@@ -330,7 +340,39 @@ class EngineStats:
                     transits_today=entry["transits_today"],
                     vehicles_last_hour=entry["vehicles_last_hour"],
                     vehicles_last_hour_by_class=entry["vehicles_last_hour_by_class"],
+                    vehicles_today=entry.get("vehicles_today"),
+                    vehicles_today_by_class=entry["vehicles_today_by_class"],
+                    vehicles_today_by_direction=entry["vehicles_today_by_direction"],
                 )
                 for station_id, entry in data["stations"].items()
             },
+            vehicles_today=data.get("vehicles_today"),
+            unique_vehicles_yesterday=data.get("unique_vehicles_yesterday"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Hotlist:
+    """A hotlist as the API lists it: no plates, only its size."""
+
+    id: str
+    name: str
+    kind: str
+    action: str
+    entries: int
+    expired: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hotlist | None:
+        """The list, or None when the item is not shaped like one."""
+        try:
+            return cls(
+                id=str(data["id"]),
+                name=str(data.get("name") or data["id"]),
+                kind=str(data.get("kind", "")),
+                action=str(data.get("action", "")),
+                entries=int(data.get("entries", 0)),
+                expired=int(data.get("expired", 0)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None

@@ -20,7 +20,14 @@ from homeassistant.helpers.typing import StateType
 
 from .const import KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
-from .hub import KEY_AVAILABILITY, KEY_STATS, RufinaAlprConfigEntry, RufinaAlprHub
+from .hub import (
+    KEY_AVAILABILITY,
+    KEY_HOTLISTS,
+    KEY_STATS,
+    RufinaAlprConfigEntry,
+    RufinaAlprHub,
+    list_key,
+)
 from .models import Station, StationStats, Transit
 
 # Push based: nothing to throttle.
@@ -50,6 +57,18 @@ ENGINE_SENSORS: tuple[RufinaAlprEngineSensorDescription, ...] = (
         translation_key="engine_transits_today",
         state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=lambda hub: hub.stats.transits_today if hub.stats else None,
+    ),
+    RufinaAlprEngineSensorDescription(
+        key="vehicles_today",
+        translation_key="engine_vehicles_today",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda hub: hub.stats.vehicles_today if hub.stats else None,
+    ),
+    RufinaAlprEngineSensorDescription(
+        key="unique_vehicles_yesterday",
+        translation_key="unique_vehicles_yesterday",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda hub: hub.stats.unique_vehicles_yesterday if hub.stats else None,
     ),
     RufinaAlprEngineSensorDescription(
         key="queue",
@@ -105,6 +124,17 @@ STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
         value_fn=lambda stats: stats.transits_today,
     ),
     RufinaAlprStationSensorDescription(
+        key="vehicles_today",
+        translation_key="vehicles_today",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        kinds=(KIND_LPR, KIND_CONTEXT),
+        value_fn=lambda stats: stats.vehicles_today,
+        attrs_fn=lambda stats: {
+            "by_class": dict(stats.vehicles_today_by_class),
+            "by_direction": dict(stats.vehicles_today_by_direction),
+        },
+    ),
+    RufinaAlprStationSensorDescription(
         key="vehicles_per_hour",
         translation_key="vehicles_per_hour",
         state_class=SensorStateClass.MEASUREMENT,
@@ -127,6 +157,16 @@ STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
 )
 
 LAST_PLATE = SensorEntityDescription(key="last_plate", translation_key="last_plate")
+HOTLIST_SIZE = SensorEntityDescription(
+    key="hotlist_size",
+    translation_key="hotlist_size",
+    state_class=SensorStateClass.MEASUREMENT,
+)
+HOTLIST_LAST_MATCH = SensorEntityDescription(
+    key="hotlist_last_match",
+    translation_key="hotlist_last_match",
+    device_class=SensorDeviceClass.TIMESTAMP,
+)
 
 # The entity that carries a station's coordinates (so a map card shows each station once).
 LOCATED_KEY = {KIND_LPR: "last_plate", KIND_CONTEXT: "vehicles_per_hour"}
@@ -153,6 +193,97 @@ async def async_setup_entry(
         async_add_entities(entities)
 
     entry.async_on_unload(hub.async_add_station_adder(add_station))
+
+    @callback
+    def add_hotlist(list_id: str) -> None:
+        async_add_entities(
+            [
+                RufinaAlprHotlistSizeSensor(hub, list_id, HOTLIST_SIZE),
+                RufinaAlprHotlistMatchSensor(hub, list_id, HOTLIST_LAST_MATCH),
+            ]
+        )
+
+    entry.async_on_unload(hub.async_add_hotlist_adder(add_hotlist))
+
+
+class _HotlistEntity(RufinaAlprEntity):
+    """An entity of one hotlist, on the engine device; named after the list."""
+
+    def __init__(
+        self, hub: RufinaAlprHub, list_id: str, description: SensorEntityDescription
+    ) -> None:
+        super().__init__(hub, description)
+        self.list_id = list_id
+        self._attr_unique_id = f"{hub.instance}_{description.key}_{list_id}"
+        hotlist = hub.hotlists.get(list_id)
+        self._attr_translation_placeholders = {"list": hotlist.name if hotlist else list_id}
+
+
+class RufinaAlprHotlistSizeSensor(_HotlistEntity, SensorEntity):
+    """Active (unexpired) entries of a hotlist, from the API (no plates)."""
+
+    _attr_native_unit_of_measurement = "plates"
+
+    def listen_keys(self) -> tuple[str, ...]:
+        """Refreshed with the hotlists."""
+        return (KEY_HOTLISTS,)
+
+    @property
+    def available(self) -> bool:
+        """Known while the API lists the hotlist (MQTT plays no part)."""
+        return self.list_id in self.hub.hotlists
+
+    @property
+    def native_value(self) -> StateType:
+        """The list's active entries."""
+        hotlist = self.hub.hotlists.get(self.list_id)
+        return hotlist.entries if hotlist else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Kind, action and expired entries."""
+        hotlist = self.hub.hotlists.get(self.list_id)
+        if hotlist is None:
+            return None
+        return {
+            "list_id": hotlist.id,
+            "kind": hotlist.kind,
+            "action": hotlist.action,
+            "expired": hotlist.expired,
+        }
+
+
+class RufinaAlprHotlistMatchSensor(_HotlistEntity, SensorEntity):
+    """When the list last matched a transit, with the match as attributes."""
+
+    _unrecorded_attributes = frozenset({"transit_id", "score"})
+
+    def listen_keys(self) -> tuple[str, ...]:
+        """A hotlist match on this list updates it."""
+        return (KEY_AVAILABILITY, list_key(self.list_id))
+
+    @property
+    def native_value(self) -> datetime | None:
+        """The matched transit's time (unknown until a match since Home Assistant started)."""
+        match = self.hub.list_matches.get(self.list_id)
+        return match.transit.time if match else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Plates, station, score and what to do."""
+        match = self.hub.list_matches.get(self.list_id)
+        if match is None:
+            return None
+        return {
+            "list_id": self.list_id,
+            "entry_plate": match.payload.get("entry_plate"),
+            "read_plate": match.payload.get("read_plate"),
+            "station": match.transit.station,
+            "score": match.score,
+            "match": match.match,
+            "action": match.action,
+            "transit_id": match.transit.id,
+        }
 
 
 class RufinaAlprEngineSensor(RufinaAlprEntity, SensorEntity):

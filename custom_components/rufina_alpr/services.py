@@ -1,6 +1,11 @@
-"""Actions: read what the integration holds about a station, for scripts and notifications."""
+"""Actions: read what the integration holds about a station, and call the engine's API
+(hotlists, searches, routes, holds, purge) with translated errors."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
 import voluptuous as vol
 
@@ -13,15 +18,118 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.util import dt as dt_util
 
+from .api import (
+    RufinaAlprApiError,
+    RufinaAlprAuthError,
+    RufinaAlprConnectionError,
+    RufinaAlprForbiddenError,
+    RufinaAlprRequestError,
+)
 from .const import DOMAIN
-from .hub import RufinaAlprConfigEntry
+from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 
 SERVICE_GET_LAST_TRANSIT = "get_last_transit"
+SERVICE_HOTLIST_ADD = "hotlist_add"
+SERVICE_HOTLIST_REMOVE = "hotlist_remove"
+SERVICE_HOTLIST_IMPORT = "hotlist_import"
+SERVICE_SEARCH_TRANSITS = "search_transits"
+SERVICE_VEHICLE_ROUTE = "vehicle_route"
+SERVICE_HOLD_TRANSITS = "hold_transits"
+SERVICE_PURGE_NOW = "purge_now"
+
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_LIST_ID = "list_id"
+ATTR_PLATE = "plate"
+ATTR_REASON = "reason"
+ATTR_CASE_NUMBER = "case_number"
+ATTR_EXPIRES_AT = "expires_at"
+ATTR_NOTES = "notes"
+ATTR_PRIORITY = "priority"
+ATTR_CSV = "csv"
+ATTR_REPLACE = "replace"
+ATTR_STATIONS = "stations"
+ATTR_SINCE = "since"
+ATTR_UNTIL = "until"
+ATTR_VEHICLE = "vehicle"
+ATTR_LIMIT = "limit"
+ATTR_TRANSIT_IDS = "transit_ids"
 
 GET_LAST_TRANSIT_SCHEMA = vol.Schema({vol.Required(CONF_DEVICE_ID): cv.string})
+
+_ENGINE: dict[vol.Marker, Any] = {vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string}
+_REASON = vol.All(cv.string, vol.Length(min=3, max=500))
+_TEXT = vol.All(cv.string, vol.Length(min=1, max=500))
+_LIST_ID = vol.All(cv.string, vol.Length(min=1, max=64))
+_PLATE = vol.All(cv.string, vol.Length(min=2, max=32))
+_CASE = vol.All(cv.string, vol.Length(min=1, max=64))
+
+HOTLIST_ADD_SCHEMA = vol.Schema(
+    {
+        **_ENGINE,
+        vol.Required(ATTR_LIST_ID): _LIST_ID,
+        vol.Required(ATTR_PLATE): _PLATE,
+        vol.Required(ATTR_REASON): _TEXT,
+        vol.Optional(ATTR_EXPIRES_AT): cv.datetime,
+        vol.Optional(ATTR_NOTES): vol.All(cv.string, vol.Length(max=2000)),
+        vol.Optional(ATTR_PRIORITY): vol.All(vol.Coerce(int), vol.Range(min=1, max=9)),
+    }
+)
+HOTLIST_REMOVE_SCHEMA = vol.Schema(
+    {
+        **_ENGINE,
+        vol.Required(ATTR_LIST_ID): _LIST_ID,
+        vol.Required(ATTR_PLATE): _PLATE,
+        vol.Required(ATTR_REASON): _TEXT,
+    }
+)
+HOTLIST_IMPORT_SCHEMA = vol.Schema(
+    {
+        **_ENGINE,
+        vol.Required(ATTR_LIST_ID): _LIST_ID,
+        vol.Required(ATTR_CSV): vol.All(cv.string, vol.Length(min=1, max=4 * 1024 * 1024)),
+        vol.Optional(ATTR_REPLACE, default=False): cv.boolean,
+        vol.Optional(ATTR_REASON): _TEXT,
+    }
+)
+SEARCH_TRANSITS_SCHEMA = vol.Schema(
+    {
+        **_ENGINE,
+        vol.Required(ATTR_REASON): _REASON,
+        vol.Optional(ATTR_CASE_NUMBER): _CASE,
+        vol.Optional(ATTR_PLATE): _PLATE,
+        vol.Optional(ATTR_STATIONS): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_SINCE): cv.datetime,
+        vol.Optional(ATTR_UNTIL): cv.datetime,
+        vol.Optional(ATTR_VEHICLE): cv.string,
+        vol.Optional(ATTR_LIMIT, default=50): vol.All(vol.Coerce(int), vol.Range(min=1, max=500)),
+    }
+)
+VEHICLE_ROUTE_SCHEMA = vol.Schema(
+    {
+        **_ENGINE,
+        vol.Required(ATTR_PLATE): _PLATE,
+        vol.Required(ATTR_REASON): _REASON,
+        vol.Optional(ATTR_CASE_NUMBER): _CASE,
+        vol.Optional(ATTR_SINCE): cv.datetime,
+        vol.Optional(ATTR_UNTIL): cv.datetime,
+    }
+)
+HOLD_TRANSITS_SCHEMA = vol.Schema(
+    {
+        **_ENGINE,
+        vol.Required(ATTR_CASE_NUMBER): _CASE,
+        vol.Required(ATTR_REASON): _REASON,
+        vol.Optional(ATTR_PLATE): _PLATE,
+        vol.Optional(ATTR_TRANSIT_IDS): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_SINCE): cv.datetime,
+        vol.Optional(ATTR_UNTIL): cv.datetime,
+    }
+)
+PURGE_NOW_SCHEMA = vol.Schema({**_ENGINE, vol.Optional(ATTR_REASON): _TEXT})
 
 
 def _station_of(hass: HomeAssistant, device_id: str) -> tuple[RufinaAlprConfigEntry, str]:
@@ -64,6 +172,173 @@ async def _async_get_last_transit(call: ServiceCall) -> ServiceResponse:
     }
 
 
+def _engine_of(call: ServiceCall) -> RufinaAlprHub:
+    """The hub of the engine the call names, or of the only loaded engine."""
+    entry_id: str | None = call.data.get(ATTR_CONFIG_ENTRY_ID)
+    if entry_id is not None:
+        entry: RufinaAlprConfigEntry | None = call.hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="engine_not_found",
+                translation_placeholders={"entry_id": entry_id},
+            )
+        if entry.state is not ConfigEntryState.LOADED:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_not_loaded",
+                translation_placeholders={"name": entry.title},
+            )
+        return entry.runtime_data
+    loaded = call.hass.config_entries.async_loaded_entries(DOMAIN)
+    if not loaded:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_engine")
+    if len(loaded) > 1:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="several_engines")
+    hub: RufinaAlprHub = loaded[0].runtime_data
+    return hub
+
+
+async def _api_call[R](hub: RufinaAlprHub, request: Callable[[], Awaitable[R]]) -> R:
+    """Run an API request; its failures become translated errors."""
+    name = hub.entry.title
+    try:
+        return await request()
+    except RufinaAlprForbiddenError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="engine_forbidden",
+            translation_placeholders={"name": name},
+        ) from err
+    except RufinaAlprAuthError as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
+    except RufinaAlprRequestError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="engine_refused",
+            translation_placeholders={"name": name, "message": err.message or err.code},
+        ) from err
+    except RufinaAlprConnectionError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="engine_unreachable",
+            translation_placeholders={"name": name},
+        ) from err
+    except RufinaAlprApiError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="engine_error",
+            translation_placeholders={"name": name, "error": str(err)},
+        ) from err
+
+
+def _iso(value: datetime | None) -> str | None:
+    """A service datetime (naive: Home Assistant's time zone) as ISO 8601 with its offset."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt_util.get_default_time_zone())
+    return value.isoformat()
+
+
+def _response(data: Any) -> ServiceResponse:
+    return data if isinstance(data, dict) else {"result": data}
+
+
+async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
+    hub = _engine_of(call)
+    entry = {
+        "plate": call.data[ATTR_PLATE],
+        "reason": call.data[ATTR_REASON],
+        "expires_at": _iso(call.data.get(ATTR_EXPIRES_AT)),
+        "notes": call.data.get(ATTR_NOTES),
+        "priority": call.data.get(ATTR_PRIORITY),
+    }
+    added = await _api_call(
+        hub, lambda: hub.client.async_add_hotlist_entry(call.data[ATTR_LIST_ID], entry)
+    )
+    await hub.async_refresh_hotlists()
+    return _response(added) if call.return_response else None
+
+
+async def _async_hotlist_remove(call: ServiceCall) -> None:
+    hub = _engine_of(call)
+    await _api_call(
+        hub,
+        lambda: hub.client.async_remove_hotlist_entry(
+            call.data[ATTR_LIST_ID], call.data[ATTR_PLATE], call.data[ATTR_REASON]
+        ),
+    )
+    await hub.async_refresh_hotlists()
+
+
+async def _async_hotlist_import(call: ServiceCall) -> ServiceResponse:
+    hub = _engine_of(call)
+    report = await _api_call(
+        hub,
+        lambda: hub.client.async_import_hotlist(
+            call.data[ATTR_LIST_ID],
+            call.data[ATTR_CSV],
+            replace=call.data[ATTR_REPLACE],
+            reason=call.data.get(ATTR_REASON),
+        ),
+    )
+    await hub.async_refresh_hotlists()
+    return _response(report) if call.return_response else None
+
+
+async def _async_search_transits(call: ServiceCall) -> ServiceResponse:
+    hub = _engine_of(call)
+    params: dict[str, Any] = {
+        "reason": call.data[ATTR_REASON],
+        "case_number": call.data.get(ATTR_CASE_NUMBER),
+        "plate": call.data.get(ATTR_PLATE),
+        "station": ",".join(call.data.get(ATTR_STATIONS, [])) or None,
+        "since": _iso(call.data.get(ATTR_SINCE)),
+        "until": _iso(call.data.get(ATTR_UNTIL)),
+        "vehicle": call.data.get(ATTR_VEHICLE),
+        "limit": call.data[ATTR_LIMIT],
+    }
+    return _response(await _api_call(hub, lambda: hub.client.async_search_transits(params)))
+
+
+async def _async_vehicle_route(call: ServiceCall) -> ServiceResponse:
+    hub = _engine_of(call)
+    params: dict[str, Any] = {
+        "plate": call.data[ATTR_PLATE],
+        "reason": call.data[ATTR_REASON],
+        "case_number": call.data.get(ATTR_CASE_NUMBER),
+        "since": _iso(call.data.get(ATTR_SINCE)),
+        "until": _iso(call.data.get(ATTR_UNTIL)),
+    }
+    return _response(await _api_call(hub, lambda: hub.client.async_vehicle_route(params)))
+
+
+async def _async_hold_transits(call: ServiceCall) -> ServiceResponse:
+    if ATTR_PLATE not in call.data and not call.data.get(ATTR_TRANSIT_IDS):
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="hold_needs_target")
+    hub = _engine_of(call)
+    body: dict[str, Any] = {
+        "case_number": call.data[ATTR_CASE_NUMBER],
+        "reason": call.data[ATTR_REASON],
+    }
+    if call.data.get(ATTR_TRANSIT_IDS):
+        body["transit_ids"] = call.data[ATTR_TRANSIT_IDS]
+    if ATTR_PLATE in call.data:
+        body["plate"] = call.data[ATTR_PLATE]
+        for key in (ATTR_SINCE, ATTR_UNTIL):
+            if key in call.data:
+                body[key] = _iso(call.data[key])
+    hold = await _api_call(hub, lambda: hub.client.async_hold(body))
+    return _response(hold) if call.return_response else None
+
+
+async def _async_purge_now(call: ServiceCall) -> ServiceResponse:
+    hub = _engine_of(call)
+    report = await _api_call(hub, lambda: hub.client.async_purge(call.data.get(ATTR_REASON)))
+    return _response(report) if call.return_response else None
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions (once, in async_setup)."""
@@ -73,4 +348,33 @@ def async_setup_services(hass: HomeAssistant) -> None:
         _async_get_last_transit,
         schema=GET_LAST_TRANSIT_SCHEMA,
         supports_response=SupportsResponse.ONLY,
+    )
+    for name, handler, schema, supports in (
+        (SERVICE_HOTLIST_ADD, _async_hotlist_add, HOTLIST_ADD_SCHEMA, SupportsResponse.OPTIONAL),
+        (
+            SERVICE_HOTLIST_IMPORT,
+            _async_hotlist_import,
+            HOTLIST_IMPORT_SCHEMA,
+            SupportsResponse.OPTIONAL,
+        ),
+        (
+            SERVICE_SEARCH_TRANSITS,
+            _async_search_transits,
+            SEARCH_TRANSITS_SCHEMA,
+            SupportsResponse.ONLY,
+        ),
+        (SERVICE_VEHICLE_ROUTE, _async_vehicle_route, VEHICLE_ROUTE_SCHEMA, SupportsResponse.ONLY),
+        (
+            SERVICE_HOLD_TRANSITS,
+            _async_hold_transits,
+            HOLD_TRANSITS_SCHEMA,
+            SupportsResponse.OPTIONAL,
+        ),
+        (SERVICE_PURGE_NOW, _async_purge_now, PURGE_NOW_SCHEMA, SupportsResponse.OPTIONAL),
+    ):
+        hass.services.async_register(
+            DOMAIN, name, handler, schema=schema, supports_response=supports
+        )
+    hass.services.async_register(
+        DOMAIN, SERVICE_HOTLIST_REMOVE, _async_hotlist_remove, schema=HOTLIST_REMOVE_SCHEMA
     )

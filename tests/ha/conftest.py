@@ -30,6 +30,34 @@ API_URL = "http://192.168.1.20:8787"
 TOKEN = "s3cret-token-0123"
 ENTRY_DATA = {CONF_TOPIC_PREFIX: PREFIX, CONF_URL: API_URL, CONF_API_TOKEN: TOKEN}
 INFO = {"instance": INSTANCE, "engine_version": "0.1.0", "contract_version": 1, "stations": 3}
+HOTLISTS = {
+    "hotlists": [
+        {
+            "id": "stolen",
+            "name": "Veicoli rubati",
+            "kind": "stolen",
+            "action": "alert",
+            "priority": 1,
+            "description": None,
+            "created_by": "admin",
+            "created_at": "2026-11-20T10:00:00+01:00",
+            "entries": 12,
+            "expired": 1,
+        },
+        {
+            "id": "uninsured",
+            "name": "Senza assicurazione",
+            "kind": "uninsured",
+            "action": "stop_and_check",
+            "priority": 3,
+            "description": None,
+            "created_by": "admin",
+            "created_at": "2026-11-20T10:00:00+01:00",
+            "entries": 240,
+            "expired": 0,
+        },
+    ]
+}
 
 # Fixture file name prefix -> schema kind.
 _KINDS = {
@@ -134,6 +162,7 @@ def config_entry(hass: HomeAssistant) -> MockConfigEntry:
 def engine_api(aioclient_mock: AiohttpClientMocker) -> AiohttpClientMocker:
     """The engine's API answering with the right instance."""
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
+    aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
     return aioclient_mock
 
 

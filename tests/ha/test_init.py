@@ -35,10 +35,10 @@ async def test_setup_and_unload(hass: HomeAssistant, setup_integration: MockConf
 async def test_token_sent(
     hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """The API is called with the bearer token."""
-    assert aioclient_mock.call_count == 1
-    _method, _url, _data, headers = aioclient_mock.mock_calls[0]
-    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    """The API is called with the bearer token (engine info, then the hotlists)."""
+    assert aioclient_mock.call_count == 2
+    for _method, _url, _data, headers in aioclient_mock.mock_calls:
+        assert headers["Authorization"] == f"Bearer {TOKEN}"
 
 
 async def test_setup_auth_failure_starts_reauth(
@@ -64,6 +64,7 @@ async def test_setup_with_engine_down(
 ) -> None:
     """An unreachable API does not block the set-up: MQTT (and the last will) tell the state."""
     aioclient_mock.get(f"{API_URL}/api/v1/info", exc=aiohttp.ClientConnectionError("refused"))
+    aioclient_mock.get(f"{API_URL}/api/v1/hotlists", exc=aiohttp.ClientConnectionError("refused"))
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.LOADED

@@ -146,7 +146,13 @@ def test_italian_is_translated(strings: dict[str, Any]) -> None:
 
 def _entity_descriptions() -> dict[str, list[Any]]:
     return {
-        "sensor": [*sensor.ENGINE_SENSORS, *sensor.STATION_SENSORS, sensor.LAST_PLATE],
+        "sensor": [
+            *sensor.ENGINE_SENSORS,
+            *sensor.STATION_SENSORS,
+            sensor.LAST_PLATE,
+            sensor.HOTLIST_SIZE,
+            sensor.HOTLIST_LAST_MATCH,
+        ],
         "binary_sensor": [binary_sensor.ONLINE],
         "image": [image.PLATE_CROP],
         "event": [event.TRANSIT],
