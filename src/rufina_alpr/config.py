@@ -136,6 +136,10 @@ SCHEMA: Final = vol.Schema(
                 vol.Coerce(float), vol.Range(min=0.01, max=365)
             ),
             vol.Optional("purge_interval", default=3600.0): _POSITIVE,
+            # The audit log of searches (it names the plates searched for) has its own retention.
+            vol.Optional("audit_retention_days", default=365): vol.All(
+                vol.Coerce(float), vol.Range(min=1, max=3650)
+            ),
         },
         vol.Optional("hotlists", default={}): {
             vol.Optional("cooldown", default=300.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
@@ -209,6 +213,7 @@ class ApiSettings:
 class PrivacySettings:
     retention_days: float = 7.0
     purge_interval: float = 3600.0
+    audit_retention_days: float = 365.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,12 +52,14 @@ class PurgeReport:
     passages: int
     held: int
     rolled_up_passages: int
+    audit_entries: int = 0
 
     def describe(self) -> str:
         return (
             f"purged what is older than {self.cutoff.isoformat(timespec='seconds')}: "
             f"{self.transits} transits, {self.crops} crops, {self.reads} reads, "
-            f"{self.hotlist_matches} hotlist matches, {self.passages} passages "
+            f"{self.hotlist_matches} hotlist matches, {self.passages} passages, "
+            f"{self.audit_entries} audit entries past their own retention "
             f"({self.held} held transits kept; traffic rolled up first)"
         )
 
@@ -121,11 +123,16 @@ def purge(
     log: logging.Logger | None = None,
     *,
     tz: tzinfo = UTC,
+    audit_retention: timedelta | None = None,
 ) -> PurgeReport:
     """Delete the personal data older than ``now - retention``, except held transits.
 
     The traffic rollups are brought up to the cutoff first, in their own transaction, so the
     aggregates are the same before and after. One INFO line (counts only) on ``log``.
+
+    The audit log names the plates operators searched for: that is its purpose (who looked for
+    whom, and why), so it outlives the transits and has its own, longer ``audit_retention``
+    (None: kept). Nothing else ever deletes from it.
     """
     cutoff = _utc(now) - retention
     rolled = traffic.rollup(store, cutoff, tz=tz)
@@ -159,6 +166,13 @@ def purge(
         removed["transits"] = connection.execute(
             transits.delete().where(transits.c.time < cutoff, ~_is_held(transits.c.id))
         ).rowcount
+        removed["audit_entries"] = (
+            connection.execute(
+                audit_log.delete().where(audit_log.c.time < _utc(now) - audit_retention)
+            ).rowcount
+            if audit_retention is not None
+            else 0
+        )
     report = PurgeReport(
         cutoff=cutoff,
         transits=removed["transits"],
@@ -168,6 +182,7 @@ def purge(
         passages=removed["passages"],
         held=held,
         rolled_up_passages=rolled.passages,
+        audit_entries=removed["audit_entries"],
     )
     (log or _LOGGER).info("%s", report.describe())
     return report

@@ -579,7 +579,12 @@ class Engine:
         retention = timedelta(days=self.settings.privacy.retention_days)
         try:
             await self.in_db(lambda: traffic.rollup(self.store, now - ROLLUP_LAG, tz=tz))
-            await self.in_db(lambda: privacy.purge(self.store, now, retention, _LOGGER, tz=tz))
+            audit = timedelta(days=self.settings.privacy.audit_retention_days)
+            await self.in_db(
+                lambda: privacy.purge(
+                    self.store, now, retention, _LOGGER, tz=tz, audit_retention=audit
+                )
+            )
         except Exception:  # the next round tries again; the engine keeps running
             self.metrics.inc("purge_failed")
             _LOGGER.exception("traffic rollup or retention purge failed")

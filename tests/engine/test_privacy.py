@@ -191,3 +191,22 @@ def test_audit_log_is_append_only_and_queryable(store: Store) -> None:
     assert public == {"record", "entries"}
     with pytest.raises(ValueError, match="actor"):
         audit.record("", "operator", "search", {})
+
+
+def test_audit_log_outlives_the_transits_and_has_its_own_retention(store: Store) -> None:
+    """The purge keeps recent audit entries (they name plates on purpose) and drops old ones."""
+    audit = privacy.Audit(store)
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    audit.record(
+        "mario", "operator", "route", {"plate": "AB123CD"}, reason="x", now=now - timedelta(400)
+    )
+    recent = audit.record(
+        "anna", "operator", "route", {"plate": "EF456GH"}, reason="y", now=now - timedelta(30)
+    )
+    report = privacy.purge(store, now, timedelta(days=7))
+    assert report.audit_entries == 0, "without an audit retention nothing is deleted"
+    assert len(audit.entries()) == 2
+    report = privacy.purge(store, now, timedelta(days=7), audit_retention=timedelta(days=365))
+    assert report.audit_entries == 1
+    assert [e.id for e in audit.entries()] == [recent]
+    assert "1 audit entries" in report.describe()
