@@ -1352,8 +1352,13 @@ async def purge_now(request: web.Request) -> web.Response:
     reason = params.text("reason", max_length=MAX_REASON)
     tz = engine.settings.timezone
     retention = timedelta(days=engine.settings.privacy.retention_days)
+    audit_retention = timedelta(days=engine.settings.privacy.audit_retention_days)
     now = datetime.now(tz)
-    report = await engine.in_db(lambda: privacy.purge(engine.store, now, retention, _LOGGER, tz=tz))
+    report = await engine.in_db(
+        lambda: privacy.purge(
+            engine.store, now, retention, _LOGGER, tz=tz, audit_retention=audit_retention
+        )
+    )
     body = {
         "cutoff": _iso(report.cutoff),
         "transits": report.transits,
@@ -1362,6 +1367,7 @@ async def purge_now(request: web.Request) -> web.Response:
         "hotlist_matches": report.hotlist_matches,
         "passages": report.passages,
         "held": report.held,
+        "audit_entries": report.audit_entries,
         "rolled_up_passages": report.rolled_up_passages,
     }
     await audit(request, "purge", body, results=report.transits, reason=reason)
@@ -1393,6 +1399,7 @@ async def settings_view(request: web.Request) -> web.Response:
             },
             "privacy": {
                 "retention_days": s.privacy.retention_days,
+                "audit_retention_days": s.privacy.audit_retention_days,
                 "purge_interval": s.privacy.purge_interval,
             },
             "hotlists": {

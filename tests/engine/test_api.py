@@ -810,6 +810,7 @@ async def test_hold_purge_release(
     report = await purged.json()
     assert report["transits"] == len(day.transits) - len(held_ids)
     assert report["held"] == len(held_ids)
+    assert report["audit_entries"] == 0, "the audit log keeps its own, longer retention"
     after = (await get_json(client, "/api/v1/traffic", AS_VIEWER, **window))[1]["counts"]
     assert after == before, "the aggregates survive the purge"
     status, body = await get_json(
