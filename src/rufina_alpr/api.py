@@ -45,7 +45,13 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 ENGINE_KEY: Final[web.AppKey[Engine]] = web.AppKey("engine")
-OPENAPI_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+# The wheel carries docs/openapi.yaml inside the package; a checkout (editable install) has docs/.
+_PACKAGED_OPENAPI: Final = Path(__file__).resolve().parent / "openapi.yaml"
+OPENAPI_PATH: Final = (
+    _PACKAGED_OPENAPI
+    if _PACKAGED_OPENAPI.is_file()
+    else Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+)
 OPENAPI_KEY: Final[web.AppKey[Path]] = web.AppKey("openapi", Path)
 HOTLISTS_KEY: Final[web.AppKey[Hotlists]] = web.AppKey("hotlists", Hotlists)
 MAX_IMPORT_BYTES: Final = 4 * 1024 * 1024

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
@@ -209,15 +210,24 @@ class FrigateClient:
         self._retries = retries
         self._backoff = backoff
 
-    async def snapshot(self, event_id: str, *, quality: int = 95) -> bytes:
+    async def snapshot(self, event_id: str, *, quality: int = 95, ended: bool = False) -> bytes:
         """The event's best frame, full detect resolution, without boxes, crop or timestamp.
 
-        Frigate 0.17 ignores these parameters once the event has ended and renders the stored
-        snapshot with the camera's own settings instead; a drawn box does not hurt plate reading.
+        Frigate 0.17 ignores ``snapshot.jpg``'s parameters once the event has ended and renders
+        the stored snapshot with the camera's settings (box drawn, quality 70), so an ended event
+        is read from its clean copy, ``snapshot-clean.webp``; without one (``clean_copy`` off,
+        Frigate before 0.17) from ``snapshot.jpg`` as stored.
         """
+        event = quote(event_id, safe="")
+        if ended:
+            try:
+                return await self._get_bytes(f"/api/events/{event}/snapshot-clean.webp", {})
+            except FrigateError as err:
+                if err.status != HTTPStatus.NOT_FOUND:
+                    raise
+                _LOGGER.debug("event %s has no clean snapshot, reading snapshot.jpg", event_id)
         params = {"bbox": "0", "crop": "0", "timestamp": "0", "quality": str(quality)}
-        path = f"/api/events/{quote(event_id, safe='')}/snapshot.jpg"
-        return await self._get_bytes(path, params)
+        return await self._get_bytes(f"/api/events/{event}/snapshot.jpg", params)
 
     async def version(self) -> str:
         return (await self._get_bytes("/api/version", {})).decode().strip()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import cv2
+import numpy as np
 from aiohttp import web
 
 from rufina_alpr.mqtt import MqttLink
@@ -185,6 +186,15 @@ class TrackedObject:
         ]
 
 
+def _as_webp(data: bytes) -> bytes:
+    """The photo as Frigate keeps a clean copy (lossless here); non-images stay as they are."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return data
+    ok, encoded = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])
+    return encoded.tobytes() if ok else data
+
+
 @dataclass(slots=True)
 class HttpFaults:
     """Faults the replay's HTTP server injects: the next N image requests fail or stall."""
@@ -218,6 +228,8 @@ class FrigateReplay:
         self.topic_prefix = topic_prefix
         self.qos = qos
         self.faults = HttpFaults()
+        # Frigate 0.17 keeps a clean copy of each snapshot by default (snapshots.clean_copy).
+        self.clean_copy = True
         self.requests: list[str] = []
         self.events: dict[str, Photo] = {}
         self._rng = random.Random(seed)
@@ -242,6 +254,7 @@ class FrigateReplay:
                 web.get("/api/", self._alive),
                 web.get("/api/version", self._version),
                 web.get("/api/events/{event_id}/snapshot.jpg", self._snapshot),
+                web.get("/api/events/{event_id}/snapshot-clean.webp", self._clean_snapshot),
                 web.get("/api/events/{event_id}", self._event),
             ]
         )
@@ -309,6 +322,15 @@ class FrigateReplay:
             return web.json_response({"success": False, "message": "Event not found"}, status=404)
         return web.json_response({"id": request.match_info["event_id"], "has_snapshot": True})
 
+    async def _clean_snapshot(self, request: web.Request) -> web.StreamResponse:
+        """Frigate 0.17's clean copy (WebP) of an ended event; 404 when ``clean_copy`` is off."""
+        if not self.clean_copy:
+            self.requests.append(request.path_qs)
+            return web.json_response(
+                {"success": False, "message": "Snapshot not available"}, status=404
+            )
+        return await self._snapshot(request)
+
     async def _snapshot(self, request: web.Request) -> web.StreamResponse:
         identifier = request.match_info["event_id"]
         self.requests.append(request.path_qs)
@@ -325,8 +347,11 @@ class FrigateReplay:
             return web.json_response(
                 {"success": False, "message": "Snapshot not available"}, status=404
             )
+        body, content_type = photo.path.read_bytes(), "image/jpeg"
+        if request.path.endswith(".webp"):
+            body, content_type = _as_webp(body), "image/webp"
         return web.Response(
-            body=photo.path.read_bytes(),
-            content_type="image/jpeg",
+            body=body,
+            content_type=content_type,
             headers={"Cache-Control": "private, max-age=31536000"},
         )

@@ -259,7 +259,9 @@ class Engine:
             async with self._slots:
                 try:
                     data = await self.frigate.snapshot(
-                        event.id, quality=self.settings.frigate.snapshot_quality
+                        event.id,
+                        quality=self.settings.frigate.snapshot_quality,
+                        ended=event.type == "end",
                     )
                 except FrigateError as err:
                     self.metrics.inc("images_failed")

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
+import numpy as np
 import pytest
 
 from rufina_alpr.broker import MosquittoBroker, free_port
@@ -274,6 +276,46 @@ async def test_snapshot_url_and_parameters(
     params = dict(part.split("=") for part in query.split("&"))
     assert params == {"bbox": "0", "crop": "0", "timestamp": "0", "quality": "90"}
     assert await client.version() == FRIGATE_VERSION
+
+
+async def test_ended_event_is_read_from_the_clean_copy(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    """Frigate 0.17 ignores snapshot.jpg's parameters after `end`: the clean WebP copy is used."""
+    event_id, photo = _known_event(replay)
+    client = FrigateClient(session, replay.url, timeout=5, retries=0)
+    data = await client.snapshot(event_id, ended=True)
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert replay.requests == [f"/api/events/{event_id}/snapshot-clean.webp"]
+    original = cv2.imread(str(photo.path))
+    clean = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert clean.shape == original.shape
+    assert np.array_equal(clean, original), "lossless: the same pixels as the photo"
+
+
+async def test_without_clean_copy_the_stored_snapshot_is_read(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    replay.clean_copy = False  # snapshots.clean_copy off, or Frigate before 0.17
+    event_id, photo = _known_event(replay)
+    client = FrigateClient(session, replay.url, timeout=5, retries=0)
+    assert await client.snapshot(event_id, ended=True) == photo.path.read_bytes()
+    assert [r.partition("?")[0] for r in replay.requests] == [
+        f"/api/events/{event_id}/snapshot-clean.webp",
+        f"/api/events/{event_id}/snapshot.jpg",
+    ]
+
+
+async def test_clean_copy_errors_other_than_404_are_not_hidden(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    event_id, _ = _known_event(replay)
+    replay.faults.fail_next, replay.faults.fail_status = 1, 403
+    client = FrigateClient(session, replay.url, timeout=5, retries=0)
+    with pytest.raises(FrigateError) as caught:
+        await client.snapshot(event_id, ended=True)
+    assert caught.value.status == 403
+    assert len(replay.requests) == 1
 
 
 async def test_event_id_is_one_path_segment(
