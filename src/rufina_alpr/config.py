@@ -317,6 +317,7 @@ ADDON_OPTION_PATHS: Final = {
     "topic_prefix": ("mqtt", "topic_prefix"),
     "instance": ("instance",),
     "store_url": ("store", "url"),
+    "retention_days": ("privacy", "retention_days"),
 }
 
 
