@@ -1,0 +1,406 @@
+"""The blueprints in blueprints/automation/rufina_alpr, in a real (test) Home Assistant.
+
+Each blueprint is validated with Home Assistant's own blueprint schema, an automation is created
+from it, and the engine's real-shaped MQTT messages (fixtures validated against the engine's
+schemas) go through the integration, which fires the bus events the automations listen to. The
+notify action is a mock that records its calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime, timedelta
+from pathlib import Path
+import shutil
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+
+from custom_components.rufina_alpr.const import DOMAIN
+from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
+from homeassistant.components.blueprint import models
+from homeassistant.const import STATE_ON
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from homeassistant.util.yaml import load_yaml_dict
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_mock_service,
+)
+from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
+
+from .conftest import API_URL, INSTANCE, REPO, fire, payload, publish_engine
+
+BLUEPRINTS = REPO / "blueprints" / "automation" / "rufina_alpr"
+NAMES = ("hotlist_alert", "night_watch", "repeated_visits", "station_offline")
+SS67 = "st01_ss67_est"
+POMINO = "st09_pomino"
+ROME = dt_util.get_time_zone("Europe/Rome")
+
+
+def station_device(hass: HomeAssistant, station_id: str) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_{station_id}")})
+    assert device is not None
+    return device.id
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    """A time of 25 November 2026 in Rufina."""
+    return datetime(2026, 11, 25, hour, minute, tzinfo=ROME)
+
+
+@pytest.fixture
+def notify(hass: HomeAssistant) -> list[ServiceCall]:
+    """notify.pattuglia: the calls the automations make."""
+    return async_mock_service(hass, "notify", "pattuglia")
+
+
+@pytest.fixture
+async def engine(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, tmp_path: Path
+) -> AsyncGenerator[MockConfigEntry]:
+    """The integration with the engine's retained topics, blueprints in the config folder."""
+    await hass.config.async_set_time_zone("Europe/Rome")
+    hass.config.config_dir = str(tmp_path)
+    shutil.copytree(BLUEPRINTS, tmp_path / "blueprints" / "automation" / "rufina_alpr")
+    await publish_engine(hass)
+    yield setup_integration
+    # automations off: their time triggers must not outlive the test
+    if hass.services.has_service("automation", "turn_off"):
+        await hass.services.async_call(
+            "automation", "turn_off", {"entity_id": "all"}, blocking=True
+        )
+        await hass.async_block_till_done()
+
+
+async def use_blueprint(hass: HomeAssistant, name: str, inputs: dict[str, Any]) -> str:
+    """Create one automation from a blueprint; its entity id (checked to be valid and on)."""
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": [
+                {
+                    "id": name,
+                    "alias": name,
+                    "use_blueprint": {"path": f"rufina_alpr/{name}.yaml", "input": inputs},
+                }
+            ]
+        },
+    )
+    await hass.async_block_till_done()
+    entity_id = f"automation.{name}"
+    state = hass.states.get(entity_id)
+    assert state is not None and state.state == STATE_ON, f"{name}: {state}"
+    return entity_id
+
+
+# --------------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("name", NAMES)
+def test_blueprint_is_valid(name: str) -> None:
+    """Home Assistant's blueprint schema, domain, version and importable source URL."""
+    path = BLUEPRINTS / f"{name}.yaml"
+    blueprint = models.Blueprint(
+        load_yaml_dict(path), path=str(path), expected_domain="automation",
+        schema=AUTOMATION_BLUEPRINT_SCHEMA,
+    )  # fmt: skip
+    assert blueprint.validate() is None
+    metadata = blueprint.metadata
+    assert metadata["name"].startswith("Rufina ALPR - ")
+    assert metadata["source_url"] == (
+        "https://github.com/rufina-alpr/rufina-alpr/blob/main/blueprints/automation/"
+        f"rufina_alpr/{name}.yaml"
+    )
+    assert len(metadata["description"]) > 80
+    inputs = blueprint.inputs
+    assert "notify_actions" in inputs
+    for key, spec in inputs.items():
+        assert spec and spec.get("name"), f"input {key} has no name"
+        assert "/" in spec["name"], f"input {key}: English / Italian label"
+
+
+def test_every_blueprint_is_tested() -> None:
+    assert sorted(path.stem for path in BLUEPRINTS.glob("*.yaml")) == sorted(NAMES)
+
+
+# ------------------------------------------------------------------------------ hotlist alert
+async def test_hotlist_alert_notifies_with_crop_and_urgency(
+    hass: HomeAssistant, engine: MockConfigEntry, notify: list[ServiceCall]
+) -> None:
+    await use_blueprint(
+        hass,
+        "hotlist_alert",
+        {
+            "lists": ["stolen"],
+            "stations": [station_device(hass, POMINO)],
+            "notify_actions": ["notify.pattuglia"],
+        },
+    )
+    fire(hass, "hotlist_match", payload("hotlist_match"))
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+    data = notify[0].data
+    assert data["title"] == "URGENTE: Targa segnalata GA 456 BC (stolen)"
+    assert data["message"] == (
+        "GA 456 BC letta a Pomino alle 08:33:21 (outbound, car): lista stolen, corrispondenza "
+        "exact 100%, azione alert - Furto denunciato il 2026-11-20."
+    )
+    assert data["data"]["priority"] == "high"
+    assert data["data"]["push"] == {"interruption-level": "time-sensitive"}
+    assert data["data"]["image"] == "/api/image_proxy/image.pomino_plate_crop"
+    assert data["data"]["tag"] == "rufina_alpr_GA456BC"
+
+
+async def test_hotlist_alert_filters_lists_stations_and_cooldown(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    notify: list[ServiceCall],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await use_blueprint(
+        hass,
+        "hotlist_alert",
+        {
+            "lists": ["stolen", "uninsured"],
+            "stations": [station_device(hass, POMINO)],
+            "notify_actions": ["notify.pattuglia"],
+            "include_crop": False,
+            "urgent_priority": 1,
+            "cooldown": {"minutes": 5},
+        },
+    )
+    match = payload("hotlist_match")
+    fire(hass, "hotlist_match", {**match, "list": "watch"})  # a list not chosen
+    elsewhere = {**match["transit"], "station": SS67, "station_name": "SS67 ingresso est"}
+    fire(hass, "hotlist_match", {**match, "transit": elsewhere})  # a station not chosen
+    await hass.async_block_till_done()
+    assert notify == []
+
+    fire(hass, "hotlist_match", {**match, "list": "uninsured", "priority": 3})
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+    assert notify[0].data["title"] == "Targa segnalata GA 456 BC (uninsured)"
+    assert "priority" not in notify[0].data["data"] and "image" not in notify[0].data["data"]
+
+    freezer.tick(timedelta(minutes=2))
+    fire(hass, "hotlist_match", match)  # within the cooldown
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+    freezer.tick(timedelta(minutes=4))
+    fire(hass, "hotlist_match", match)
+    await hass.async_block_till_done()
+    assert len(notify) == 2
+
+
+# -------------------------------------------------------------------------------- night watch
+async def test_night_watch(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    notify: list[ServiceCall],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await use_blueprint(
+        hass,
+        "night_watch",
+        {
+            "stations": [station_device(hass, SS67)],
+            "start": "22:00:00",
+            "end": "06:00:00",
+            "unknown_only": True,
+            "known_plates": ["AB 123 CD"],
+            "notify_actions": ["notify.pattuglia"],
+        },
+    )
+    night = "2026-11-25T23:41:07.500+01:00"
+    freezer.move_to(at(23, 41))
+    fire(hass, "transit", payload("transit", time=night, id="2a1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e01"))
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+    assert notify[0].data["title"] == "Transito notturno a SS67 ingresso est"
+    assert notify[0].data["message"] == "FB 123 XY alle 23:41 (car, inbound)."
+
+    # a known plate, another station, daytime: nothing
+    fire(
+        hass,
+        "transit",
+        payload(
+            "transit", plate="AB123CD", display="AB 123 CD", time=night,
+            id="2a1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e02",
+        ),
+    )  # fmt: skip
+    fire(
+        hass,
+        "transit",
+        payload(
+            "transit", station=POMINO, station_name="Pomino", camera=POMINO, time=night,
+            id="2a1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e03",
+        ),
+    )  # fmt: skip
+    freezer.move_to(at(14, 5))
+    fire(
+        hass,
+        "transit",
+        payload(
+            "transit", time="2026-11-25T14:05:00+01:00", id="2a1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e04"
+        ),
+    )
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+
+    # past midnight, an uncertain read
+    freezer.move_to(at(2, 30) + timedelta(days=1))
+    fire(
+        hass,
+        "transit",
+        payload(
+            "transit_low_confidence", time="2026-11-26T02:30:00+01:00",
+            id="2a1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e05",
+        ),
+    )  # fmt: skip
+    await hass.async_block_till_done()
+    assert len(notify) == 2
+    assert notify[1].data["message"].endswith(", lettura incerta.")
+
+
+# ---------------------------------------------------------------------------- repeated visits
+async def test_repeated_visits_counts_through_the_engine_search(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    notify: list[ServiceCall],
+    engine_api: AiohttpClientMocker,
+) -> None:
+    transit = payload("transit")
+    pages = [
+        {"total": 2, "limit": 500, "offset": 0, "transits": [transit, transit]},
+        {"total": 3, "limit": 500, "offset": 0, "transits": [transit, transit, transit]},
+    ]
+    engine_api.get(f"{API_URL}/api/v1/transits", json=pages[0])
+    await use_blueprint(
+        hass,
+        "repeated_visits",
+        {
+            "stations": [station_device(hass, SS67)],
+            "visits": 3,
+            "window": {"minutes": 30},
+            "reason": "Controllo passaggi ripetuti scuola",
+            "notify_actions": ["notify.pattuglia"],
+        },
+    )
+    fire(hass, "transit", transit)
+    await hass.async_block_till_done()
+    assert notify == []  # two visits only
+    search = [call for call in engine_api.mock_calls if call[1].path == "/api/v1/transits"]
+    assert len(search) == 1
+    query = search[0][1].query
+    assert query["plate"] == "FB123XY" and query["station"] == SS67
+    assert query["reason"] == "Controllo passaggi ripetuti scuola"
+    assert datetime.fromisoformat(query["since"]) == datetime.fromisoformat(
+        "2026-11-25T07:45:02.120+01:00"
+    )
+
+    engine_api.clear_requests()
+    engine_api.get(f"{API_URL}/api/v1/info", json={"instance": INSTANCE})
+    engine_api.get(f"{API_URL}/api/v1/transits", json=pages[1])
+    fire(hass, "transit", payload("transit", id="c4294889-bcd1-5d73-bbe6-a4aa183fce71"))
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+    assert notify[0].data["title"] == "Passaggi ripetuti: FB 123 XY"
+    assert notify[0].data["message"] == (
+        "FB 123 XY è passata 3 volte da SS67 ingresso est in 30 minuti "
+        "(ultimo passaggio alle 08:15)."
+    )
+
+    # a station not chosen: no search at all
+    engine_api.clear_requests()
+    fire(
+        hass,
+        "transit",
+        payload(
+            "transit", station=POMINO, station_name="Pomino", camera=POMINO,
+            id="c4294889-bcd1-5d73-bbe6-a4aa183fce72",
+        ),
+    )  # fmt: skip
+    await hass.async_block_till_done()
+    assert engine_api.call_count == 0
+    assert len(notify) == 1
+
+
+# ------------------------------------------------------------------- engine / station offline
+async def test_engine_offline_and_back(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    notify: list[ServiceCall],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    online = f"binary_sensor.{INSTANCE.replace('-', '_')}_online"
+    assert hass.states.get(online).state == STATE_ON
+    await use_blueprint(
+        hass,
+        "station_offline",
+        {
+            "engine_online": online,
+            "offline_for": {"minutes": 5},
+            "notify_actions": ["notify.pattuglia"],
+        },
+    )
+    freezer.move_to(at(10, 0))
+    fire(hass, "status", payload("status_offline"))
+    await hass.async_block_till_done()
+    assert hass.states.get(online).state == "off"
+    freezer.tick(timedelta(minutes=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert notify == []  # not yet five minutes
+    freezer.tick(timedelta(minutes=4))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+    assert notify[0].data["title"] == "Rufina ALPR offline"
+    assert notify[0].data["message"].startswith("Il motore di lettura targhe non risponde da 10:00")
+
+    fire(hass, "status", payload("status_online"))
+    await hass.async_block_till_done()
+    assert len(notify) == 2
+    assert notify[1].data["message"] == "Il motore di lettura targhe è di nuovo attivo."
+
+
+async def test_silent_stations(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    notify: list[ServiceCall],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    online = f"binary_sensor.{INSTANCE.replace('-', '_')}_online"
+    last_plate = ["sensor.ss67_ingresso_est_last_plate", "sensor.pomino_last_plate"]
+    for entity_id in last_plate:
+        assert hass.states.get(entity_id) is not None, entity_id
+    await use_blueprint(
+        hass,
+        "station_offline",
+        {
+            "engine_online": online,
+            "last_plate_sensors": last_plate,
+            "silent_hours": 6,
+            "notify_actions": ["notify.pattuglia"],
+        },
+    )
+    freezer.tick(timedelta(hours=3))
+    ss67 = payload(
+        "transit", plate="EZ987KL", display="EZ 987 KL", id="c4294889-bcd1-5d73-bbe6-a4aa183fce79"
+    )
+    fire(hass, "transit", ss67)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(hours=4))  # Pomino silent for 7 h, SS67 for 4 h
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert len(notify) == 1
+    assert notify[0].data["title"] == "Postazioni senza letture"
+    assert notify[0].data["message"] == ("Nessuna targa letta da più di 6 ore: Pomino Last plate.")
+    freezer.tick(timedelta(minutes=30))  # still silent: no second alert yet
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert len(notify) == 1
