@@ -78,6 +78,34 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("snapshot_quality", default=95): vol.All(
                 vol.Coerce(int), vol.Range(min=50, max=100)
             ),
+            # Port 8971: Frigate's login (JWT cookie) and TLS; port 5000 needs neither.
+            vol.Optional("username"): vol.Any(None, str),
+            vol.Optional("password"): vol.Any(None, str),
+            vol.Optional("cookie_name", default="frigate_token"): vol.All(str, vol.Length(min=1)),
+            vol.Optional("verify_tls", default=True): vol.Boolean(),
+            vol.Optional("ca_file"): vol.Any(None, str),
+            # What our OCR reads: "clean" (snapshot-clean.webp/.png), "recording" (the record
+            # stream's frame at the snapshot time, vehicle box scaled from detect resolution) or
+            # "snapshot" (snapshot.jpg as Frigate serves it); each falls back to the next one.
+            vol.Optional("image_source", default="clean"): vol.In(
+                ["clean", "recording", "snapshot"]
+            ),
+            # Write our plate (and hotlist names as sub_label) back to Frigate's event (admin).
+            vol.Optional("write_back", default={}): {
+                vol.Optional("plate", default=False): vol.Boolean(),
+                vol.Optional("sub_label", default=False): vol.Boolean(),
+            },
+            # Frigate publishes with QoS 0: events missed on MQTT are found in GET /api/events
+            # at start-up and every ``reconcile_interval`` seconds (0: never), ``reconcile_lookback``
+            # seconds back.
+            vol.Optional("reconcile_interval", default=300.0): vol.All(
+                vol.Coerce(float), vol.Range(min=0)
+            ),
+            vol.Optional("reconcile_lookback", default=3600.0): _POSITIVE,
+            # Dedicated LPR cameras send no `end`: their event is complete after this quiet time.
+            vol.Optional("lpr_event_quiet", default=5.0): _POSITIVE,
+            # Frigate is down when frigate/stats is older than this (Frigate sends it every 60 s).
+            vol.Optional("stats_timeout", default=180.0): _POSITIVE,
         },
         vol.Optional("models", default={}): {
             vol.Optional("dir"): vol.Any(None, str),
@@ -176,6 +204,18 @@ class FrigateSettings:
     timeout: float
     retries: int
     snapshot_quality: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cookie_name: str = "frigate_token"
+    verify_tls: bool = True
+    ca_file: str | None = None
+    image_source: str = "clean"
+    write_back_plate: bool = False
+    write_back_sub_label: bool = False
+    reconcile_interval: float = 300.0
+    reconcile_lookback: float = 3600.0
+    lpr_event_quiet: float = 5.0
+    stats_timeout: float = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +441,18 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             timeout=frigate["timeout"],
             retries=frigate["retries"],
             snapshot_quality=frigate["snapshot_quality"],
+            username=frigate.get("username"),
+            password=frigate.get("password"),
+            cookie_name=frigate["cookie_name"],
+            verify_tls=frigate["verify_tls"],
+            ca_file=str(resolve(frigate["ca_file"])) if frigate.get("ca_file") else None,
+            image_source=frigate["image_source"],
+            write_back_plate=frigate["write_back"]["plate"],
+            write_back_sub_label=frigate["write_back"]["sub_label"],
+            reconcile_interval=frigate["reconcile_interval"],
+            reconcile_lookback=frigate["reconcile_lookback"],
+            lpr_event_quiet=frigate["lpr_event_quiet"],
+            stats_timeout=frigate["stats_timeout"],
         ),
         models_dir=resolve(models["dir"]) if models.get("dir") else None,
         detector=models["detector"],

@@ -11,6 +11,8 @@ import asyncio
 import json
 import logging
 import math
+import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final, Literal
@@ -71,6 +73,11 @@ class FrigateEvent:
     false_positive: bool
     new_snapshot: bool
     """Frigate picked a better frame since the previous message: worth another read."""
+    relative_box: tuple[float, float, float, float] | None = None
+    """The HTTP API's ``data.box``: ``[x, y, w, h]`` relative (0-1) to the snapshot frame."""
+    source: Literal["mqtt", "api", "lpr"] = "mqtt"
+    """Where the engine learnt of it: `frigate/events`, `GET /api/events` (reconciliation), or
+    only `frigate/tracked_object_update` (a dedicated LPR camera)."""
 
 
 def _box(value: Any, field_name: str) -> tuple[int, int, int, int] | None:
@@ -192,8 +199,127 @@ def parse_event(payload: bytes | str) -> FrigateEvent:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LprUpdate:
+    """One `frigate/tracked_object_update` message of type ``lpr``: Frigate's plate for an object.
+
+    Frigate sends one each time the clustered best plate of an object is (re)computed, so several
+    per object; the last one before ``end`` is its answer. ``plate_box`` exists from 0.18 on.
+    """
+
+    id: str
+    camera: str
+    plate: str
+    score: float | None
+    name: str | None
+    timestamp: float
+    plate_box: tuple[int, int, int, int] | None
+
+
+def parse_tracked_object_update(payload: bytes | str) -> LprUpdate | None:
+    """An ``lpr`` update, or None for the topic's other types (description, face, ...)."""
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EventError(f"not JSON: {err}") from err
+    if not isinstance(message, dict):
+        raise EventError("message is not a JSON object")
+    if message.get("type") != "lpr":
+        return None
+    identifier = _str(message, "id")
+    if len(identifier) > MAX_ID_LENGTH:
+        raise EventError(f"'id' is longer than {MAX_ID_LENGTH} characters")
+    plate = message.get("plate")
+    if not isinstance(plate, str):
+        raise EventError("'plate' must be a string")
+    name = message.get("name")
+    return LprUpdate(
+        id=identifier,
+        camera=_str(message, "camera"),
+        plate=plate,
+        score=_score(message.get("score")),
+        name=name if isinstance(name, str) and name else None,
+        timestamp=_float(message, "timestamp", 0.0),
+        plate_box=_box(message.get("plate_box"), "plate_box"),
+    )
+
+
+def _relative_box(value: Any) -> tuple[float, float, float, float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        return None
+    try:
+        x, y, w, h = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        return None
+    return (x, y, w, h)
+
+
+def event_from_api(item: Any) -> FrigateEvent:
+    """An event of `GET /api/events` (``EventResponse``) as an ended `FrigateEvent`.
+
+    The API differs from MQTT: ``sub_label`` and ``data.recognized_license_plate`` are strings
+    with separate scores, ``zones`` are the entered zones, and ``data.box`` is relative
+    ``[x, y, w, h]`` of the snapshot frame (no detect-pixel box).
+    """
+    if not isinstance(item, dict):
+        raise EventError("an event must be an object")
+    raw_data = item.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    identifier = _str(item, "id")
+    if len(identifier) > MAX_ID_LENGTH:
+        raise EventError(f"'id' is longer than {MAX_ID_LENGTH} characters")
+    start = _float(item, "start_time")
+    end = item.get("end_time")
+    snapshot_time = data.get("snapshot_frame_time")
+    if isinstance(snapshot_time, bool) or not isinstance(snapshot_time, int | float):
+        snapshot_time = None
+    zones = _zones(item, "zones")
+    top = data.get("top_score", item.get("top_score"))
+    return FrigateEvent(
+        type="end",
+        id=identifier,
+        camera=_str(item, "camera"),
+        label=_str(item, "label"),
+        frame_time=float(end) if isinstance(end, int | float) else start,
+        start_time=start,
+        end_time=float(end) if isinstance(end, int | float) else None,
+        top_score=float(top) if isinstance(top, int | float) else 0.0,
+        has_snapshot=bool(item.get("has_snapshot")),
+        box=None,
+        snapshot_box=None,
+        snapshot_time=float(snapshot_time) if snapshot_time is not None else start,
+        snapshot_score=None,
+        current_zones=zones,
+        entered_zones=zones,
+        recognized_plate=parse_plate(
+            data.get("recognized_license_plate"), data.get("recognized_license_plate_score")
+        ),
+        sub_label=_sub_label(item.get("sub_label")),
+        false_positive=bool(item.get("false_positive")),
+        new_snapshot=True,
+        relative_box=_relative_box(data.get("box")),
+        source="api",
+    )
+
+
+def ssl_context(verify: bool, ca_file: str | None) -> ssl.SSLContext | bool:
+    """TLS for Frigate's port 8971: the system CAs, a CA file (self-signed Frigate), or off."""
+    if not verify:
+        return False
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    return True
+
+
 class FrigateClient:
-    """Frigate's HTTP API with timeouts and retries (5xx, 429, timeouts, connection errors)."""
+    """Frigate's HTTP API with timeouts and retries (5xx, 429, timeouts, connection errors).
+
+    With a user and password (port 8971), the client logs in (``POST /api/login``), keeps the JWT
+    Frigate sets as a cookie and sends it as ``Authorization: Bearer``; it keeps the refreshed
+    token Frigate sends back before the session expires, and logs in again once on a 401.
+    """
 
     def __init__(
         self,
@@ -203,49 +329,194 @@ class FrigateClient:
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.5,
+        username: str | None = None,
+        password: str | None = None,
+        cookie_name: str = "frigate_token",
+        ssl: ssl.SSLContext | bool = True,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries
         self._backoff = backoff
+        self._username, self._password = username, password
+        self._cookie_name = cookie_name
+        self._ssl = ssl
+        self._token: str | None = None
+        self._login_lock = asyncio.Lock()
+        self.logins = 0
 
+    # ------------------------------------------------------------------ images
     async def snapshot(self, event_id: str, *, quality: int = 95, ended: bool = False) -> bytes:
         """The event's best frame, full detect resolution, without boxes, crop or timestamp.
 
         Frigate 0.17 ignores ``snapshot.jpg``'s parameters once the event has ended and renders
         the stored snapshot with the camera's settings (box drawn, quality 70), so an ended event
-        is read from its clean copy, ``snapshot-clean.webp``; without one (``clean_copy`` off,
-        Frigate before 0.17) from ``snapshot.jpg`` as stored.
+        is read from its clean copy, ``snapshot-clean.webp`` (``.png`` before 0.17); without one
+        (``clean_copy`` off) from ``snapshot.jpg`` as stored.
         """
-        event = quote(event_id, safe="")
         if ended:
-            try:
-                return await self._get_bytes(f"/api/events/{event}/snapshot-clean.webp", {})
-            except FrigateError as err:
-                if err.status != HTTPStatus.NOT_FOUND:
-                    raise
-                _LOGGER.debug("event %s has no clean snapshot, reading snapshot.jpg", event_id)
+            clean = await self.clean_snapshot(event_id)
+            if clean is not None:
+                return clean
+        return await self.rendered_snapshot(event_id, quality=quality)
+
+    async def rendered_snapshot(self, event_id: str, *, quality: int = 95) -> bytes:
+        """``snapshot.jpg``: clean while the event is in progress, as stored once it ended."""
+        event = quote(event_id, safe="")
         params = {"bbox": "0", "crop": "0", "timestamp": "0", "quality": str(quality)}
         return await self._get_bytes(f"/api/events/{event}/snapshot.jpg", params)
 
+    async def clean_snapshot(self, event_id: str) -> bytes | None:
+        """The clean copy (0.17+: WebP; older: PNG), or None when Frigate keeps none."""
+        event = quote(event_id, safe="")
+        for suffix in ("webp", "png"):
+            try:
+                return await self._get_bytes(f"/api/events/{event}/snapshot-clean.{suffix}", {})
+            except FrigateError as err:
+                if err.status != HTTPStatus.NOT_FOUND:
+                    raise
+        _LOGGER.debug("event %s has no clean snapshot", event_id)
+        return None
+
+    async def thumbnail(self, event_id: str) -> bytes:
+        event = quote(event_id, safe="")
+        return await self._get_bytes(f"/api/events/{event}/thumbnail.jpg", {})
+
+    async def recording_frame(self, camera: str, frame_time: float) -> bytes:
+        """The record stream's frame at ``frame_time`` (full record resolution)."""
+        path = f"/api/{quote(camera, safe='')}/recordings/{frame_time:.6f}/snapshot.jpg"
+        return await self._get_bytes(path, {})
+
+    # ------------------------------------------------------------------ JSON
     async def version(self) -> str:
         return (await self._get_bytes("/api/version", {})).decode().strip()
 
-    async def _get_bytes(self, path: str, params: dict[str, str]) -> bytes:
+    async def config(self) -> dict[str, Any]:
+        loaded = json.loads(await self._get_bytes("/api/config", {}))
+        if not isinstance(loaded, dict):
+            raise FrigateError("GET /api/config: not an object")
+        return loaded
+
+    async def events(
+        self,
+        *,
+        camera: str,
+        after: float,
+        labels: Iterable[str] = (),
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Ended events of one camera that started after ``after``, oldest first."""
+        params = {
+            "cameras": camera,
+            "after": f"{after:.3f}",
+            "in_progress": "0",
+            "limit": str(limit),
+            "sort": "date_asc",
+        }
+        if labels:
+            params["labels"] = ",".join(labels)
+        loaded = json.loads(await self._get_bytes("/api/events", params))
+        if not isinstance(loaded, list):
+            raise FrigateError("GET /api/events: not a list")
+        return [item for item in loaded if isinstance(item, dict)]
+
+    async def set_plate(self, event_id: str, plate: str, score: float | None) -> None:
+        """``POST /api/events/<id>/recognized_license_plate`` (admin)."""
+        body = {"recognizedLicensePlate": plate, "recognizedLicensePlateScore": _api_score(score)}
+        await self._post(f"/api/events/{quote(event_id, safe='')}/recognized_license_plate", body)
+
+    async def set_sub_label(self, event_id: str, name: str, score: float | None) -> None:
+        """``POST /api/events/<id>/sub_label`` (admin); names longer than Frigate's 100 are cut."""
+        body = {"subLabel": name[:100], "subLabelScore": _api_score(score)}
+        await self._post(f"/api/events/{quote(event_id, safe='')}/sub_label", body)
+
+    # ------------------------------------------------------------------ transport
+    async def _login(self, stale: str | None) -> None:
+        async with self._login_lock:
+            if self._token is not None and self._token != stale:
+                return  # another request logged in meanwhile
+            url = f"{self._base}/api/login"
+            body = {"user": self._username, "password": self._password}
+            try:
+                async with self._session.post(
+                    url, json=body, timeout=self._timeout, ssl=self._ssl
+                ) as response:
+                    if response.status != 200:
+                        raise FrigateError(
+                            f"POST /api/login: HTTP {response.status}", status=response.status
+                        )
+                    token = self._cookie(response)
+            except (aiohttp.ClientError, TimeoutError) as err:
+                raise FrigateError(f"POST /api/login: {type(err).__name__}: {err}") from err
+            if token is None:
+                raise FrigateError("POST /api/login: no token cookie in the answer")
+            self._token = token
+            self.logins += 1
+            _LOGGER.info("logged in to Frigate as %s", self._username)
+
+    def _cookie(self, response: aiohttp.ClientResponse) -> str | None:
+        morsel = response.cookies.get(self._cookie_name)
+        return morsel.value if morsel is not None and morsel.value else None
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    async def _request(
+        self, method: str, path: str, *, params: dict[str, str], body: Any = None
+    ) -> bytes:
         url = f"{self._base}{path}"
         last_error = "no attempt"
-        for attempt in range(self._retries + 1):
+        relogged = False
+        attempt = 0
+        while attempt <= self._retries:
             if attempt:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+            attempt += 1
+            if self._username and self._token is None:
+                await self._login(None)
             try:
-                async with self._session.get(url, params=params, timeout=self._timeout) as response:
+                async with self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=self._headers(),
+                    timeout=self._timeout,
+                    ssl=self._ssl,
+                ) as response:
+                    if (refreshed := self._cookie(response)) is not None:
+                        self._token = refreshed  # Frigate refreshes a session close to expiry
                     if response.status == 200:
                         return await response.read()
                     last_error = f"HTTP {response.status}"
+                    if (
+                        response.status == HTTPStatus.UNAUTHORIZED
+                        and self._username
+                        and not relogged
+                    ):
+                        relogged = True
+                        await self._login(self._token)
+                        attempt -= 1  # a new login is not a retry
+                        continue
                     if response.status not in RETRY_STATUSES:
-                        raise FrigateError(f"GET {path}: {last_error}", status=response.status)
+                        raise FrigateError(f"{method} {path}: {last_error}", status=response.status)
             except (aiohttp.ClientError, TimeoutError) as err:
                 last_error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            _LOGGER.debug("GET %s failed (%s), attempt %d", path, last_error, attempt + 1)
-        raise FrigateError(f"GET {path} failed after {self._retries + 1} attempts: {last_error}")
+            _LOGGER.debug("%s %s failed (%s), attempt %d", method, path, last_error, attempt)
+        raise FrigateError(
+            f"{method} {path} failed after {self._retries + 1} attempts: {last_error}"
+        )
+
+    async def _get_bytes(self, path: str, params: dict[str, str]) -> bytes:
+        return await self._request("GET", path, params=params)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> None:
+        await self._request("POST", path, params={}, body=body)
+
+
+def _api_score(score: float | None) -> float | None:
+    """Frigate's body models want 0 < score <= 1, or null."""
+    if score is None or not math.isfinite(score) or score <= 0:
+        return None
+    return round(min(score, 1.0), 4)
