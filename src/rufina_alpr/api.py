@@ -38,6 +38,8 @@ from rufina_alpr.hotlist import (
     Hotlists,
 )
 from rufina_alpr.metrics import COUNTER_NAMES
+from rufina_alpr.web import setup as setup_panel
+from rufina_alpr.web.ingress import ingress_identity
 
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine
@@ -133,10 +135,13 @@ def authenticate(engine: Engine, header: str) -> Principal | None:
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        if request.path not in PUBLIC_PATHS:
-            principal = authenticate(
-                request.app[ENGINE_KEY], request.headers.get("Authorization", "")
-            )
+        public = getattr(request.match_info.route.handler, "public", False)
+        if request.path not in PUBLIC_PATHS and not public:
+            engine = request.app[ENGINE_KEY]
+            principal = authenticate(engine, request.headers.get("Authorization", ""))
+            if principal is None and "Authorization" not in request.headers:
+                ingress = ingress_identity(engine.settings.api.ingress, request)
+                principal = Principal(*ingress) if ingress else None
             if principal is None:
                 return _error(401, "unauthorized", "a valid bearer token is required")
             needed: str | None = getattr(request.match_info.route.handler, "min_role", None)
@@ -1522,6 +1527,7 @@ def create_app(engine: Engine, *, openapi_path: Path = OPENAPI_PATH) -> web.Appl
         )
     )
     app.add_routes(routes())
+    setup_panel(app, engine)  # the operator panel (/panel/) and its calls (web/live.py)
     return app
 
 

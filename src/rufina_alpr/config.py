@@ -157,6 +157,18 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("max_page", default=500): vol.All(
                 vol.Coerce(int), vol.Range(min=1, max=10000)
             ),
+            # Home Assistant ingress (the add-on's panel): requests that come from the
+            # Supervisor's ingress proxy (peer address in ``trusted_proxies``, with its
+            # X-Ingress-Path header) are the logged-in HA user, with ``role`` (``admins``: HA user
+            # names that get the admin role). Off by default: the add-on turns it on.
+            vol.Optional("ingress", default={}): {
+                vol.Optional("enabled", default=False): vol.Boolean(),
+                vol.Optional("trusted_proxies", default=["172.30.32.2"]): [
+                    vol.All(str, vol.Length(min=1, max=64))
+                ],
+                vol.Optional("role", default="operator"): vol.In(ROLES),
+                vol.Optional("admins", default=[]): [vol.All(str, vol.Length(min=1, max=120))],
+            },
         },
         vol.Optional("privacy", default={}): {
             # Garante: plates kept 7 days unless an investigation holds them.
@@ -240,6 +252,16 @@ class ApiUser:
 
 
 @dataclass(frozen=True, slots=True)
+class IngressSettings:
+    """Trust Home Assistant's ingress proxy (see ``rufina_alpr.web.ingress``)."""
+
+    enabled: bool = False
+    trusted_proxies: tuple[str, ...] = ("172.30.32.2",)
+    role: str = "operator"
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     host: str
     port: int
@@ -247,6 +269,7 @@ class ApiSettings:
     public_url: str | None
     users: tuple[ApiUser, ...] = ()
     max_page: int = 500
+    ingress: IngressSettings = field(default_factory=IngressSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +381,9 @@ ADDON_OPTION_PATHS: Final = {
     "instance": ("instance",),
     "store_url": ("store", "url"),
     "retention_days": ("privacy", "retention_days"),
+    "ingress": ("api", "ingress", "enabled"),
+    "ingress_role": ("api", "ingress", "role"),
+    "ingress_admins": ("api", "ingress", "admins"),
 }
 
 
@@ -477,6 +503,12 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             public_url=api.get("public_url"),
             users=tuple(ApiUser(u["name"], u["token"], u["role"]) for u in api["users"]),
             max_page=api["max_page"],
+            ingress=IngressSettings(
+                enabled=api["ingress"]["enabled"],
+                trusted_proxies=tuple(api["ingress"]["trusted_proxies"]),
+                role=api["ingress"]["role"],
+                admins=tuple(api["ingress"]["admins"]),
+            ),
         ),
         stats_interval=valid["stats_interval"],
         stations=stations,

@@ -1,0 +1,356 @@
+"""The API the operator panel adds: live transits (Server-Sent Events), crops in one audited
+batch, the station map, the caller, and the system's health in one call.
+
+Live transits come from the store, not from MQTT: one poller per engine (running only while
+someone watches) asks every second for the transits stored since its cursor, so a panel on any
+engine worker sees the transits of every worker sharing a PostgreSQL store, and a transit shows
+once it is stored (before it is published, as the outbox works). Opening the stream returns
+plates, so it needs a ``reason`` and is written to the audit log, once per stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from rufina_alpr import __version__, contract
+from rufina_alpr.api import (
+    ENGINE_KEY,
+    PRINCIPAL_KEY,
+    Params,
+    audit,
+    bad_request,
+    requires,
+)
+from rufina_alpr.store import Store, _transit_from_row, _utc, crops, transits
+from rufina_alpr.transits import Transit
+
+if TYPE_CHECKING:
+    from rufina_alpr.service import Engine
+
+_LOGGER = logging.getLogger(__name__)
+
+POLL_INTERVAL: Final = 1.0
+HEARTBEAT: Final = 15.0
+# A transit is stored when its Frigate event ends; its time is the event's start.
+LOOKBACK: Final = timedelta(hours=1)
+# Writers' clocks differ a little (several workers): look back past the cursor, dedupe by id.
+OVERLAP: Final = timedelta(seconds=30)
+BACKLOG: Final = 50
+MAX_BATCH: Final = 200
+MAX_CROPS: Final = 100
+QUEUE_SIZE: Final = 500
+
+
+# ----------------------------------------------------------------------- store queries
+def recent_transits(store: Store, *, created_after: datetime, now: datetime) -> list[Transit]:
+    """Transits stored after ``created_after`` (with crops), oldest stored first."""
+    query = (
+        sa.select(transits, crops.c.jpeg)
+        .select_from(transits.outerjoin(crops, crops.c.transit_id == transits.c.id))
+        .where(transits.c.time >= _utc(now - LOOKBACK))
+        .where(transits.c.created_at > _utc(created_after))
+        .order_by(transits.c.created_at, transits.c.id)
+        .limit(MAX_BATCH)
+    )
+    with store.engine.connect() as connection:
+        return [_transit_from_row(row._mapping) for row in connection.execute(query)]
+
+
+def latest_transits(store: Store, limit: int) -> list[Transit]:
+    """The newest transits (with crops), newest first."""
+    query = (
+        sa.select(transits, crops.c.jpeg)
+        .select_from(transits.outerjoin(crops, crops.c.transit_id == transits.c.id))
+        .order_by(transits.c.time.desc(), transits.c.id)
+        .limit(limit)
+    )
+    with store.engine.connect() as connection:
+        return [_transit_from_row(row._mapping) for row in connection.execute(query)]
+
+
+def crops_of(store: Store, ids: list[str]) -> dict[str, bytes]:
+    query = sa.select(crops.c.transit_id, crops.c.jpeg).where(crops.c.transit_id.in_(ids))
+    with store.engine.connect() as connection:
+        return {row.transit_id: row.jpeg for row in connection.execute(query)}
+
+
+def _data_url(jpeg: bytes | None) -> str | None:
+    return None if jpeg is None else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+
+
+def live_payload(engine: Engine, transit: Transit) -> dict[str, Any]:
+    """The transit as the contract has it, plus its crop inline (the stream is audited once)."""
+    return {**engine.transit_payload(transit), "crop": _data_url(transit.crop_jpeg)}
+
+
+# ----------------------------------------------------------------------- the feed
+class LiveFeed:
+    """One poller of the store fanning new transits out to every open stream."""
+
+    def __init__(self, engine: Engine, interval: float = POLL_INTERVAL) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._cursor = datetime.now(UTC) - OVERLAP
+        self._seen: dict[str, datetime] = {}
+        self.closed = False
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
+        self._queues.add(queue)
+        if self._task is None or self._task.done():
+            self._cursor = datetime.now(UTC) - OVERLAP
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="live-feed")
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    async def close(self) -> None:
+        self.closed = True
+        for queue in list(self._queues):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while self._queues and not self.closed:
+            try:
+                await self.poll()
+            except Exception:  # the next round tries again
+                _LOGGER.exception("live feed: the store query failed")
+            await asyncio.sleep(self._interval)
+
+    async def poll(self) -> None:
+        engine = self._engine
+        now = datetime.now(UTC)
+        cursor = self._cursor
+        found = await engine.in_db(
+            lambda: recent_transits(engine.store, created_after=cursor - OVERLAP, now=now)
+        )
+        fresh = [t for t in found if t.id not in self._seen]
+        for transit in fresh:
+            self._seen[transit.id] = now
+            payload = live_payload(engine, transit)
+            for queue in list(self._queues):
+                try:
+                    queue.put_nowait(payload)
+                except asyncio.QueueFull:  # a stalled reader: it is dropped
+                    self._queues.discard(queue)
+        self._cursor = now
+        horizon = now - 4 * OVERLAP
+        self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
+
+
+LIVE_KEY: Final[web.AppKey[LiveFeed]] = web.AppKey("live", LiveFeed)
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+@requires("operator")
+async def live(request: web.Request) -> web.StreamResponse:
+    """The newest transits, then (``Accept: text/event-stream``) every new one as it is stored."""
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    reason, case_number = params.justification()
+    backlog = params.integer("backlog", 20, 0, BACKLOG)
+    assert backlog is not None
+    streaming = "text/event-stream" in request.headers.get("Accept", "")
+    feed = request.app[LIVE_KEY]
+    await audit(
+        request,
+        "live",
+        {"stream": streaming, "backlog": backlog},
+        results=None,
+        reason=reason,
+        case_number=case_number,
+    )
+    if not streaming:
+        rows = await engine.in_db(latest_transits, engine.store, backlog)
+        return web.json_response({"transits": [live_payload(engine, t) for t in rows]})
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache, no-store",
+            # Proxies (nginx, the Supervisor's ingress) must not buffer the stream.
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    async with feed.subscribe() as queue:
+        rows = await engine.in_db(latest_transits, engine.store, backlog)
+        await response.write(_sse("backlog", {"transits": [live_payload(engine, t) for t in rows]}))
+        try:
+            while not feed.closed:
+                try:
+                    item = await asyncio.wait_for(queue.get(), HEARTBEAT)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                if item is None:
+                    break
+                await response.write(_sse("transit", item))
+        except (ConnectionResetError, ConnectionError):
+            pass
+    return response
+
+
+@requires("operator")
+async def crops_batch(request: web.Request) -> web.Response:
+    """Crops of several transits at once (``id`` repeated), one audit entry for all."""
+    engine = request.app[ENGINE_KEY]
+    params = Params(request)
+    reason, case_number = params.justification()
+    ids = list(
+        dict.fromkeys(
+            part.strip()
+            for raw in request.query.getall("id", [])
+            for part in raw.split(",")
+            if part.strip()
+        )
+    )
+    if not ids:
+        raise bad_request("'id': give at least one transit id")
+    if len(ids) > MAX_CROPS or any(len(i) > 36 for i in ids):
+        raise bad_request(f"'id': at most {MAX_CROPS} transit ids of at most 36 characters")
+    found = await engine.in_db(crops_of, engine.store, ids)
+    await audit(
+        request,
+        "transit_crops",
+        {"transit_ids": ids},
+        results=len(found),
+        reason=reason,
+        case_number=case_number,
+    )
+    return web.json_response({"crops": {key: _data_url(value) for key, value in found.items()}})
+
+
+@requires("viewer")
+async def stations(request: web.Request) -> web.Response:
+    """The stations, with their kind, locality and coordinates (for the map)."""
+    engine = request.app[ENGINE_KEY]
+    return web.json_response(
+        {
+            "stations": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "camera": s.camera,
+                    "direction": s.direction,
+                    "locality": s.locality,
+                    "road": s.road,
+                    "latitude": s.latitude,
+                    "longitude": s.longitude,
+                }
+                for s in engine.settings.stations
+            ]
+        }
+    )
+
+
+@requires("viewer")
+async def whoami(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL_KEY]
+    return web.json_response(
+        {
+            "name": principal.name,
+            "role": principal.role,
+            "ingress": principal.name.startswith("ha:"),
+        }
+    )
+
+
+FRIGATE_TIMEOUT: Final = 3.0
+
+
+async def _frigate_version(engine: Engine) -> tuple[bool, str | None, str | None]:
+    if engine.frigate is None:
+        return False, None, "not connected"
+    try:
+        version = await asyncio.wait_for(engine.frigate.version(), FRIGATE_TIMEOUT)
+    except Exception as err:  # any failure is "unreachable", with its class
+        return False, None, type(err).__name__
+    return True, version, None
+
+
+@requires("viewer")
+async def system(request: web.Request) -> web.Response:
+    """Engine, broker and Frigate status, queue and latency: the panel's system page."""
+    engine = request.app[ENGINE_KEY]
+    reachable, version, problem = await _frigate_version(engine)
+    stats = await engine.stats_payload()
+    now = datetime.now(engine.settings.timezone)
+    return web.json_response(
+        {
+            "engine": {
+                "instance": engine.settings.instance,
+                "version": __version__,
+                "contract_version": contract.CONTRACT_VERSION,
+                "started_at": contract.iso_time(engine.started_at),
+                "uptime": round((now - engine.started_at).total_seconds(), 1),
+                "detector": engine.recognizer.info.detector,
+                "ocr": engine.recognizer.info.ocr,
+                "workers": engine.settings.recognition.workers,
+                "queue_size": engine.settings.recognition.queue_size,
+                "store": "postgresql"
+                if engine.settings.store_url.startswith("postgres")
+                else "sqlite",
+                "retention_days": engine.settings.privacy.retention_days,
+            },
+            "broker": {
+                "connected": engine.mqtt.connected.is_set(),
+                "host": engine.settings.mqtt.host,
+                "port": engine.settings.mqtt.port,
+            },
+            "frigate": {
+                "reachable": reachable,
+                "version": version,
+                "error": problem,
+                "url": engine.settings.frigate.url,
+            },
+            "queue": engine.queue_length,
+            "latency_ms": stats["latency_ms"],
+            "counters": stats["counters"],
+            "transits_today": stats["transits_today"],
+            "vehicles_today": stats["vehicles_today"],
+            "stations": len(engine.settings.stations),
+        }
+    )
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v1/live", live),
+        web.get("/api/v1/crops", crops_batch),
+        web.get("/api/v1/stations", stations),
+        web.get("/api/v1/me", whoami),
+        web.get("/api/v1/system", system),
+    ]
+
+
+def setup(app: web.Application, engine: Engine) -> None:
+    app[LIVE_KEY] = LiveFeed(engine)
+
+    async def stop(app: web.Application) -> None:
+        await app[LIVE_KEY].close()
+
+    app.on_shutdown.append(stop)
+    app.add_routes(routes())
