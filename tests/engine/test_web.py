@@ -236,6 +236,7 @@ async def test_plate_search_returns_the_transits_and_audits_the_reason(
     ids = [await rows.nth(i).get_attribute("data-transit") for i in range(2)]
     assert ids == [b["id"], a["id"]]  # newest first
     assert await page.locator("#search-results tbody img.crop").count() == 2
+    assert "null" not in await page.inner_text("#search-results")
     stations = [await rows.nth(i).locator("td[data-station]").inner_text() for i in range(2)]
     assert stations == [b["station_name"], a["station_name"]]
 

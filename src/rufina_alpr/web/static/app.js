@@ -216,10 +216,11 @@ function searchPage(root) {
     const ids = page.transits.map((x) => x.id);
     if (ids.length) Object.assign(crops, (await get("api/v1/crops", { id: ids, reason: params.reason, case_number: params.case_number })).crops);
     rows = rows.concat(page.transits);
-    out.replaceChildren(
+    out.replaceChildren(...[
       h("p", { role: "status" }, t("search.found", { n: rows.length })),
       rows.length ? transitTable(rows, crops, { caption: t("search.caption") }) : h("p", {}, t("none")),
-      page.next_offset !== null ? h("button", { type: "button", class: "secondary", onclick: () => load(page.next_offset).catch(show) }, t("more")) : null);
+      page.next_offset !== null ? h("button", { type: "button", class: "secondary", onclick: () => load(page.next_offset).catch(show) }, t("more")) : null,
+    ].filter(Boolean));
   }
   const show = (err) => out.replaceChildren(errorBox(err));
   form.addEventListener("submit", (event) => {
