@@ -8,6 +8,8 @@ UI) go to ``artifacts/screenshots/``."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +48,8 @@ CAMERAS = {s.id: s.camera for s in load_registry(REGISTRY).stations}
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     require(CHROMIUM.is_file(), "Debian's chromium (/usr/bin/chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    require(importlib.util.find_spec("playwright") is not None, "playwright (the dev extra)")
+    playwright_api = importlib.import_module("playwright.async_api")
     async with playwright_api.async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
