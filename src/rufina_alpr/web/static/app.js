@@ -55,7 +55,7 @@ function plateEl(text) {
 function hotBadge(hot) {
   if (!hot) return "";
   const cls = hot.action === "allow" ? "allow" : hot.action === "stop_and_check" ? "check" : "hot";
-  return h("span", { class: `badge ${cls}`, title: `${hot.match} ${fmtNumber(hot.score * 100)}%` }, hot.list_name || hot.list);
+  return h("span", { class: `badge ${cls}`, title: `${t(`match.${hot.match}`)} ${fmtNumber(hot.score * 100)}%` }, hot.list_name || hot.list);
 }
 
 function confidenceEl(transit) {
@@ -111,7 +111,7 @@ function showAlert(tr) {
     plateEl(tr.display || tr.plate),
     h("span", {}, t("alert.text", {
       plate: tr.display || tr.plate, station: tr.station_name || stationName(tr.station),
-      list: hot.list_name || hot.list, match: hot.match, score: `${fmtNumber(hot.score * 100)}%`,
+      list: hot.list_name || hot.list, match: t(`match.${hot.match}`), score: `${fmtNumber(hot.score * 100)}%`,
     })),
     h("time", { datetime: tr.time }, fmtTime(tr.time, false)),
     h("button", { type: "button", class: "secondary", onclick: (e) => e.target.closest(".alert").remove() }, t("alert.dismiss")));

@@ -1,0 +1,42 @@
+"""The operator panel speaks Italian and English: both languages have the same strings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import rufina_alpr.web
+
+STATIC = Path(rufina_alpr.web.__file__).parent / "static"
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _language(source: str, name: str) -> dict[str, str]:
+    block = re.search(rf"\n  {name}: {{\n(?P<body>.*?)\n  }},?\n", source, re.S)
+    assert block, f"no {name} block in i18n.js"
+    strings = {}
+    for match in re.finditer(
+        r'(?:"(?P<q>[\w.]+)"|(?P<b>[A-Za-z_]\w*))\s*:\s*"(?P<text>(?:[^"\\]|\\.)*)"', block["body"]
+    ):
+        strings[match["q"] or match["b"]] = match["text"]
+    return strings
+
+
+def test_italian_and_english_have_the_same_strings_and_placeholders() -> None:
+    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
+    italian, english = _language(source, "it"), _language(source, "en")
+    assert len(italian) > 100
+    assert set(italian) == set(english), set(italian) ^ set(english)
+    for key, text in italian.items():
+        assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(english[key])), key
+
+
+def test_every_key_the_panel_uses_exists() -> None:
+    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
+    italian = _language(source, "it")
+    code = "\n".join(
+        (STATIC / name).read_text(encoding="utf-8") for name in ("app.js", "util.js", "charts.js")
+    )
+    used = set(re.findall(r'\bt\("([\w.]+)"', code))
+    assert used, "the panel calls t(...)"
+    assert used <= set(italian), used - set(italian)
