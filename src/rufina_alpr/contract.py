@@ -23,14 +23,16 @@ from rufina_alpr.transits import Transit
 CONTRACT_VERSION: Final = 1
 DEFAULT_PREFIX: Final = "rufina_alpr"
 
-PayloadKind = Literal["transit", "status", "stations", "stats", "hotlist_match"]
+PayloadKind = Literal["transit", "status", "stations", "stats", "hotlist_match", "health"]
 PAYLOAD_KINDS: Final[tuple[PayloadKind, ...]] = (
     "transit",
     "status",
     "stations",
     "stats",
     "hotlist_match",
+    "health",
 )
+HealthState = Literal["online", "offline", "unknown"]
 
 # QoS per topic: transits and alerts must arrive; retained state topics are refreshed anyway.
 QOS_TRANSIT: Final = 1
@@ -62,6 +64,10 @@ class Topics:
     @property
     def stats(self) -> str:
         return f"{self.prefix}/stats"
+
+    @property
+    def health(self) -> str:
+        return f"{self.prefix}/health"
 
     def station_last(self, station_id: str) -> str:
         return f"{self.prefix}/{station_id}/last"
@@ -111,6 +117,33 @@ def station_entry(station: Station) -> dict[str, Any]:
 
 def stations_payload(stations: tuple[Station, ...] | list[Station]) -> dict[str, Any]:
     return {"v": CONTRACT_VERSION, "stations": [station_entry(s) for s in stations]}
+
+
+def health_payload(
+    *,
+    time: datetime,
+    frigate_state: HealthState,
+    available: str | None,
+    last_stats: datetime | None,
+    version: str | None,
+    stations: dict[str, tuple[HealthState, str | None, dict[str, str]]],
+) -> dict[str, Any]:
+    """Frigate's health and each station's (state, reason, camera role states) as seen by the
+    engine from ``frigate/available``, ``frigate/<camera>/status/<role>`` and ``frigate/stats``."""
+    return {
+        "v": CONTRACT_VERSION,
+        "time": iso_time(time),
+        "frigate": {
+            "state": frigate_state,
+            "available": available,
+            "last_stats": iso_time(last_stats) if last_stats else None,
+            "version": version,
+        },
+        "stations": {
+            station_id: {"state": state, "reason": reason, "roles": dict(roles)}
+            for station_id, (state, reason, roles) in stations.items()
+        },
+    }
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -343,6 +343,7 @@ class FrigateClient:
         self._cookie_name = cookie_name
         self._ssl = ssl
         self._token: str | None = None
+        self._clean: str | None = None
         self._login_lock = asyncio.Lock()
         self.logins = 0
 
@@ -370,14 +371,28 @@ class FrigateClient:
     async def clean_snapshot(self, event_id: str) -> bytes | None:
         """The clean copy (0.17+: WebP; older: PNG), or None when Frigate keeps none."""
         event = quote(event_id, safe="")
-        for suffix in ("webp", "png"):
-            try:
-                return await self._get_bytes(f"/api/events/{event}/snapshot-clean.{suffix}", {})
-            except FrigateError as err:
-                if err.status != HTTPStatus.NOT_FOUND:
-                    raise
+        suffix = await self._clean_suffix()
+        try:
+            return await self._get_bytes(f"/api/events/{event}/snapshot-clean.{suffix}", {})
+        except FrigateError as err:
+            if err.status != HTTPStatus.NOT_FOUND:
+                raise
         _LOGGER.debug("event %s has no clean snapshot", event_id)
         return None
+
+    async def _clean_suffix(self) -> str:
+        """``webp`` from Frigate 0.17 on, ``png`` before; asked once (``/api/version``)."""
+        if self._clean is None:
+            try:
+                version = await self.version()
+            except FrigateError:
+                return "webp"  # ask again next time
+            try:
+                major, minor = (int(part) for part in version.split("-")[0].split(".")[:2])
+            except ValueError:
+                major, minor = 0, 17
+            self._clean = "webp" if (major, minor) >= (0, 17) else "png"
+        return self._clean
 
     async def thumbnail(self, event_id: str) -> bytes:
         event = quote(event_id, safe="")

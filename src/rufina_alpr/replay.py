@@ -5,6 +5,16 @@ its part faithfully: for each photo it publishes `frigate/events` messages shape
 Frigate's ``TrackedObject.to_dict`` (``new`` with the constructor state as ``before``, ``update``
 with a better snapshot, ``end`` with ``end_time``), and serves the photo on
 ``/api/events/<id>/snapshot.jpg`` like Frigate's API. Faults can be injected (HTTP errors, delays).
+
+Also as Frigate 0.17 does: the clean snapshot copy (``snapshot-clean.webp``; ``.png`` when
+``version`` is older), the record stream's frames (``/api/<camera>/recordings/<t>/snapshot.jpg``,
+full resolution, while snapshots come from the lower-resolution detect stream when a
+`CameraGeometry` is set), ``/api/config``, ``/api/events`` (for reconciliation), write-back of
+``recognized_license_plate`` / ``sub_label`` (admin), its own LPR results (``tracked_object_update``
+type ``lpr`` and ``recognized_license_plate`` on events), dedicated LPR cameras (no
+``frigate/events``: only ``tracked_object_update`` and ``reviews``), QoS 0 loss (messages dropped
+on purpose), ``frigate/available`` with its last will, camera status and ``frigate/stats``, and the
+8971 port's login (JWT cookie, 401 without it) with optional TLS.
 """
 
 from __future__ import annotations
@@ -14,9 +24,11 @@ import csv
 import json
 import logging
 import random
+import secrets
+import ssl
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -25,7 +37,7 @@ import cv2
 import numpy as np
 from aiohttp import web
 
-from rufina_alpr.mqtt import MqttLink
+from rufina_alpr.mqtt import MqttLink, Will
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,6 +124,9 @@ class TrackedObject:
     start_time: float
     zones: list[str] = field(default_factory=list)
     plate: tuple[str, float] | None = None
+    sub_label: tuple[str, float] | None = None
+    plate_from: int = 0
+    """Index of the first published state that carries Frigate's plate (LPR needs a few frames)."""
 
     def state(
         self,
@@ -121,6 +136,7 @@ class TrackedObject:
         score: float,
         end_time: float | None = None,
         false_positive: bool = False,
+        with_plate: bool = True,
     ) -> dict[str, Any]:
         x1, y1, x2, y2 = self.box
         area = (x2 - x1) * (y2 - y1)
@@ -131,7 +147,7 @@ class TrackedObject:
             "frame_time": frame_time,
             "snapshot": snapshot,
             "label": self.label,
-            "sub_label": None,
+            "sub_label": list(self.sub_label) if self.sub_label and with_plate else None,
             "top_score": 0.0 if false_positive else score,
             "false_positive": false_positive,
             "start_time": self.start_time,
@@ -157,17 +173,26 @@ class TrackedObject:
             "average_estimated_speed": 0,
             "velocity_angle": 0,
             "path_data": [],
-            "recognized_license_plate": list(self.plate) if self.plate else None,
+            "recognized_license_plate": list(self.plate) if self.plate and with_plate else None,
         }
 
     def messages(self, updates: int, step: float) -> list[dict[str, Any]]:
         """``new``, ``updates`` x ``update`` (each with a better snapshot) and ``end``."""
         t0 = self.start_time
-        states = [self.state(frame_time=t0, snapshot_time=None, score=0.7, false_positive=True)]
+        states = [
+            self.state(
+                frame_time=t0, snapshot_time=None, score=0.7, false_positive=True, with_plate=False
+            )
+        ]
         for index in range(updates + 1):
             moment = t0 + step * (index + 1)
             states.append(
-                self.state(frame_time=moment, snapshot_time=moment, score=0.8 + index / 100)
+                self.state(
+                    frame_time=moment,
+                    snapshot_time=moment,
+                    score=0.8 + index / 100,
+                    with_plate=index + 1 >= self.plate_from,
+                )
             )
         last = states[-1]
         end_time = t0 + step * (updates + 2)
@@ -186,13 +211,59 @@ class TrackedObject:
         ]
 
 
+def _encode(image: np.ndarray, suffix: str, quality: int | None = None) -> bytes:
+    params: list[int] = []
+    if suffix == ".jpg":
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality or 95]
+    elif suffix == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality or 101]  # > 100: lossless
+    ok, encoded = cv2.imencode(suffix, image, params)
+    if not ok:
+        raise ValueError(f"cannot encode {suffix}")
+    return encoded.tobytes()
+
+
 def _as_webp(data: bytes) -> bytes:
     """The photo as Frigate keeps a clean copy (lossless here); non-images stay as they are."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return data
-    ok, encoded = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])
-    return encoded.tobytes() if ok else data
+    return _encode(image, ".webp")
+
+
+@dataclass(frozen=True, slots=True)
+class CameraGeometry:
+    """A camera's two streams: each photo sits at its own size in a ``record``-sized frame (the
+    high-resolution record stream); the detect stream (snapshots, boxes) is that frame resized to
+    ``detect``. Frigate's snapshots and clean copies are detect-stream frames."""
+
+    record: tuple[int, int] = (1920, 1080)
+    detect: tuple[int, int] = (960, 540)
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        return self.detect[0] / self.record[0], self.detect[1] / self.record[1]
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """What Frigate's database holds of one event (``GET /api/events``)."""
+
+    id: str
+    camera: str
+    label: str
+    photo: Photo
+    start_time: float
+    end_time: float | None = None
+    zones: list[str] = field(default_factory=list)
+    box: list[int] | None = None
+    """Detect-stream pixels."""
+    snapshot_time: float | None = None
+    plate: tuple[str, float] | None = None
+    sub_label: tuple[str, float] | None = None
+    kind: str = "object"
+    """``data.type``: ``object`` (a tracked object), ``api`` (a dedicated LPR camera's event)."""
+    score: float = 0.8
 
 
 @dataclass(slots=True)
@@ -203,6 +274,34 @@ class HttpFaults:
     fail_status: int = 500
     stall_next: int = 0
     stall_seconds: float = 30.0
+
+
+@dataclass(slots=True)
+class FrigateAuth:
+    """Frigate's port 8971: ``POST /api/login`` sets a JWT cookie valid ``session_length`` s,
+    refreshed (new cookie) by any request when less than ``refresh_time`` s remain."""
+
+    users: dict[str, tuple[str, str]]
+    """user -> (password, role)."""
+    session_length: float = 86400.0
+    refresh_time: float = 1800.0
+    cookie_name: str = "frigate_token"
+    tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """token -> (user, expiry)."""
+    logins: int = 0
+
+    def issue(self, user: str) -> str:
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = (user, time.time() + self.session_length)
+        self.logins += 1
+        return token
+
+    def expire_all(self) -> None:
+        self.tokens.clear()
+
+
+LprFunction = Callable[[Photo], tuple[str, float] | None]
+"""Frigate's own LPR result for a photo (plate, score), or None when it reads nothing."""
 
 
 class FrigateReplay:
@@ -220,47 +319,88 @@ class FrigateReplay:
         topic_prefix: str = "frigate",
         qos: int = 0,
         seed: int = 1,
+        geometry: CameraGeometry | None = None,
+        lpr: LprFunction | None = None,
+        tls: ssl.SSLContext | None = None,
+        version: str = FRIGATE_VERSION,
     ) -> None:
         self.photos = photos
         self.cameras = list(cameras)
         if not self.cameras:
             raise ValueError("the replay needs at least one camera")
+        self.lpr_cameras: list[str] = []
+        """Dedicated ``type: lpr`` cameras (see `replay_dedicated`)."""
         self.topic_prefix = topic_prefix
         self.qos = qos
         self.faults = HttpFaults()
         # Frigate 0.17 keeps a clean copy of each snapshot by default (snapshots.clean_copy).
         self.clean_copy = True
+        # The camera's `snapshots:` settings, applied to ended events' snapshot.jpg (0.17).
+        self.snapshot_bounding_box = False
+        self.snapshot_quality: int | None = None
+        """None: the stored snapshot is the photo's own bytes (no geometry only)."""
+        self.geometry = geometry
+        self.lpr = lpr
+        self.version = version
+        self.auth: FrigateAuth | None = None
         self.requests: list[str] = []
         self.events: dict[str, Photo] = {}
+        self.records: dict[str, EventRecord] = {}
+        self.write_backs: list[tuple[str, dict[str, Any]]] = []
+        """(path, JSON body) of each accepted write-back POST."""
+        self.lost: list[tuple[str, bytes]] = []
+        """Messages dropped on purpose (QoS 0 loss): (topic, payload)."""
+        self.lose: list[Callable[[str, dict[str, Any]], bool]] = []
+        """Predicates (topic, message): a message any of them accepts is not published."""
         self._rng = random.Random(seed)
         self._http_host, self._http_port = http_host, http_port
+        self._tls = tls
         self._runner: web.AppRunner | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+        self.camera_fps: dict[str, float] = {}
         self.mqtt = MqttLink(
             host=mqtt_host,
             port=mqtt_port,
             client_id=f"frigate-replay-{seed}-{self._rng.randrange(1 << 30)}",
             clean_session=True,
             manual_ack=False,
+            # Frigate's last will: frigate/available = offline, QoS 1, retained.
+            will=Will(f"{topic_prefix}/available", b"offline"),
         )
 
     @property
     def url(self) -> str:
-        return f"http://{self._http_host}:{self._http_port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self._http_host}:{self._http_port}"
+
+    @property
+    def _newer_than_016(self) -> bool:
+        major, minor = (int(part) for part in self.version.split(".")[:2])
+        return (major, minor) >= (0, 17)
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._auth_middleware])
         app.add_routes(
             [
                 web.get("/api/", self._alive),
                 web.get("/api/version", self._version),
+                web.post("/api/login", self._login),
+                web.get("/api/config", self._config),
+                web.get("/api/stats", self._stats_http),
+                web.get("/api/events", self._list_events),
                 web.get("/api/events/{event_id}/snapshot.jpg", self._snapshot),
                 web.get("/api/events/{event_id}/snapshot-clean.webp", self._clean_snapshot),
+                web.get("/api/events/{event_id}/snapshot-clean.png", self._clean_snapshot),
+                web.get("/api/events/{event_id}/thumbnail.jpg", self._thumbnail),
                 web.get("/api/events/{event_id}", self._event),
+                web.post("/api/events/{event_id}/recognized_license_plate", self._set_plate),
+                web.post("/api/events/{event_id}/sub_label", self._set_sub_label),
+                web.get("/api/{camera}/recordings/{frame_time}/snapshot.jpg", self._recording),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._http_host, self._http_port)
+        site = web.TCPSite(self._runner, self._http_host, self._http_port, ssl_context=self._tls)
         await site.start()
         self._http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         await self.mqtt.start()
@@ -270,30 +410,205 @@ class FrigateReplay:
         )
 
     async def stop(self) -> None:
+        """A clean stop as in 0.17: Frigate just disconnects (``available`` stays ``online``)."""
+        if self._stats_task is not None:
+            self._stats_task.cancel()
         await self.mqtt.stop()
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def tracked_object(self, photo: Photo, camera: str, start: float) -> TrackedObject:
-        identifier = event_id(start, self._rng)
-        self.events[identifier] = photo
-        box = photo.vehicle_box or (0, 0, photo.width, photo.height)
-        return TrackedObject(identifier, camera, photo.label, list(box), start)
+    async def crash(self) -> None:
+        """Frigate dies: the connection drops without DISCONNECT, the broker sends the will."""
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            self._stats_task = None
+        client = self.mqtt._client  # a crash has no public API
+        sock = client.socket()
+        if sock is not None:
+            sock.close()
+        await asyncio.to_thread(client.loop_stop)
+
+    # ------------------------------------------------------------------ MQTT (Frigate's topics)
+    async def _publish_topic(
+        self, topic: str, message: dict[str, Any] | bytes, *, retain: bool = False
+    ) -> None:
+        full = f"{self.topic_prefix}/{topic}"
+        if isinstance(message, dict) and any(lose(topic, message) for lose in self.lose):
+            self.lost.append((full, json.dumps(message).encode()))
+            return
+        payload = message if isinstance(message, bytes) else json.dumps(message).encode()
+        await self.mqtt.publish(full, payload, qos=self.qos, retain=retain)
 
     async def publish(self, message: dict[str, Any] | bytes) -> None:
         """Publish one raw `frigate/events` message (a dict is sent as compact JSON, as Frigate)."""
-        payload = message if isinstance(message, bytes) else json.dumps(message).encode()
-        await self.mqtt.publish(f"{self.topic_prefix}/events", payload, qos=self.qos)
+        await self._publish_topic("events", message)
+
+    async def camera_status(self, camera: str, role: str, state: str) -> None:
+        """``frigate/<camera>/status/<role>``: ``online`` / ``offline`` / ``disabled``."""
+        await self._publish_topic(f"{camera}/status/{role}", state.encode())
+
+    def stats(self) -> dict[str, Any]:
+        """The shape of ``frigate/stats`` (= ``GET /api/stats``), the parts that matter here."""
+        cameras = {
+            camera: {
+                "camera_fps": self.camera_fps.get(camera, 5.0),
+                "process_fps": self.camera_fps.get(camera, 5.0),
+                "skipped_fps": 0.0,
+                "detection_fps": 0.0,
+                "detection_enabled": camera not in self.lpr_cameras,
+                "pid": 100,
+                "capture_pid": 101,
+                "ffmpeg_pid": 102,
+                "audio_rms": 0,
+                "audio_dBFS": 0,
+            }
+            for camera in [*self.cameras, *self.lpr_cameras]
+        }
+        return {
+            "cameras": cameras,
+            "detectors": {"cpu": {"inference_speed": 12.5, "detection_start": 0.0, "pid": 90}},
+            "camera_fps": sum(c["camera_fps"] for c in cameras.values()),
+            "service": {
+                "uptime": 1000,
+                "version": self.version,
+                "latest_version": self.version,
+                "storage": {},
+                "last_updated": int(time.time()),
+            },
+        }
+
+    async def publish_stats(self) -> None:
+        await self._publish_topic("stats", json.dumps(self.stats()).encode())
+
+    def start_stats(self, interval: float) -> None:
+        """Publish ``frigate/stats`` every ``interval`` s (Frigate's ``mqtt.stats_interval``)."""
+
+        async def loop() -> None:
+            while True:
+                await self.publish_stats()
+                await asyncio.sleep(interval)
+
+        self._stats_task = asyncio.get_running_loop().create_task(loop())
+
+    def _detect_box(self, photo: Photo) -> list[int]:
+        box = photo.vehicle_box or (0, 0, photo.width, photo.height)
+        if self.geometry is None:
+            return list(box)
+        ox, oy = self._offset(photo)
+        sx, sy = self.geometry.scale
+        x1, y1, x2, y2 = box
+        return [
+            round((x1 + ox) * sx),
+            round((y1 + oy) * sy),
+            round((x2 + ox) * sx),
+            round((y2 + oy) * sy),
+        ]
+
+    def tracked_object(self, photo: Photo, camera: str, start: float) -> TrackedObject:
+        identifier = event_id(start, self._rng)
+        self.events[identifier] = photo
+        plate = self.lpr(photo) if self.lpr is not None else None
+        tracked = TrackedObject(
+            identifier, camera, photo.label, self._detect_box(photo), start, plate=plate
+        )
+        # Frigate's LPR needs position_changes > 0: its plate arrives with the second update.
+        tracked.plate_from = 2
+        self.records[identifier] = EventRecord(
+            identifier, camera, photo.label, photo, start, box=tracked.box, plate=plate
+        )
+        return tracked
+
+    def _lpr_update(self, record: EventRecord, moment: float) -> dict[str, Any]:
+        """``tracked_object_update`` type ``lpr``, 0.16/0.17 shape (no ``plate_box``)."""
+        assert record.plate is not None
+        name = record.sub_label[0] if record.sub_label else None
+        return {
+            "type": "lpr",
+            "name": name,
+            "plate": record.plate[0],
+            "score": record.plate[1],
+            "id": record.id,
+            "camera": record.camera,
+            "timestamp": moment,
+        }
 
     async def replay_one(
         self, photo: Photo, camera: str, *, updates: int = 1, step: float = 0.2
     ) -> str:
         tracked = self.tracked_object(photo, camera, time.time())
-        for index, message in enumerate(tracked.messages(updates, step)):
+        record = self.records[tracked.id]
+        messages = tracked.messages(updates, step)
+        for index, message in enumerate(messages):
             if index:
                 await asyncio.sleep(step)
+            after = message["after"]
+            if after["snapshot"] is not None:
+                record.snapshot_time = after["snapshot"]["frame_time"]
+            if message["type"] == "end":
+                record.end_time = after["end_time"]
+                record.zones = list(after["entered_zones"])
+            elif record.plate is not None and after["recognized_license_plate"] is not None:
+                # The LPR result goes out on tracked_object_update, then on the next event update.
+                await self._publish_topic(
+                    "tracked_object_update", self._lpr_update(record, after["frame_time"])
+                )
             await self.publish(message)
         return tracked.id
+
+    async def replay_dedicated(self, photo: Photo, camera: str, *, step: float = 0.2) -> str:
+        """A dedicated ``type: lpr`` camera without a Frigate+ model: LPR creates the event
+        (label ``license_plate``, ``data.type`` ``api``) with a snapshot; only
+        ``tracked_object_update`` (``lpr``) and ``reviews`` are published, no ``frigate/events``."""
+        if camera not in self.lpr_cameras:
+            self.lpr_cameras.append(camera)
+        start = time.time()
+        identifier = event_id(start, self._rng)
+        plate = self.lpr(photo) if self.lpr is not None else None
+        if plate is None and photo.plate:
+            plate = (photo.plate, 0.93)
+        self.events[identifier] = photo
+        record = EventRecord(
+            identifier,
+            camera,
+            "license_plate",
+            photo,
+            start,
+            plate=plate,
+            kind="api",
+            snapshot_time=start,
+        )
+        self.records[identifier] = record
+        review_id = event_id(start, self._rng)
+        review = {
+            "id": review_id,
+            "camera": camera,
+            "start_time": start,
+            "end_time": None,
+            "severity": "detection",
+            "thumb_path": f"/media/frigate/clips/review/thumb-{camera}-{review_id}.webp",
+            "data": {
+                "detections": [identifier],
+                "objects": ["license_plate"],
+                "verified_objects": [],
+                "sub_labels": [],
+                "zones": [],
+                "audio": [],
+                "thumb_time": start,
+                "metadata": None,
+            },
+        }
+        await self._publish_topic("reviews", {"type": "new", "before": review, "after": review})
+        if plate is not None:
+            for index in range(2):
+                await asyncio.sleep(step)
+                await self._publish_topic(
+                    "tracked_object_update", self._lpr_update(record, start + step * (index + 1))
+                )
+        await asyncio.sleep(step)
+        record.end_time = time.time()
+        ended = {**review, "end_time": record.end_time}
+        await self._publish_topic("reviews", {"type": "end", "before": review, "after": ended})
+        return identifier
 
     async def run(
         self, *, rate: float = 2.0, updates: int = 1, step: float = 0.2, limit: int | None = None
@@ -309,31 +624,270 @@ class FrigateReplay:
             await asyncio.sleep(1 / rate)
         return list(await asyncio.gather(*tasks))
 
+    # ------------------------------------------------------------------ images
+    def _offset(self, photo: Photo) -> tuple[int, int]:
+        assert self.geometry is not None
+        width, height = self.geometry.record
+        return max(0, (width - photo.width) // 2), max(0, (height - photo.height) // 2)
+
+    def record_frame(self, photo: Photo) -> np.ndarray:
+        """The record stream's frame: the photo, centred in a record-sized grey frame."""
+        image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"not an image: {photo.path}")
+        if self.geometry is None:
+            return image
+        width, height = self.geometry.record
+        frame = np.full((height, width, 3), 96, dtype=np.uint8)
+        ox, oy = self._offset(photo)
+        crop = image[: height - oy, : width - ox]
+        frame[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
+        return frame
+
+    def detect_frame(self, photo: Photo) -> np.ndarray:
+        """The detect stream's frame (what Frigate's snapshots are made of)."""
+        frame = self.record_frame(photo)
+        if self.geometry is None:
+            return frame
+        return cv2.resize(frame, self.geometry.detect, interpolation=cv2.INTER_AREA)
+
+    def _stored_snapshot(self, record: EventRecord) -> bytes:
+        """An ended event's snapshot.jpg in 0.17: rendered with the camera's snapshot settings."""
+        if (
+            self.geometry is None
+            and not self.snapshot_bounding_box
+            and self.snapshot_quality is None
+        ):
+            return record.photo.path.read_bytes()
+        frame = self.detect_frame(record.photo).copy()
+        if self.snapshot_bounding_box and record.box:
+            x1, y1, x2, y2 = record.box
+            cv2.rectangle(frame, (x1, y1), (x2, y2), (0, 0, 255), 2)  # Frigate's box, 2 px
+            cv2.putText(
+                frame,
+                f"{record.label}: 80%",
+                (x1, max(12, y1 - 4)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (0, 0, 255),
+                1,
+            )
+        return _encode(frame, ".jpg", self.snapshot_quality or 70)
+
     # ------------------------------------------------------------------ HTTP (Frigate's paths)
+    @web.middleware
+    async def _auth_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Port 8971: nginx's ``/auth`` sub-request; 401 without a valid JWT."""
+        auth = self.auth
+        if auth is None or request.path in ("/api/", "/api/version", "/api/login"):
+            return await handler(request)
+        token = request.cookies.get(auth.cookie_name)
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            token = header[len("Bearer ") :]
+        session = auth.tokens.get(token or "")
+        if session is None or session[1] < time.time():
+            self.requests.append(f"401 {request.path_qs}")
+            return web.Response(status=401, text="Unauthorized")
+        user, expiry = session
+        request["frigate_role"] = auth.users[user][1]
+        response = await handler(request)
+        if expiry - time.time() < auth.refresh_time:
+            refreshed = auth.issue(user)
+            auth.logins -= 1  # a refresh is not a login
+            response.set_cookie(auth.cookie_name, refreshed, httponly=True)
+        return response
+
+    async def _login(self, request: web.Request) -> web.Response:
+        if self.auth is None:
+            return web.json_response({"message": "Auth is disabled"}, status=404)
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"message": "Login failed"}, status=401)
+        user, password = body.get("user"), body.get("password")
+        known = self.auth.users.get(user) if isinstance(user, str) else None
+        if known is None or known[0] != password:
+            return web.json_response({"message": "Login failed"}, status=401)
+        response = web.Response(status=200)
+        response.set_cookie(self.auth.cookie_name, self.auth.issue(user), httponly=True)
+        return response
+
     async def _alive(self, _request: web.Request) -> web.Response:
         return web.Response(text="Frigate is running. Alive and healthy!")
 
     async def _version(self, _request: web.Request) -> web.Response:
-        return web.Response(text=FRIGATE_VERSION)
+        return web.Response(text=self.version)
+
+    async def _config(self, _request: web.Request) -> web.Response:
+        cameras: dict[str, Any] = {}
+        for camera in [*self.cameras, *self.lpr_cameras]:
+            detect: dict[str, Any] = {"enabled": camera not in self.lpr_cameras, "fps": 5}
+            if self.geometry is not None:
+                detect["width"], detect["height"] = self.geometry.detect
+            cameras[camera] = {
+                "name": camera,
+                "type": "lpr" if camera in self.lpr_cameras else "generic",
+                "detect": detect,
+                "snapshots": {
+                    "enabled": True,
+                    "clean_copy": self.clean_copy,
+                    "bounding_box": self.snapshot_bounding_box,
+                    "quality": self.snapshot_quality or 70,
+                },
+            }
+        return web.json_response({"version": "0.17-0", "cameras": cameras})
+
+    async def _stats_http(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    def _event_response(self, record: EventRecord) -> dict[str, Any]:
+        """Frigate's ``EventResponse``: plate and sub_label as strings, relative box."""
+        data: dict[str, Any] = {
+            "type": record.kind,
+            "score": record.score,
+            "top_score": record.score,
+            "attributes": [],
+            "snapshot_frame_time": record.snapshot_time,
+        }
+        if record.box is not None:
+            width, height = (
+                self.geometry.detect if self.geometry else (record.photo.width, record.photo.height)
+            )
+            x1, y1, x2, y2 = record.box
+            data["box"] = [x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height]
+            data["region"] = data["box"]
+        if record.plate is not None:
+            data["recognized_license_plate"] = record.plate[0]
+            data["recognized_license_plate_score"] = record.plate[1]
+        return {
+            "id": record.id,
+            "label": record.label,
+            "sub_label": record.sub_label[0] if record.sub_label else None,
+            "camera": record.camera,
+            "start_time": record.start_time,
+            "end_time": record.end_time,
+            "false_positive": False,
+            "zones": list(record.zones),
+            "thumbnail": None,
+            "has_clip": True,
+            "has_snapshot": True,
+            "retain_indefinitely": False,
+            "plus_id": None,
+            "model_hash": None,
+            "detector_type": "cpu",
+            "model_type": "ssd",
+            "data": data,
+        }
+
+    async def _list_events(self, request: web.Request) -> web.Response:
+        """``GET /api/events`` with the query parameters reconciliation uses."""
+        self.requests.append(request.path_qs)
+        query = request.query
+
+        def names(*keys: str) -> set[str] | None:
+            for key in keys:
+                value = query.get(key)
+                if value and value != "all":
+                    return set(value.split(","))
+            return None
+
+        cameras, labels = names("cameras", "camera"), names("labels", "label")
+        after = float(query.get("after", 0))
+        before = float(query.get("before", 1e12))
+        in_progress = query.get("in_progress")
+        limit = int(query.get("limit", 100))
+        selected = [
+            r
+            for r in self.records.values()
+            if (cameras is None or r.camera in cameras)
+            and (labels is None or r.label in labels)
+            and after < r.start_time < before
+            and (in_progress is None or (r.end_time is None) == (in_progress == "1"))
+        ]
+        selected.sort(key=lambda r: r.start_time, reverse=query.get("sort") != "date_asc")
+        return web.json_response([self._event_response(r) for r in selected[:limit]])
 
     async def _event(self, request: web.Request) -> web.Response:
-        photo = self.events.get(request.match_info["event_id"])
-        if photo is None:
+        record = self.records.get(request.match_info["event_id"])
+        if record is None:
             return web.json_response({"success": False, "message": "Event not found"}, status=404)
-        return web.json_response({"id": request.match_info["event_id"], "has_snapshot": True})
+        return web.json_response(self._event_response(record))
+
+    async def _write_back(
+        self, request: web.Request, fields: dict[str, tuple[type, ...]]
+    ) -> tuple[EventRecord | None, dict[str, Any] | web.Response]:
+        """Frigate's checks: admin role, a pydantic body (422), the event (404)."""
+        if request.get("frigate_role", "admin") != "admin":
+            return None, web.json_response(
+                {"success": False, "message": "Insufficient privileges"}, status=403
+            )
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return None, web.json_response({"detail": "invalid JSON"}, status=422)
+        text_key, score_key = fields
+        text, score = body.get(text_key) if isinstance(body, dict) else None, None
+        if isinstance(body, dict):
+            score = body.get(score_key)
+        if not isinstance(text, str) or len(text) > 100:
+            return None, web.json_response({"detail": f"{text_key} invalid"}, status=422)
+        if score is not None and (
+            isinstance(score, bool) or not isinstance(score, int | float) or not 0 < score <= 1
+        ):
+            return None, web.json_response({"detail": f"{score_key} invalid"}, status=422)
+        identifier = request.match_info["event_id"]
+        record = self.records.get(identifier)
+        if record is None:
+            return None, web.json_response(
+                {"success": False, "message": f"Event {identifier} not found."}, status=404
+            )
+        self.write_backs.append((request.path, body))
+        return record, body
+
+    async def _set_plate(self, request: web.Request) -> web.Response:
+        record, body = await self._write_back(
+            request,
+            ("recognizedLicensePlate", "recognizedLicensePlateScore"),  # type: ignore[arg-type]
+        )
+        if record is None:
+            assert isinstance(body, web.Response)
+            return body
+        assert isinstance(body, dict)
+        plate = body["recognizedLicensePlate"]
+        record.plate = (plate, body.get("recognizedLicensePlateScore") or 1.0) if plate else None
+        return web.json_response(
+            {"success": True, "message": f"Event {record.id} license plate set to {plate}"}
+        )
+
+    async def _set_sub_label(self, request: web.Request) -> web.Response:
+        record, body = await self._write_back(
+            request,
+            ("subLabel", "subLabelScore"),  # type: ignore[arg-type]
+        )
+        if record is None:
+            assert isinstance(body, web.Response)
+            return body
+        assert isinstance(body, dict)
+        name = body["subLabel"]
+        record.sub_label = (name, body.get("subLabelScore") or 1.0) if name else None
+        return web.json_response(
+            {"success": True, "message": f"Event {record.id} sub label set to {name}"}
+        )
 
     async def _clean_snapshot(self, request: web.Request) -> web.StreamResponse:
-        """Frigate 0.17's clean copy (WebP) of an ended event; 404 when ``clean_copy`` is off."""
-        if not self.clean_copy:
+        """The clean copy of an event (0.17+: WebP; older: PNG); 404 when ``clean_copy`` is off."""
+        wanted = ".webp" if self._newer_than_016 else ".png"
+        if not self.clean_copy or not request.path.endswith(wanted):
             self.requests.append(request.path_qs)
             return web.json_response(
                 {"success": False, "message": "Snapshot not available"}, status=404
             )
         return await self._snapshot(request)
 
-    async def _snapshot(self, request: web.Request) -> web.StreamResponse:
-        identifier = request.match_info["event_id"]
-        self.requests.append(request.path_qs)
+    async def _injected(self) -> web.Response | None:
         if self.faults.fail_next > 0:
             self.faults.fail_next -= 1
             return web.json_response(
@@ -342,16 +896,78 @@ class FrigateReplay:
         if self.faults.stall_next > 0:
             self.faults.stall_next -= 1
             await asyncio.sleep(self.faults.stall_seconds)
+        return None
+
+    async def _snapshot(self, request: web.Request) -> web.StreamResponse:
+        identifier = request.match_info["event_id"]
+        self.requests.append(request.path_qs)
+        if (fault := await self._injected()) is not None:
+            return fault
         photo = self.events.get(identifier)
         if photo is None:
             return web.json_response(
                 {"success": False, "message": "Snapshot not available"}, status=404
             )
-        body, content_type = photo.path.read_bytes(), "image/jpeg"
-        if request.path.endswith(".webp"):
-            body, content_type = _as_webp(body), "image/webp"
+        record = self.records.get(identifier)
+        clean = not request.path.endswith("snapshot.jpg")
+        if clean or record is None or (record.end_time is None and record.kind == "object"):
+            # The clean copy, or an in-progress object (0.17 honours bbox/crop/timestamp=0).
+            if self.geometry is None:
+                body = photo.path.read_bytes()
+                if request.path.endswith(".webp"):
+                    body = _as_webp(body)
+                elif request.path.endswith(".png"):
+                    body = _encode(self.detect_frame(photo), ".png")
+            else:
+                suffix = request.path[request.path.rindex(".") :]
+                quality = int(request.query.get("quality", 70)) if suffix == ".jpg" else None
+                body = _encode(self.detect_frame(photo), suffix, quality)
+        else:
+            body = self._stored_snapshot(record)
+        content_type = {"webp": "image/webp", "png": "image/png"}.get(
+            request.path.rsplit(".", 1)[-1], "image/jpeg"
+        )
         return web.Response(
             body=body,
             content_type=content_type,
             headers={"Cache-Control": "private, max-age=31536000"},
+        )
+
+    async def _thumbnail(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(request.path_qs)
+        record = self.records.get(request.match_info["event_id"])
+        if record is None:
+            return web.json_response({"success": False, "message": "Event not found"}, status=404)
+        frame = self.detect_frame(record.photo)
+        height = 175
+        width = max(1, round(frame.shape[1] * height / frame.shape[0]))
+        thumb = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        return web.Response(body=_encode(thumb, ".jpg", 70), content_type="image/jpeg")
+
+    async def _recording(self, request: web.Request) -> web.StreamResponse:
+        """The record stream's frame at ``frame_time`` (the event whose snapshot is then)."""
+        self.requests.append(request.path_qs)
+        if (fault := await self._injected()) is not None:
+            return fault
+        camera = request.match_info["camera"]
+        try:
+            moment = float(request.match_info["frame_time"])
+        except ValueError:
+            return web.json_response({"success": False, "message": "bad time"}, status=400)
+        record = next(
+            (
+                r
+                for r in self.records.values()
+                if r.camera == camera
+                and r.snapshot_time is not None
+                and abs(r.snapshot_time - moment) < 0.001
+            ),
+            None,
+        )
+        if record is None:
+            return web.json_response(
+                {"success": False, "message": "Recording not found at frame time"}, status=404
+            )
+        return web.Response(
+            body=_encode(self.record_frame(record.photo), ".jpg", 95), content_type="image/jpeg"
         )

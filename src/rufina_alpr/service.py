@@ -5,15 +5,25 @@ Per Frigate event the engine reads the snapshot on `new` and on `update`s that b
 `end` if the best frame changed, fuses all reads (with Frigate's own plate as one more), stores the
 transit and only then publishes it. The `end` message is acknowledged to the broker once the
 outcome is stored, so a crash before that makes the broker deliver it again.
+
+Frigate's own plate reads (`frigate/tracked_object_update` type ``lpr``, joined by event id, or
+``recognized_license_plate`` on the event) are one more read in fusion. Dedicated LPR cameras
+publish no `frigate/events`: their events are known from those updates alone and complete on the
+review's ``end`` (or after a quiet time). Frigate publishes with QoS 0, so the engine reconciles
+with ``GET /api/events`` at start-up and periodically. It also watches Frigate's health
+(``frigate/available``, camera status, ``frigate/stats`` freshness) and publishes each station's
+state on ``<prefix>/health``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +35,18 @@ import numpy as np
 
 from rufina_alpr import contract, privacy, traffic
 from rufina_alpr.config import Settings
-from rufina_alpr.frigate import EventError, FrigateClient, FrigateError, FrigateEvent, parse_event
+from rufina_alpr.frigate import (
+    EventError,
+    FrigateClient,
+    FrigateError,
+    FrigateEvent,
+    LprUpdate,
+    PlateGuess,
+    event_from_api,
+    parse_event,
+    parse_tracked_object_update,
+    ssl_context,
+)
 from rufina_alpr.fusion import fuse
 from rufina_alpr.hotlist import HotlistMatch, Hotlists, hotlist_summary
 from rufina_alpr.metrics import Metrics
@@ -44,6 +65,10 @@ HOUSEKEEPING_INTERVAL = 15.0
 # Passages reach the store when their Frigate event ends: roll up only what is an hour old.
 ROLLUP_LAG = timedelta(hours=1)
 PLATE_TEXT = re.compile(r"[A-Z0-9]{1,12}")
+# Frigate's dedicated LPR events carry this label (no vehicle class is known for them).
+LPR_LABEL = "license_plate"
+# Frigate's camera roles whose state decides a station's: without detect frames nothing is read.
+DECISIVE_ROLE = "detect"
 
 
 @dataclass(slots=True)
@@ -60,6 +85,11 @@ class EventState:
     last_snapshot_time: float | None = None
     failures: list[str] = field(default_factory=list)
     finalizing: bool = False
+    lpr: LprUpdate | None = None
+    """Frigate's latest plate for this object (`tracked_object_update` type ``lpr``)."""
+    dedicated: bool = False
+    """Known only from LPR updates (a dedicated LPR camera): no `end` will come."""
+    quiet_timer: asyncio.TimerHandle | None = None
 
 
 def mask_plate(plate: str) -> str:
@@ -97,13 +127,42 @@ class Engine:
         self._waiting = 0
         self._session: aiohttp.ClientSession | None = None
         self.frigate: FrigateClient | None = None
-        events_topic = f"{settings.mqtt.frigate_prefix}/events"
+        frigate_prefix = settings.mqtt.frigate_prefix
+        self._frigate_prefix = frigate_prefix
+        events_topic = f"{frigate_prefix}/events"
         self._events_topic = events_topic
-        subscription = (
-            f"$share/{settings.mqtt.shared_group}/{events_topic}"
-            if settings.mqtt.shared_group
-            else events_topic
+        self._lpr_topic = f"{frigate_prefix}/tracked_object_update"
+        self._reviews_topic = f"{frigate_prefix}/reviews"
+        self._available_topic = f"{frigate_prefix}/available"
+        self._stats_topic = f"{frigate_prefix}/stats"
+
+        def shared(topic: str) -> str:
+            group = settings.mqtt.shared_group
+            return f"$share/{group}/{topic}" if group else topic
+
+        # Work is shared among workers; every worker watches Frigate's health itself.
+        subscriptions = (
+            (shared(events_topic), 1),
+            (shared(self._lpr_topic), 1),
+            (shared(self._reviews_topic), 1),
+            (self._available_topic, 1),
+            (self._stats_topic, 0),
+            (f"{frigate_prefix}/+/status/+", 1),
         )
+        # Frigate's health as last seen (see `health_payload`).
+        self.frigate_available: str | None = None
+        self.frigate_version: str | None = None
+        self._stats_at: float | None = None
+        self._stats_wall: datetime | None = None
+        self._camera_fps: dict[str, float] = {}
+        self._camera_roles: dict[str, dict[str, str]] = {}
+        self._health_sent: dict[str, Any] | None = None
+        self._health_started = time.monotonic()
+        self._detect_sizes: dict[str, tuple[int, int]] = {}
+        self._config_loaded_at: float | None = None
+        self._reconcile_lock = asyncio.Lock()
+        self._finished_order: deque[str] = deque(maxlen=4096)
+        self._finished: set[str] = set()
         self.mqtt = MqttLink(
             host=settings.mqtt.host,
             port=settings.mqtt.port,
@@ -112,7 +171,7 @@ class Engine:
             password=settings.mqtt.password,
             keepalive=settings.mqtt.keepalive,
             will=Will(self.topics.status, contract.encode(self._status("offline"))),
-            subscriptions=((subscription, 1),),
+            subscriptions=subscriptions,
             on_message=self._on_message,
             on_connected=self._on_connected,
         )
@@ -120,14 +179,20 @@ class Engine:
     # ----------------------------------------------------------------- life cycle
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
+        frigate = self.settings.frigate
         self.frigate = FrigateClient(
             self._session,
-            self.settings.frigate.url,
-            timeout=self.settings.frigate.timeout,
-            retries=self.settings.frigate.retries,
+            frigate.url,
+            timeout=frigate.timeout,
+            retries=frigate.retries,
+            username=frigate.username,
+            password=frigate.password,
+            cookie_name=frigate.cookie_name,
+            ssl=ssl_context(frigate.verify_tls, frigate.ca_file),
         )
         await self.mqtt.start()
         self._spawn(self._housekeeping())
+        self._spawn(self._reconcile_loop(), name="reconcile")
         lpr = sum(1 for s in self.settings.stations if s.reads_plates)
         _LOGGER.info(
             "engine started: %d stations (%d plate-reading), detector %s, %d workers",
@@ -138,6 +203,9 @@ class Engine:
         )
 
     async def stop(self, *, drain_timeout: float = 10.0) -> None:
+        for state in self._events.values():
+            if state.quiet_timer is not None:
+                state.quiet_timer.cancel()
         pending = [task for state in self._events.values() for task in state.tasks]
         pending += [task for task in self._tasks if task.get_name().startswith("finalize")]
         if pending:
@@ -184,13 +252,34 @@ class Engine:
         self.mqtt.publish(self.topics.status, contract.encode(self._status("online")), retain=True)
         stations = contract.stations_payload(self.settings.stations)
         self.mqtt.publish(self.topics.stations, contract.encode(stations), retain=True)
+        self._publish_health(force=True)
         self._spawn(self._flush_outbox(), name="outbox")
 
     # ----------------------------------------------------------------- incoming events
     def _on_message(self, message: Message) -> None:
-        if message.topic != self._events_topic:
-            self.mqtt.ack(message)
+        topic = message.topic
+        if topic == self._events_topic:
+            self._on_event(message)
             return
+        try:
+            if topic == self._lpr_topic:
+                self._on_lpr_update(message.payload)
+            elif topic == self._reviews_topic:
+                self._on_review(message.payload)
+            elif topic == self._available_topic:
+                self.frigate_available = message.payload.decode(errors="replace").strip()
+                self._publish_health()
+            elif topic == self._stats_topic:
+                self._on_stats(message.payload)
+            elif topic.startswith(f"{self._frigate_prefix}/") and "/status/" in topic:
+                camera, _, role = topic[len(self._frigate_prefix) + 1 :].partition("/status/")
+                state = message.payload.decode(errors="replace").strip()
+                self._camera_roles.setdefault(camera, {})[role] = state
+                self._publish_health()
+        finally:
+            self.mqtt.ack(message)
+
+    def _on_event(self, message: Message) -> None:
         self.metrics.inc("events_received")
         try:
             event = parse_event(message.payload)
@@ -223,6 +312,10 @@ class Engine:
             self.metrics.inc("events_duplicate")
             self.mqtt.ack(message)
             return
+        if state.dedicated:  # its LPR update came first: a normal event after all
+            state.dedicated = False
+            if state.quiet_timer is not None:
+                state.quiet_timer.cancel()
         state.event = event
         if event.type == "end":
             state.finalizing = True
@@ -231,6 +324,172 @@ class Engine:
         if self._wants_read(state, event):
             self._schedule_read(state, event, essential=False)
         self.mqtt.ack(message)
+
+    def _on_lpr_update(self, payload: bytes) -> None:
+        """Frigate's plate for an object, joined to its event by id; for an unknown id (a
+        dedicated LPR camera, or an event whose first messages were lost) a pending event."""
+        try:
+            update = parse_tracked_object_update(payload)
+        except EventError as err:
+            self.metrics.inc("lpr_updates_malformed")
+            _LOGGER.warning("ignored a malformed tracked_object_update: %s", err)
+            return
+        if update is None:
+            return  # description, face, classification
+        self.metrics.inc("lpr_updates_received")
+        station = self.settings.station_for_camera(update.camera)
+        if station is None or not station.reads_plates:
+            return
+        state = self._events.get(update.id)
+        if state is None:
+            if self._handled_recently(update.id):
+                return
+            event = FrigateEvent(
+                type="update",
+                id=update.id,
+                camera=update.camera,
+                label=LPR_LABEL,
+                frame_time=update.timestamp,
+                start_time=update.timestamp,
+                end_time=None,
+                top_score=update.score or 0.0,
+                has_snapshot=True,
+                box=None,
+                snapshot_box=None,
+                snapshot_time=update.timestamp,
+                snapshot_score=None,
+                current_zones=(),
+                entered_zones=(),
+                recognized_plate=None,
+                sub_label=update.name,
+                false_positive=False,
+                new_snapshot=True,
+                source="lpr",
+            )
+            state = self._events[update.id] = EventState(event, station, dedicated=True)
+            self.metrics.inc("lpr_events")
+        if state.finalizing:
+            return
+        state.lpr = update
+        if state.dedicated:
+            if state.quiet_timer is not None:
+                state.quiet_timer.cancel()
+            state.quiet_timer = asyncio.get_running_loop().call_later(
+                self.settings.frigate.lpr_event_quiet, self._finish_dedicated, update.id
+            )
+
+    def _handled_recently(self, event_id: str) -> bool:
+        return event_id in self._finished
+
+    def _finish_dedicated(self, event_id: str) -> None:
+        """A dedicated LPR camera's event is complete (review ended, or quiet long enough)."""
+        state = self._events.get(event_id)
+        if state is None or state.finalizing or not state.dedicated:
+            return
+        if state.quiet_timer is not None:
+            state.quiet_timer.cancel()
+        state.finalizing = True
+        state.event = dataclasses.replace(
+            state.event, type="end", end_time=time.time(), frame_time=time.time()
+        )
+        self._spawn(self._finalize(state, None), name=f"finalize-{event_id}")
+
+    def _on_review(self, payload: bytes) -> None:
+        """A review's ``end`` completes the dedicated LPR events it lists."""
+        try:
+            message = json.loads(payload)
+            after = message["after"]
+            kind = message["type"]
+            detections = after["data"]["detections"]
+        except (ValueError, KeyError, TypeError):
+            self.metrics.inc("reviews_malformed")
+            return
+        if kind != "end" or not isinstance(detections, list):
+            return
+        for event_id in detections:
+            if isinstance(event_id, str):
+                self._finish_dedicated(event_id)
+
+    def _on_stats(self, payload: bytes) -> None:
+        try:
+            stats = json.loads(payload)
+            cameras = stats.get("cameras") or {}
+            fps = {
+                name: float(values.get("camera_fps") or 0.0)
+                for name, values in cameras.items()
+                if isinstance(values, dict)
+            }
+            service = stats.get("service") or {}
+        except (ValueError, AttributeError, TypeError):
+            self.metrics.inc("frigate_stats_malformed")
+            return
+        self._stats_at = time.monotonic()
+        self._stats_wall = datetime.now(self.settings.timezone)
+        self._camera_fps = fps
+        if isinstance(service, dict) and isinstance(service.get("version"), str):
+            self.frigate_version = service["version"]
+        self._publish_health()
+
+    # ----------------------------------------------------------------- Frigate's health
+    def health_payload(self) -> dict[str, Any]:
+        now = time.monotonic()
+        timeout = self.settings.frigate.stats_timeout
+        stats_fresh = self._stats_at is not None and now - self._stats_at <= timeout
+        stats_stale = (now - (self._stats_at or self._health_started)) > timeout
+        frigate: contract.HealthState
+        if self.frigate_available in ("offline", "stopped") or stats_stale:
+            frigate = "offline"
+        elif self.frigate_available == "online" or stats_fresh:
+            frigate = "online"
+        else:
+            frigate = "unknown"
+        stations: dict[str, tuple[contract.HealthState, str | None, dict[str, str]]] = {}
+        for station in self.settings.stations:
+            roles = self._camera_roles.get(station.camera, {})
+            fps = self._camera_fps.get(station.camera) if stats_fresh else None
+            state: contract.HealthState
+            reason: str | None = None
+            if frigate == "offline":
+                state, reason = "offline", "frigate_offline"
+            elif roles.get(DECISIVE_ROLE) == "offline":
+                state, reason = "offline", "detect_offline"
+            elif fps is not None and fps <= 0:
+                state, reason = "offline", "no_frames"
+            elif roles.get(DECISIVE_ROLE) == "disabled" and not fps:
+                state, reason = "offline", "disabled"
+            elif roles.get(DECISIVE_ROLE) == "online" or (fps or 0) > 0:
+                state = "online"
+            else:
+                state = "unknown"
+            stations[station.id] = (state, reason, roles)
+        return contract.health_payload(
+            time=datetime.now(self.settings.timezone),
+            frigate_state=frigate,
+            available=self.frigate_available,
+            last_stats=self._stats_wall,
+            version=self.frigate_version,
+            stations=stations,
+        )
+
+    def _publish_health(self, *, force: bool = False) -> None:
+        """Publish `<prefix>/health` (retained) when something changed, or when ``force``d."""
+        if not self.mqtt.connected.is_set():
+            return
+        payload = self.health_payload()
+        comparable = {k: v for k, v in payload.items() if k != "time"}
+        comparable["frigate"] = {k: v for k, v in payload["frigate"].items() if k != "last_stats"}
+        if not force and comparable == self._health_sent:
+            return
+        changed = self._health_sent is not None and comparable != self._health_sent
+        self._health_sent = comparable
+        if changed:
+            offline = [s for s, v in payload["stations"].items() if v["state"] == "offline"]
+            _LOGGER.info(
+                "Frigate %s; stations offline: %s",
+                payload["frigate"]["state"],
+                ", ".join(offline) or "none",
+            )
+        self.mqtt.publish(self.topics.health, contract.encode(payload), retain=True)
 
     def _wants_read(self, state: EventState, event: FrigateEvent) -> bool:
         if not event.has_snapshot or event.snapshot_time is None:
@@ -253,26 +512,26 @@ class Engine:
         state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event)))
 
     async def _read(self, state: EventState, event: FrigateEvent) -> None:
-        assert self.frigate is not None
         self._waiting += 1
         try:
             async with self._slots:
                 try:
-                    data = await self.frigate.snapshot(
-                        event.id,
-                        quality=self.settings.frigate.snapshot_quality,
-                        ended=event.type == "end",
-                    )
+                    data, box, frame_size = await self._image(event)
                 except FrigateError as err:
                     self.metrics.inc("images_failed")
                     state.failures.append(f"frigate: {err}")
                     _LOGGER.warning("snapshot of event %s not available: %s", event.id, err)
                     return
                 self.metrics.inc("images_fetched")
-                box = event.snapshot_box or event.box
                 try:
                     reads = await asyncio.get_running_loop().run_in_executor(
-                        self._pool, self._recognize, data, box, event.snapshot_time
+                        self._pool,
+                        self._recognize,
+                        data,
+                        box,
+                        event.snapshot_time,
+                        frame_size,
+                        event.relative_box,
                     )
                 except ImageError as err:
                     self.metrics.inc("images_invalid")
@@ -289,10 +548,87 @@ class Engine:
         finally:
             self._waiting -= 1
 
+    async def _image(
+        self, event: FrigateEvent
+    ) -> tuple[bytes, tuple[int, int, int, int] | None, tuple[int, int] | None]:
+        """The best image Frigate has of the event, with the vehicle box and the size of the
+        frame that box is in (None: the image's own). Per ``frigate.image_source``:
+        ``recording`` (record-stream frame at the snapshot time, detect box scaled),
+        ``clean`` (the clean copy of an ended event), ``snapshot`` (snapshot.jpg); each falls
+        back to the ones after it, and a dedicated LPR event to its thumbnail at last."""
+        assert self.frigate is not None
+        source = self.settings.frigate.image_source
+        box = event.snapshot_box or event.box
+        ended = event.type == "end"
+        quality = self.settings.frigate.snapshot_quality
+        if source == "recording" and event.snapshot_time is not None:
+            size = await self._detect_size(event.camera)
+            if size is not None or box is None:
+                try:
+                    data = await self.frigate.recording_frame(event.camera, event.snapshot_time)
+                    self.metrics.inc("images_recording")
+                    return data, box, size
+                except FrigateError as err:
+                    self.metrics.inc("images_recording_failed")
+                    _LOGGER.debug("no recording frame for %s: %s", event.id, err)
+        if source != "snapshot" and ended:
+            clean = await self.frigate.clean_snapshot(event.id)
+            if clean is not None:
+                self.metrics.inc("images_clean")
+                return clean, box, None
+        try:
+            data = await self.frigate.rendered_snapshot(event.id, quality=quality)
+        except FrigateError as err:
+            if event.source != "lpr" or err.status is None:
+                raise
+            data = await self.frigate.thumbnail(event.id)
+        self.metrics.inc("images_snapshot")
+        return data, box, None
+
+    async def _detect_size(self, camera: str) -> tuple[int, int] | None:
+        """The camera's detect resolution from Frigate's effective config (asked at most once a
+        minute while unknown): boxes are in detect pixels, recordings in record pixels."""
+        if camera in self._detect_sizes:
+            return self._detect_sizes[camera]
+        now = time.monotonic()
+        if self._config_loaded_at is not None and now - self._config_loaded_at < 60:
+            return None
+        self._config_loaded_at = now
+        assert self.frigate is not None
+        try:
+            config = await self.frigate.config()
+        except (FrigateError, ValueError) as err:
+            _LOGGER.warning("Frigate's config is not available: %s", err)
+            return None
+        for name, camera_config in (config.get("cameras") or {}).items():
+            detect = camera_config.get("detect") if isinstance(camera_config, dict) else None
+            if isinstance(detect, dict):
+                width, height = detect.get("width"), detect.get("height")
+                if isinstance(width, int) and isinstance(height, int) and width > 0 < height:
+                    self._detect_sizes[name] = (width, height)
+        return self._detect_sizes.get(camera)
+
     def _recognize(
-        self, data: bytes, box: tuple[int, int, int, int] | None, frame_time: float | None
+        self,
+        data: bytes,
+        box: tuple[int, int, int, int] | None,
+        frame_time: float | None,
+        frame_size: tuple[int, int] | None = None,
+        relative_box: tuple[float, float, float, float] | None = None,
     ) -> list[PlateRead]:
         image = decode_image(data, max_pixels=self.settings.recognition.max_image_pixels)
+        height, width = image.shape[:2]
+        if box is not None and frame_size is not None:
+            sx, sy = width / frame_size[0], height / frame_size[1]
+            box = (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
+        elif box is None and relative_box is not None:
+            x, y, w, h = relative_box
+            box = (
+                round(x * width),
+                round(y * height),
+                round((x + w) * width),
+                round((y + h) * height),
+            )
         return self.recognizer.read(image, vehicle_box=_clip_box(box, image), frame_time=frame_time)
 
     # ----------------------------------------------------------------- outcomes
@@ -337,17 +673,52 @@ class Engine:
                 message = None
             await self._publish_transit(transit, alerts=alerts)
             self.metrics.observe_latency(time.monotonic() - received)
+            if self.settings.frigate.write_back_plate or self.settings.frigate.write_back_sub_label:
+                self._spawn(self._write_back(transit), name=f"write-back-{event.id}")
         finally:
             if message is not None:
                 self.mqtt.ack(message)
             self._events.pop(event.id, None)
+            if event.id not in self._finished:
+                if len(self._finished_order) == self._finished_order.maxlen:
+                    self._finished.discard(self._finished_order[0])
+                self._finished_order.append(event.id)
+                self._finished.add(event.id)
+
+    async def _write_back(self, transit: Transit) -> None:
+        """Our plate (and the hotlist's name as sub_label) onto Frigate's event, so they show
+        in Frigate's UI and search. Best effort: a failure is logged and counted."""
+        assert self.frigate is not None
+        frigate = self.settings.frigate
+        try:
+            if frigate.write_back_plate:
+                await self.frigate.set_plate(transit.event_id, transit.plate, transit.confidence)
+                self.metrics.inc("frigate_plates_written")
+            hotlist = transit.hotlist
+            if frigate.write_back_sub_label and hotlist and hotlist.get("action") != "allow":
+                name = str(hotlist.get("list_name") or hotlist.get("list"))
+                score = hotlist.get("score")
+                await self.frigate.set_sub_label(
+                    transit.event_id, name, float(score) if score is not None else None
+                )
+                self.metrics.inc("frigate_sub_labels_written")
+        except FrigateError as err:
+            self.metrics.inc("frigate_write_back_failed")
+            _LOGGER.warning("write-back to Frigate event %s failed: %s", transit.event_id, err)
 
     def _transit(self, state: EventState) -> tuple[Transit | None, list[PlateRead]]:
         event, station = state.event, state.station
         reads = list(state.reads)
-        if event.recognized_plate is not None:
-            plate = normalize_plate(event.recognized_plate.plate)
-            score = event.recognized_plate.score or 0.8
+        # Frigate's answer: its latest LPR update (its clustered best plate), else the plate on
+        # the event (the same result, as the event carries it).
+        frigate_read = (
+            PlateGuess(state.lpr.plate, state.lpr.score)
+            if state.lpr is not None
+            else event.recognized_plate
+        )
+        if frigate_read is not None:
+            plate = normalize_plate(frigate_read.plate)
+            score = frigate_read.score or 0.8
             # Only what can be a plate (the contract's pattern): Frigate's API takes any text.
             if PLATE_TEXT.fullmatch(plate):
                 reads.append(
@@ -372,7 +743,7 @@ class Engine:
             read_count=fused.read_count,
             alternatives=tuple((alt.plate, alt.score) for alt in fused.alternatives),
             direction=station.direction_of(event.entered_zones),
-            frigate_plate=event.recognized_plate.plate if event.recognized_plate else None,
+            frigate_plate=frigate_read.plate if frigate_read else None,
             crop_jpeg=fused.best_read.crop_jpeg,
         )
         return transit, reads
@@ -571,8 +942,97 @@ class Engine:
                     self._spawn(self._finalize(state, None), name=f"finalize-{state.event.id}")
             if now >= next_stats and self.mqtt.connected.is_set():
                 await self.publish_stats()
+                self._publish_health(force=True)
                 next_stats = now + self.settings.stats_interval
+            else:
+                self._publish_health()  # stats going stale changes it without a message
             await asyncio.sleep(HOUSEKEEPING_INTERVAL if self.settings.stats_interval > 15 else 1)
+
+    async def _reconcile_loop(self) -> None:
+        """Reconcile once connected at start-up, then every ``reconcile_interval`` seconds."""
+        interval = self.settings.frigate.reconcile_interval
+        await self.mqtt.connected.wait()
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:  # the next round tries again
+                self.metrics.inc("reconcile_failed")
+                _LOGGER.exception("reconciliation with Frigate's events failed")
+            if interval <= 0:
+                return
+            await asyncio.sleep(interval)
+
+    async def reconcile(self, lookback: float | None = None) -> int:
+        """Process the ended vehicle events of ``GET /api/events`` that have no outcome yet
+        (their MQTT messages were lost: Frigate publishes with QoS 0). Exactly once: an event
+        being handled is skipped, and the store refuses a second outcome. Returns how many."""
+        assert self.frigate is not None
+        since = time.time() - (lookback or self.settings.frigate.reconcile_lookback)
+        labels = (*self.settings.recognition.labels, LPR_LABEL)
+        recovered = 0
+        async with self._reconcile_lock:
+            for station in self.settings.stations:
+                try:
+                    items = await self.frigate.events(
+                        camera=station.camera, after=since, labels=labels
+                    )
+                except FrigateError as err:
+                    self.metrics.inc("reconcile_failed")
+                    _LOGGER.warning("cannot list Frigate's events of %s: %s", station.camera, err)
+                    continue
+                for item in items:
+                    try:
+                        event = event_from_api(item)
+                    except EventError as err:
+                        self.metrics.inc("events_malformed")
+                        _LOGGER.debug("ignored an event of GET /api/events: %s", err)
+                        continue
+                    if await self._recover(station, event):
+                        recovered += 1
+        if recovered:
+            _LOGGER.info("reconciliation recovered %d events missed on MQTT", recovered)
+        return recovered
+
+    async def _recover(self, station: Station, event: FrigateEvent) -> bool:
+        if event.end_time is None or event.false_positive or event.camera != station.camera:
+            return False
+        if event.label == LPR_LABEL and not station.reads_plates:
+            return False
+        if event.label != LPR_LABEL and event.label not in self.settings.recognition.labels:
+            return False
+        state = self._events.get(event.id)
+        if state is None:
+            if event.id in self._finished or await self.in_db(self.store.event_handled, event.id):
+                return False
+            state = self._events.get(event.id)  # MQTT may have brought it meanwhile
+        if state is not None:
+            if state.finalizing:
+                return False
+            # Its `end` was lost: finish it with what MQTT gave (its reads, its precise box).
+            if state.quiet_timer is not None:
+                state.quiet_timer.cancel()
+            state.dedicated = False
+            previous = state.event
+            state.event = dataclasses.replace(
+                event,
+                box=previous.box,
+                snapshot_box=previous.snapshot_box,
+                snapshot_time=previous.snapshot_time or event.snapshot_time,
+                relative_box=None if previous.box else event.relative_box,
+            )
+        else:
+            state = self._events[event.id] = EventState(event, station)
+        self.metrics.inc("events_reconciled")
+        state.finalizing = True
+        if not station.reads_plates:
+            try:
+                stored = await self._add_passage(station, event, PASSAGE_COUNTED)
+                self.metrics.inc("passages_counted" if stored else "events_duplicate")
+            finally:
+                self._events.pop(event.id, None)
+            return stored
+        await self._finalize(state, None)
+        return True
 
     async def _retention(self) -> None:
         """Roll the traffic up to an hour ago, then purge what is past retention."""
