@@ -224,7 +224,7 @@ async def test_dashboard_renders_in_a_real_home_assistant(
     ha_port = free_port()
     (hass_dir / "configuration.yaml").write_text(_ha_config(ha_port))
     ha_log = (tmp_path / "hass.log").open("wb")
-    hass = subprocess.Popen(
+    hass = subprocess.Popen(  # noqa: ASYNC220 - a server for the whole test, not awaited
         [str(HASS), "-c", str(hass_dir), "--skip-pip"],
         stdout=ha_log,
         stderr=subprocess.STDOUT,
@@ -432,9 +432,12 @@ def _last_plate_entity(
 ) -> dict[str, Any] | None:
     """The station's Last plate sensor, found by its device's name in the friendly name."""
     for entity_id, state in states.items():
-        if entity_id.startswith("sensor.") and entity_id.endswith("_ultima_targa"):
-            if state["attributes"].get("friendly_name", "").startswith(station_name):
-                return state
+        if (
+            entity_id.startswith("sensor.")
+            and entity_id.endswith("_ultima_targa")
+            and state["attributes"].get("friendly_name", "").startswith(station_name)
+        ):
+            return state
     return None
 
 
