@@ -300,6 +300,8 @@ class FrigateAuth:
         self.tokens.clear()
 
 
+ROLE_KEY: Final = web.RequestKey("frigate_role", str)
+
 LprFunction = Callable[[Photo], tuple[str, float] | None]
 """Frigate's own LPR result for a photo (plate, score), or None when it reads nothing."""
 
@@ -692,7 +694,7 @@ class FrigateReplay:
             self.requests.append(f"401 {request.path_qs}")
             return web.Response(status=401, text="Unauthorized")
         user, expiry = session
-        request["frigate_role"] = auth.users[user][1]
+        request[ROLE_KEY] = auth.users[user][1]
         response = await handler(request)
         if expiry - time.time() < auth.refresh_time:
             refreshed = auth.issue(user)
@@ -820,7 +822,7 @@ class FrigateReplay:
         self, request: web.Request, fields: dict[str, tuple[type, ...]]
     ) -> tuple[EventRecord | None, dict[str, Any] | web.Response]:
         """Frigate's checks: admin role, a pydantic body (422), the event (404)."""
-        if request.get("frigate_role", "admin") != "admin":
+        if request.get(ROLE_KEY, "admin") != "admin":
             return None, web.json_response(
                 {"success": False, "message": "Insufficient privileges"}, status=403
             )

@@ -1,0 +1,307 @@
+"""Issue 9: everything Frigate gives, against the Frigate replay and a real Mosquitto broker.
+
+Frigate's own plate reads in fusion, dedicated LPR cameras, the best input (clean copy, record
+frame), write-back, reconciliation of messages lost with QoS 0, Frigate's health per station,
+and the 8971 port's login and TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rufina_alpr import contract
+from rufina_alpr.broker import MosquittoBroker
+from rufina_alpr.mqtt import Message, MqttLink
+from rufina_alpr.replay import FrigateAuth, FrigateReplay, Photo, load_photos
+
+from .conftest import TEST_STATIONS, plates_equal
+
+STATIONS = [
+    *(
+        {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind, "direction": s.direction}
+        for s in TEST_STATIONS
+    ),
+    {"id": "st_varco", "name": "Varco LPR", "camera": "cam_lpr", "kind": "lpr"},
+]
+
+
+def _labelled(photos_dir: Path, count: int) -> list[Photo]:
+    return [p for p in load_photos(photos_dir) if p.plate][:count]
+
+
+def _wrong(plate: str) -> str:
+    """Frigate's misread: one character changed (a different plate for fusion's clusters)."""
+    swap = {"0": "8", "1": "7", "A": "4", "B": "8", "E": "F", "M": "N"}
+    for index in range(len(plate) - 1, -1, -1):
+        if plate[index] in swap:
+            return plate[:index] + swap[plate[index]] + plate[index + 1 :]
+    return plate[:-1] + ("X" if plate[-1] != "X" else "Y")
+
+
+class Listener:
+    """A consumer of one retained/JSON topic of the engine, keeping every payload."""
+
+    def __init__(self, broker: MosquittoBroker, topic: str) -> None:
+        self.payloads: list[dict[str, Any]] = []
+        self.link = MqttLink(
+            host=broker.host,
+            port=broker.port,
+            client_id=f"listener-{topic.replace('/', '-')}",
+            subscriptions=((topic, 1),),
+            on_message=self._handle,
+            clean_session=True,
+            manual_ack=False,
+        )
+
+    def _handle(self, message: Message) -> None:
+        self.payloads.append(json.loads(message.payload))
+
+    @property
+    def last(self) -> dict[str, Any] | None:
+        return self.payloads[-1] if self.payloads else None
+
+    async def __aenter__(self) -> Listener:
+        await self.link.start()
+        await asyncio.wait_for(self.link.connected.wait(), 10)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.link.stop()
+
+
+async def _settle(harness: Any, count: int) -> None:
+    await harness.wait_handled(count)
+    await harness.wait_for(
+        lambda: len(harness.received) >= harness.engine.metrics.counters["transits_stored"],
+        what="every stored transit on MQTT",
+    )
+
+
+# ----------------------------------------------------------------------------- reconciliation
+def _lose(replay: FrigateReplay, photo: Photo, *, types: tuple[str, ...]) -> None:
+    """QoS 0 loss: `frigate/events` messages of these types for the vehicle of this photo."""
+    replay.lose.append(
+        lambda topic, m: (
+            topic == "events"
+            and m.get("type") in types
+            and replay.events.get(m["after"]["id"]) is photo
+        )
+    )
+
+
+async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    photos = _labelled(photos_dir, 4)
+    harness = await harness_factory(photos, extra={"frigate": {"reconcile_interval": 0}})
+    replay, engine = harness.replay, harness.engine
+    replay.qos = 0  # Frigate's default
+    _lose(replay, photos[0], types=("end",))
+    _lose(replay, photos[1], types=("new", "update", "end"))
+    ids = [await replay.replay_one(photo, "cam_pomino") for photo in photos]
+    await harness.wait_handled(2)
+    await asyncio.sleep(1.0)
+    assert len(replay.lost) == 1 + 3
+    counts = await engine.in_db(engine.store.passage_counts)
+    assert counts.read + counts.unread == 2
+    assert ids[0] in engine._events  # its state waits for an `end` that never comes
+
+    assert await engine.reconcile() == 2
+    await _settle(harness, 4)
+    # Again: nothing new, nothing twice.
+    assert await engine.reconcile() == 0
+    assert await engine.reconcile() == 0
+    await asyncio.sleep(0.5)
+    events = Counter(t["event_id"] for t in harness.received)
+    assert set(events) == set(ids)
+    assert all(n == 1 for n in events.values())
+    assert harness.collector.duplicates == 0
+    assert engine.metrics.counters["events_reconciled"] == 2
+    by_event = {t["event_id"]: t for t in harness.received}
+    for event_id, photo in zip(ids[:2], photos[:2], strict=True):
+        assert plates_equal(by_event[event_id]["plate"], photo.plate or "")
+    listing = [r for r in replay.requests if r.startswith("/api/events?")]
+    assert listing and all("in_progress=0" in r for r in listing)
+    assert ids[0] not in engine._events
+
+
+async def test_reconciliation_at_start_up_recovers_events_missed_while_away(
+    harness_factory: Any, photos_dir: Path, recognizer: Any
+) -> None:
+    from rufina_alpr.service import Engine
+
+    photos = _labelled(photos_dir, 3)
+    harness = await harness_factory(photos, start_engine=False)
+    replay = harness.replay
+    replay.qos = 0
+    for photo in photos:  # the engine is away: Frigate's QoS 0 messages are gone
+        _lose(replay, photo, types=("new", "update", "end"))
+    ids = [await replay.replay_one(photo, "cam_roma") for photo in photos]
+    harness.engine = Engine(harness.settings, recognizer)
+    await harness.engine.start()
+    await _settle(harness, 3)
+    assert sorted(t["event_id"] for t in harness.received) == sorted(ids)
+    assert harness.engine.metrics.counters["events_reconciled"] == 3
+
+
+# ----------------------------------------------------------------------------- Frigate's LPR
+async def test_dedicated_lpr_camera_vehicles_become_transits(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """`type: lpr` camera without a Frigate+ model: no frigate/events, only LPR updates and
+    reviews; each of its events becomes one transit, read on the event's snapshot."""
+    photos = _labelled(photos_dir, 3)
+    harness = await harness_factory(
+        photos, extra={"stations": STATIONS, "frigate": {"lpr_event_quiet": 30}}
+    )
+    replay, engine = harness.replay, harness.engine
+    ids = [await replay.replay_dedicated(photo, "cam_lpr") for photo in photos]
+    await _settle(harness, 3)
+    assert engine.metrics.counters.get("events_received", 0) == 0  # no frigate/events at all
+    assert engine.metrics.counters["lpr_events"] == 3
+    by_event = {t["event_id"]: t for t in harness.received}
+    assert set(by_event) == set(ids)
+    for event_id, photo in zip(ids, photos, strict=True):
+        transit = by_event[event_id]
+        contract.validate("transit", transit)
+        assert transit["station"] == "st_varco"
+        assert transit["vehicle"] == "license_plate"
+        assert transit["frigate_plate"] == photo.plate
+        assert plates_equal(transit["plate"], photo.plate or "")
+        assert transit["reads"] >= 2  # ours on the snapshot and Frigate's
+    # Finished by the review's `end`, long before the 30 s quiet time.
+    assert all(f"/api/events/{i}/snapshot-clean.webp" in replay.requests for i in ids)
+    # A late LPR update of a finished event does not open it again.
+    await replay._publish_topic(
+        "tracked_object_update",
+        replay._lpr_update(replay.records[ids[0]], 1.0),
+    )
+    await asyncio.sleep(0.5)
+    assert ids[0] not in engine._events
+
+
+async def test_dedicated_event_without_review_end_completes_after_quiet_time(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    photos = _labelled(photos_dir, 1)
+    harness = await harness_factory(
+        photos, extra={"stations": STATIONS, "frigate": {"lpr_event_quiet": 1.0}}
+    )
+    replay = harness.replay
+    replay.lose.append(lambda topic, m: topic == "reviews" and m["type"] == "end")
+    event_id = await replay.replay_dedicated(photos[0], "cam_lpr")
+    await _settle(harness, 1)
+    assert [t["event_id"] for t in harness.received] == [event_id]
+
+
+async def test_frigate_read_and_ours_disagree_fusion_picks_the_better_supported(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """Frigate misreads one character with a high score; our three reads agree on the label.
+    Fusion keeps ours, with Frigate's as an alternative; `frigate_plate` shows Frigate's."""
+    photos = _labelled(photos_dir, 4)
+    harness = await harness_factory(photos)
+    replay = harness.replay
+    replay.lpr = lambda photo: (_wrong(photo.plate or ""), 0.95)
+    ids = [await replay.replay_one(p, "cam_pomino", updates=2) for p in photos]
+    await _settle(harness, 4)
+    assert harness.engine.metrics.counters["lpr_updates_received"] >= 4
+    by_event = {t["event_id"]: t for t in harness.received}
+    for event_id, photo in zip(ids, photos, strict=True):
+        transit = by_event[event_id]
+        assert transit["frigate_plate"] == _wrong(photo.plate or "")
+        assert plates_equal(transit["plate"], photo.plate or ""), transit
+        assert any(
+            plates_equal(a["plate"], _wrong(photo.plate or "")) for a in transit["alternatives"]
+        )
+
+
+async def test_frigate_read_decides_when_ours_is_missing(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """A vehicle whose snapshot fails: Frigate's read alone makes the transit (low confidence
+    is kept and flagged, never dropped)."""
+    photos = _labelled(photos_dir, 1)
+    harness = await harness_factory(photos, extra={"frigate": {"retries": 0}})
+    replay = harness.replay
+    replay.lpr = lambda photo: (photo.plate or "", 0.91)
+    replay.faults.fail_next = 10_000
+    event_id = await replay.replay_one(photos[0], "cam_roma")
+    await _settle(harness, 1)
+    (transit,) = harness.received
+    assert transit["event_id"] == event_id
+    assert transit["plate"] == photos[0].plate
+    assert transit["reads"] == 1 and transit["frigate_plate"] == photos[0].plate
+
+
+# ----------------------------------------------------------------------------- write-back
+async def test_write_back_posts_plate_and_hotlist_name_to_frigate(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    photos = _labelled(photos_dir, 2)
+    harness = await harness_factory(
+        photos, extra={"frigate": {"write_back": {"plate": True, "sub_label": True}}}
+    )
+    engine, replay = harness.engine, harness.replay
+    hotlists = engine.hotlists
+
+    def stolen() -> None:
+        hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
+        hotlists.add_entry("stolen", photos[0].plate or "", "Furto", added_by="test")
+
+    await engine.in_db(stolen)
+    ids = [await replay.replay_one(photo, "cam_pomino") for photo in photos]
+    await _settle(harness, 2)
+    await harness.wait_for(lambda: len(replay.write_backs) >= 3, 20, "write-backs")
+    by_event = {t["event_id"]: t for t in harness.received}
+    plates = {path: body for path, body in replay.write_backs if path.endswith("_plate")}
+    for event_id in ids:
+        body = plates[f"/api/events/{event_id}/recognized_license_plate"]
+        assert body["recognizedLicensePlate"] == by_event[event_id]["plate"]
+        assert 0 < body["recognizedLicensePlateScore"] <= 1
+        assert replay.records[event_id].plate == (
+            body["recognizedLicensePlate"],
+            body["recognizedLicensePlateScore"],
+        )
+    labels = [(p, b) for p, b in replay.write_backs if p.endswith("/sub_label")]
+    assert labels == [
+        (
+            f"/api/events/{ids[0]}/sub_label",
+            {"subLabel": "Veicoli rubati", "subLabelScore": 1.0},
+        )
+    ]
+    assert replay.records[ids[0]].sub_label == ("Veicoli rubati", 1.0)
+    assert engine.metrics.counters["frigate_plates_written"] == 2
+
+
+async def test_write_back_is_off_by_default(harness_factory: Any, photos_dir: Path) -> None:
+    photos = _labelled(photos_dir, 1)
+    harness = await harness_factory(photos)
+    await harness.replay.replay_one(photos[0], "cam_pomino")
+    await _settle(harness, 1)
+    assert harness.replay.write_backs == []
+
+
+async def test_write_back_refused_without_admin_is_counted(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """A viewer account on port 8971: Frigate answers 403, the engine counts it and goes on."""
+    photos = _labelled(photos_dir, 1)
+    harness = await harness_factory(
+        photos,
+        extra={"frigate": {"write_back": {"plate": True}, "username": "viewer", "password": "pw"}},
+    )
+    harness.replay.auth = FrigateAuth(users={"viewer": ("pw", "viewer")})
+    await harness.replay.replay_one(photos[0], "cam_pomino")
+    await _settle(harness, 1)
+    await harness.wait_for(
+        lambda: harness.engine.metrics.counters.get("frigate_write_back_failed") == 1,
+        20,
+        "a refused write-back",
+    )
+    assert harness.replay.write_backs == []
+    assert len(harness.received) == 1
