@@ -8,17 +8,28 @@ and the 8971 port's login and TLS.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import shutil
+import ssl
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+
 from rufina_alpr import contract
 from rufina_alpr.broker import MosquittoBroker
+from rufina_alpr.frigate import FrigateClient, FrigateError, ssl_context
 from rufina_alpr.mqtt import Message, MqttLink
-from rufina_alpr.replay import FrigateAuth, FrigateReplay, Photo, load_photos
+from rufina_alpr.replay import CameraGeometry, FrigateAuth, FrigateReplay, Photo, load_photos
+from rufina_alpr.service import Engine
 
-from .conftest import TEST_STATIONS, plates_equal
+from .conftest import TEST_STATIONS, plates_equal, require
 
 STATIONS = [
     *(
@@ -132,8 +143,6 @@ async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
 async def test_reconciliation_at_start_up_recovers_events_missed_while_away(
     harness_factory: Any, photos_dir: Path, recognizer: Any
 ) -> None:
-    from rufina_alpr.service import Engine
-
     photos = _labelled(photos_dir, 3)
     harness = await harness_factory(photos, start_engine=False)
     replay = harness.replay
@@ -305,3 +314,188 @@ async def test_write_back_refused_without_admin_is_counted(
     )
     assert harness.replay.write_backs == []
     assert len(harness.received) == 1
+
+
+# ----------------------------------------------------------------------------- health
+def _station_states(listener: Listener) -> dict[str, str]:
+    assert listener.last is not None
+    return {k: v["state"] for k, v in listener.last["stations"].items()}
+
+
+async def test_camera_offline_flips_its_station_offline_and_frigate_down_all(
+    harness_factory: Any, photos_dir: Path, mosquitto: MosquittoBroker
+) -> None:
+    harness = await harness_factory(_labelled(photos_dir, 1), extra={"stations": STATIONS})
+    replay, engine = harness.replay, harness.engine
+    async with Listener(mosquitto, "rufina_alpr/health") as health:
+        await replay.publish_stats()
+        await harness.wait_for(
+            lambda: (
+                health.last
+                and health.last["frigate"]["state"] == "online"
+                and _station_states(health)["st_pomino"] == "online"
+            ),
+            10,
+            "Frigate and its cameras online",
+        )
+        for payload in health.payloads:
+            contract.validate("health", payload)
+        assert health.last["frigate"]["version"] == replay.version
+        # One camera's detect stream goes offline: only its station flips.
+        await replay.camera_status("cam_pomino", "detect", "offline")
+        await harness.wait_for(
+            lambda: _station_states(health)["st_pomino"] == "offline", 10, "st_pomino offline"
+        )
+        states = _station_states(health)
+        assert states["st_roma"] == "online"
+        assert health.last["stations"]["st_pomino"]["reason"] == "detect_offline"
+        assert health.last["stations"]["st_pomino"]["roles"] == {"detect": "offline"}
+        await replay.camera_status("cam_pomino", "detect", "online")
+        await harness.wait_for(
+            lambda: _station_states(health)["st_pomino"] == "online", 10, "st_pomino back"
+        )
+        # A camera that delivers no frames (camera_fps 0 in frigate/stats).
+        replay.camera_fps["cam_roma"] = 0.0
+        await replay.publish_stats()
+        await harness.wait_for(
+            lambda: _station_states(health)["st_roma"] == "offline", 10, "st_roma offline"
+        )
+        assert health.last["stations"]["st_roma"]["reason"] == "no_frames"
+        # Frigate dies: its last will (frigate/available offline) takes every station down.
+        await replay.crash()
+        await harness.wait_for(
+            lambda: health.last["frigate"]["state"] == "offline", 15, "Frigate's last will"
+        )
+        assert set(_station_states(health).values()) == {"offline"}
+        assert health.last["frigate"]["available"] == "offline"
+        assert engine.frigate_available == "offline"
+        for payload in health.payloads:
+            contract.validate("health", payload)
+
+
+async def test_stale_stats_mean_frigate_offline(
+    harness_factory: Any, photos_dir: Path, mosquitto: MosquittoBroker
+) -> None:
+    """Frigate 0.17 stops cleanly without a will: `available` stays `online`, stats stop."""
+    harness = await harness_factory(
+        _labelled(photos_dir, 1), extra={"frigate": {"stats_timeout": 2.0}}
+    )
+    async with Listener(mosquitto, "rufina_alpr/health") as health:
+        await harness.replay.publish_stats()
+        await harness.wait_for(
+            lambda: health.last and health.last["frigate"]["state"] == "online", 10, "online"
+        )
+        await harness.wait_for(
+            lambda: health.last["frigate"]["state"] == "offline", 10, "stale stats: offline"
+        )
+        assert health.last["frigate"]["available"] == "online"
+        assert set(_station_states(health).values()) == {"offline"}
+
+
+# ----------------------------------------------------------------------------- auth and TLS
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    require(shutil.which("openssl") is not None, "openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "frigate.crt", folder / "frigate.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=frigate.local",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_login_jwt_refresh_and_relogin_on_401_over_tls(
+    mosquitto: MosquittoBroker, photos_dir: Path, tls_files: tuple[Path, Path]
+) -> None:
+    cert, key = tls_files
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    replay = FrigateReplay(
+        _labelled(photos_dir, 1),
+        cameras=["cam_pomino"],
+        mqtt_host=mosquitto.host,
+        mqtt_port=mosquitto.port,
+        tls=server,
+    )
+    replay.auth = FrigateAuth(users={"rufina": ("s3cret", "admin")}, refresh_time=1e9)
+    await replay.start()
+    try:
+        tracked = replay.tracked_object(replay.photos[0], "cam_pomino", 1.0)
+        async with aiohttp.ClientSession() as session:
+            # Without the CA, the self-signed certificate is refused.
+            plain = FrigateClient(
+                session, replay.url, retries=0, username="rufina", password="s3cret"
+            )
+            with pytest.raises(FrigateError):
+                await plain.version()
+            client = FrigateClient(
+                session,
+                replay.url,
+                retries=0,
+                username="rufina",
+                password="s3cret",
+                ssl=ssl_context(True, str(cert)),
+            )
+            assert (await client.snapshot(tracked.id))[:2] == b"\xff\xd8"
+            assert client.logins == 1 and replay.auth.logins == 1
+            # Frigate refreshed the session (new cookie): the client keeps the new token.
+            first = client._token
+            await client.snapshot(tracked.id)
+            assert client._token != first and client.logins == 1
+            # Frigate restarted (tokens gone): one 401, a new login, the request succeeds.
+            replay.auth.expire_all()
+            await client.snapshot(tracked.id)
+            assert client.logins == 2
+            assert any(r.startswith("401 ") for r in replay.requests)
+            wrong = FrigateClient(
+                session,
+                replay.url,
+                retries=0,
+                username="rufina",
+                password="nope",
+                ssl=ssl_context(True, str(cert)),
+            )
+            with pytest.raises(FrigateError) as refused:
+                await wrong.snapshot(tracked.id)
+            assert refused.value.status == 401
+    finally:
+        await replay.stop()
+
+
+async def test_engine_reads_through_frigate_login(
+    harness_factory: Any, photos_dir: Path, recognizer: Any
+) -> None:
+    photos = _labelled(photos_dir, 2)
+    harness = await harness_factory(photos, start_engine=False)
+    # The same replay, now behind Frigate's 8971 port: login required.
+    harness.replay.auth = FrigateAuth(users={"rufina": ("s3cret", "admin")})
+    harness.settings = dataclasses.replace(
+        harness.settings,
+        frigate=dataclasses.replace(harness.settings.frigate, username="rufina", password="s3cret"),
+    )
+    harness.engine = Engine(harness.settings, recognizer)
+    await harness.engine.start()
+    ids = [await harness.replay.replay_one(photo, "cam_roma") for photo in photos]
+    await _settle(harness, 2)
+    assert {t["event_id"] for t in harness.received} == set(ids)
+    assert harness.replay.auth.logins == 1
+    assert harness.engine.frigate is not None and harness.engine.frigate.logins == 1
