@@ -499,3 +499,177 @@ async def test_engine_reads_through_frigate_login(
     assert {t["event_id"] for t in harness.received} == set(ids)
     assert harness.replay.auth.logins == 1
     assert harness.engine.frigate is not None and harness.engine.frigate.logins == 1
+
+
+# ----------------------------------------------------------------------------- inputs
+GEOMETRY = CameraGeometry(record=(1920, 1080), detect=(960, 540))
+
+
+@pytest.fixture
+async def geometry_replay(mosquitto: MosquittoBroker, photos_dir: Path) -> Any:
+    replay = FrigateReplay(
+        _labelled(photos_dir, 54),
+        cameras=["cam_pomino"],
+        mqtt_host=mosquitto.host,
+        mqtt_port=mosquitto.port,
+        geometry=GEOMETRY,
+    )
+    # Frigate's defaults for snapshots: bounding box drawn, quality 70 (0.17).
+    replay.snapshot_bounding_box, replay.snapshot_quality = True, 70
+    await replay.start()
+    yield replay
+    await replay.stop()
+
+
+def _decode(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+async def test_replay_serves_detect_snapshots_clean_copies_and_record_frames(
+    geometry_replay: FrigateReplay,
+) -> None:
+    replay = geometry_replay
+    tracked = replay.tracked_object(replay.photos[0], "cam_pomino", 1753373411.5)
+    record = replay.records[tracked.id]
+    record.snapshot_time, record.end_time = 1753373411.9, 1753373412.5
+    async with aiohttp.ClientSession() as session:
+        client = FrigateClient(session, replay.url, retries=0)
+        clean = _decode(await client.snapshot(tracked.id, ended=True))
+        stored = _decode(await client.rendered_snapshot(tracked.id))
+        frame = _decode(await client.recording_frame("cam_pomino", record.snapshot_time))
+        config = await client.config()
+        thumbnail = _decode(await client.thumbnail(tracked.id))
+        with pytest.raises(FrigateError) as missing:
+            await client.recording_frame("cam_pomino", 1.0)
+    assert missing.value.status == 404
+    assert clean.shape[:2] == (540, 960) and stored.shape[:2] == (540, 960)
+    assert frame.shape[:2] == (1080, 1920)
+    assert thumbnail.shape[0] == 175
+    assert config["cameras"]["cam_pomino"]["detect"]["width"] == 960
+    # The ended event's snapshot.jpg has Frigate's red box drawn; the clean copy does not.
+    x1, y1, x2, y2 = tracked.box
+    edge = stored[y1, x1 + 5 : x2 - 5].astype(int)
+    assert (edge[:, 2] - edge[:, 1]).mean() > 100
+    assert abs(clean[y1, x1 + 5 : x2 - 5].astype(int) - edge).mean() > 30
+
+
+async def test_older_frigate_keeps_its_clean_copy_as_png(
+    mosquitto: MosquittoBroker, photos_dir: Path
+) -> None:
+    replay = FrigateReplay(
+        _labelled(photos_dir, 1),
+        cameras=["cam_pomino"],
+        mqtt_host=mosquitto.host,
+        mqtt_port=mosquitto.port,
+        version="0.16.4-replay",
+    )
+    await replay.start()
+    try:
+        tracked = replay.tracked_object(replay.photos[0], "cam_pomino", 1.0)
+        async with aiohttp.ClientSession() as session:
+            client = FrigateClient(session, replay.url, retries=0)
+            data = await client.snapshot(tracked.id, ended=True)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert replay.requests == [f"/api/events/{tracked.id}/snapshot-clean.png"]
+    finally:
+        await replay.stop()
+
+
+async def test_engine_reads_the_record_frame_with_the_box_scaled(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    photos = _labelled(photos_dir, 3)
+    harness = await harness_factory(photos, extra={"frigate": {"image_source": "recording"}})
+    harness.replay.geometry = GEOMETRY
+    ids = [await harness.replay.replay_one(photo, "cam_pomino") for photo in photos]
+    await _settle(harness, 3)
+    counters = harness.engine.metrics.counters
+    assert counters["images_recording"] >= 3
+    recordings = [r for r in harness.replay.requests if "/recordings/" in r]
+    assert len(recordings) >= 3
+    by_event = {t["event_id"]: t for t in harness.received}
+    assert (
+        sum(
+            plates_equal(by_event[i]["plate"], p.plate or "")
+            for i, p in zip(ids, photos, strict=True)
+        )
+        >= 2
+    )
+
+
+@pytest.mark.slow
+async def test_accuracy_of_each_input_on_the_shared_photos(
+    geometry_replay: FrigateReplay, recognizer: Any, figure: Any
+) -> None:
+    """One read per vehicle on each input Frigate offers, cameras with a 1920x1080 record stream
+    and a 960x540 detect stream: snapshot.jpg of the ended event (detect, box drawn, q70), the
+    clean copy (detect, lossless WebP), the record frame at the snapshot time (box scaled), and
+    that frame fused with Frigate's own read. Frigate's LPR is stood in for by the same OCR run
+    on the detect frame and kept only at Frigate's `recognition_threshold` (0.9), as Frigate
+    publishes nothing below it."""
+    from rufina_alpr.fusion import fuse  # noqa: PLC0415
+    from rufina_alpr.reads import PlateRead  # noqa: PLC0415
+    from rufina_alpr.service import _clip_box  # noqa: PLC0415
+
+    replay = geometry_replay
+    hits: Counter[str] = Counter()
+    frigate_published = 0
+
+    def best(reads: list[PlateRead]) -> str | None:
+        fused = fuse(reads)
+        return fused.plate if fused else None
+
+    async with aiohttp.ClientSession() as session:
+        client = FrigateClient(session, replay.url, retries=0)
+        for index, photo in enumerate(replay.photos):
+            tracked = replay.tracked_object(photo, "cam_pomino", 1753373411.0 + index)
+            record = replay.records[tracked.id]
+            record.snapshot_time, record.end_time = tracked.start_time + 0.4, tracked.start_time + 1
+            box = tuple(tracked.box)
+            inputs = {
+                "snapshot": (await client.rendered_snapshot(tracked.id), 1.0),
+                "clean": (await client.snapshot(tracked.id, ended=True), 1.0),
+                "record": (await client.recording_frame("cam_pomino", record.snapshot_time), 2.0),
+            }
+            reads: dict[str, list[PlateRead]] = {}
+            for name, (data, scale) in inputs.items():
+                image = _decode(data)
+                scaled = tuple(round(v * scale) for v in box)
+                reads[name] = await asyncio.to_thread(
+                    recognizer.read,
+                    image,
+                    vehicle_box=_clip_box(scaled, image),  # type: ignore[arg-type]
+                )
+            frigate = [r for r in reads["clean"] if r.confidence >= 0.9 and len(r.text) >= 4]
+            frigate = [dataclasses.replace(r, source="frigate") for r in frigate[:1]]
+            frigate_published += bool(frigate)
+            results = {
+                "snapshot": best(reads["snapshot"]),
+                "clean": best(reads["clean"]),
+                "record": best(reads["record"]),
+                "frigate": best(frigate),
+                "record+frigate": best(reads["record"] + frigate),
+                "clean+record+frigate": best(reads["clean"] + reads["record"] + frigate),
+            }
+            for name, plate in results.items():
+                hits[name] += bool(plate and plates_equal(plate, photo.plate or ""))
+    total = len(replay.photos)
+    figure(
+        f"inputs on {total} photos (record 1920x1080, detect 960x540): "
+        + ", ".join(
+            f"{name} {hits[name]}/{total}"
+            for name in (
+                "snapshot",
+                "clean",
+                "record",
+                "frigate",
+                "record+frigate",
+                "clean+record+frigate",
+            )
+        )
+        + f" (Frigate stand-in published a plate for {frigate_published})"
+    )
+    assert hits["record"] >= hits["clean"] >= hits["snapshot"] - 1
+    assert hits["record+frigate"] >= hits["record"]
