@@ -96,8 +96,8 @@ SCHEMA: Final = vol.Schema(
                 vol.Optional("sub_label", default=False): vol.Boolean(),
             },
             # Frigate publishes with QoS 0: events missed on MQTT are found in GET /api/events
-            # at start-up and every ``reconcile_interval`` seconds (0: never), ``reconcile_lookback``
-            # seconds back.
+            # at start-up and every ``reconcile_interval`` seconds (0: never), looking
+            # ``reconcile_lookback`` seconds back.
             vol.Optional("reconcile_interval", default=300.0): vol.All(
                 vol.Coerce(float), vol.Range(min=0)
             ),

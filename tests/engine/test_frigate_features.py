@@ -549,7 +549,7 @@ async def test_replay_serves_detect_snapshots_clean_copies_and_record_frames(
     assert thumbnail.shape[0] == 175
     assert config["cameras"]["cam_pomino"]["detect"]["width"] == 960
     # The ended event's snapshot.jpg has Frigate's red box drawn; the clean copy does not.
-    x1, y1, x2, y2 = tracked.box
+    x1, y1, x2, _y2 = tracked.box
     edge = stored[y1, x1 + 5 : x2 - 5].astype(int)
     assert (edge[:, 2] - edge[:, 1]).mean() > 100
     assert abs(clean[y1, x1 + 5 : x2 - 5].astype(int) - edge).mean() > 30
