@@ -36,5 +36,22 @@ VEHICLE_CLASSES: Final[tuple[str, ...]] = ("car", "motorcycle", "bus", "truck", 
 
 ISSUE_ENGINE_OFFLINE: Final = "engine_offline"
 ISSUE_CONTRACT_MISMATCH: Final = "contract_mismatch"
+ISSUE_FRIGATE_OFFLINE: Final = "frigate_offline"
+# A station offline for long: one issue per station, its text chosen by the engine's reason.
+ISSUE_STATION_OFFLINE: Final = "station_offline"
+ISSUE_STATION_REASONS: Final[dict[str, str]] = {
+    "detect_offline": "station_detect_offline",
+    "no_frames": "station_no_frames",
+    "disabled": "station_disabled",
+}
+
+# Why the engine says a station is offline (`reason` in its `health` payload).
+REASON_FRIGATE_OFFLINE: Final = "frigate_offline"
+STATION_OFFLINE_REASONS: Final[tuple[str, ...]] = (
+    REASON_FRIGATE_OFFLINE,
+    "detect_offline",
+    "no_frames",
+    "disabled",
+)
 
 MANUFACTURER: Final = "Rufina ALPR"

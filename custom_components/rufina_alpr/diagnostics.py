@@ -39,6 +39,7 @@ async def async_get_config_entry_diagnostics(
         "status": asdict(hub.status) if hub.status else None,
         "stations": {sid: asdict(station) for sid, station in hub.stations.items()},
         "stats": asdict(hub.stats) if hub.stats else None,
+        "health": asdict(hub.health) if hub.health else None,
         "last_transits": {sid: t.payload for sid, t in hub.last_transits.items()},
         "crops": {
             sid: {"bytes": len(crop), "received": received.isoformat()}

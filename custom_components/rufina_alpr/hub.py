@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -29,12 +30,17 @@ from .const import (
     EVENT_TRANSIT,
     ISSUE_CONTRACT_MISMATCH,
     ISSUE_ENGINE_OFFLINE,
+    ISSUE_FRIGATE_OFFLINE,
+    ISSUE_STATION_OFFLINE,
+    ISSUE_STATION_REASONS,
     KIND_LPR,
     LOGGER,
     MANUFACTURER,
+    REASON_FRIGATE_OFFLINE,
     SUPPORTED_CONTRACT_VERSION,
 )
 from .models import (
+    EngineHealth,
     EngineStats,
     EngineStatus,
     Hotlist,
@@ -53,6 +59,7 @@ KEY_AVAILABILITY = "availability"
 KEY_STATUS = "status"
 KEY_STATS = "stats"
 KEY_HOTLISTS = "hotlists"
+KEY_HEALTH = "health"
 
 # Hotlist sizes are polled from the API (they change only through operators' edits and imports,
 # which the integration's own actions follow with an immediate refresh).
@@ -93,6 +100,7 @@ class RufinaAlprHub:
         self.status: EngineStatus | None = None
         self.stations: dict[str, Station] = {}
         self.stats: EngineStats | None = None
+        self.health: EngineHealth | None = None
         self.last_transits: dict[str, Transit] = {}
         self.crops: dict[str, tuple[bytes, datetime]] = {}
         # The latest live transit and hotlist match per station, for the event entities.
@@ -112,6 +120,11 @@ class RufinaAlprHub:
         self._station_adders: list[Callable[[Station], None]] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._offline_timer: CALLBACK_TYPE | None = None
+        # Repairs of Frigate's and the stations' health, by issue id: the clocks still running,
+        # the issue each would raise (translation key, placeholders) and the issues raised.
+        self._health_timers: dict[str, CALLBACK_TYPE] = {}
+        self._health_pending: dict[str, tuple[str, dict[str, str]]] = {}
+        self._health_issues: set[str] = set()
         self._unavailable_logged = False
         self._warned_versions: set[str] = set()
         self._engine_device_id: str | None = None
@@ -129,6 +142,7 @@ class RufinaAlprHub:
             (f"{self.prefix}/status", self._async_on_status, "utf-8"),
             (f"{self.prefix}/stations", self._async_on_stations, "utf-8"),
             (f"{self.prefix}/stats", self._async_on_stats, "utf-8"),
+            (f"{self.prefix}/health", self._async_on_health, "utf-8"),
             (f"{self.prefix}/transit", self._async_on_transit, "utf-8"),
             (f"{self.prefix}/hotlist_match", self._async_on_hotlist_match, "utf-8"),
             (f"{self.prefix}/+/last", self._async_on_last, "utf-8"),
@@ -201,6 +215,7 @@ class RufinaAlprHub:
         while self._unsubscribe:
             self._unsubscribe.pop()()
         self._cancel_offline_timer()
+        self._cancel_health_timers()
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -294,6 +309,7 @@ class RufinaAlprHub:
     def _async_mqtt_connection(self, connected: bool) -> None:
         self.mqtt_connected = connected
         self._log_availability()
+        self._async_check_health()
         self._notify(KEY_AVAILABILITY)
 
     @callback
@@ -321,6 +337,7 @@ class RufinaAlprHub:
         if previous is None or previous.engine_version != status.engine_version:
             self._async_update_engine_device()
         self._log_availability()
+        self._async_check_health()
         self._notify(KEY_STATUS)
         self._notify(KEY_AVAILABILITY)
 
@@ -377,6 +394,108 @@ class RufinaAlprHub:
             },
         )
 
+    # -- Frigate's and the stations' health ------------------------------------------------
+
+    @callback
+    def _async_on_health(self, msg: ReceiveMessage) -> None:
+        try:
+            health = EngineHealth.from_payload(msg.payload)
+        except PayloadError as err:
+            self._reject("health", msg.topic, err)
+            return
+        self._count("health")
+        previous = self.health
+        self.health = health
+        if previous is None or previous.frigate.state != health.frigate.state:
+            LOGGER.debug("Engine %s sees Frigate %s", self.instance, health.frigate.state)
+        self._async_check_health()
+        self._notify(KEY_HEALTH)
+
+    def _health_problems(self) -> dict[str, tuple[str, dict[str, str]]]:
+        """The repair issues the current health calls for, by issue id.
+
+        While Frigate is offline every station is too (reason `frigate_offline`): the one Frigate
+        issue stands for them all, rather than one issue per station.
+        """
+        problems: dict[str, tuple[str, dict[str, str]]] = {}
+        if (health := self.health) is None:
+            return problems
+        minutes = str(self.offline_issue_minutes)
+        if health.frigate.online is False:
+            problems[f"{ISSUE_FRIGATE_OFFLINE}_{self.entry.entry_id}"] = (
+                ISSUE_FRIGATE_OFFLINE,
+                {"instance": self.instance, "minutes": minutes},
+            )
+            return problems
+        for station_id, station in health.stations.items():
+            if station.online is not False or station.reason == REASON_FRIGATE_OFFLINE:
+                continue
+            known = self.stations.get(station_id)
+            problems[self.station_issue_id(station_id)] = (
+                ISSUE_STATION_REASONS.get(station.reason or "", ISSUE_STATION_OFFLINE),
+                {
+                    "instance": self.instance,
+                    "station": known.name if known else station_id,
+                    "camera": known.camera if known else station_id,
+                    "reason": station.reason or "unknown",
+                    "minutes": minutes,
+                },
+            )
+        return problems
+
+    def station_issue_id(self, station_id: str) -> str:
+        """Repair issue id of a station offline for long."""
+        return f"{ISSUE_STATION_OFFLINE}_{self.entry.entry_id}_{station_id}"
+
+    @callback
+    def _async_check_health(self) -> None:
+        """Start, keep or stop the clocks of the health repairs; remove those that recovered.
+
+        The engine's health is only as fresh as the engine: while it (or the broker) is away no
+        clock runs and raised issues stay, until the engine is back and says what changed.
+        """
+        if not self.available:
+            self._cancel_health_timers()
+            return
+        problems = self._health_problems()
+        self._health_pending = problems
+        for issue_id in set(self._health_timers) - set(problems):
+            self._health_timers.pop(issue_id)()
+        for issue_id in self._health_issues - set(problems):
+            self._health_issues.discard(issue_id)
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        for issue_id in problems:
+            if issue_id in self._health_issues:
+                self._async_raise_health_issue(issue_id)  # the reason may have changed
+            elif issue_id not in self._health_timers:
+                self._health_timers[issue_id] = async_call_later(
+                    self.hass,
+                    self.offline_issue_minutes * 60,
+                    partial(self._async_health_timer_fired, issue_id),
+                )
+
+    def _cancel_health_timers(self) -> None:
+        while self._health_timers:
+            self._health_timers.popitem()[1]()
+
+    @callback
+    def _async_health_timer_fired(self, issue_id: str, _now: datetime) -> None:
+        self._health_timers.pop(issue_id, None)
+        self._health_issues.add(issue_id)
+        self._async_raise_health_issue(issue_id)
+
+    def _async_raise_health_issue(self, issue_id: str) -> None:
+        translation_key, placeholders = self._health_pending[issue_id]
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
+        )
+
     def _log_availability(self) -> None:
         """Log once when the entities go unavailable and once when they are back."""
         if not self.available and not self._unavailable_logged and self.status is not None:
@@ -404,6 +523,7 @@ class RufinaAlprHub:
         for station in new:
             for adder in list(self._station_adders):
                 adder(station)
+        self._async_check_health()  # station names in the health repairs
 
     def _async_update_station_device(self, registry: dr.DeviceRegistry, station: Station) -> None:
         """Create or refresh a station's device: name, model, area suggestion."""

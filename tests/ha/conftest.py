@@ -66,6 +66,7 @@ _KINDS = {
     "transit": "transit",
     "hotlist": "hotlist_match",
     "stats": "stats",
+    "health": "health",
 }
 
 

@@ -25,7 +25,7 @@ from custom_components.rufina_alpr.const import (
     DOMAIN,
     SUPPORTED_CONTRACT_VERSION,
 )
-from homeassistant.const import STATE_ON
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -73,6 +73,13 @@ def _required(schema: vol.Schema) -> set[str]:
         ("hotlist_match", models._HOTLIST_SCHEMA, ()),
         ("stats", models._STATS_SCHEMA, ()),
         ("stats", models._STATION_STATS_SCHEMA, ("properties", "stations", "additionalProperties")),
+        ("health", models._HEALTH_SCHEMA, ()),
+        ("health", models._FRIGATE_HEALTH_SCHEMA, ("properties", "frigate")),
+        (
+            "health",
+            models._STATION_HEALTH_SCHEMA,
+            ("properties", "stations", "additionalProperties"),
+        ),
     ],
 )
 def test_integration_requires_only_what_the_engine_must_send(
@@ -163,6 +170,45 @@ async def test_engine_builders_feed_the_integration(
     assert state.attributes["direction"] == lpr.direction
     assert state.attributes["latitude"] == lpr.latitude
     assert state.attributes["friendly_name"].startswith(lpr.name)
+
+
+async def test_engine_health_feeds_the_integration(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """The engine's health builder: Frigate and each station's camera, with the reason."""
+    fire(
+        hass,
+        "status",
+        contract.status_payload(
+            state="online", instance=INSTANCE, api_url=None, since=datetime.now(UTC)
+        ),
+        retain=True,
+    )
+    fire(hass, "stations", json.loads((FIXTURES / "stations.json").read_text()), retain=True)
+    now = datetime(2026, 11, 25, 7, 16, tzinfo=UTC)
+    health = contract.health_payload(
+        time=now,
+        frigate_state="online",
+        available="online",
+        last_stats=now,
+        version="0.17.2-4d4f6fb",
+        stations={
+            "st01_ss67_est": ("online", None, {"detect": "online"}),
+            "st09_pomino": ("offline", "no_frames", {"detect": "online"}),
+            "st20_piazza_umberto": ("unknown", None, {}),
+        },
+    )
+    contract.validate("health", health)
+    validate("health", health)
+    fire(hass, "health", health, retain=True)
+    await hass.async_block_till_done()
+
+    assert hass.states.get("binary_sensor.rufina_01_frigate").state == STATE_ON
+    assert hass.states.get("binary_sensor.ss67_ingresso_est_camera").state == STATE_ON
+    pomino = hass.states.get("binary_sensor.pomino_camera")
+    assert pomino.state == STATE_OFF
+    assert pomino.attributes["reason"] == "no_frames"
+    assert hass.states.get("binary_sensor.piazza_umberto_i_camera").state == STATE_UNKNOWN
 
 
 def _engine_python() -> str | None:

@@ -24,6 +24,7 @@ async def test_diagnostics_redacted(
     """State, counters and stations are there; plates, the token and the URLs are not."""
     crop = jpeg_bytes()
     await publish_engine(hass, crop=crop)
+    fire(hass, "health", payload("health"), retain=True)
     fire(hass, "transit", payload("transit_low_confidence"))
     fire(hass, "hotlist_match", payload("hotlist_match"))
     fire(hass, "transit", b"{broken")
@@ -42,6 +43,14 @@ async def test_diagnostics_redacted(
     assert diagnostics["status"]["api_url"] == REDACTED
     assert set(diagnostics["stations"]) == {"st01_ss67_est", "st09_pomino", "st20_piazza_umberto"}
     assert diagnostics["stats"]["transits_today"] == 412
+    health = diagnostics["health"]
+    assert health["frigate"]["state"] == "online"
+    assert health["frigate"]["version"] == "0.17.2-4d4f6fb"
+    assert health["stations"]["st09_pomino"] == {
+        "state": "offline",
+        "reason": "detect_offline",
+        "roles": {"detect": "offline", "record": "online"},
+    }
     last = diagnostics["last_transits"]["st01_ss67_est"]
     assert last["plate"] == REDACTED
     assert last["display"] == REDACTED
@@ -51,6 +60,7 @@ async def test_diagnostics_redacted(
     assert diagnostics["crops"]["st01_ss67_est"]["bytes"] == len(crop)
     assert diagnostics["messages_received"]["transit"] == 1
     assert diagnostics["messages_received"]["hotlist_match"] == 1
+    assert diagnostics["messages_received"]["health"] == 1
     assert diagnostics["messages_rejected"] == {"transit": 1}
 
     text = json.dumps(diagnostics)

@@ -153,7 +153,7 @@ def _entity_descriptions() -> dict[str, list[Any]]:
             sensor.HOTLIST_SIZE,
             sensor.HOTLIST_LAST_MATCH,
         ],
-        "binary_sensor": [binary_sensor.ONLINE],
+        "binary_sensor": [binary_sensor.ONLINE, binary_sensor.FRIGATE, binary_sensor.CAMERA],
         "image": [image.PLATE_CROP],
         "event": [event.TRANSIT],
     }
@@ -188,7 +188,17 @@ def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
     assert keys == set(strings["exceptions"])
     from custom_components.rufina_alpr import const  # noqa: PLC0415
 
-    assert set(strings["issues"]) == {const.ISSUE_ENGINE_OFFLINE, const.ISSUE_CONTRACT_MISMATCH}
+    assert set(strings["issues"]) == {
+        const.ISSUE_ENGINE_OFFLINE,
+        const.ISSUE_CONTRACT_MISMATCH,
+        const.ISSUE_FRIGATE_OFFLINE,
+        const.ISSUE_STATION_OFFLINE,
+        *const.ISSUE_STATION_REASONS.values(),
+    }
+    # Every offline reason the engine sends has its translated attribute state.
+    reasons = strings["entity"]["binary_sensor"]["camera"]["state_attributes"]["reason"]["state"]
+    assert set(reasons) == set(const.STATION_OFFLINE_REASONS)
+    assert set(const.ISSUE_STATION_REASONS) < set(const.STATION_OFFLINE_REASONS)
 
 
 def test_config_flow_translations(strings: dict[str, Any]) -> None:
