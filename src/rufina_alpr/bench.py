@@ -1,5 +1,7 @@
 """`rufina-alpr bench queries`: query and purge times on a store holding a million transits.
 
+(`rufina-alpr bench` without a sub-command is the engine benchmark: see `benchmark`.)
+
 It bulk-generates transits (with their passages) at the 15 plate-reading stations, about 12,000 a
 day back from today, then times a route query, wildcard searches and the purge of one day of
 traffic (the older days are rolled up and purged first, untimed, as a running engine would have).
@@ -178,8 +180,16 @@ def cmd_bench_queries(args: argparse.Namespace) -> int:
 
 
 def add_bench_commands(commands: Any) -> None:
-    bench = commands.add_parser("bench", help="benchmarks")
-    sub = bench.add_subparsers(dest="bench_command", required=True, metavar="COMMAND")
+    from rufina_alpr.benchmark import add_bench_arguments  # noqa: PLC0415
+
+    bench = commands.add_parser(
+        "bench",
+        help="benchmarks: the full measurement (default) or `queries`",
+        description="Without a sub-command: accuracy, throughput against raw fast-alpr, latency,"
+        " memory, load sweep and (--workers N) scale-out. `bench queries`: store queries.",
+    )
+    add_bench_arguments(bench)
+    sub = bench.add_subparsers(dest="bench_command", required=False, metavar="COMMAND")
     queries = sub.add_parser("queries", help="route, wildcard search and purge times")
     queries.add_argument("--transits", type=int, default=1_000_000, help="transits to generate")
     queries.add_argument("--store-url", help="empty database URL (default: a temporary SQLite)")

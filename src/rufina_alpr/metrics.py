@@ -18,6 +18,7 @@ COUNTER_NAMES: Final = (
     "images_invalid",
     "reads_done",
     "reads_dropped",
+    "reads_skipped_busy",
     "reads_failed",
     "transits_stored",
     "transits_published",

@@ -213,6 +213,52 @@ class Recognizer:
         return reads
 
 
+_JPEG_SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG, PNG or WebP header without decoding; None: not found.
+
+    The profile showed the former size check (a 1/8 decode before the real one) costing half of
+    the decoding time of a WebP clean copy, which has no reduced decoding.
+    """
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+                width = int.from_bytes(data[26:28], "little") & 0x3FFF
+                height = int.from_bytes(data[28:30], "little") & 0x3FFF
+                return width, height
+            if chunk == b"VP8L" and data[20] == 0x2F:
+                bits = int.from_bytes(data[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8X":
+                width = int.from_bytes(data[24:27], "little") + 1
+                height = int.from_bytes(data[27:30], "little") + 1
+                return width, height
+            return None
+        if data[:2] == b"\xff\xd8":
+            index = 2
+            while index + 9 < len(data):
+                if data[index] != 0xFF:
+                    return None
+                marker = data[index + 1]
+                if marker == 0xFF:  # fill byte
+                    index += 1
+                    continue
+                length = int.from_bytes(data[index + 2 : index + 4], "big")
+                if marker in _JPEG_SOF:
+                    height = int.from_bytes(data[index + 5 : index + 7], "big")
+                    width = int.from_bytes(data[index + 7 : index + 9], "big")
+                    return width, height
+                index += 2 + length
+    except IndexError:
+        return None
+    return None
+
+
 def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     """Decode JPEG/PNG/WebP bytes to BGR, refusing non-images, truncated files and huge frames."""
     if not data:
@@ -221,10 +267,14 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise ImageError("truncated JPEG")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    header = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    if header is None:
-        raise ImageError("not a decodable image")
-    estimated = header.shape[0] * header.shape[1] * 64
+    size = image_size(data)
+    if size is not None:
+        estimated = size[0] * size[1]
+    else:  # an unusual file: decode it at 1/8 to learn its size
+        header = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+        if header is None:
+            raise ImageError("not a decodable image")
+        estimated = header.shape[0] * header.shape[1] * 64
     if estimated > max_pixels * 1.2:
         raise ImageError(
             f"image too large (~{estimated / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)"

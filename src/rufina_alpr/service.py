@@ -503,9 +503,16 @@ class Engine:
         return time.monotonic() - state.last_read_at >= interval or state.reads_scheduled == 0
 
     def _schedule_read(self, state: EventState, event: FrigateEvent, *, essential: bool) -> None:
-        if not essential and self._waiting >= self.settings.recognition.queue_size:
-            self.metrics.inc("reads_dropped")
-            return
+        if not essential:
+            if self._waiting >= self.settings.recognition.queue_size:
+                self.metrics.inc("reads_dropped")
+                return
+            # Reads of `new`/`update` snapshots are extra votes: they run only while a worker
+            # would otherwise be idle. Under load each vehicle then costs one inference (its
+            # `end` read), and an `end` never queues behind another vehicle's optional read.
+            if self._waiting >= max(1, self.settings.recognition.workers - 1):
+                self.metrics.inc("reads_skipped_busy")
+                return
         state.reads_scheduled += 1
         state.last_read_at = time.monotonic()
         state.last_snapshot_time = event.snapshot_time

@@ -345,8 +345,14 @@ class Store:
             yield connection
 
     def migrate(self) -> int:
-        """Bring the schema to this engine's version; refuse a database from a newer engine."""
+        """Bring the schema to this engine's version; refuse a database from a newer engine.
+
+        On PostgreSQL several engine workers may start together on one empty database: a
+        transaction-scoped advisory lock lets one of them migrate while the others wait.
+        """
         with self._begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": 7717})
             schema_version.create(connection, checkfirst=True)
             current = connection.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0
             if current > SCHEMA_VERSION:
