@@ -643,6 +643,9 @@ async def _engine_phases(
             report["accuracy"]["engine"] = asdict(_engine_accuracy(photos, latency))
             report["sweep"] = [_phase_json(step) for step in sweep]
             if options.workers > 1:
+                # Frigate's event list without the earlier phases: the new workers would
+                # reconcile them (a fresh database has no outcome for them).
+                rig.replay.records.clear()
                 await rig.start_engines(options.workers, store_for("many"), "many")
                 await rig.offer(warm * options.workers, 2.0)
                 task = progress.add_task(f"engine x{options.workers}: throughput", total=events)

@@ -1,0 +1,178 @@
+"""`rufina-alpr bench` on a small sample, and engine workers sharing Frigate's events.
+
+No timing assertions: the figures depend on the machine. The structure of the JSON and the
+table, and the accuracy counts against fast-alpr called directly, are checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from rufina_alpr.broker import MosquittoBroker
+from rufina_alpr.demo import TransitCollector, engine_settings
+from rufina_alpr.pgtemp import TemporaryPostgres
+from rufina_alpr.recognizer import Recognizer
+from rufina_alpr.replay import FrigateReplay, load_photos
+from rufina_alpr.service import Engine
+from rufina_alpr.store import passages, transits
+
+from .conftest import TEST_STATIONS, direct_fast_alpr_count, require
+
+pytestmark = pytest.mark.slow
+SAMPLE = 6
+
+
+def test_bench_command_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir: Path) -> None:
+    require(MosquittoBroker.available(), "mosquitto (apt-get install mosquitto)")
+    require(TemporaryPostgres.available(), "PostgreSQL (apt-get install postgresql)")
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rufina_alpr",
+            "bench",
+            "--data",
+            str(photos_dir),
+            "--models",
+            str(models_dir),
+            "--limit",
+            str(SAMPLE),
+            "--events",
+            "8",
+            "--sweep-rates",
+            "1,4",
+            "--sweep-seconds",
+            "2",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    for heading in ("rufina-alpr bench", "raw fast-alpr", "ratio engine", "load sweep", "speed-up"):
+        assert heading in completed.stdout
+    report = json.loads((out / "bench.json").read_text())
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report["options"]["photos"] == SAMPLE
+    for mode in ("single", "workers"):
+        raw = report["raw"][mode]
+        assert raw["images"] == SAMPLE
+        assert raw["images_per_s"] > 0
+        assert set(raw["latency_ms"]) == {"p50", "p95", "p99"}
+    assert report["raw"]["workers"]["callers"] == report["options"]["recognition_workers"]
+    engine = report["engine"]
+    for key in ("vehicles_per_s", "latency_ms", "peak_rss_mb", "cpu_seconds_per_vehicle"):
+        assert engine[key] is not None, key
+    assert engine["burst"]["lost"] == 0
+    assert engine["burst"]["duplicates"] == 0
+    assert set(report["ratio"]) >= {"engine_vs_raw_throughput", "p95_latency_vs_one_inference"}
+    assert [s["offered_per_s"] for s in report["sweep"]] == [1.0, 4.0]
+    for step in report["sweep"]:
+        assert step["events"] == step["transits"] + step["unread"] + step["lost"]
+    # Accuracy: the raw count is fast-alpr's own, as counted directly in the tests.
+    photos = load_photos(photos_dir)[:SAMPLE]
+    hits, _ = direct_fast_alpr_count(models_dir, photos)
+    accuracy = report["accuracy"]
+    assert accuracy["raw"]["exact"] == hits
+    for who in ("raw", "engine"):
+        counts = accuracy[who]
+        assert counts["labelled"] == SAMPLE
+        assert counts["exact"] <= counts["within_one"]
+        assert counts["within_one"] + counts["wrong"] + counts["no_read"] == SAMPLE
+    scale = report["scale_out"]
+    assert scale["processes"] == 2
+    assert scale["duplicates"] == 0
+    assert scale["lost"] == 0
+    assert scale["events_with_outcome"] == scale["events_offered"]
+    assert scale["speed_up"] is not None
+
+
+async def test_two_workers_share_events_through_a_shared_subscription(  # noqa: PLR0917
+    mosquitto: MosquittoBroker,
+    recognizer: Recognizer,
+    models_dir: Path,
+    photos_dir: Path,
+    fresh_postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    """Two engines on `$share/<group>/frigate/events` and one PostgreSQL: each event has exactly
+    one outcome, no transit is published twice, none is lost, and both workers get work."""
+    photos = load_photos(photos_dir)[:12] * 2
+    replay = FrigateReplay(
+        photos,
+        cameras=[s.camera for s in TEST_STATIONS if s.reads_plates],
+        mqtt_host=mosquitto.host,
+        mqtt_port=mosquitto.port,
+        qos=1,
+    )
+    await replay.start()
+    received: list[dict[str, Any]] = []
+    collector = TransitCollector(
+        mosquitto.host, mosquitto.port, "rufina_alpr/transit", received.append
+    )
+    await collector.link.start()
+    engines = []
+    for name in ("w1", "w2"):
+        settings = engine_settings(
+            broker_host=mosquitto.host,
+            broker_port=mosquitto.port,
+            frigate_url=replay.url,
+            data_dir=tmp_path / name,
+            stations=TEST_STATIONS,
+            models_dir=models_dir,
+            extra={
+                "store": {"url": fresh_postgres_url},
+                "mqtt": {"shared_group": "rufina_test", "client_id": f"rufina-{name}"},
+            },
+        )
+        engines.append(Engine(settings, recognizer))
+    try:
+        await asyncio.gather(*(engine.start() for engine in engines))
+        await asyncio.wait_for(collector.link.connected.wait(), 10)
+        for engine in engines:
+            await asyncio.wait_for(engine.mqtt.connected.wait(), 10)
+        await asyncio.sleep(0.5)
+        ids = await replay.run(rate=4.0)
+        db = sa.create_engine(fresh_postgres_url)
+
+        def outcomes() -> list[str]:
+            with db.connect() as connection:
+                return [row[0] for row in connection.execute(sa.select(passages.c.event_id))]
+
+        for _ in range(600):
+            if len(await asyncio.to_thread(outcomes)) >= len(ids):
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # late duplicates, if any, would arrive now
+        stored = await asyncio.to_thread(outcomes)
+        assert sorted(stored) == sorted(ids)  # one outcome per event: none twice, none lost
+        with db.connect() as connection:
+            rows = connection.execute(sa.select(transits.c.event_id, transits.c.worker)).all()
+        db.dispose()
+        assert len({row[0] for row in rows}) == len(rows)
+        assert {row[1].rsplit("/", 1)[-1] for row in rows} == {"rufina-w1", "rufina-w2"}
+        assert collector.duplicates == 0
+        assert sorted(t["event_id"] for t in received) == sorted(row[0] for row in rows)
+        received_events = sum(e.metrics.counters["events_received"] for e in engines)
+        assert received_events == 3 * len(ids)  # new, update, end: each delivered once
+    finally:
+        for engine in engines:
+            await engine.stop(drain_timeout=2)
+        await collector.link.stop()
+        await replay.stop()
