@@ -51,6 +51,7 @@ from rufina_alpr.broker import MosquittoBroker
 from rufina_alpr.demo import TransitCollector, demo_stations
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
+from rufina_alpr.plate_formats import edit_distance
 from rufina_alpr.replay import FrigateReplay, Photo, load_photos
 from rufina_alpr.stations import Station
 
@@ -62,16 +63,6 @@ RECOGNITION_WORKERS = 2
 # ----------------------------------------------------------------------------------- accuracy
 def _norm(plate: str) -> str:
     return plate.upper().replace(" ", "").replace("-", "").replace("O", "0")
-
-
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from rufina_alpr.plate_formats import (
     PlateFormat,
     country_code,
     display_form,
+    edit_distance,
     normalize_plate,
     settle_char,
     settle_italian,
@@ -104,7 +105,7 @@ def fuse(reads: Sequence[PlateRead], *, low_confidence: float = 0.75) -> FusedPl
     chosen = groups[0][0]
     fused = _vote(chosen, dissent=_weight(clusters[0]) - _weight(chosen))
     others = [g for cluster in groups for g in cluster if g is not chosen]
-    best_read = min(clusters[0], key=lambda r: (_distance(r.text, fused.plate), -r.weight))
+    best_read = min(clusters[0], key=lambda r: (edit_distance(r.text, fused.plate), -r.weight))
     return FusedPlate(
         plate=fused.plate,
         display=display_form(fused.plate, fused.format),
@@ -148,18 +149,7 @@ def _clusters(reads: Sequence[_Read]) -> list[list[_Read]]:
 
 
 def _same_plate(a: str, b: str) -> bool:
-    return _distance(a, b) <= max(1, round(0.3 * max(len(a), len(b))))
-
-
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+    return edit_distance(a, b) <= max(1, round(0.3 * max(len(a), len(b))))
 
 
 def _by_length(cluster: Sequence[_Read]) -> list[list[_Read]]:

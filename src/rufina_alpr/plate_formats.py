@@ -132,6 +132,17 @@ def normalize_plate(text: str) -> str:
     return "".join(ch for ch in text.upper() if not ch.isspace() and ch not in "-.")
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: characters inserted, deleted or replaced to turn ``a`` into ``b``."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
 def country_code(region: str | None) -> str | None:
     """ISO code for an OCR region name; None for "Unknown", None or a name we do not know."""
     return COUNTRY_CODES.get(region) if region else None

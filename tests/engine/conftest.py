@@ -24,21 +24,15 @@ import cv2
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from fast_alpr import ALPR
-from fast_alpr.default_ocr import DefaultOCR
 
+from rufina_alpr.benchmark import direct_alpr
 from rufina_alpr.broker import MosquittoBroker, free_port, wait_for_port
 from rufina_alpr.config import Settings
 from rufina_alpr.demo import TransitCollector, engine_settings
-from rufina_alpr.detectors import YoloV8OnnxDetector
 from rufina_alpr.paths import SHARED
 from rufina_alpr.recognizer import (
-    OFFLINE_DETECTOR,
-    OFFLINE_OCR,
-    OFFLINE_OCR_CONFIG,
     ModelSettings,
     Recognizer,
-    session_options,
 )
 from rufina_alpr.replay import FrigateReplay, Photo, load_photos
 from rufina_alpr.service import Engine
@@ -313,16 +307,7 @@ def make_far_camera_set(source: Path, target: Path, seed: int = 7) -> Path:
 
 def direct_fast_alpr_count(models_dir: Path, photos: list[Photo]) -> tuple[int, list[str]]:
     """fast-alpr called directly on each photo (same models), its most confident plate per photo."""
-    options = session_options(2)
-    alpr = ALPR(
-        detector=YoloV8OnnxDetector(models_dir / OFFLINE_DETECTOR, sess_options=options),
-        ocr=DefaultOCR(
-            model_path=models_dir / OFFLINE_OCR,
-            config_path=models_dir / OFFLINE_OCR_CONFIG,
-            device="cpu",
-            sess_options=options,
-        ),
-    )
+    alpr = direct_alpr(models_dir, threads=2)
     hits, misses = 0, []
     for photo in photos:
         results = [r for r in alpr.predict(str(photo.path)) if r.ocr and r.ocr.text]
