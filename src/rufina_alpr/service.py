@@ -56,7 +56,7 @@ from rufina_alpr.reads import PlateRead
 from rufina_alpr.recognizer import ImageError, Recognizer, decode_image
 from rufina_alpr.stations import Station
 from rufina_alpr.store import PASSAGE_COUNTED, PASSAGE_UNREAD, Store
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -734,24 +734,15 @@ class Engine:
         fused = fuse(reads, low_confidence=self.settings.recognition.low_confidence)
         if fused is None:
             return None, reads
-        transit = Transit(
-            id=transit_id(event.id),
+        transit = Transit.of_fused(
+            fused,
             event_id=event.id,
             station_id=station.id,
             camera=event.camera,
             time=self._event_time(event),
             vehicle=event.label,
-            plate=fused.plate,
-            display=fused.display,
-            country=fused.country,
-            format=fused.format,
-            confidence=fused.confidence,
-            low_confidence=fused.low_confidence,
-            read_count=fused.read_count,
-            alternatives=tuple((alt.plate, alt.score) for alt in fused.alternatives),
             direction=station.direction_of(event.entered_zones),
             frigate_plate=frigate_read.plate if frigate_read else None,
-            crop_jpeg=fused.best_read.crop_jpeg,
         )
         return transit, reads
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rufina_alpr.fusion import FusedPlate
 
 # Transit ids are derived from the Frigate event id, so every worker and every redelivery of the
 # same event computes the same id and the store's primary key refuses the second copy.
@@ -38,3 +41,37 @@ class Transit:
     frigate_plate: str | None = None
     hotlist: dict[str, Any] | None = None
     crop_jpeg: bytes | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of_fused(
+        cls,
+        fused: FusedPlate,
+        *,
+        event_id: str,
+        station_id: str,
+        camera: str,
+        time: datetime,
+        vehicle: str,
+        direction: str | None,
+        frigate_plate: str | None = None,
+    ) -> Transit:
+        """The transit of one event whose reads fused into ``fused``; its crop is the best read."""
+        return cls(
+            id=transit_id(event_id),
+            event_id=event_id,
+            station_id=station_id,
+            camera=camera,
+            time=time,
+            vehicle=vehicle,
+            plate=fused.plate,
+            display=fused.display,
+            country=fused.country,
+            format=fused.format,
+            confidence=fused.confidence,
+            low_confidence=fused.low_confidence,
+            read_count=fused.read_count,
+            alternatives=tuple((alt.plate, alt.score) for alt in fused.alternatives),
+            direction=direction,
+            frigate_plate=frigate_plate,
+            crop_jpeg=fused.best_read.crop_jpeg,
+        )

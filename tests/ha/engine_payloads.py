@@ -24,7 +24,7 @@ from rufina_alpr.fusion import fuse
 from rufina_alpr.paths import default_models_dir, default_registry
 from rufina_alpr.recognizer import Recognizer, decode_image, model_settings_for
 from rufina_alpr.stations import load_registry
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
 
 
 def main(photo: str, instance: str) -> int:
@@ -45,23 +45,14 @@ def main(photo: str, instance: str) -> int:
         return 1
 
     event_id = "1764054902.120000-realph"
-    transit = Transit(
-        id=transit_id(event_id),
+    transit = Transit.of_fused(
+        fused,
         event_id=event_id,
         station_id=station.id,
         camera=station.camera,
         time=datetime.now(UTC).astimezone(),
         vehicle="car",
-        plate=fused.plate,
-        display=fused.display,
-        country=fused.country,
-        format=fused.format,
-        confidence=fused.confidence,
-        low_confidence=fused.low_confidence,
-        read_count=fused.read_count,
-        alternatives=tuple((alt.plate, alt.score) for alt in fused.alternatives),
         direction=station.direction,
-        crop_jpeg=fused.best_read.crop_jpeg,
     )
     out = {
         "status": contract.status_payload(

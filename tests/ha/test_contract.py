@@ -35,7 +35,7 @@ from rufina_alpr.fusion import fuse
 from rufina_alpr.paths import default_registry
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.stations import load_registry
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
 
 from .conftest import FIXTURES, INSTANCE, REPO, fire, jpeg_bytes, kind_of, validate
 
@@ -116,21 +116,13 @@ def _engine_transit(station_id: str, camera: str, direction: str | None) -> dict
     fused = fuse(reads)
     assert fused is not None
     event_id = "1764054902.120000-k3v9qa"
-    transit = Transit(
-        id=transit_id(event_id),
+    transit = Transit.of_fused(
+        fused,
         event_id=event_id,
         station_id=station_id,
         camera=camera,
         time=datetime(2026, 11, 25, 7, 15, 2, tzinfo=UTC),
         vehicle="car",
-        plate=fused.plate,
-        display=fused.display,
-        country=fused.country,
-        format=fused.format,
-        confidence=fused.confidence,
-        low_confidence=fused.low_confidence,
-        read_count=fused.read_count,
-        alternatives=tuple((alt.plate, alt.score) for alt in fused.alternatives),
         direction=direction,
         frigate_plate="FB123XY",
     )
