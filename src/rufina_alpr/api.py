@@ -14,7 +14,7 @@ import csv
 import hmac
 import io
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -338,6 +338,33 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return contract.iso_time(value)
     return value
+
+
+async def _audited_results(
+    request: web.Request,
+    action: str,
+    query: dict[str, Any],
+    found: Sequence[T],
+    serialize: Callable[[T], dict[str, Any]],
+    *,
+    page: tuple[int, int],
+    justification: tuple[str, str | None],
+) -> web.Response:
+    """One page of a query that returns plates, audited (query, page, total) before it is sent."""
+    limit, offset = page
+    reason, case_number = justification
+    await audit(
+        request,
+        action,
+        {**query, "limit": limit, "offset": offset},
+        results=len(found),
+        reason=reason,
+        case_number=case_number,
+    )
+    items = [serialize(item) for item in found[offset : offset + limit + 1]]
+    body = _page_body(items, limit, offset, "results")
+    body["total"] = len(found)
+    return web.json_response(body)
 
 
 def _page_body(items: list[Any], limit: int, offset: int, key: str) -> dict[str, Any]:
@@ -718,8 +745,7 @@ async def seen_then(request: web.Request) -> web.Response:
             engine.store, station_a, station_b, start=since, end=until, within=within
         )
     )
-    page = found[offset : offset + limit + 1]
-    await audit(
+    return await _audited_results(
         request,
         "seen_then",
         {
@@ -728,25 +754,17 @@ async def seen_then(request: web.Request) -> web.Response:
             "within": within.total_seconds(),
             "since": since,
             "until": until,
-            "limit": limit,
-            "offset": offset,
         },
-        results=len(found),
-        reason=reason,
-        case_number=case_number,
-    )
-    items = [
-        {
+        found,
+        lambda item: {
             "plate": item.plate,
             "elapsed": item.elapsed.total_seconds(),
             "first": engine.transit_payload(item.first),
             "then": engine.transit_payload(item.then),
-        }
-        for item in page
-    ]
-    body = _page_body(items, limit, offset, "results")
-    body["total"] = len(found)
-    return web.json_response(body)
+        },
+        page=(limit, offset),
+        justification=(reason, case_number),
+    )
 
 
 @requires("operator")
@@ -766,8 +784,7 @@ async def loitering(request: web.Request) -> web.Response:
             engine.store, station, min_count=min_count, window=window, start=since, end=until
         )
     )
-    page = found[offset : offset + limit + 1]
-    await audit(
+    return await _audited_results(
         request,
         "loitering",
         {
@@ -776,26 +793,18 @@ async def loitering(request: web.Request) -> web.Response:
             "window": window.total_seconds(),
             "since": since,
             "until": until,
-            "limit": limit,
-            "offset": offset,
         },
-        results=len(found),
-        reason=reason,
-        case_number=case_number,
-    )
-    items = [
-        {
+        found,
+        lambda item: {
             "plate": item.plate,
             "count": item.count,
             "first": _iso(item.first),
             "last": _iso(item.last),
             "transit_ids": list(item.transit_ids),
-        }
-        for item in page
-    ]
-    body = _page_body(items, limit, offset, "results")
-    body["total"] = len(found)
-    return web.json_response(body)
+        },
+        page=(limit, offset),
+        justification=(reason, case_number),
+    )
 
 
 def _csv(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> str:
