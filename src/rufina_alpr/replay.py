@@ -827,7 +827,7 @@ class FrigateReplay:
         return web.json_response(self._event_response(record))
 
     async def _write_back(
-        self, request: web.Request, fields: dict[str, tuple[type, ...]]
+        self, request: web.Request, fields: tuple[str, str]
     ) -> tuple[EventRecord | None, dict[str, Any] | web.Response]:
         """Frigate's checks: admin role, a pydantic body (422), the event (404)."""
         if request.get(ROLE_KEY, "admin") != "admin":
@@ -860,7 +860,7 @@ class FrigateReplay:
     async def _set_plate(self, request: web.Request) -> web.Response:
         record, body = await self._write_back(
             request,
-            ("recognizedLicensePlate", "recognizedLicensePlateScore"),  # type: ignore[arg-type]
+            ("recognizedLicensePlate", "recognizedLicensePlateScore"),
         )
         if record is None:
             assert isinstance(body, web.Response)
@@ -875,7 +875,7 @@ class FrigateReplay:
     async def _set_sub_label(self, request: web.Request) -> web.Response:
         record, body = await self._write_back(
             request,
-            ("subLabel", "subLabelScore"),  # type: ignore[arg-type]
+            ("subLabel", "subLabelScore"),
         )
         if record is None:
             assert isinstance(body, web.Response)
