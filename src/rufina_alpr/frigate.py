@@ -144,14 +144,20 @@ def _zones(data: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_event(payload: bytes | str) -> FrigateEvent:
-    """Parse one `frigate/events` message; raise `EventError` with the reason when unusable."""
+def _json_object(payload: bytes | str) -> dict[str, Any]:
+    """A Frigate MQTT message, which is always one JSON object."""
     try:
         message = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise EventError(f"not JSON: {err}") from err
     if not isinstance(message, dict):
         raise EventError("message is not a JSON object")
+    return message
+
+
+def parse_event(payload: bytes | str) -> FrigateEvent:
+    """Parse one `frigate/events` message; raise `EventError` with the reason when unusable."""
+    message = _json_object(payload)
     kind = message.get("type")
     if kind not in EVENT_TYPES:
         raise EventError(f"unknown event type {kind!r}")
@@ -218,12 +224,7 @@ class LprUpdate:
 
 def parse_tracked_object_update(payload: bytes | str) -> LprUpdate | None:
     """An ``lpr`` update, or None for the topic's other types (description, face, ...)."""
-    try:
-        message = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise EventError(f"not JSON: {err}") from err
-    if not isinstance(message, dict):
-        raise EventError("message is not a JSON object")
+    message = _json_object(payload)
     if message.get("type") != "lpr":
         return None
     identifier = _str(message, "id")
