@@ -91,21 +91,6 @@ class RufinaAlprApiClient:
         """The API's base URL."""
         return self._url
 
-    async def _get(self, path: str) -> Any:
-        headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
-                async with self._session.get(f"{self._url}{path}", headers=headers) as response:
-                    if response.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
-                        raise RufinaAlprAuthError(f"token refused ({response.status})")
-                    if response.status != HTTPStatus.OK:
-                        raise RufinaAlprApiError(f"unexpected HTTP status {response.status}")
-                    return await response.json(content_type=None)
-        except (TimeoutError, aiohttp.ClientError) as err:
-            raise RufinaAlprConnectionError(str(err) or type(err).__name__) from err
-        except ValueError as err:  # not JSON
-            raise RufinaAlprApiError("the answer is not JSON") from err
-
     async def _request(
         self,
         method: str,
@@ -198,7 +183,7 @@ class RufinaAlprApiClient:
 
     async def async_get_info(self) -> EngineInfo:
         """The engine's identity; also proves that the token is accepted."""
-        data = await self._get("/api/v1/info")
+        data = await self._request("GET", "/api/v1/info")
         try:
             return EngineInfo(
                 instance=str(data["instance"]),
