@@ -63,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             model_settings_for(
                 models_dir,
                 detector=settings.detector,
+                crop_detector=settings.crop_detector,
                 ocr=settings.ocr,
                 detector_threshold=settings.detector_threshold,
                 threads=settings.model_threads,

@@ -110,6 +110,7 @@ SCHEMA: Final = vol.Schema(
         vol.Optional("models", default={}): {
             vol.Optional("dir"): vol.Any(None, str),
             vol.Optional("detector", default="auto"): str,
+            vol.Optional("crop_detector", default="auto"): str,
             vol.Optional("ocr", default="auto"): str,
             vol.Optional("detector_threshold", default=0.35): vol.All(
                 vol.Coerce(float), vol.Range(min=0.05, max=0.95)
@@ -122,7 +123,7 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("max_reads_per_event", default=3): vol.All(
                 vol.Coerce(int), vol.Range(min=1, max=20)
             ),
-            vol.Optional("min_update_interval", default=1.0): vol.All(
+            vol.Optional("min_update_interval", default=0.0): vol.All(
                 vol.Coerce(float), vol.Range(min=0)
             ),
             vol.Optional("max_image_megapixels", default=40): _POSITIVE,
@@ -300,6 +301,7 @@ class Settings:
     frigate: FrigateSettings
     models_dir: Path | None
     detector: str
+    crop_detector: str
     ocr: str
     detector_threshold: float
     model_threads: int
@@ -482,6 +484,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
         ),
         models_dir=resolve(models["dir"]) if models.get("dir") else None,
         detector=models["detector"],
+        crop_detector=models["crop_detector"],
         ocr=models["ocr"],
         detector_threshold=models["detector_threshold"],
         model_threads=models["threads"],

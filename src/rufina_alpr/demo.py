@@ -117,7 +117,7 @@ def engine_settings(
         "mqtt": {"host": broker_host, "port": broker_port},
         "frigate": {"url": frigate_url, "timeout": 10, "retries": 2},
         "models": {"dir": str(models_dir) if models_dir else None, "threads": 1},
-        "recognition": {"workers": 2, "min_update_interval": 0.5},
+        "recognition": {"workers": 2},
         "api": {"port": 0, "token": "demo-token-not-for-production"},
         "stats_interval": 5,
         "stations": [

@@ -82,8 +82,12 @@ class _Read:
     read: PlateRead
 
     @property
+    def votes(self) -> int:
+        return self.read.views
+
+    @property
     def weight(self) -> float:
-        return sum(self.confidences) / len(self.confidences)
+        return self.votes * sum(self.confidences) / len(self.confidences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +197,7 @@ def _position_votes(
     for text, read in zip(texts, reads, strict=True):
         for position, (ch, c) in enumerate(zip(text, read.confidences, strict=True)):
             if ch is not None:
-                votes[position][ch] += c
+                votes[position][ch] += c * read.votes
     return votes
 
 
@@ -255,7 +259,10 @@ def _vote(group: Sequence[_Read], dissent: float) -> _Vote:
         ]
     votes = _position_votes(texts, group)
     plate = "".join(top_vote(v) for v in votes)
-    total = [sum(cs) + dissent for cs in zip(*(r.confidences for r in group), strict=True)]
+    total = [
+        sum(c * r.votes for r, c in zip(group, cs, strict=True)) + dissent
+        for cs in zip(*(r.confidences for r in group), strict=True)
+    ]
     scores = []
     for position, ch in enumerate(plate):
         sure = max(

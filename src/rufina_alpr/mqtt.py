@@ -8,7 +8,9 @@ and publish futures that resolve when the broker acknowledged a QoS 1 message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +90,7 @@ class MqttLink:
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
+        client.on_socket_open = _no_delay
         self._client = client
 
     async def start(self) -> None:
@@ -177,3 +180,10 @@ class MqttLink:
         future = self._pending.pop(mid, None)
         if future is not None and not future.done():
             future.set_result(None)
+
+
+def _no_delay(_client: paho.Client, _userdata: Any, sock: Any) -> None:
+    """Send each packet at once. With Nagle's algorithm a publish written right after an ack
+    waits for the broker's delayed TCP ACK: 40 ms added to every transit on Linux."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

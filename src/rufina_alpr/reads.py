@@ -24,6 +24,9 @@ class PlateRead:
     source: ReadSource = "engine"
     box: tuple[int, int, int, int] | None = None
     frame_time: float | None = None
+    views: int = 1
+    """How many crop views of its image this read stands for: when the OCR is sure of a plate
+    the recognizer skips the other views, and this read weighs in fusion what they would have."""
     crop_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     @property

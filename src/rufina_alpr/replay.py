@@ -211,12 +211,17 @@ class TrackedObject:
         ]
 
 
+# Frigate 0.17 encodes the clean copy at WebP quality 60 (`TrackedObject.get_clean_webp`); 0.18
+# uses the camera's `snapshots.quality`, whose default is 60 too.
+CLEAN_COPY_QUALITY = 60
+
+
 def _encode(image: np.ndarray, suffix: str, quality: int | None = None) -> bytes:
     params: list[int] = []
     if suffix == ".jpg":
         params = [cv2.IMWRITE_JPEG_QUALITY, quality or 95]
     elif suffix == ".webp":
-        params = [cv2.IMWRITE_WEBP_QUALITY, quality or 101]  # > 100: lossless
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality or CLEAN_COPY_QUALITY]
     ok, encoded = cv2.imencode(suffix, image, params)
     if not ok:
         raise ValueError(f"cannot encode {suffix}")
@@ -224,7 +229,8 @@ def _encode(image: np.ndarray, suffix: str, quality: int | None = None) -> bytes
 
 
 def _as_webp(data: bytes) -> bytes:
-    """The photo as Frigate keeps a clean copy (lossless here); non-images stay as they are."""
+    """The photo as Frigate keeps a clean copy (lossy WebP, ``CLEAN_COPY_QUALITY``); non-images
+    stay as they are."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return data

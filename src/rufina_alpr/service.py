@@ -81,8 +81,12 @@ class EventState:
     reads: list[PlateRead] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     reads_scheduled: int = 0
+    reads_running: int = 0
     last_read_at: float = 0.0
     last_snapshot_time: float | None = None
+    newer: FrigateEvent | None = None
+    """The newest snapshot that came while this event's read ran: read next, the others never
+    (under load the `end` read takes the final snapshot anyway)."""
     failures: list[str] = field(default_factory=list)
     finalizing: bool = False
     lpr: LprUpdate | None = None
@@ -499,6 +503,9 @@ class Engine:
         budget = self.settings.recognition.max_reads_per_event - 1  # one is kept for `end`
         if state.reads_scheduled >= budget:
             return False
+        if state.reads_running:
+            state.newer = event
+            return False
         interval = self.settings.recognition.min_update_interval
         return time.monotonic() - state.last_read_at >= interval or state.reads_scheduled == 0
 
@@ -514,6 +521,7 @@ class Engine:
                 self.metrics.inc("reads_skipped_busy")
                 return
         state.reads_scheduled += 1
+        state.reads_running += 1
         state.last_read_at = time.monotonic()
         state.last_snapshot_time = event.snapshot_time
         state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event)))
@@ -554,6 +562,10 @@ class Engine:
                 state.reads.extend(reads)
         finally:
             self._waiting -= 1
+            state.reads_running -= 1
+            newer, state.newer = state.newer, None
+            if newer is not None and not state.finalizing and self._wants_read(state, newer):
+                self._schedule_read(state, newer, essential=False)
 
     async def _image(
         self, event: FrigateEvent

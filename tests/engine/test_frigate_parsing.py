@@ -290,7 +290,9 @@ async def test_ended_event_is_read_from_the_clean_copy(
     original = cv2.imread(str(photo.path))
     clean = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert clean.shape == original.shape
-    assert np.array_equal(clean, original), "lossless: the same pixels as the photo"
+    # Frigate's clean copy is lossy (WebP quality 60): the same picture, not the same bytes.
+    difference = np.abs(clean.astype(np.int16) - original.astype(np.int16))
+    assert 0 < difference.mean() < 6
 
 
 async def test_without_clean_copy_the_stored_snapshot_is_read(

@@ -1,0 +1,187 @@
+"""The recognizer's cost-saving choices, on the real models and photos: the 384 px detector inside
+a vehicle's box, the extra OCR views only when the OCR is unsure, and the engine reading the
+newest snapshot while the vehicle is still in view so that `end` needs no read."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from rufina_alpr import recognizer as recognizer_module
+from rufina_alpr.broker import MosquittoBroker
+from rufina_alpr.fusion import fuse
+from rufina_alpr.mqtt import MqttLink
+from rufina_alpr.recognizer import (
+    CROP_VIEWS,
+    OFFLINE_CROP_DETECTOR,
+    OFFLINE_DETECTOR,
+    ModelSettings,
+    Recognizer,
+)
+from rufina_alpr.replay import load_photos
+
+from .conftest import plates_equal
+
+
+class _Counting:
+    """Wraps a detector and counts its calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, 0
+
+    def predict(self, frame: np.ndarray) -> Any:
+        self.calls += 1
+        return self.inner.predict(frame)
+
+
+def test_vehicle_boxes_use_the_384_detector_whole_frames_the_640(
+    models_dir: Path, photos_dir: Path
+) -> None:
+    recognizer = Recognizer(ModelSettings(models_dir=models_dir, threads=1))
+    assert recognizer.info.detector.endswith(OFFLINE_DETECTOR)
+    assert recognizer.info.crop_detector is not None
+    assert recognizer.info.crop_detector.endswith(OFFLINE_CROP_DETECTOR)
+    whole, crop = _Counting(recognizer.detector), _Counting(recognizer.crop_detector)
+    recognizer.detector, recognizer.crop_detector = whole, crop  # type: ignore[assignment]
+    photo = load_photos(photos_dir)[0]
+    image = cv2.imread(str(photo.path))
+    height, width = image.shape[:2]
+
+    boxed = recognizer.read(image, vehicle_box=(0, 0, width, height))
+    assert (whole.calls, crop.calls) == (0, 1)
+    unboxed = recognizer.read(image)
+    assert (whole.calls, crop.calls) == (1, 1)
+    for reads in (boxed, unboxed):
+        fused = fuse(reads)
+        assert fused is not None and plates_equal(fused.plate, photo.plate or "")
+
+
+def test_crop_detector_same_or_a_chosen_detector_loads_one_model(models_dir: Path) -> None:
+    same = Recognizer(ModelSettings(models_dir=models_dir, crop_detector="same"))
+    assert same.crop_detector is same.detector
+    assert same.info.crop_detector is None
+    chosen = Recognizer(ModelSettings(models_dir=models_dir, detector=OFFLINE_CROP_DETECTOR))
+    assert chosen.crop_detector is chosen.detector  # "auto" follows a detector the user chose
+
+
+def test_crop_detector_without_the_384_file_falls_back(tmp_path: Path, models_dir: Path) -> None:
+    """A models folder holding only what MODELS_HINT asks for still starts, with one detector."""
+    for needed in (
+        OFFLINE_DETECTOR,
+        recognizer_module.OFFLINE_OCR,
+        recognizer_module.OFFLINE_OCR_CONFIG,
+    ):
+        target = tmp_path / needed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(models_dir / needed)
+    recognizer = Recognizer(ModelSettings(models_dir=tmp_path))
+    assert recognizer.crop_detector is recognizer.detector
+
+
+def _reads_per_plate(recognizer: Recognizer, image: np.ndarray) -> list[int]:
+    reads = recognizer.read(image, vehicle_box=(0, 0, image.shape[1], image.shape[0]))
+    boxes: dict[Any, int] = {}
+    for read in reads:
+        boxes[read.box] = boxes.get(read.box, 0) + 1
+    return sorted(boxes.values())
+
+
+def test_extra_views_only_when_the_ocr_is_unsure(
+    recognizer: Recognizer, photos_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = cv2.imread(str(load_photos(photos_dir)[0].path))
+    assert _reads_per_plate(recognizer, image) == [1]  # a sharp plate: one view is enough
+    monkeypatch.setattr(recognizer_module, "SURE_CHARACTER", 1.01)  # never sure
+    assert _reads_per_plate(recognizer, image) == [len(CROP_VIEWS)]
+
+
+def test_two_plates_in_one_image_get_as_many_reads_each(
+    recognizer: Recognizer, photos_dir: Path
+) -> None:
+    """test_096.jpg holds the vehicle's plate (sure) and a smaller one the OCR is unsure of:
+    both are read on every view, so the unsure one cannot outvote the vehicle's by read count."""
+    photo = next(p for p in load_photos(photos_dir) if p.path.name == "test_096.jpg")
+    image = cv2.imread(str(photo.path))
+    counts = _reads_per_plate(recognizer, image)
+    assert len(counts) == 2 and counts[0] == counts[1] == len(CROP_VIEWS)
+    fused = fuse(recognizer.read(image, vehicle_box=(0, 0, image.shape[1], image.shape[0])))
+    assert fused is not None and plates_equal(fused.plate, photo.plate or "")
+
+
+def test_mqtt_link_sends_without_nagle_delay(mosquitto: MosquittoBroker) -> None:
+    """A transit published right after an ack must not wait for the broker's delayed ACK."""
+    import asyncio  # noqa: PLC0415
+
+    async def check() -> int:
+        link = MqttLink(
+            host=mosquitto.host,
+            port=mosquitto.port,
+            client_id="nodelay-test",
+            subscriptions=(),
+            on_message=lambda _message: None,
+        )
+        await link.start()
+        try:
+            await asyncio.wait_for(link.connected.wait(), 10)
+            sock = link._client.socket()
+            assert sock is not None
+            return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        finally:
+            await link.stop()
+
+    assert asyncio.run(check()) != 0
+
+
+@pytest.mark.slow
+async def test_end_needs_no_read_when_the_final_snapshot_was_read(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """At low load the engine reads `new`'s and the update's snapshots while the vehicle is in
+    view; `end` carries the update's snapshot, so the transit needs no further read (and no
+    clean copy is fetched), and every plate is still right."""
+    photos = load_photos(photos_dir)[:6]
+    harness = await harness_factory(photos)
+    event_ids = await harness.replay.run(rate=1.0)
+    await harness.wait_handled(len(event_ids))
+    counters = harness.engine.metrics.counters
+    assert counters["reads_done"] == 2 * len(event_ids)
+    assert counters.get("images_clean", 0) == 0
+    assert counters.get("reads_skipped_busy", 0) == 0
+    await harness.wait_for(lambda: len(harness.received) == len(event_ids), what="transits")
+    by_event = {t["event_id"]: t["plate"] for t in harness.received}
+    for event_id in event_ids:
+        assert plates_equal(by_event[event_id], harness.replay.events[event_id].plate or "")
+
+
+@pytest.mark.slow
+async def test_a_snapshot_arriving_during_a_read_is_read_next(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """While a read of the event runs, a newer snapshot is kept and read right after it (the
+    newest only), instead of being dropped and left to `end`. Messages go out 0.2 s apart:
+    `new`, two updates with better snapshots, `end` with the last one."""
+    photos = load_photos(photos_dir)[:3]
+    harness = await harness_factory(photos)
+    engine = harness.engine
+    original = engine._recognize
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        import time  # noqa: PLC0415
+
+        time.sleep(0.5)  # longer than the replay's 0.2 s between new, update and update
+        return original(*args, **kwargs)
+
+    engine._recognize = slow  # type: ignore[method-assign]
+    event_ids = []
+    for photo in photos:  # one vehicle at a time: no other vehicle's read makes a worker busy
+        event_ids.append(await harness.replay.replay_one(photo, "cam_pomino", updates=2))
+        await harness.wait_handled(len(event_ids))
+    counters = engine.metrics.counters
+    # new's snapshot, then the newest update's (the middle one is skipped); end reads nothing
+    assert counters["reads_done"] == 2 * len(event_ids)
+    assert counters.get("images_clean", 0) == 0
