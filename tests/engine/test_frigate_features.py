@@ -606,9 +606,9 @@ async def test_accuracy_of_each_input_on_the_shared_photos(
     """One read per vehicle on each input Frigate offers, cameras with a 1920x1080 record stream
     and a 960x540 detect stream: snapshot.jpg of the ended event (detect, box drawn, q70), the
     clean copy (detect, WebP q60 as Frigate writes it), the record frame at the snapshot time
-    (box scaled), and that frame fused with Frigate's own read. Frigate's LPR is stood in for by the same OCR run
-    on the detect frame and kept only at Frigate's `recognition_threshold` (0.9), as Frigate
-    publishes nothing below it."""
+    (box scaled), and that frame fused with Frigate's own read. Frigate's LPR is stood in for by
+    the same OCR run on the detect frame and kept only at Frigate's `recognition_threshold`
+    (0.9), as Frigate publishes nothing below it."""
     from rufina_alpr.fusion import fuse  # noqa: PLC0415
     from rufina_alpr.reads import PlateRead  # noqa: PLC0415
     from rufina_alpr.service import _clip_box  # noqa: PLC0415
