@@ -55,6 +55,11 @@ class MosquittoBroker:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="rufina-mosquitto-"))
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     @staticmethod
     def available() -> bool:
         return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
