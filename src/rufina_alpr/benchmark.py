@@ -623,14 +623,14 @@ async def _engine_phases(
             burst = await rig.offer(events, burst_rate, lambda: progress.advance(task))
             one = rig.engines[0]
             # Load sweep.
-            rates = options.sweep_rates or sorted(
+            offered = options.sweep_rates or sorted(
                 {1.0, *(round(top_rate * f, 1) for f in (0.25, 0.5, 0.75, 0.9, 1.1, 1.5))}
             )
-            rates = [r for r in rates if r >= 1.0] or [1.0]
-            counts = [max(4, round(r * options.sweep_seconds)) for r in rates]
+            offered = [r for r in offered if r >= 1.0] or [1.0]
+            counts = [max(4, round(r * options.sweep_seconds)) for r in offered]
             task = progress.add_task("engine: load sweep", total=sum(counts))
             sweep = []
-            for rate, count in zip(rates, counts, strict=True):
+            for rate, count in zip(offered, counts, strict=True):
                 step = await rig.offer(count, rate, lambda: progress.advance(task))
                 sweep.append(step)
             rig.stop_engines()
