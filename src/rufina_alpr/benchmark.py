@@ -623,14 +623,14 @@ async def _engine_phases(
             burst = await rig.offer(events, burst_rate, lambda: progress.advance(task))
             one = rig.engines[0]
             # Load sweep.
-            offered = options.sweep_rates or sorted(
+            sweep_rates = options.sweep_rates or sorted(
                 {1.0, *(round(top_rate * f, 1) for f in (0.25, 0.5, 0.75, 0.9, 1.1, 1.5))}
             )
-            offered = [r for r in offered if r >= 1.0] or [1.0]
-            counts = [max(4, round(r * options.sweep_seconds)) for r in offered]
+            sweep_rates = [r for r in sweep_rates if r >= 1.0] or [1.0]
+            counts = [max(4, round(r * options.sweep_seconds)) for r in sweep_rates]
             task = progress.add_task("engine: load sweep", total=sum(counts))
             sweep = []
-            for rate, count in zip(offered, counts, strict=True):
+            for rate, count in zip(sweep_rates, counts, strict=True):
                 step = await rig.offer(count, rate, lambda: progress.advance(task))
                 sweep.append(step)
             rig.stop_engines()
