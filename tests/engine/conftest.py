@@ -305,9 +305,11 @@ def make_far_camera_set(source: Path, target: Path, seed: int = 7) -> Path:
     return target
 
 
-def direct_fast_alpr_count(models_dir: Path, photos: list[Photo]) -> tuple[int, list[str]]:
+def direct_fast_alpr_count(
+    models_dir: Path, photos: list[Photo], detector: str | None = None
+) -> tuple[int, list[str]]:
     """fast-alpr called directly on each photo (same models), its most confident plate per photo."""
-    alpr = direct_alpr(models_dir, threads=2)
+    alpr = direct_alpr(models_dir, threads=2, detector=detector)
     hits, misses = 0, []
     for photo in photos:
         results = [r for r in alpr.predict(str(photo.path)) if r.ocr and r.ocr.text]

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from rufina_alpr.broker import MosquittoBroker
 from rufina_alpr.demo import TransitCollector, engine_settings
 from rufina_alpr.pgtemp import TemporaryPostgres
-from rufina_alpr.recognizer import Recognizer
+from rufina_alpr.recognizer import OFFLINE_CROP_DETECTOR, OFFLINE_DETECTOR, Recognizer
 from rufina_alpr.replay import FrigateReplay, load_photos
 from rufina_alpr.service import Engine
 from rufina_alpr.store import passages, transits
@@ -70,18 +70,35 @@ def test_bench_command_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir:
     report = json.loads((out / "bench.json").read_text())
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report["options"]["photos"] == SAMPLE
-    for mode in ("single", "workers"):
-        raw = report["raw"][mode]
-        assert raw["images"] == SAMPLE
-        assert raw["images_per_s"] > 0
-        assert set(raw["latency_ms"]) == {"p50", "p95", "p99"}
-    assert report["raw"]["workers"]["callers"] == report["options"]["recognition_workers"]
+    assert report["raw"]["detector"] == Path(OFFLINE_DETECTOR).stem
+    assert report["raw_same_models"]["detector"] == Path(OFFLINE_CROP_DETECTOR).stem
+    for run in ("raw", "raw_same_models"):
+        for mode in ("single", "workers"):
+            raw = report[run][mode]
+            assert raw["images"] == SAMPLE
+            assert raw["images_per_s"] > 0
+            assert set(raw["latency_ms"]) == {"p50", "p95", "p99"}
+        assert report[run]["workers"]["callers"] == report["options"]["recognition_workers"]
     engine = report["engine"]
-    for key in ("vehicles_per_s", "latency_ms", "peak_rss_mb", "cpu_seconds_per_vehicle"):
+    for key in (
+        "vehicles_per_s",
+        "latency_ms",
+        "peak_rss_mb",
+        "cpu_seconds_per_vehicle",
+        "rig_cpu_seconds_per_vehicle",
+    ):
         assert engine[key] is not None, key
     assert engine["burst"]["lost"] == 0
     assert engine["burst"]["duplicates"] == 0
-    assert set(report["ratio"]) >= {"engine_vs_raw_throughput", "p95_latency_vs_one_inference"}
+    assert set(report["ratio"]) >= {
+        "engine_vs_raw_throughput",
+        "engine_vs_raw_same_models",
+        "p95_latency_vs_one_inference",
+    }
+    ratio = report["ratio"]
+    assert ratio["engine_vs_raw_throughput"] == round(
+        engine["vehicles_per_s"] / ratio["raw_images_per_s_best"], 2
+    )
     assert [s["offered_per_s"] for s in report["sweep"]] == [1.0, 4.0]
     for step in report["sweep"]:
         assert step["events"] == step["transits"] + step["unread"] + step["lost"]
@@ -90,7 +107,9 @@ def test_bench_command_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir:
     hits, _ = direct_fast_alpr_count(models_dir, photos)
     accuracy = report["accuracy"]
     assert accuracy["raw"]["exact"] == hits
-    for who in ("raw", "engine"):
+    same_hits, _ = direct_fast_alpr_count(models_dir, photos, OFFLINE_CROP_DETECTOR)
+    assert accuracy["raw_same_models"]["exact"] == same_hits
+    for who in ("raw", "raw_same_models", "engine"):
         counts = accuracy[who]
         assert counts["labelled"] == SAMPLE
         assert counts["exact"] <= counts["within_one"]
