@@ -129,6 +129,8 @@ class Engine:
         self._db = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._slots = asyncio.Semaphore(settings.recognition.queue_size)
         self._waiting = 0
+        self._deferred: dict[str, tuple[EventState, FrigateEvent]] = {}
+        """Optional reads refused while the workers were busy, by event id, oldest first."""
         self._session: aiohttp.ClientSession | None = None
         self.frigate: FrigateClient | None = None
         frigate_prefix = settings.mqtt.frigate_prefix
@@ -514,17 +516,34 @@ class Engine:
             if self._waiting >= self.settings.recognition.queue_size:
                 self.metrics.inc("reads_dropped")
                 return
-            # Reads of `new`/`update` snapshots are extra votes: they run only while a worker
-            # would otherwise be idle. Under load each vehicle then costs one inference (its
-            # `end` read), and an `end` never queues behind another vehicle's optional read.
-            if self._waiting >= max(1, self.settings.recognition.workers - 1):
-                self.metrics.inc("reads_skipped_busy")
+            # Reads of `new`/`update` snapshots run only while a worker would otherwise be idle:
+            # under load each vehicle then costs one inference, and an `end` never queues
+            # behind another vehicle's optional read. A refused one waits (the newest snapshot
+            # of each vehicle, oldest vehicle first) for a worker to come free before `end`.
+            if self._busy():
+                if state.event.id in self._deferred:
+                    self.metrics.inc("reads_skipped_busy")  # replaced by a newer snapshot
+                self._deferred[state.event.id] = (state, event)  # keeps its place in line
                 return
         state.reads_scheduled += 1
         state.reads_running += 1
         state.last_read_at = time.monotonic()
         state.last_snapshot_time = event.snapshot_time
         state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event)))
+
+    def _busy(self) -> bool:
+        return self._waiting >= max(1, self.settings.recognition.workers - 1)
+
+    def _read_deferred(self) -> None:
+        """A worker came free: start the oldest vehicle's deferred read, if any is still useful.
+        One at a time: `_waiting` counts a read only once its task runs."""
+        while self._deferred and not self._busy():
+            event_id = next(iter(self._deferred))
+            state, event = self._deferred.pop(event_id)
+            live = self._events.get(event_id) is state and not state.finalizing
+            if live and self._wants_read(state, event):
+                self._schedule_read(state, event, essential=False)
+                return
 
     async def _read(self, state: EventState, event: FrigateEvent) -> None:
         self._waiting += 1
@@ -566,6 +585,7 @@ class Engine:
             newer, state.newer = state.newer, None
             if newer is not None and not state.finalizing and self._wants_read(state, newer):
                 self._schedule_read(state, newer, essential=False)
+            self._read_deferred()
 
     async def _image(
         self, event: FrigateEvent
@@ -658,6 +678,8 @@ class Engine:
             if await self.in_db(self.store.event_handled, event.id):
                 self.metrics.inc("events_duplicate")
                 return
+            if self._deferred.pop(event.id, None) is not None:
+                self.metrics.inc("reads_skipped_busy")
             if event.has_snapshot and (
                 state.reads_scheduled == 0 or event.snapshot_time != state.last_snapshot_time
             ):

@@ -4,7 +4,9 @@ newest snapshot while the vehicle is still in view so that `end` needs no read."
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +117,6 @@ def test_two_plates_in_one_image_get_as_many_reads_each(
 
 def test_mqtt_link_sends_without_nagle_delay(mosquitto: MosquittoBroker) -> None:
     """A transit published right after an ack must not wait for the broker's delayed ACK."""
-    import asyncio  # noqa: PLC0415
 
     async def check() -> int:
         link = MqttLink(
@@ -164,24 +165,31 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
 ) -> None:
     """While a read of the event runs, a newer snapshot is kept and read right after it (the
     newest only), instead of being dropped and left to `end`. Messages go out 0.2 s apart:
-    `new`, two updates with better snapshots, `end` with the last one."""
+    `new`, two updates with better snapshots, `end` with the last one; the first read is held
+    until both updates have arrived."""
     photos = load_photos(photos_dir)[:3]
     harness = await harness_factory(photos)
     engine = harness.engine
     original = engine._recognize
+    gate = threading.Event()
 
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        import time  # noqa: PLC0415
-
-        time.sleep(0.5)  # longer than the replay's 0.2 s between new, update and update
+    def held(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(10)
         return original(*args, **kwargs)
 
-    engine._recognize = slow  # type: ignore[method-assign]
-    event_ids = []
-    for photo in photos:  # one vehicle at a time: no other vehicle's read makes a worker busy
-        event_ids.append(await harness.replay.replay_one(photo, "cam_pomino", updates=2))
-        await harness.wait_handled(len(event_ids))
+    engine._recognize = held  # type: ignore[method-assign]
     counters = engine.metrics.counters
+    for index, photo in enumerate(photos):  # one vehicle at a time: no other read is running
+        gate.clear()
+        received = counters["events_received"]
+        replayed = asyncio.create_task(harness.replay.replay_one(photo, "cam_pomino", updates=2))
+        await harness.wait_for(
+            lambda received=received: counters["events_received"] >= received + 3,
+            what="new and both updates",
+        )
+        gate.set()
+        await replayed
+        await harness.wait_handled(index + 1)
     # new's snapshot, then the newest update's (the middle one is skipped); end reads nothing
-    assert counters["reads_done"] == 2 * len(event_ids)
+    assert counters["reads_done"] == 2 * len(photos)
     assert counters.get("images_clean", 0) == 0
