@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -193,3 +195,18 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
     # new's snapshot, then the newest update's (the middle one is skipped); end reads nothing
     assert counters["reads_done"] == 2 * len(photos)
     assert counters.get("images_clean", 0) == 0
+
+
+def test_models_check_names_both_detectors(models_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rufina_alpr", "models", "check", "--models", str(models_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert lines["detector"].endswith(OFFLINE_DETECTOR)
+    assert lines["inside vehicle boxes"].endswith(OFFLINE_CROP_DETECTOR)
+    assert "per vehicle box" in result.stdout and result.stdout.rstrip().endswith("OK")
