@@ -674,12 +674,12 @@ class Engine:
     async def _finalize(self, state: EventState, message: Message | None) -> None:
         event, station = state.event, state.station
         received = time.monotonic()
+        if self._deferred.pop(event.id, None) is not None:
+            self.metrics.inc("reads_skipped_busy")  # its `end` came first: the end read decides
         try:
             if await self.in_db(self.store.event_handled, event.id):
                 self.metrics.inc("events_duplicate")
                 return
-            if self._deferred.pop(event.id, None) is not None:
-                self.metrics.inc("reads_skipped_busy")
             if event.has_snapshot and (
                 state.reads_scheduled == 0 or event.snapshot_time != state.last_snapshot_time
             ):

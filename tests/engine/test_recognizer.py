@@ -210,3 +210,41 @@ def test_models_check_names_both_detectors(models_dir: Path) -> None:
     assert lines["detector"].endswith(OFFLINE_DETECTOR)
     assert lines["inside vehicle boxes"].endswith(OFFLINE_CROP_DETECTOR)
     assert "per vehicle box" in result.stdout and result.stdout.rstrip().endswith("OK")
+
+
+@pytest.mark.slow
+async def test_a_read_refused_while_workers_are_busy_runs_when_one_is_free(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """Vehicle B's `new` comes while vehicle A's read holds a worker (of two, one kept free for
+    `end`s): B's read waits instead of being dropped, runs as soon as A's finishes, and B's `end`
+    (1 s later, same snapshot) needs no read of its own."""
+    photo_a, photo_b = load_photos(photos_dir)[:2]
+    harness = await harness_factory([photo_a, photo_b])
+    engine = harness.engine
+    original = engine._recognize
+    gate = threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(10)
+        return original(*args, **kwargs)
+
+    engine._recognize = held  # type: ignore[method-assign]
+    counters = engine.metrics.counters
+    first = asyncio.create_task(
+        harness.replay.replay_one(photo_a, "cam_pomino", updates=0, step=1.0)
+    )
+    await harness.wait_for(lambda: counters["events_received"] >= 1, what="A's new")
+    second = asyncio.create_task(
+        harness.replay.replay_one(photo_b, "cam_roma", updates=0, step=1.0)
+    )
+    await harness.wait_for(lambda: counters["events_received"] >= 2, what="B's new")
+    await asyncio.sleep(0.05)
+    assert counters["reads_done"] == 0  # A's read is held, B's waits
+    gate.set()
+    await asyncio.gather(first, second)
+    await harness.wait_handled(2)
+    assert counters["reads_done"] == 2
+    assert counters.get("images_clean", 0) == 0
+    assert counters.get("reads_skipped_busy", 0) == 0
+    await harness.wait_for(lambda: len(harness.received) == 2, what="both transits")
