@@ -585,7 +585,8 @@ class Engine:
             newer, state.newer = state.newer, None
             if newer is not None and not state.finalizing and self._wants_read(state, newer):
                 self._schedule_read(state, newer, essential=False)
-            self._read_deferred()
+            else:  # the worker is free for another vehicle's deferred read
+                self._read_deferred()
 
     async def _image(
         self, event: FrigateEvent
