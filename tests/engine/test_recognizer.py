@@ -161,6 +161,19 @@ async def test_end_needs_no_read_when_the_final_snapshot_was_read(
         assert plates_equal(by_event[event_id], harness.replay.events[event_id].plate or "")
 
 
+def _hold_reads(engine: Any) -> threading.Event:
+    """Make the engine's reads wait (in their worker) until the returned gate is set."""
+    original = engine._recognize
+    gate = threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(10)
+        return original(*args, **kwargs)
+
+    engine._recognize = held
+    return gate
+
+
 @pytest.mark.slow
 async def test_a_snapshot_arriving_during_a_read_is_read_next(
     harness_factory: Any, photos_dir: Path
@@ -172,14 +185,7 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
     photos = load_photos(photos_dir)[:3]
     harness = await harness_factory(photos)
     engine = harness.engine
-    original = engine._recognize
-    gate = threading.Event()
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        gate.wait(10)
-        return original(*args, **kwargs)
-
-    engine._recognize = held  # type: ignore[method-assign]
+    gate = _hold_reads(engine)
     counters = engine.metrics.counters
     for index, photo in enumerate(photos):  # one vehicle at a time: no other read is running
         gate.clear()
@@ -222,14 +228,7 @@ async def test_a_read_refused_while_workers_are_busy_runs_when_one_is_free(
     photo_a, photo_b = load_photos(photos_dir)[:2]
     harness = await harness_factory([photo_a, photo_b])
     engine = harness.engine
-    original = engine._recognize
-    gate = threading.Event()
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        gate.wait(10)
-        return original(*args, **kwargs)
-
-    engine._recognize = held  # type: ignore[method-assign]
+    gate = _hold_reads(engine)
     counters = engine.metrics.counters
     first = asyncio.create_task(
         harness.replay.replay_one(photo_a, "cam_pomino", updates=0, step=1.0)
