@@ -327,8 +327,7 @@ class Engine:
             state.finalizing = True
             self._spawn(self._finalize(state, message), name=f"finalize-{event.id}")
             return
-        if self._wants_read(state, event):
-            self._schedule_read(state, event, essential=False)
+        self._offer_read(state, event)
         self.mqtt.ack(message)
 
     def _on_lpr_update(self, payload: bytes) -> None:
@@ -497,7 +496,16 @@ class Engine:
             )
         self.mqtt.publish(self.topics.health, contract.encode(payload), retain=True)
 
-    def _wants_read(self, state: EventState, event: FrigateEvent) -> bool:
+    def _offer_read(self, state: EventState, event: FrigateEvent) -> bool:
+        """An optional read of a `new`/`update` snapshot: started now (True), kept to be read
+        later, or not wanted (False).
+
+        Reads of these snapshots run only while a worker would otherwise be idle: under load
+        each vehicle then costs one inference, and an `end` never queues behind another
+        vehicle's optional read. One that comes while the vehicle's own read runs is read
+        next; one refused because the workers are busy waits (the newest snapshot of each
+        vehicle, oldest vehicle first) for a worker to come free before `end`.
+        """
         if not event.has_snapshot or event.snapshot_time is None:
             return False
         if event.snapshot_time == state.last_snapshot_time:
@@ -509,22 +517,20 @@ class Engine:
             state.newer = event
             return False
         interval = self.settings.recognition.min_update_interval
-        return time.monotonic() - state.last_read_at >= interval or state.reads_scheduled == 0
+        if state.reads_scheduled and time.monotonic() - state.last_read_at < interval:
+            return False
+        if self._waiting >= self.settings.recognition.queue_size:
+            self.metrics.inc("reads_dropped")
+            return False
+        if self._busy():
+            if state.event.id in self._deferred:
+                self.metrics.inc("reads_skipped_busy")  # replaced by a newer snapshot
+            self._deferred[state.event.id] = (state, event)  # keeps its place in line
+            return False
+        self._start_read(state, event)
+        return True
 
-    def _schedule_read(self, state: EventState, event: FrigateEvent, *, essential: bool) -> None:
-        if not essential:
-            if self._waiting >= self.settings.recognition.queue_size:
-                self.metrics.inc("reads_dropped")
-                return
-            # Reads of `new`/`update` snapshots run only while a worker would otherwise be idle:
-            # under load each vehicle then costs one inference, and an `end` never queues
-            # behind another vehicle's optional read. A refused one waits (the newest snapshot
-            # of each vehicle, oldest vehicle first) for a worker to come free before `end`.
-            if self._busy():
-                if state.event.id in self._deferred:
-                    self.metrics.inc("reads_skipped_busy")  # replaced by a newer snapshot
-                self._deferred[state.event.id] = (state, event)  # keeps its place in line
-                return
+    def _start_read(self, state: EventState, event: FrigateEvent) -> None:
         state.reads_scheduled += 1
         state.reads_running += 1
         state.last_read_at = time.monotonic()
@@ -541,8 +547,7 @@ class Engine:
             event_id = next(iter(self._deferred))
             state, event = self._deferred.pop(event_id)
             live = self._events.get(event_id) is state and not state.finalizing
-            if live and self._wants_read(state, event):
-                self._schedule_read(state, event, essential=False)
+            if live and self._offer_read(state, event):
                 return
 
     async def _read(self, state: EventState, event: FrigateEvent) -> None:
@@ -583,9 +588,8 @@ class Engine:
             self._waiting -= 1
             state.reads_running -= 1
             newer, state.newer = state.newer, None
-            if newer is not None and not state.finalizing and self._wants_read(state, newer):
-                self._schedule_read(state, newer, essential=False)
-            else:  # the worker is free for another vehicle's deferred read
+            started = newer is not None and not state.finalizing and self._offer_read(state, newer)
+            if not started:  # the worker is free for another vehicle's deferred read
                 self._read_deferred()
 
     async def _image(
@@ -684,7 +688,7 @@ class Engine:
             if event.has_snapshot and (
                 state.reads_scheduled == 0 or event.snapshot_time != state.last_snapshot_time
             ):
-                self._schedule_read(state, event, essential=True)
+                self._start_read(state, event)
             await asyncio.gather(*state.tasks)
             transit, reads = self._transit(state)
             if transit is None:
