@@ -784,11 +784,12 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
             same = _raw_phase(options.models_dir, OFFLINE_CROP_DETECTOR, photos, progress)
             report["raw_same_models"] = same
             report["accuracy"]["raw_same_models"] = same.pop("accuracy")
+        same = report.get("raw_same_models") or raw
         best = _best_raw(raw)
-        top = max(best, _best_raw(report.get("raw_same_models") or raw))
-        asyncio.run(_engine_phases(options, photos, (best, top), progress, report))
+        asyncio.run(
+            _engine_phases(options, photos, (best, max(best, _best_raw(same))), progress, report)
+        )
     engine = report["engine"]
-    same = report.get("raw_same_models") or raw
     one_inference = same["single"]["latency_ms"]["p50"] or 0.0
     rate = engine["vehicles_per_s"]
     report["ratio"] = {

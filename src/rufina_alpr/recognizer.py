@@ -210,6 +210,7 @@ class Recognizer:
         image outweighs another in fusion by the number of its reads)."""
         offset_x, offset_y, region = _vehicle_region(image, vehicle_box)
         detector = self.crop_detector if region is not image else self.detector
+        # Each plate with its crop views (the empty ones left out; the first is never empty).
         plates: list[tuple[DetectionResult, list[np.ndarray]]] = []
         for detection in detector.predict(region)[:MAX_PLATES_PER_IMAGE]:
             box = detection.bounding_box
@@ -217,17 +218,17 @@ class Recognizer:
             crops = [_plate_crop(region, plate_box, m, upscale) for m, upscale in CROP_VIEWS]
             if crops[0].size:
                 plates.append((detection, [crop for crop in crops if crop.size]))
-        first = self._ocr([crops[0] for _, crops in plates])
+        first = self._ocr([views[0] for _, views in plates])
         predictions = [[prediction] for prediction in first]
         sure = all(_sure(prediction) for prediction in first)
         if not sure:
-            more = iter(self._ocr([crop for _, crops in plates for crop in crops[1:]]))
-            for (_, crops), found in zip(plates, predictions, strict=True):
-                found.extend(next(more) for _ in crops[1:])
+            more = iter(self._ocr([view for _, views in plates for view in views[1:]]))
+            for (_, views), found in zip(plates, predictions, strict=True):
+                found.extend(next(more) for _ in views[1:])
         reads: list[PlateRead] = []
-        for (detection, crops), found in zip(plates, predictions, strict=True):
+        for (detection, views), found in zip(plates, predictions, strict=True):
             box = detection.bounding_box
-            evidence = _jpeg(crops[min(EVIDENCE_VIEW, len(crops) - 1)])
+            evidence = _jpeg(views[min(EVIDENCE_VIEW, len(views) - 1)])
             frame_box = (
                 box.x1 + offset_x,
                 box.y1 + offset_y,
@@ -235,13 +236,9 @@ class Recognizer:
                 box.y2 + offset_y,
             )
             for prediction in found:
-                text = prediction.plate.strip("_")
+                text, confidences = _text(prediction)
                 if not text:  # detector false positives (lamps, badges) read as nothing
                     continue
-                probs = prediction.char_probs
-                confidences = (
-                    tuple(float(p) for p in probs[: len(text)]) if probs is not None else ()
-                )
                 reads.append(
                     PlateRead(
                         text=text,
@@ -251,7 +248,7 @@ class Recognizer:
                         detection_confidence=float(detection.confidence),
                         box=frame_box,
                         frame_time=frame_time,
-                        views=len(crops) if sure else 1,
+                        views=len(views) if sure else 1,
                         crop_jpeg=evidence,
                     )
                 )
@@ -264,11 +261,17 @@ class Recognizer:
         return list(self.ocr.run(batch, return_confidence=True))
 
 
-def _sure(prediction: PlatePrediction) -> bool:
-    """The OCR read a text and is sure of each of its characters."""
+def _text(prediction: PlatePrediction) -> tuple[str, tuple[float, ...]]:
+    """The text the OCR read, without padding, and its confidence in each character."""
     text = prediction.plate.strip("_")
     probs = prediction.char_probs
-    return bool(text) and probs is not None and float(min(probs[: len(text)])) >= SURE_CHARACTER
+    return text, tuple(float(p) for p in probs[: len(text)]) if probs is not None else ()
+
+
+def _sure(prediction: PlatePrediction) -> bool:
+    """The OCR read a text and is sure of each of its characters."""
+    text, confidences = _text(prediction)
+    return bool(text) and bool(confidences) and min(confidences) >= SURE_CHARACTER
 
 
 _JPEG_SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
