@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import cv2
 import numpy as np
@@ -833,64 +833,50 @@ class FrigateReplay:
         return web.json_response(self._event_response(record))
 
     async def _write_back(
-        self, request: web.Request, fields: tuple[str, str]
-    ) -> tuple[EventRecord | None, dict[str, Any] | web.Response]:
-        """Frigate's checks: admin role, a pydantic body (422), the event (404)."""
+        self,
+        request: web.Request,
+        fields: tuple[str, str],
+        attribute: Literal["plate", "sub_label"],
+        what: str,
+    ) -> web.Response:
+        """Frigate's checks (admin role, a pydantic body (422), the event (404)), then the
+        event's ``attribute`` set to the body's (text, score) pair, or cleared by empty text."""
         if request.get(ROLE_KEY, "admin") != "admin":
-            return None, web.json_response(
+            return web.json_response(
                 {"success": False, "message": "Insufficient privileges"}, status=403
             )
         try:
             body = await request.json()
         except json.JSONDecodeError:
-            return None, web.json_response({"detail": "invalid JSON"}, status=422)
+            return web.json_response({"detail": "invalid JSON"}, status=422)
         text_key, score_key = fields
-        text, score = body.get(text_key) if isinstance(body, dict) else None, None
-        if isinstance(body, dict):
-            score = body.get(score_key)
+        text = body.get(text_key) if isinstance(body, dict) else None
+        score = body.get(score_key) if isinstance(body, dict) else None
         if not isinstance(text, str) or len(text) > 100:
-            return None, web.json_response({"detail": f"{text_key} invalid"}, status=422)
+            return web.json_response({"detail": f"{text_key} invalid"}, status=422)
         if score is not None and (
             isinstance(score, bool) or not isinstance(score, int | float) or not 0 < score <= 1
         ):
-            return None, web.json_response({"detail": f"{score_key} invalid"}, status=422)
+            return web.json_response({"detail": f"{score_key} invalid"}, status=422)
         identifier = request.match_info["event_id"]
         record = self.records.get(identifier)
         if record is None:
-            return None, web.json_response(
+            return web.json_response(
                 {"success": False, "message": f"Event {identifier} not found."}, status=404
             )
         self.write_backs.append((request.path, body))
-        return record, body
+        setattr(record, attribute, (text, score or 1.0) if text else None)
+        return web.json_response(
+            {"success": True, "message": f"Event {record.id} {what} set to {text}"}
+        )
 
     async def _set_plate(self, request: web.Request) -> web.Response:
-        record, body = await self._write_back(
-            request,
-            ("recognizedLicensePlate", "recognizedLicensePlateScore"),
-        )
-        if record is None:
-            assert isinstance(body, web.Response)
-            return body
-        assert isinstance(body, dict)
-        plate = body["recognizedLicensePlate"]
-        record.plate = (plate, body.get("recognizedLicensePlateScore") or 1.0) if plate else None
-        return web.json_response(
-            {"success": True, "message": f"Event {record.id} license plate set to {plate}"}
-        )
+        fields = ("recognizedLicensePlate", "recognizedLicensePlateScore")
+        return await self._write_back(request, fields, "plate", "license plate")
 
     async def _set_sub_label(self, request: web.Request) -> web.Response:
-        record, body = await self._write_back(
-            request,
-            ("subLabel", "subLabelScore"),
-        )
-        if record is None:
-            assert isinstance(body, web.Response)
-            return body
-        assert isinstance(body, dict)
-        name = body["subLabel"]
-        record.sub_label = (name, body.get("subLabelScore") or 1.0) if name else None
-        return web.json_response(
-            {"success": True, "message": f"Event {record.id} sub label set to {name}"}
+        return await self._write_back(
+            request, ("subLabel", "subLabelScore"), "sub_label", "sub label"
         )
 
     async def _clean_snapshot(self, request: web.Request) -> web.StreamResponse:
