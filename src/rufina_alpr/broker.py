@@ -1,8 +1,8 @@
 """An MQTT broker on loopback for the demo, the tests and benchmarks.
 
 Mosquitto when it is installed (the real thing, also what Home Assistant's add-on runs), otherwise
-the pure-Python amqtt (MQTT 3.1.1 only; it needs ``allow_anonymous: false`` to keep persistent
-sessions, so any username is accepted by its auth plugin instead).
+the pure-Python amqtt (MQTT 3.1.1 only), whose clients are admitted by
+:class:`rufina_alpr.amqtt_auth.LoopbackClients` so that persistent sessions survive a disconnect.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Protocol
+
+
+class BrokerError(RuntimeError):
+    """No embedded broker can run, or its clients could not connect to it."""
 
 
 class Broker(Protocol):
@@ -128,13 +132,18 @@ class AmqttBroker:
         self._broker: Any = None
 
     async def start(self) -> None:
-        from amqtt.broker import Broker as _Amqtt  # noqa: PLC0415 - optional dependency
+        try:
+            from amqtt.broker import Broker as _Amqtt  # noqa: PLC0415 - optional dependency
+        except ImportError as err:
+            raise BrokerError(
+                "no MQTT broker here: install mosquitto, or the embedded one with "
+                "pip install 'rufina-alpr[broker]'"
+            ) from err
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "sys_interval": 0,
-            "auth": {"allow-anonymous": False, "plugins": ["auth_anonymous"]},
-            "topic-check": {"enabled": False},
+            # Only the plugins named here load: no $SYS topics, no topic checks.
+            "plugins": {"rufina_alpr.amqtt_auth.LoopbackClients": {}},
         }
         self._broker = _Amqtt(config)
         await self._broker.start()

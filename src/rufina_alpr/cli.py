@@ -18,6 +18,7 @@ from rich.table import Table
 
 from rufina_alpr import __version__
 from rufina_alpr.bench import add_bench_commands
+from rufina_alpr.broker import BrokerError
 from rufina_alpr.config import SettingsError, load_settings
 from rufina_alpr.hotlist_cli import add_hotlist_commands
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
@@ -40,6 +41,13 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def _positive_int(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return number
 
 
 def _models_dir(value: str | None) -> Path | None:
@@ -211,14 +219,22 @@ def cmd_models_check(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from rufina_alpr.demo import print_summary, run_demo  # noqa: PLC0415
+    from rufina_alpr.replay import PHOTO_SUFFIXES, load_photos  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
-    photos = Path(args.photos) if args.photos else default_photos_dir()
-    if photos is None or not photos.is_dir():
+    folder = Path(args.photos) if args.photos else default_photos_dir()
+    if folder is None or not folder.is_dir():
         console.print(
             "No photos to replay. Point the demo at a folder of vehicle photos with "
             "--photos DIR (optionally with a labels.csv: file,x,y,w,h,plate)."
+        )
+        return 2
+    photos = load_photos(folder)[: args.limit]
+    if not photos:
+        console.print(
+            f"No photos in {escape(str(folder))}: the demo replays {', '.join(PHOTO_SUFFIXES)} "
+            "files (optionally with a labels.csv: file,x,y,w,h,plate)."
         )
         return 2
     models_dir = _models_dir(args.models)
@@ -226,16 +242,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = asyncio.run(
             run_demo(
                 photos,
+                source=folder,
                 models_dir=models_dir,
                 registry=default_registry(),
                 rate=args.rate,
-                limit=args.limit,
                 console=console,
             )
         )
     except ModelError as err:
         console.print(f"[red]error:[/] {escape(str(err))}")
         return 3
+    except BrokerError as err:
+        console.print(f"[red]error:[/] {escape(str(err))}")
+        return 4
     print_summary(result, console)
     return 0 if result.transits else 1
 
@@ -261,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[models_arg], help="replay photos end to end")
     demo.add_argument("--photos", help="folder of photos (default: ../shared/data/openalpr-eu-dev)")
     demo.add_argument("--rate", type=float, default=2.0, help="vehicles per second (default 2)")
-    demo.add_argument("--limit", type=int, help="replay only the first N photos")
+    demo.add_argument("--limit", type=_positive_int, help="replay only the first N photos")
     demo.set_defaults(func=cmd_demo)
 
     read = commands.add_parser("read", parents=[models_arg], help="read plates on image files")

@@ -8,11 +8,12 @@ compares the transits with the photos' labels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,16 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rufina_alpr.broker import embedded_broker
+from rufina_alpr.broker import Broker, BrokerError, embedded_broker
 from rufina_alpr.config import Settings, settings_from_mapping
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.recognizer import Recognizer, model_settings_for
-from rufina_alpr.replay import FrigateReplay, Photo, load_photos
+from rufina_alpr.replay import FrigateReplay, Photo
 from rufina_alpr.service import Engine
 from rufina_alpr.stations import Station, load_registry
 
 _LOGGER = logging.getLogger(__name__)
+CONNECT_TIMEOUT = 20.0  # the replay waits 15 s itself
 
 
 def plates_match(read: str, label: str) -> bool:
@@ -136,21 +138,31 @@ def engine_settings(
     return settings_from_mapping(raw)
 
 
+async def _connected(connecting: Awaitable[object], who: str, broker: Broker) -> None:
+    """Waits for a demo client's MQTT connection; a broker that refuses it is a clear error."""
+    try:
+        await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
+    except TimeoutError as err:
+        raise BrokerError(
+            f"{who} could not connect to the {broker.name} broker on {broker.host}:{broker.port} "
+            f"within {CONNECT_TIMEOUT:.0f} s (see the warnings above)"
+        ) from err
+
+
 async def run_demo(
-    photos_dir: Path,
+    photos: Sequence[Photo],
     *,
+    source: Path,
     models_dir: Path | None,
     registry: Path | None,
     rate: float,
-    limit: int | None,
     console: Console,
+    broker: Broker | None = None,
 ) -> DemoResult:
-    photos: list[Photo] = load_photos(photos_dir)[:limit] if limit else load_photos(photos_dir)
-    if not photos:
-        raise FileNotFoundError(f"no photos in {photos_dir}")
+    """Replays ``photos`` (read from ``source``) on ``broker``, by default the best embedded one."""
     stations = demo_stations(registry, 3)
     console.print(
-        f"[bold]Rufina ALPR demo[/]: {len(photos)} photos from {photos_dir}, "
+        f"[bold]Rufina ALPR demo[/]: {len(photos)} photos from {source}, "
         f"stations {', '.join(s.name for s in stations)}"
     )
     recognizer = Recognizer(model_settings_for(models_dir, threads=1))
@@ -158,9 +170,7 @@ async def run_demo(
         f"models: detector {recognizer.info.detector}, OCR {recognizer.info.ocr} "
         f"(loaded in {recognizer.info.load_seconds:.2f} s)"
     )
-    broker = embedded_broker()
-    await broker.start()
-    console.print(f"broker: {broker.name} on {broker.host}:{broker.port}")
+    broker = broker or embedded_broker()
     result = DemoResult(photos=len(photos))
     table = Table(title="Transits", expand=True)
     for column in ("time", "station", "plate", "country", "conf.", "reads", "label"):
@@ -169,15 +179,21 @@ async def run_demo(
         TextColumn("vehicles"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )
     task = progress.add_task("transits", total=len(photos))
-    with tempfile.TemporaryDirectory(prefix="rufina-demo-") as data_dir:
+    # Everything started is stopped in reverse order, also when a step fails.
+    async with contextlib.AsyncExitStack() as running:
+        await broker.start()
+        running.push_async_callback(broker.stop)
+        console.print(f"broker: {broker.name} on {broker.host}:{broker.port}")
+        data_dir = running.enter_context(tempfile.TemporaryDirectory(prefix="rufina-demo-"))
         replay = FrigateReplay(
-            photos,
+            list(photos),
             cameras=[s.camera for s in stations],
             mqtt_host=broker.host,
             mqtt_port=broker.port,
             qos=1,
         )
-        await replay.start()
+        running.push_async_callback(replay.stop)
+        await _connected(replay.start(), "the Frigate replay", broker)
         settings = engine_settings(
             broker_host=broker.host,
             broker_port=broker.port,
@@ -210,10 +226,12 @@ async def run_demo(
             progress.advance(task)
 
         collector = TransitCollector(broker.host, broker.port, engine.topics.transit, show)
+        running.push_async_callback(collector.link.stop)
         await collector.link.start()
+        running.push_async_callback(engine.stop)
         await engine.start()
-        await asyncio.wait_for(engine.mqtt.connected.wait(), 15)
-        await asyncio.wait_for(collector.link.connected.wait(), 15)
+        await _connected(engine.mqtt.connected.wait(), "the engine", broker)
+        await _connected(collector.link.connected.wait(), "the transit viewer", broker)
         started = time.monotonic()
         with Live(Group(progress, table), console=console, refresh_per_second=4):
             event_ids = await replay.run(rate=rate)
@@ -233,10 +251,6 @@ async def run_demo(
             if label:
                 result.labelled += 1
                 result.matched += plates_match(by_event.get(event_id, ""), label)
-        await engine.stop()
-        await collector.link.stop()
-        await replay.stop()
-    await broker.stop()
     return result
 
 
