@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The Home Assistant integration's checks, in Home Assistant's own test harness (pinned version):
-#   1. .venv-ha (scripts/ha-env.sh, from the lock file; a no-op when up to date)
+# The Home Assistant integration's checks, in Home Assistant's own test harness (pinned version),
+# on one entry of the test matrix:
+#   scripts/ha-test.sh [oldest]   the oldest supported HA, 2025.4.4 (.venv-ha, Python 3.13.0)
+#   scripts/ha-test.sh current    current HA, 2026.11.0 (.venv-ha-2026, Python 3.14 inside the
+#                                 Debian forky root of scripts/py314-root.sh, built if needed)
+#   1. the venv (scripts/ha-env.sh, from the entry's lock file; a no-op when up to date)
 #   2. pytest tests/ha with coverage of custom_components/rufina_alpr, failing under 95 %
 #   3. mypy --strict and ruff (lint + format) on the integration and its tests
 # Runs every check, then exits non-zero if any failed. Called by .ci/run (CI=true: a missing
@@ -8,12 +12,30 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=.venv-ha
+MATRIX="${1:-oldest}"
+case "$MATRIX" in
+    oldest) VENV=.venv-ha ;;
+    current)
+        VENV=.venv-ha-2026
+        if [ -z "${RUFINA_IN_PY314_ROOT:-}" ]; then
+            # Everything runs in the forky root; pyenv's root goes along so the engine's .venv
+            # (Python 3.13.0) runs there too, for the test that reads a photo with the real OCR.
+            RUFINA_PY314_BINDS="$(pyenv root 2>/dev/null || true)" \
+                exec bash scripts/py314-root.sh run env RUFINA_IN_PY314_ROOT=1 \
+                bash scripts/ha-test.sh "$@"
+        fi
+        ;;
+    *)
+        echo "ha-test: unknown matrix entry '$MATRIX' (oldest or current)" >&2
+        exit 2
+        ;;
+esac
 RUFF_VERSION="${RUFF_VERSION:-0.17.6}"
 COVERAGE_MIN="${COVERAGE_MIN:-95}"
-export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 \
+    UV_LINK_MODE=copy
 
-bash scripts/ha-env.sh || { echo "ha-test: cannot build $VENV" >&2; exit 1; }
+bash scripts/ha-env.sh "$MATRIX" || { echo "ha-test: cannot build $VENV" >&2; exit 1; }
 if [ "$("$VENV/bin/ruff" --version 2>/dev/null)" != "ruff $RUFF_VERSION" ]; then
     "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" "ruff==$RUFF_VERSION" \
         || { echo "ha-test: cannot install ruff $RUFF_VERSION" >&2; exit 1; }
@@ -34,7 +56,7 @@ coverage_dir="$(mktemp -d)"
 trap 'rm -rf "$coverage_dir"' EXIT
 export COVERAGE_FILE="$coverage_dir/.coverage"
 
-check "HA tests + coverage >= ${COVERAGE_MIN}%" "$VENV/bin/pytest" -c tests/ha/pytest.ini tests/ha \
+check "HA tests + coverage >= ${COVERAGE_MIN}%" "$VENV/bin/python" -m pytest -c tests/ha/pytest.ini tests/ha \
     -p no:cacheprovider --cov=custom_components.rufina_alpr --cov-report=term-missing \
     --cov-fail-under="$COVERAGE_MIN"
 check "mypy --strict (integration)" "$VENV/bin/mypy" --config-file tests/ha/mypy.ini \
@@ -45,7 +67,7 @@ check "ruff format (integration)" "$VENV/bin/ruff" format --check --config tests
     custom_components tests/ha
 
 if [ ${#failed[@]} -gt 0 ]; then
-    printf '\nha-test: failed: %s\n' "${failed[*]}" >&2
+    printf '\nha-test (%s): failed: %s\n' "$MATRIX" "${failed[*]}" >&2
     exit 1
 fi
-echo "ha-test: all checks passed"
+echo "ha-test ($MATRIX): all checks passed"
