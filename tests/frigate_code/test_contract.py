@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
+
+import cv2
+import numpy as np
 
 from rufina_alpr import contract
 
@@ -26,3 +31,91 @@ async def test_vehicle_tracked_by_frigate_gives_one_transit_with_its_plate(
     kinds = [m["type"] for m in frigate_messages.events(event_id)]
     assert kinds[0] == "new" and kinds[-1] == "end" and kinds.count("end") == 1, kinds
     assert run.engine.metrics.counters.get("events_malformed", 0) == 0
+
+
+async def test_engine_reads_frigates_real_snapshot_and_clean_copy(
+    frigate_factory: Any, engine_factory: Any, frigate_messages: Any, photos_dir: Path
+) -> None:
+    frigate = await frigate_factory()
+    run = await engine_factory(frigate.internal_url)
+    (photo,) = labelled(photos_dir, "eu11.jpg")
+    event_id = await frigate.pass_vehicle(photo)
+    transit = await run.one_transit(event_id)
+    assert plates_equal(transit["plate"], photo.plate), transit
+
+    # The engine's own HTTP client on Frigate's real media endpoints of the ended event.
+    assert run.engine.frigate is not None
+    clean = await run.engine.frigate.clean_snapshot(event_id)
+    assert clean is not None and clean[:4] == b"RIFF" and clean[8:12] == b"WEBP"
+    image = cv2.imdecode(np.frombuffer(clean, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[:2] == (1080, 1920)  # the full detect frame, no crop
+    stored = await run.engine.frigate.rendered_snapshot(event_id)
+    assert stored[:2] == b"\xff\xd8"
+    # Frigate's snapshot box (detect pixels) from its `end` payload places the vehicle.
+    (end,) = frigate_messages.of_type(event_id, "end")
+    box = tuple(end["after"]["snapshot"]["box"])
+    reads = run.engine.recognizer.read(image, vehicle_box=box)
+    assert any(plates_equal(read.text, photo.plate) for read in reads), reads
+    # What the engine asked of Frigate while reading: the clean copy of the ended event.
+    log = (await frigate.call("access_log"))["log"]
+    asked = {(e["path"], e["status"]) for e in log}
+    assert (f"/api/events/{event_id}/snapshot-clean.webp", 200) in asked, asked
+
+
+async def test_events_missed_on_mqtt_are_reconciled_from_the_real_api(
+    frigate_factory: Any, engine_factory: Any, photos_dir: Path
+) -> None:
+    frigate = await frigate_factory()
+    first, second = labelled(photos_dir, "test_002.jpg", "eu11.jpg")
+    # Both vehicles pass while no engine listens: Frigate's QoS 0 messages are gone.
+    missed = [await frigate.pass_vehicle(first), await frigate.pass_vehicle(second)]
+    events = json.loads((await frigate.api("GET", "/api/events?cameras=cam_pomino"))[1])
+    assert {e["id"] for e in events} == set(missed)
+
+    run = await engine_factory(frigate.internal_url)  # reconciles at start-up
+    for event_id, photo in zip(missed, (first, second), strict=True):
+        transit = await run.one_transit(event_id)
+        assert plates_equal(transit["plate"], photo.plate), transit
+    assert run.engine.metrics.counters["events_reconciled"] == 2
+    # A second round finds nothing new: exactly once.
+    assert await run.engine.reconcile() == 0
+
+
+async def test_write_back_lands_in_frigates_database(
+    frigate_factory: Any, engine_factory: Any, photos_dir: Path
+) -> None:
+    frigate = await frigate_factory()
+    run = await engine_factory(
+        frigate.internal_url, {"frigate": {"write_back": {"plate": True, "sub_label": True}}}
+    )
+    (photo,) = labelled(photos_dir, "test_002.jpg")
+    hotlists = run.engine.hotlists
+
+    def stolen() -> None:
+        hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
+        hotlists.add_entry("stolen", photo.plate, "Furto", added_by="test")
+
+    await run.engine.in_db(stolen)
+    event_id = await frigate.pass_vehicle(photo)
+    transit = await run.one_transit(event_id)
+    assert plates_equal(transit["plate"], photo.plate)
+
+    async def written() -> dict[str, Any]:
+        for _ in range(100):
+            event = await frigate.event(event_id)
+            if event["sub_label"] and event["data"].get("recognized_license_plate"):
+                return event
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"write-back not in Frigate's DB: {event}")
+
+    event = await written()
+    assert event["data"]["recognized_license_plate"] == transit["plate"]
+    assert 0 < event["data"]["recognized_license_plate_score"] <= 1
+    assert event["sub_label"] == "Veicoli rubati"
+    # Frigate's own search finds the event by our plate.
+    status, body = await frigate.api(
+        "GET", f"/api/events?recognized_license_plate={transit['plate']}"
+    )
+    assert status == 200 and [e["id"] for e in json.loads(body)] == [event_id]
+    assert run.engine.metrics.counters["frigate_plates_written"] == 1
+    assert run.engine.metrics.counters["frigate_sub_labels_written"] == 1
