@@ -90,6 +90,12 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("image_source", default="clean"): vol.In(
                 ["clean", "recording", "snapshot"]
             ),
+            # Frigate writes 10 s record segments and moves each into its database only once it
+            # is closed (its record maintainer runs every 5 s): a frame at t can be asked for
+            # from about t + 15 s. Earlier reads take the snapshot; the end read waits.
+            vol.Optional("recording_delay", default=16.0): vol.All(
+                vol.Coerce(float), vol.Range(min=0)
+            ),
             # Write our plate (and hotlist names as sub_label) back to Frigate's event (admin).
             vol.Optional("write_back", default={}): {
                 vol.Optional("plate", default=False): vol.Boolean(),
@@ -223,6 +229,7 @@ class FrigateSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     image_source: str = "clean"
+    recording_delay: float = 16.0
     write_back_plate: bool = False
     write_back_sub_label: bool = False
     reconcile_interval: float = 300.0
@@ -475,6 +482,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             verify_tls=frigate["verify_tls"],
             ca_file=str(resolve(frigate["ca_file"])) if frigate.get("ca_file") else None,
             image_source=frigate["image_source"],
+            recording_delay=frigate["recording_delay"],
             write_back_plate=frigate["write_back"]["plate"],
             write_back_sub_label=frigate["write_back"]["sub_label"],
             reconcile_interval=frigate["reconcile_interval"],

@@ -8,10 +8,12 @@ Shapes follow Frigate's code (see ``shared/frigate/REFERENCE.md``), which differ
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import math
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,6 +27,8 @@ _LOGGER = logging.getLogger(__name__)
 EventType = Literal["new", "update", "end"]
 EVENT_TYPES: Final = ("new", "update", "end")
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+EXPIRY_MARGIN: Final = 30.0
+"""Log in again when the JWT expires sooner than this (Frigate's smallest ``refresh_time``)."""
 MAX_ID_LENGTH: Final = 64
 """Frigate's ids are ``<frame_time>-<6 chars>`` (24 characters); the store keeps up to 64."""
 
@@ -92,12 +96,20 @@ def _box(value: Any, field_name: str) -> tuple[int, int, int, int] | None:
     return (x1, y1, x2, y2)
 
 
+def _cleared(value: Any) -> bool:
+    """No value: null, ``""``, or the ``[null, null]`` pair Frigate keeps once a plate or
+    sub_label is cleared (its API stores ``(None, None)`` on the tracked object)."""
+    if isinstance(value, list | tuple):
+        return all(part is None or part == "" for part in value)
+    return value is None or value == ""
+
+
 def parse_plate(value: Any, score: Any = None) -> PlateGuess | None:
-    """Frigate's plate: ``[plate, score]`` (MQTT), ``"plate"`` + score (HTTP), or null."""
-    if value is None or value == "":
+    """Frigate's plate: ``[plate, score]`` (MQTT), ``"plate"`` + score (HTTP), or no value."""
+    if _cleared(value):
         return None
     if isinstance(value, list | tuple):
-        if not value or not isinstance(value[0], str):
+        if not isinstance(value[0], str):
             raise EventError("recognized_license_plate must be [plate, score]")
         return PlateGuess(value[0], _score(value[1] if len(value) > 1 else None))
     if isinstance(value, str):
@@ -114,9 +126,9 @@ def _score(value: Any) -> float | None:
 
 
 def _sub_label(value: Any) -> str | None:
-    if value is None:
+    if _cleared(value):
         return None
-    if isinstance(value, list | tuple) and value and isinstance(value[0], str):
+    if isinstance(value, list | tuple) and isinstance(value[0], str):
         return value[0]
     if isinstance(value, str):
         return value
@@ -262,7 +274,9 @@ def event_from_api(item: Any) -> FrigateEvent:
 
     The API differs from MQTT: ``sub_label`` and ``data.recognized_license_plate`` are strings
     with separate scores, ``zones`` are the entered zones, and ``data.box`` is relative
-    ``[x, y, w, h]`` of the snapshot frame (no detect-pixel box).
+    ``[x, y, w, h]`` of the snapshot frame (no detect-pixel box). Frigate 0.17 stores no
+    snapshot time (``Event.data`` has none), so ``snapshot_time`` is None: no record-stream
+    frame can be asked for, and the passage is timed by ``start_time``.
     """
     if not isinstance(item, dict):
         raise EventError("an event must be an object")
@@ -273,9 +287,6 @@ def event_from_api(item: Any) -> FrigateEvent:
         raise EventError(f"'id' is longer than {MAX_ID_LENGTH} characters")
     start = _float(item, "start_time")
     end = item.get("end_time")
-    snapshot_time = data.get("snapshot_frame_time")
-    if isinstance(snapshot_time, bool) or not isinstance(snapshot_time, int | float):
-        snapshot_time = None
     zones = _zones(item, "zones")
     top = data.get("top_score", item.get("top_score"))
     return FrigateEvent(
@@ -290,7 +301,7 @@ def event_from_api(item: Any) -> FrigateEvent:
         has_snapshot=bool(item.get("has_snapshot")),
         box=None,
         snapshot_box=None,
-        snapshot_time=float(snapshot_time) if snapshot_time is not None else start,
+        snapshot_time=None,
         snapshot_score=None,
         current_zones=zones,
         entered_zones=zones,
@@ -317,9 +328,11 @@ def ssl_context(verify: bool, ca_file: str | None) -> ssl.SSLContext | bool:
 class FrigateClient:
     """Frigate's HTTP API with timeouts and retries (5xx, 429, timeouts, connection errors).
 
-    With a user and password (port 8971), the client logs in (``POST /api/login``), keeps the JWT
-    Frigate sets as a cookie and sends it as ``Authorization: Bearer``; it keeps the refreshed
-    token Frigate sends back before the session expires, and logs in again once on a 401.
+    With a user and password (port 8971), the client logs in (``POST /api/login``) and sends the
+    JWT back as Frigate's cookie, as its web UI does: Frigate's ``/auth`` refreshes only a
+    cookie token close to expiry (``auth.refresh_time``), a Bearer one just expires. The client
+    keeps each refreshed cookie, logs in again before a token expires (it reads the JWT's
+    ``exp``) and once on a 401. Tokens are never logged.
     """
 
     def __init__(
@@ -370,15 +383,17 @@ class FrigateClient:
         return await self._get_bytes(f"/api/events/{event}/snapshot.jpg", params)
 
     async def clean_snapshot(self, event_id: str) -> bytes | None:
-        """The clean copy (0.17+: WebP; older: PNG), or None when Frigate keeps none."""
+        """The clean copy (0.17+: WebP; older: PNG), or None when Frigate answers with an
+        error: 404 when it keeps none, 400 when it cannot load or convert it (0.17's
+        ``event_snapshot_clean``); ``snapshot.jpg`` may still work. Frigate unreachable raises."""
         event = quote(event_id, safe="")
         suffix = await self._clean_suffix()
         try:
             return await self._get_bytes(f"/api/events/{event}/snapshot-clean.{suffix}", {})
         except FrigateError as err:
-            if err.status != HTTPStatus.NOT_FOUND:
+            if err.status is None:
                 raise
-        _LOGGER.debug("event %s has no clean snapshot", event_id)
+            _LOGGER.debug("no clean snapshot of event %s: %s", event_id, err)
         return None
 
     async def _clean_suffix(self) -> str:
@@ -475,29 +490,34 @@ class FrigateClient:
         morsel = response.cookies.get(self._cookie_name)
         return morsel.value if morsel is not None and morsel.value else None
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+    def _cookies(self) -> dict[str, str]:
+        return {self._cookie_name: self._token} if self._token else {}
+
+    def _expiring(self) -> bool:
+        expiry = jwt_expiry(self._token) if self._token else None
+        return expiry is not None and expiry - time.time() < EXPIRY_MARGIN
 
     async def _request(
         self, method: str, path: str, *, params: dict[str, str], body: Any = None
     ) -> bytes:
         url = f"{self._base}{path}"
         last_error = "no attempt"
+        last_status: int | None = None
         relogged = False
         attempt = 0
         while attempt <= self._retries:
             if attempt:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
             attempt += 1
-            if self._username and self._token is None:
-                await self._login(None)
+            if self._username and (self._token is None or self._expiring()):
+                await self._login(self._token)
             try:
                 async with self._session.request(
                     method,
                     url,
                     params=params,
                     json=body,
-                    headers=self._headers(),
+                    cookies=self._cookies(),
                     timeout=self._timeout,
                     ssl=self._ssl,
                 ) as response:
@@ -505,7 +525,7 @@ class FrigateClient:
                         self._token = refreshed  # Frigate refreshes a session close to expiry
                     if response.status == 200:
                         return await response.read()
-                    last_error = f"HTTP {response.status}"
+                    last_error, last_status = f"HTTP {response.status}", response.status
                     if (
                         response.status == HTTPStatus.UNAUTHORIZED
                         and self._username
@@ -519,9 +539,11 @@ class FrigateClient:
                         raise FrigateError(f"{method} {path}: {last_error}", status=response.status)
             except (aiohttp.ClientError, TimeoutError) as err:
                 last_error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                last_status = None
             _LOGGER.debug("%s %s failed (%s), attempt %d", method, path, last_error, attempt)
         raise FrigateError(
-            f"{method} {path} failed after {self._retries + 1} attempts: {last_error}"
+            f"{method} {path} failed after {self._retries + 1} attempts: {last_error}",
+            status=last_status,
         )
 
     async def _get_bytes(self, path: str, params: dict[str, str]) -> bytes:
@@ -529,6 +551,19 @@ class FrigateClient:
 
     async def _post(self, path: str, body: dict[str, Any]) -> None:
         await self._request("POST", path, params={}, body=body)
+
+
+def jwt_expiry(token: str) -> float | None:
+    """A JWT's ``exp`` claim, read without verifying the signature (Frigate verifies it)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    expiry = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(expiry, bool) or not isinstance(expiry, int | float):
+        return None
+    return float(expiry)
 
 
 def _api_score(score: float | None) -> float | None:

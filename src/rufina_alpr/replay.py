@@ -2,14 +2,18 @@
 
 Frigate itself cannot run everywhere the engine is tested or demonstrated, so this module plays
 its part faithfully: for each photo it publishes `frigate/events` messages shaped exactly like
-Frigate's ``TrackedObject.to_dict`` (``new`` with the constructor state as ``before``, ``update``
-with a better snapshot, ``end`` with ``end_time``), and serves the photo on
-``/api/events/<id>/snapshot.jpg`` like Frigate's API. Faults can be injected (HTTP errors, delays).
+Frigate's ``TrackedObject.to_dict`` with 0.17.2's timing (``new`` with the constructor state as
+``before`` and no saved snapshot yet, ``update``s whose snapshot changes only for a better
+thumbnail, ``end`` 5 s after the last sighting), and serves the photo on
+``/api/events/<id>/snapshot.jpg`` like Frigate's API. Timestamps keep Frigate's real spacing
+while the messages go out faster (`EventClock`), so tests and benchmarks stay quick. Faults can
+be injected (HTTP errors, delays).
 
 Also as Frigate 0.17 does: the clean snapshot copy (``snapshot-clean.webp``; ``.png`` when
 ``version`` is older), the record stream's frames (``/api/<camera>/recordings/<t>/snapshot.jpg``,
 full resolution, while snapshots come from the lower-resolution detect stream when a
-`CameraGeometry` is set), ``/api/config``, ``/api/events`` (for reconciliation), write-back of
+`CameraGeometry` is set; only once the frame's 10 s segment is moved, after the event),
+``/api/config``, ``/api/events`` (for reconciliation), write-back of
 ``recognized_license_plate`` / ``sub_label`` (admin), its own LPR results (``tracked_object_update``
 type ``lpr`` and ``recognized_license_plate`` on events), dedicated LPR cameras (no
 ``frigate/events``: only ``tracked_object_update`` and ``reviews``), QoS 0 loss (messages dropped
@@ -20,7 +24,10 @@ on purpose), ``frigate/available`` with its last will, camera status and ``friga
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
+import hashlib
+import hmac
 import json
 import logging
 import random
@@ -96,6 +103,36 @@ def event_id(frame_time: float, rng: random.Random) -> str:
     return f"{frame_time:.6f}-{suffix}"
 
 
+# Frigate 0.17.2's timing, with its default config: ``detect.fps`` 5, ``max_disappeared`` 5 s of
+# frames (an object ends that long after it was last seen), the record preset's 10 s segments,
+# which the record maintainer (every 5 s) moves into the database once they are closed.
+DETECT_FPS: Final = 5
+NEW_AFTER: Final = 2 / DETECT_FPS
+"""`new` goes out a few frames after the first detection, once the object is a true positive."""
+SIGHTING_INTERVAL: Final = 1.0
+"""Updates of a car big enough for LPR go out at least every second (Frigate's fast track)."""
+MAX_DISAPPEARED: Final = 5.0
+SEGMENT_SECONDS: Final = 10.0
+SEGMENT_MOVE_LAG: Final = 5.0
+FIRST_SCORE: Final = 0.70
+SCORE_STEP: Final = 0.06
+TOP_SCORE: Final = 0.88
+"""The detector's score per sighting: rising by ``SCORE_STEP`` as the car comes closer, then
+level, so later frames stop being better thumbnails."""
+
+
+def event_duration(updates: int) -> float:
+    """Frigate seconds from an object's first detection to its `end` (``end_time``)."""
+    return NEW_AFTER + updates * SIGHTING_INTERVAL + MAX_DISAPPEARED
+
+
+def recording_available_at(frame_time: float) -> float:
+    """When Frigate can serve the record frame at ``frame_time``: after the 10 s segment that
+    holds it is closed and moved (``/api/<camera>/recordings/<t>/snapshot.jpg`` is 404 before)."""
+    segment_end = (frame_time // SEGMENT_SECONDS + 1) * SEGMENT_SECONDS
+    return segment_end + SEGMENT_MOVE_LAG
+
+
 def _snapshot(frame_time: float, box: list[int], score: float) -> dict[str, Any]:
     x1, y1, x2, y2 = box
     return {
@@ -113,6 +150,12 @@ def _snapshot(frame_time: float, box: list[int], score: float) -> dict[str, Any]
     }
 
 
+def is_better_thumbnail(current: dict[str, Any], score: float, area: int) -> bool:
+    """Frigate's ``is_better_thumbnail`` for a car without attributes, off the frame's edge: a
+    score more than 0.05 higher, or an area more than 10% larger."""
+    return bool(score > current["score"] + 0.05 or area > current["area"] * 1.1)
+
+
 @dataclass(slots=True)
 class TrackedObject:
     """One replayed tracked object, producing Frigate's ``to_dict`` states."""
@@ -125,22 +168,25 @@ class TrackedObject:
     zones: list[str] = field(default_factory=list)
     plate: tuple[str, float] | None = None
     sub_label: tuple[str, float] | None = None
-    plate_from: int = 0
-    """Index of the first published state that carries Frigate's plate (LPR needs a few frames)."""
+    plate_from: int = 1
+    """The first update that carries Frigate's plate (LPR waits for a position change)."""
 
     def state(
         self,
         *,
         frame_time: float,
-        snapshot_time: float | None,
+        snapshot: dict[str, Any] | None,
         score: float,
+        top_score: float,
+        position_changes: int,
         end_time: float | None = None,
         false_positive: bool = False,
         with_plate: bool = True,
     ) -> dict[str, Any]:
         x1, y1, x2, y2 = self.box
         area = (x2 - x1) * (y2 - y1)
-        snapshot = None if snapshot_time is None else _snapshot(snapshot_time, self.box, score)
+        # should_save_snapshot: no snapshot while false positive or before a position change.
+        saved = not false_positive and position_changes > 0
         return {
             "id": self.id,
             "camera": self.camera,
@@ -148,7 +194,7 @@ class TrackedObject:
             "snapshot": snapshot,
             "label": self.label,
             "sub_label": list(self.sub_label) if self.sub_label and with_plate else None,
-            "top_score": 0.0 if false_positive else score,
+            "top_score": top_score,
             "false_positive": false_positive,
             "start_time": self.start_time,
             "end_time": end_time,
@@ -160,15 +206,15 @@ class TrackedObject:
             "active": True,
             "stationary": False,
             "motionless_count": 0,
-            "position_changes": 0 if false_positive else 1,
+            "position_changes": position_changes,
             "current_zones": [] if false_positive else list(self.zones),
             "entered_zones": [] if false_positive else list(self.zones),
-            "has_clip": snapshot is not None,
-            "has_snapshot": snapshot is not None,
+            "has_clip": saved,
+            "has_snapshot": saved,
             "attributes": {},
             "current_attributes": [],
             "pending_loitering": False,
-            "max_severity": "detection",
+            "max_severity": None if false_positive else "detection",
             "current_estimated_speed": 0,
             "average_estimated_speed": 0,
             "velocity_angle": 0,
@@ -176,32 +222,65 @@ class TrackedObject:
             "recognized_license_plate": list(self.plate) if self.plate and with_plate else None,
         }
 
-    def messages(self, updates: int, step: float) -> list[dict[str, Any]]:
-        """``new``, ``updates`` x ``update`` (each with a better snapshot) and ``end``."""
+    def messages(self, updates: int) -> list[dict[str, Any]]:
+        """Frigate's messages for a car that drives through in view for ``updates`` seconds:
+
+        ``new`` a few frames after the first detection, with the first frame as its thumbnail
+        but ``has_snapshot`` false (no position change yet); one ``update`` per second, the
+        first with the position change (``has_snapshot`` true), each taking its frame as the
+        snapshot only when it is a better thumbnail; ``end`` ``MAX_DISAPPEARED`` s after the
+        last sighting (its ``frame_time``), with the final snapshot.
+        """
         t0 = self.start_time
+        x1, y1, x2, y2 = self.box
+        area = (x2 - x1) * (y2 - y1)
         states = [
             self.state(
-                frame_time=t0, snapshot_time=None, score=0.7, false_positive=True, with_plate=False
+                frame_time=t0,
+                snapshot=None,
+                score=FIRST_SCORE,
+                top_score=0.0,
+                position_changes=0,
+                false_positive=True,
+                with_plate=False,
             )
         ]
-        for index in range(updates + 1):
-            moment = t0 + step * (index + 1)
+        snapshot = _snapshot(t0, self.box, FIRST_SCORE)
+        moment, score = t0 + NEW_AFTER, FIRST_SCORE
+        states.append(
+            self.state(
+                frame_time=moment,
+                snapshot=snapshot,
+                score=score,
+                top_score=score,
+                position_changes=0,
+                with_plate=False,
+            )
+        )
+        for index in range(1, updates + 1):
+            moment = t0 + NEW_AFTER + index * SIGHTING_INTERVAL
+            score = round(min(FIRST_SCORE + index * SCORE_STEP, TOP_SCORE), 2)
+            if is_better_thumbnail(snapshot, score, area):
+                snapshot = _snapshot(moment, self.box, score)
             states.append(
                 self.state(
                     frame_time=moment,
-                    snapshot_time=moment,
-                    score=0.8 + index / 100,
-                    with_plate=index + 1 >= self.plate_from,
+                    snapshot=snapshot,
+                    score=score,
+                    top_score=score,
+                    position_changes=1,
+                    with_plate=index >= self.plate_from,
                 )
             )
-        last = states[-1]
-        end_time = t0 + step * (updates + 2)
         states.append(
             self.state(
-                frame_time=end_time,
-                snapshot_time=last["snapshot"]["frame_time"],
-                score=last["score"],
-                end_time=end_time,
+                frame_time=moment,
+                snapshot=snapshot,
+                score=score,
+                top_score=score,
+                position_changes=1 if updates else 0,
+                end_time=moment + MAX_DISAPPEARED,
+                with_plate=updates >= self.plate_from,
             )
         )
         kinds = ["new"] + ["update"] * updates + ["end"]
@@ -209,6 +288,24 @@ class TrackedObject:
             {"before": before, "after": after, "type": kind}
             for kind, before, after in zip(kinds, states[:-1], states[1:], strict=True)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class EventClock:
+    """Frigate's clock for one replayed event. Its messages go out ``step`` s apart while their
+    timestamps keep Frigate's real spacing (seconds), so the event's clock runs fast, and it is
+    set so that ``end_time`` is the moment `end` goes out; from then on it is the wall clock."""
+
+    walls: tuple[float, ...]
+    """Wall time at which each message goes out."""
+    stamps: tuple[float, ...]
+    """Frigate's time then (the message's ``end_time``, else its ``frame_time``)."""
+
+    def now(self) -> float:
+        wall = time.time()
+        if wall >= self.walls[-1]:
+            return self.stamps[-1] + wall - self.walls[-1]
+        return float(np.interp(wall, self.walls, self.stamps))
 
 
 # Frigate 0.17 encodes the clean copy at WebP quality 60 (`TrackedObject.get_clean_webp`); 0.18
@@ -270,6 +367,11 @@ class EventRecord:
     kind: str = "object"
     """``data.type``: ``object`` (a tracked object), ``api`` (a dedicated LPR camera's event)."""
     score: float = 0.8
+    clock: EventClock | None = None
+    """Frigate's clock for this event (None: the wall clock)."""
+
+    def now(self) -> float:
+        return self.clock.now() if self.clock is not None else time.time()
 
 
 @dataclass(slots=True)
@@ -284,8 +386,10 @@ class HttpFaults:
 
 @dataclass(slots=True)
 class FrigateAuth:
-    """Frigate's port 8971: ``POST /api/login`` sets a JWT cookie valid ``session_length`` s,
-    refreshed (new cookie) by any request when less than ``refresh_time`` s remain."""
+    """Frigate's port 8971: ``POST /api/login`` sets a JWT cookie (HS256, claims ``sub``,
+    ``role``, ``exp``, ``iat``) valid ``session_length`` s. As 0.17's ``/auth``: a token from
+    ``Authorization: Bearer`` wins over the cookie, and only a cookie token is refreshed (a new
+    cookie on the answer) when less than ``refresh_time`` s remain."""
 
     users: dict[str, tuple[str, str]]
     """user -> (password, role)."""
@@ -295,17 +399,32 @@ class FrigateAuth:
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     """token -> (user, expiry)."""
     logins: int = 0
+    refreshes: int = 0
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    def issue(self, user: str) -> str:
-        token = secrets.token_urlsafe(24)
-        self.tokens[token] = (user, time.time() + self.session_length)
-        self.logins += 1
+    def issue(self, user: str, *, refresh: bool = False) -> str:
+        now = time.time()
+        expiry = int(now + self.session_length)
+        claims = {"sub": user, "role": self.users[user][1], "exp": expiry, "iat": int(now)}
+        signed = f"{_JWT_HEADER}.{_b64(json.dumps(claims).encode())}"
+        signature = hmac.new(self.secret, signed.encode(), hashlib.sha256).digest()
+        token = f"{signed}.{_b64(signature)}"
+        self.tokens[token] = (user, expiry)
+        if refresh:
+            self.refreshes += 1
+        else:
+            self.logins += 1
         return token
 
     def expire_all(self) -> None:
         self.tokens.clear()
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+_JWT_HEADER: Final = _b64(b'{"alg": "HS256"}')
 ROLE_KEY: Final = web.RequestKey("frigate_role", str)
 
 LprFunction = Callable[[Photo], tuple[str, float] | None]
@@ -520,8 +639,6 @@ class FrigateReplay:
         tracked = TrackedObject(
             identifier, camera, photo.label, self._detect_box(photo), start, plate=plate
         )
-        # Frigate's LPR needs position_changes > 0: its plate arrives with the second update.
-        tracked.plate_from = 2
         self.records[identifier] = EventRecord(
             identifier, camera, photo.label, photo, start, box=tracked.box, plate=plate
         )
@@ -544,12 +661,20 @@ class FrigateReplay:
     async def replay_one(
         self, photo: Photo, camera: str, *, updates: int = 1, step: float = 0.2
     ) -> str:
-        tracked = self.tracked_object(photo, camera, time.time())
+        """One vehicle: its messages (see `TrackedObject.messages`) go out ``step`` s apart,
+        stamped with Frigate's real timing on the event's `EventClock`."""
+        begin = time.time()
+        walls = tuple(begin + index * step for index in range(updates + 2))
+        tracked = self.tracked_object(photo, camera, walls[-1] - event_duration(updates))
         record = self.records[tracked.id]
-        messages = tracked.messages(updates, step)
+        messages = tracked.messages(updates)
+        record.clock = EventClock(
+            walls,
+            tuple(m["after"]["end_time"] or m["after"]["frame_time"] for m in messages),
+        )
         for index, message in enumerate(messages):
             if index:
-                await asyncio.sleep(step)
+                await asyncio.sleep(max(0.0, walls[index] - time.time()))
             after = message["after"]
             if after["snapshot"] is not None:
                 record.snapshot_time = after["snapshot"]["frame_time"]
@@ -701,18 +826,18 @@ class FrigateReplay:
             return await handler(request)
         token = request.cookies.get(auth.cookie_name)
         header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
+        bearer = header.startswith("Bearer ")
+        if bearer:
             token = header[len("Bearer ") :]
         session = auth.tokens.get(token or "")
-        if session is None or session[1] < time.time():
+        if session is None or session[1] <= time.time():
             self.requests.append(f"401 {request.path_qs}")
             return web.Response(status=401, text="Unauthorized")
         user, expiry = session
         request[ROLE_KEY] = auth.users[user][1]
         response = await handler(request)
-        if expiry - time.time() < auth.refresh_time:
-            refreshed = auth.issue(user)
-            auth.logins -= 1  # a refresh is not a login
+        if not bearer and expiry - time.time() <= auth.refresh_time:
+            refreshed = auth.issue(user, refresh=True)
             response.set_cookie(auth.cookie_name, refreshed, httponly=True)
         return response
 
@@ -766,7 +891,6 @@ class FrigateReplay:
             "score": record.score,
             "top_score": record.score,
             "attributes": [],
-            "snapshot_frame_time": record.snapshot_time,
         }
         if record.box is not None:
             width, height = (
@@ -952,7 +1076,8 @@ class FrigateReplay:
         return web.Response(body=_encode(thumb, ".jpg", 70), content_type="image/jpeg")
 
     async def _recording(self, request: web.Request) -> web.StreamResponse:
-        """The record stream's frame at ``frame_time`` (the event whose snapshot is then)."""
+        """The record stream's frame at ``frame_time`` (the event whose snapshot is then), 404
+        until its segment is in Frigate's database (`recording_available_at`)."""
         self.requests.append(request.path_qs)
         if (fault := await self._injected()) is not None:
             return fault
@@ -971,7 +1096,7 @@ class FrigateReplay:
             ),
             None,
         )
-        if record is None:
+        if record is None or record.now() < recording_available_at(moment):
             return web.json_response(
                 {"success": False, "message": "Recording not found at frame time"}, status=404
             )

@@ -84,6 +84,8 @@ class EventState:
     reads_running: int = 0
     last_read_at: float = 0.0
     last_snapshot_time: float | None = None
+    recording_read: bool = False
+    """The last read took the record frame of ``last_snapshot_time`` (else the snapshot)."""
     newer: FrigateEvent | None = None
     """The newest snapshot that came while this event's read ran: read next, the others never
     (under load the `end` read takes the final snapshot anyway)."""
@@ -531,11 +533,18 @@ class Engine:
         return True
 
     def _start_read(self, state: EventState, event: FrigateEvent) -> None:
+        due = self._recording_due(event)
+        # During the event the frame's segment is not recorded yet: that read takes the
+        # snapshot, and the `end` read waits for the segment (which delays the transit).
+        wait = due if due is not None and (due == 0 or event.type == "end") else None
+        if due and wait is None:
+            self.metrics.inc("images_recording_not_yet")
         state.reads_scheduled += 1
         state.reads_running += 1
         state.last_read_at = time.monotonic()
         state.last_snapshot_time = event.snapshot_time
-        state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event)))
+        state.recording_read = wait is not None
+        state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event, wait)))
 
     def _busy(self) -> bool:
         return self._waiting >= max(1, self.settings.recognition.workers - 1)
@@ -550,12 +559,34 @@ class Engine:
             if live and self._offer_read(state, event):
                 return
 
-    async def _read(self, state: EventState, event: FrigateEvent) -> None:
+    def _recording_due(self, event: FrigateEvent) -> float | None:
+        """Seconds until the record stream's frame at the snapshot time can exist (0: now), or
+        None when no record frame is wanted (another ``image_source``, or no snapshot time, as
+        for events from ``GET /api/events``). Counted on Frigate's clock, the message's own
+        end or frame time, so the hosts' clocks need not agree."""
+        if self.settings.frigate.image_source != "recording" or event.snapshot_time is None:
+            return None
+        now = event.end_time if event.end_time is not None else event.frame_time
+        return max(0.0, event.snapshot_time + self.settings.frigate.recording_delay - now)
+
+    async def _read(
+        self, state: EventState, event: FrigateEvent, recording_wait: float | None
+    ) -> None:
+        """One read; ``recording_wait`` (None: no record frame) is how long to wait first for
+        the record frame's segment."""
+        if recording_wait:
+            self.metrics.inc("images_recording_waited")
+            _LOGGER.debug(
+                "event %s: waiting %.1f s for its recording segment", event.id, recording_wait
+            )
+            await asyncio.sleep(recording_wait)
         self._waiting += 1
         try:
             async with self._slots:
                 try:
-                    data, box, frame_size = await self._image(event)
+                    data, box, frame_size = await self._image(
+                        event, recording=recording_wait is not None
+                    )
                 except FrigateError as err:
                     self.metrics.inc("images_failed")
                     state.failures.append(f"frigate: {err}")
@@ -593,19 +624,19 @@ class Engine:
                 self._read_deferred()
 
     async def _image(
-        self, event: FrigateEvent
+        self, event: FrigateEvent, *, recording: bool
     ) -> tuple[bytes, tuple[int, int, int, int] | None, tuple[int, int] | None]:
         """The best image Frigate has of the event, with the vehicle box and the size of the
-        frame that box is in (None: the image's own). Per ``frigate.image_source``:
-        ``recording`` (record-stream frame at the snapshot time, detect box scaled),
-        ``clean`` (the clean copy of an ended event), ``snapshot`` (snapshot.jpg); each falls
-        back to the ones after it, and a dedicated LPR event to its thumbnail at last."""
+        frame that box is in (None: the image's own): the record-stream frame at the snapshot
+        time when ``recording`` (detect box scaled), the clean copy of an ended event (unless
+        ``image_source`` is ``snapshot``), snapshot.jpg; each falls back to the ones after it,
+        and a dedicated LPR event to its thumbnail at last."""
         assert self.frigate is not None
         source = self.settings.frigate.image_source
         box = event.snapshot_box or event.box
         ended = event.type == "end"
         quality = self.settings.frigate.snapshot_quality
-        if source == "recording" and event.snapshot_time is not None:
+        if recording and event.snapshot_time is not None:
             size = await self._detect_size(event.camera)
             if size is not None or box is None:
                 try:
@@ -620,6 +651,7 @@ class Engine:
             if clean is not None:
                 self.metrics.inc("images_clean")
                 return clean, box, None
+            self.metrics.inc("images_clean_missing")
         try:
             data = await self.frigate.rendered_snapshot(event.id, quality=quality)
         except FrigateError as err:
@@ -686,7 +718,9 @@ class Engine:
                 self.metrics.inc("events_duplicate")
                 return
             if event.has_snapshot and (
-                state.reads_scheduled == 0 or event.snapshot_time != state.last_snapshot_time
+                state.reads_scheduled == 0
+                or event.snapshot_time != state.last_snapshot_time
+                or (self._recording_due(event) is not None and not state.recording_read)
             ):
                 self._start_read(state, event)
             await asyncio.gather(*state.tasks)

@@ -92,7 +92,7 @@ async def test_bad_input_is_logged_and_counted_and_the_engine_keeps_serving(
     replay, engine = harness.replay, harness.engine
 
     # A real-shaped message to break: the replay's own `new` message for the good photo.
-    template = replay.tracked_object(good, "cam_pomino", 1753373411.5).messages(1, 0.2)[1]
+    template = replay.tracked_object(good, "cam_pomino", 1753373411.5).messages(1)[1]
     malformed = _malformed_messages(template)
     for raw in malformed:
         await replay.publish(raw)
@@ -257,7 +257,7 @@ async def test_frigate_plate_that_is_no_plate_is_not_a_transit_on_postgresql(
     async def replay_with_frigate_plate(photo: Photo, camera: str) -> str:
         tracked = replay.tracked_object(photo, camera, time.time())
         tracked.plate = not_a_plate
-        for message in tracked.messages(1, 0.2):
+        for message in tracked.messages(1):
             await replay.publish(message)
             await asyncio.sleep(0.2)
         return tracked.id

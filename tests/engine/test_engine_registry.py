@@ -24,7 +24,7 @@ REGISTRY = default_registry_path()
 
 
 async def _publish_object(harness: Any, tracked: TrackedObject) -> None:
-    for message in tracked.messages(updates=1, step=0.2):
+    for message in tracked.messages(updates=1):
         await harness.replay.publish(message)
 
 

@@ -13,7 +13,9 @@ import json
 import shutil
 import ssl
 import subprocess
+import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,30 @@ async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
     assert ids[0] not in engine._events
 
 
+async def test_reconciled_event_is_timed_by_its_start_and_read_on_its_clean_copy(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """Frigate 0.17's ``GET /api/events`` has no snapshot time (``Event.data`` stores none):
+    an event known only from it is timed by ``start_time`` and, with ``image_source:
+    recording``, read on its clean copy instead of asking for a record frame at a made-up time."""
+    photos = _labelled(photos_dir, 1)
+    harness = await harness_factory(
+        photos, extra={"frigate": {"reconcile_interval": 0, "image_source": "recording"}}
+    )
+    replay, engine = harness.replay, harness.engine
+    replay.geometry = GEOMETRY
+    replay.qos = 0
+    _lose(replay, photos[0], types=("new", "update", "end"))
+    event_id = await replay.replay_one(photos[0], "cam_pomino")
+    assert await engine.reconcile() == 1
+    await _settle(harness, 1)
+    (transit,) = harness.received
+    start = replay.records[event_id].start_time
+    assert datetime.fromisoformat(transit["time"]).timestamp() == pytest.approx(start, abs=1e-3)
+    assert not [r for r in replay.requests if "/recordings/" in r]
+    assert engine.metrics.counters["images_clean"] == 1
+
+
 async def test_reconciliation_at_start_up_recovers_events_missed_while_away(
     harness_factory: Any, photos_dir: Path, recognizer: Any
 ) -> None:
@@ -245,6 +271,31 @@ async def test_frigate_read_decides_when_ours_is_missing(
     assert transit["event_id"] == event_id
     assert transit["plate"] == photos[0].plate
     assert transit["reads"] == 1 and transit["frigate_plate"] == photos[0].plate
+
+
+async def test_cleared_plate_and_sub_label_on_end_still_make_the_transit(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """A plate or sub_label cleared through Frigate's API is ``[null, null]`` on MQTT until the
+    object ends: the `end` is an ordinary `end` (no value), never a malformed message."""
+    photos = _labelled(photos_dir, 1)
+    harness = await harness_factory(photos)
+    replay, engine = harness.replay, harness.engine
+    tracked = replay.tracked_object(photos[0], "cam_roma", time.time() - 10)
+    tracked.plate, tracked.sub_label = (photos[0].plate or "", 0.93), ("Town fleet", 0.93)
+    messages = tracked.messages(2)
+    for side in ("before", "after"):
+        messages[-1][side]["recognized_license_plate"] = [None, None]
+        messages[-1][side]["sub_label"] = [None, None]
+    for message in messages:
+        await replay.publish(message)
+        await asyncio.sleep(0.2)
+    await _settle(harness, 1)
+    (transit,) = harness.received
+    assert transit["event_id"] == tracked.id
+    assert plates_equal(transit["plate"], photos[0].plate or "")
+    assert transit["frigate_plate"] is None
+    assert engine.metrics.counters["events_malformed"] == 0
 
 
 # ----------------------------------------------------------------------------- write-back
@@ -457,10 +508,9 @@ async def test_login_jwt_refresh_and_relogin_on_401_over_tls(
             )
             assert (await client.snapshot(tracked.id))[:2] == b"\xff\xd8"
             assert client.logins == 1 and replay.auth.logins == 1
-            # Frigate refreshed the session (new cookie): the client keeps the new token.
-            first = client._token
+            # Frigate refreshed the session (a new cookie, as the client sends the cookie).
             await client.snapshot(tracked.id)
-            assert client._token != first and client.logins == 1
+            assert replay.auth.refreshes == 2 and client.logins == 1
             # Frigate restarted (tokens gone): one 401, a new login, the request succeeds.
             replay.auth.expire_all()
             await client.snapshot(tracked.id)
@@ -580,15 +630,21 @@ async def test_older_frigate_keeps_its_clean_copy_as_png(
 async def test_engine_reads_the_record_frame_with_the_box_scaled(
     harness_factory: Any, photos_dir: Path
 ) -> None:
+    """Frigate serves a record frame only once its 10 s segment is moved, after the event: the
+    update's read takes the snapshot, and the `end` read waits for the segment, then gets the
+    record frame at the first try."""
     photos = _labelled(photos_dir, 3)
     harness = await harness_factory(photos, extra={"frigate": {"image_source": "recording"}})
     harness.replay.geometry = GEOMETRY
     ids = [await harness.replay.replay_one(photo, "cam_pomino") for photo in photos]
     await _settle(harness, 3)
     counters = harness.engine.metrics.counters
-    assert counters["images_recording"] >= 3
+    assert counters["images_recording"] == 3
+    assert counters["images_recording_not_yet"] == 3
+    assert counters["images_recording_waited"] == 3
+    assert counters["images_recording_failed"] == 0
     recordings = [r for r in harness.replay.requests if "/recordings/" in r]
-    assert len(recordings) >= 3
+    assert len(recordings) == 3
     by_event = {t["event_id"]: t for t in harness.received}
     assert (
         sum(

@@ -25,11 +25,12 @@ from rufina_alpr.frigate import (
     FrigateClient,
     FrigateError,
     PlateGuess,
+    jwt_expiry,
     parse_event,
     parse_plate,
 )
 from rufina_alpr.paths import SHARED
-from rufina_alpr.replay import FRIGATE_VERSION, FrigateReplay, Photo, load_photos
+from rufina_alpr.replay import FRIGATE_VERSION, FrigateAuth, FrigateReplay, Photo, load_photos
 
 from .conftest import require
 
@@ -135,10 +136,23 @@ def test_plate_string_without_score() -> None:
         ("AB123CD", None, PlateGuess("AB123CD", None)),
         (None, None, None),
         ("", None, None),
+        ([None, None], None, None),
     ],
 )
 def test_parse_plate_forms(value: Any, score: Any, expected: PlateGuess | None) -> None:
     assert parse_plate(value, score) == expected
+
+
+def test_cleared_plate_and_sub_label_are_no_value() -> None:
+    """Frigate's API clears a plate or sub_label with an empty string: the tracked object then
+    holds ``(None, None)``, which ``to_dict`` puts on MQTT as ``[null, null]`` until the end."""
+    message = payload("events_end_car")
+    for side in ("before", "after"):
+        message[side]["recognized_license_plate"] = [None, None]
+        message[side]["sub_label"] = [None, None]
+    event = parse_event(compact(message))
+    assert event.type == "end"
+    assert event.recognized_plate is None and event.sub_label is None
 
 
 def test_missing_optional_fields_take_defaults() -> None:
@@ -308,16 +322,60 @@ async def test_without_clean_copy_the_stored_snapshot_is_read(
     ]
 
 
-async def test_clean_copy_errors_other_than_404_are_not_hidden(
-    replay: FrigateReplay, session: aiohttp.ClientSession
+@pytest.mark.parametrize("status", [400, 403, 500])
+async def test_clean_copy_errors_fall_back_to_the_stored_snapshot(
+    replay: FrigateReplay, session: aiohttp.ClientSession, status: int
 ) -> None:
-    event_id, _ = _known_event(replay)
-    replay.faults.fail_next, replay.faults.fail_status = 1, 403
+    """0.17 answers 400 when it cannot load or convert the clean copy ("Unable to load clean
+    snapshot for event"): any HTTP error on it falls back to snapshot.jpg, which may work."""
+    event_id, photo = _known_event(replay)
+    replay.faults.fail_next, replay.faults.fail_status = 1, status
     client = FrigateClient(session, replay.url, timeout=5, retries=0)
-    with pytest.raises(FrigateError) as caught:
-        await client.snapshot(event_id, ended=True)
-    assert caught.value.status == 403
-    assert len(replay.requests) == 1
+    assert await client.snapshot(event_id, ended=True) == photo.path.read_bytes()
+    assert [r.partition("?")[0] for r in replay.requests] == [
+        f"/api/events/{event_id}/snapshot-clean.webp",
+        f"/api/events/{event_id}/snapshot.jpg",
+    ]
+
+
+async def test_jwt_is_sent_as_frigate_cookie_so_frigate_refreshes_it(
+    mosquitto: MosquittoBroker, photos_dir: Path, session: aiohttp.ClientSession
+) -> None:
+    """Port 8971 as in 0.17: `/auth` refreshes only a token from the cookie (a Bearer token
+    just expires), so the client sends the cookie and keeps each refreshed one; a token that
+    expires within 30 s is replaced by a login before the request, without a 401."""
+    replay = FrigateReplay(
+        load_photos(photos_dir)[:1],
+        cameras=["cam_pomino"],
+        mqtt_host=mosquitto.host,
+        mqtt_port=mosquitto.port,
+    )
+    auth = replay.auth = FrigateAuth(users={"rufina": ("s3cret", "admin")}, refresh_time=1e9)
+    await replay.start()
+    try:
+        event_id, _ = _known_event(replay)
+        client = FrigateClient(session, replay.url, retries=0, username="rufina", password="s3cret")
+        await client.snapshot(event_id)
+        first = client._token
+        assert first is not None and (jwt_expiry(first) or 0) > time.time() + 3600
+        assert auth.refreshes == 1, "Frigate refreshes a cookie token close to expiry"
+        await asyncio.sleep(1.1)  # Frigate's claims are whole seconds: now a different token
+        await client.snapshot(event_id)
+        assert auth.refreshes == 2 and client._token != first
+        assert (jwt_expiry(client._token or "") or 0) > (jwt_expiry(first) or 0)
+        assert client.logins == 1 == auth.logins
+        auth.expire_all()  # Frigate restarted: one 401 and a new login
+        await client.snapshot(event_id)
+        assert client.logins == 2
+        # A session with 20 s left that no request refreshed in time: a login first, no 401.
+        auth.session_length, auth.refresh_time = 20, 0
+        client._token = auth.issue("rufina")
+        auth.session_length = 86400
+        await client.snapshot(event_id)
+        assert client.logins == 3
+        assert sum(r.startswith("401 ") for r in replay.requests) == 1
+    finally:
+        await replay.stop()
 
 
 async def test_event_id_is_one_path_segment(
