@@ -15,6 +15,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import EngineInfo, RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprAuthError
+from .compat import OPTIONS_FLOW_RELOADS
 from .const import DOMAIN, LOGGER
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .services import async_setup_services
@@ -61,12 +62,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -
     entry.async_on_unload(hub.async_stop)
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    if not OPTIONS_FLOW_RELOADS:
+        # Home Assistant before 2025.8: no OptionsFlowWithReload. With it, no update listener:
+        # reconfigure and reauth (async_update_reload_and_abort) reload the entry themselves.
+        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -> None:
-    """Options change timers and thresholds: reload to apply them.
+    """Options change timers and thresholds: reload to apply them (before HA 2025.8).
 
     Entry updates also come from discovery (its keys), which must not reload the entry.
     """

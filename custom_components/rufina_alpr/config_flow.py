@@ -8,7 +8,7 @@ from typing import Any
 import voluptuous as vol
 
 from homeassistant.components import mqtt
-from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -32,6 +32,7 @@ from .api import (
     is_valid_url,
     normalize_url,
 )
+from .compat import OptionsFlowBase
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_TOPIC_PREFIX,
@@ -299,8 +300,8 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class RufinaAlprOptionsFlow(OptionsFlow):
-    """Options of one engine."""
+class RufinaAlprOptionsFlow(OptionsFlowBase):
+    """Options of one engine; changed options reload the entry (OptionsFlowWithReload)."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """How many minutes offline before Home Assistant raises a repair issue."""

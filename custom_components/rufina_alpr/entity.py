@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+from homeassistant.const import Platform
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.util import slugify
 
 from .hub import KEY_AVAILABILITY, RufinaAlprHub, station_key
 from .models import Station
 
 
+def stable_entity_id(platform: Platform, unique_id: str) -> str:
+    """The entity id the integration asks for: `<platform>.<unique id, slugified>`."""
+    return f"{platform}.{slugify(unique_id)}"
+
+
 class RufinaAlprEntity(Entity):
-    """An entity of the engine device; subclasses name the hub keys they listen to."""
+    """An entity of the engine device; subclasses name the hub keys they listen to.
+
+    Entity ids are stable, made from the unique id (engine instance, station id, key) rather
+    than generated from names: Home Assistant 2026.x puts the device's area in generated ids and
+    every version the language's entity names, so generated ids differ between installs, and
+    the shipped dashboard and blueprints could not name them. Friendly names stay translated
+    (has_entity_name); a user's rename in the registry still wins.
+    """
 
     _attr_has_entity_name = True
     _attr_should_poll = False
 
-    def __init__(self, hub: RufinaAlprHub, description: EntityDescription) -> None:
+    def __init__(
+        self, hub: RufinaAlprHub, description: EntityDescription, unique_id: str | None = None
+    ) -> None:
         self.hub = hub
         self.entity_description = description
-        self._attr_unique_id = f"{hub.instance}_{description.key}"
+        self._attr_unique_id = unique_id or f"{hub.instance}_{description.key}"
         self._attr_device_info = DeviceInfo(identifiers={hub.engine_identifier()})
+        # The platform is the module that defines the concrete class (sensor.py -> sensor).
+        platform = Platform(type(self).__module__.rpartition(".")[2])
+        self.entity_id = stable_entity_id(platform, self._attr_unique_id)
 
     def listen_keys(self) -> tuple[str, ...]:
         """Hub keys whose updates change this entity's state."""
@@ -48,9 +67,8 @@ class RufinaAlprStationEntity(RufinaAlprEntity):
     def __init__(
         self, hub: RufinaAlprHub, station: Station, description: EntityDescription
     ) -> None:
-        super().__init__(hub, description)
+        super().__init__(hub, description, f"{hub.instance}_{station.id}_{description.key}")
         self.station_id = station.id
-        self._attr_unique_id = f"{hub.instance}_{station.id}_{description.key}"
         self._attr_device_info = DeviceInfo(identifiers={hub.station_identifier(station.id)})
 
     @property

@@ -21,6 +21,7 @@ from homeassistant.helpers.event import async_call_later, async_track_time_inter
 from homeassistant.util import dt as dt_util
 
 from .api import EngineInfo, RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprForbiddenError
+from .compat import async_get_device
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_TOPIC_PREFIX,
@@ -278,8 +279,8 @@ class RufinaAlprHub:
 
     def station_device_id(self, station_id: str) -> str | None:
         """Device registry id of a station, for events and device triggers."""
-        device = dr.async_get(self.hass).async_get_device(
-            identifiers={self.station_identifier(station_id)}
+        device = async_get_device(
+            self.hass, self.entry.entry_id, self.station_identifier(station_id)
         )
         return device.id if device else None
 
@@ -526,8 +527,12 @@ class RufinaAlprHub:
         self._async_check_health()  # station names in the health repairs
 
     def _async_update_station_device(self, registry: dr.DeviceRegistry, station: Station) -> None:
-        """Create or refresh a station's device: name, model, area suggestion."""
-        registry.async_get_or_create(
+        """Create or refresh a station's device: name, model, area suggestion, engine link.
+
+        The link goes by the engine's device id (`via_device_id`), which every supported Home
+        Assistant accepts when updating a device (`via_device`, by identifier, is deprecated).
+        """
+        device = registry.async_get_or_create(
             config_entry_id=self.entry.entry_id,
             identifiers={self.station_identifier(station.id)},
             name=station.name,
@@ -535,8 +540,9 @@ class RufinaAlprHub:
             model="LPR station" if station.kind == KIND_LPR else "Context station",
             model_id=station.kind,
             suggested_area=station.locality,
-            via_device=self.engine_identifier(),
         )
+        if device.via_device_id != self._engine_device_id:
+            registry.async_update_device(device.id, via_device_id=self._engine_device_id)
 
     def _async_remove_stale_devices(self, registry: dr.DeviceRegistry, keep: set[str]) -> None:
         """Stations the engine no longer announces lose their device (and its entities)."""
@@ -548,7 +554,7 @@ class RufinaAlprHub:
             LOGGER.info(
                 "Removing station device %s: the engine no longer announces it", device.name
             )
-            registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
+            registry.async_remove_device(device.id)  # a device belongs to this entry only
         for cache in (self.last_transits, self.crops, self.live_transits, self.hotlist_matches):
             for station_id in set(cache) - keep:
                 del cache[station_id]

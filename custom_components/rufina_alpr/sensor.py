@@ -212,9 +212,8 @@ class _HotlistEntity(RufinaAlprEntity):
     def __init__(
         self, hub: RufinaAlprHub, list_id: str, description: SensorEntityDescription
     ) -> None:
-        super().__init__(hub, description)
+        super().__init__(hub, description, f"{hub.instance}_{description.key}_{list_id}")
         self.list_id = list_id
-        self._attr_unique_id = f"{hub.instance}_{description.key}_{list_id}"
         hotlist = hub.hotlists.get(list_id)
         self._attr_translation_placeholders = {"list": hotlist.name if hotlist else list_id}
 

@@ -29,6 +29,7 @@ from .api import (
     RufinaAlprForbiddenError,
     RufinaAlprRequestError,
 )
+from .compat import device_config_entry_ids
 from .const import DOMAIN
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 
@@ -141,7 +142,7 @@ def _station_of(hass: HomeAssistant, device_id: str) -> tuple[RufinaAlprConfigEn
             translation_key="device_not_found",
             translation_placeholders={"device_id": device_id},
         )
-    for entry_id in device.config_entries:
+    for entry_id in device_config_entry_ids(device):
         entry: RufinaAlprConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN:
             continue

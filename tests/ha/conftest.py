@@ -12,9 +12,11 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
+from custom_components.rufina_alpr.compat import async_get_device
 from custom_components.rufina_alpr.const import CONF_TOPIC_PREFIX, DOMAIN
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import area_registry as ar, device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient, MqttMockPahoClient
@@ -178,3 +180,15 @@ async def setup_integration(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+def device_of(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
+    """The integration's device `(DOMAIN, identifier)`, looked up in its (first) config entry."""
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    return async_get_device(hass, entry.entry_id, (DOMAIN, identifier))
+
+
+def area_name(hass: HomeAssistant, device: dr.DeviceEntry) -> str | None:
+    """The name of a device's area (the station's locality, suggested at creation)."""
+    area = ar.async_get(hass).async_get_area(device.area_id) if device.area_id else None
+    return area.name if area else None

@@ -17,12 +17,10 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 
-from custom_components.rufina_alpr.const import DOMAIN
 from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
 from homeassistant.components.blueprint import models
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant, ServiceCall
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
@@ -33,7 +31,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 
-from .conftest import API_URL, INSTANCE, REPO, fire, payload, publish_engine
+from .conftest import API_URL, INSTANCE, REPO, device_of, fire, payload, publish_engine
 
 BLUEPRINTS = REPO / "blueprints" / "automation" / "rufina_alpr"
 NAMES = ("hotlist_alert", "night_watch", "repeated_visits", "station_offline")
@@ -43,7 +41,7 @@ ROME = dt_util.get_time_zone("Europe/Rome")
 
 
 def station_device(hass: HomeAssistant, station_id: str) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_{station_id}")})
+    device = device_of(hass, f"{INSTANCE}_{station_id}")
     assert device is not None
     return device.id
 
@@ -151,7 +149,7 @@ async def test_hotlist_alert_notifies_with_crop_and_urgency(
     )
     assert data["data"]["priority"] == "high"
     assert data["data"]["push"] == {"interruption-level": "time-sensitive"}
-    assert data["data"]["image"] == "/api/image_proxy/image.pomino_plate_crop"
+    assert data["data"]["image"] == "/api/image_proxy/image.rufina_01_st09_pomino_plate_crop"
     assert data["data"]["tag"] == "rufina_alpr_GA456BC"
 
 
@@ -375,7 +373,10 @@ async def test_silent_stations(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     online = f"binary_sensor.{INSTANCE.replace('-', '_')}_online"
-    last_plate = ["sensor.ss67_ingresso_est_last_plate", "sensor.pomino_last_plate"]
+    last_plate = [
+        "sensor.rufina_01_st01_ss67_est_last_plate",
+        "sensor.rufina_01_st09_pomino_last_plate",
+    ]
     for entity_id in last_plate:
         assert hass.states.get(entity_id) is not None, entity_id
     await use_blueprint(

@@ -196,11 +196,13 @@ async def test_engine_health_feeds_the_integration(
     await hass.async_block_till_done()
 
     assert hass.states.get("binary_sensor.rufina_01_frigate").state == STATE_ON
-    assert hass.states.get("binary_sensor.ss67_ingresso_est_camera").state == STATE_ON
-    pomino = hass.states.get("binary_sensor.pomino_camera")
+    assert hass.states.get("binary_sensor.rufina_01_st01_ss67_est_camera").state == STATE_ON
+    pomino = hass.states.get("binary_sensor.rufina_01_st09_pomino_camera")
     assert pomino.state == STATE_OFF
     assert pomino.attributes["reason"] == "no_frames"
-    assert hass.states.get("binary_sensor.piazza_umberto_i_camera").state == STATE_UNKNOWN
+    assert (
+        hass.states.get("binary_sensor.rufina_01_st20_piazza_umberto_camera").state == STATE_UNKNOWN
+    )
 
 
 def _engine_python() -> str | None:

@@ -20,8 +20,8 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClien
 
 from .conftest import API_URL, ENTRY_DATA, HOTLISTS, INFO, TOKEN, fire, payload, publish_engine
 
-STOLEN_SIZE = "sensor.rufina_01_hotlist_veicoli_rubati"
-STOLEN_MATCH = "sensor.rufina_01_last_match_veicoli_rubati"
+STOLEN_SIZE = "sensor.rufina_01_hotlist_size_stolen"
+STOLEN_MATCH = "sensor.rufina_01_hotlist_last_match_stolen"
 ROUTE = {"plate": "AB123CD", "journey_gap": 1800.0, "transits": 0, "journeys": []}
 
 
@@ -39,7 +39,7 @@ async def test_hotlist_sensors(
     assert size.attributes["kind"] == "stolen"
     assert size.attributes["expired"] == 1
     assert size.attributes["unit_of_measurement"] == "plates"
-    assert hass.states.get("sensor.rufina_01_hotlist_senza_assicurazione").state == "240"
+    assert hass.states.get("sensor.rufina_01_hotlist_size_uninsured").state == "240"
     assert hass.states.get(STOLEN_MATCH).state == STATE_UNKNOWN
 
     changed = json.loads(json.dumps(HOTLISTS))
@@ -50,7 +50,7 @@ async def test_hotlist_sensors(
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=6))
     await hass.async_block_till_done()
     assert hass.states.get(STOLEN_SIZE).state == "13"
-    gone = hass.states.get("sensor.rufina_01_hotlist_senza_assicurazione")
+    gone = hass.states.get("sensor.rufina_01_hotlist_size_uninsured")
     assert gone.state == STATE_UNAVAILABLE, "a list the engine no longer has"
 
 
@@ -71,8 +71,8 @@ async def test_hotlist_match_sensor(
     assert state.attributes["action"] == match["action"]
     fire(hass, "hotlist_match", {**match, "list": "watch"})
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.rufina_01_last_match_watch").state != STATE_UNKNOWN
-    assert hass.states.get("sensor.rufina_01_hotlist_watch").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.rufina_01_hotlist_last_match_watch").state != STATE_UNKNOWN
+    assert hass.states.get("sensor.rufina_01_hotlist_size_watch").state == STATE_UNAVAILABLE
 
 
 async def test_traffic_sensors_from_stats(

@@ -18,9 +18,11 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from .conftest import INSTANCE, fire, jpeg_bytes, payload, publish_engine
+from .conftest import INSTANCE, area_name, device_of, fire, jpeg_bytes, payload, publish_engine
 
-LAST_PLATE = "sensor.ss67_ingresso_est_last_plate"
+LAST_PLATE = "sensor.rufina_01_st01_ss67_est_last_plate"
+POMINO = "sensor.rufina_01_st09_pomino"
+PIAZZA_PER_HOUR = "sensor.rufina_01_st20_piazza_umberto_vehicles_per_hour"
 ONLINE = "binary_sensor.rufina_01_online"
 
 
@@ -41,21 +43,21 @@ async def test_engine_entities(hass: HomeAssistant, setup_integration: MockConfi
     assert total.state == "412"
     assert total.attributes["state_class"] == "total_increasing"
     assert total.attributes["unit_of_measurement"] == "transits"
-    assert hass.states.get("sensor.rufina_01_recognition_queue").state == "2"
-    latency = hass.states.get("sensor.rufina_01_latency_median")
+    assert hass.states.get("sensor.rufina_01_queue").state == "2"
+    latency = hass.states.get("sensor.rufina_01_latency_p50")
     assert float(latency.state) == 180.0
     assert latency.attributes["unit_of_measurement"] == "ms"
 
     registry = er.async_get(hass)
     for entity_id in (
-        "sensor.rufina_01_latency_95th_percentile",
-        "sensor.rufina_01_statistics_updated",
+        "sensor.rufina_01_latency_p95",
+        "sensor.rufina_01_stats_updated",
     ):
         entry = registry.async_get(entity_id)
         assert entry is not None
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
         assert entry.entity_category is not None
-    assert registry.async_get("sensor.rufina_01_recognition_queue").entity_category == "diagnostic"
+    assert registry.async_get("sensor.rufina_01_queue").entity_category == "diagnostic"
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -64,31 +66,34 @@ async def test_disabled_engine_sensors(
 ) -> None:
     """The noisy diagnostics, once enabled, show the p95 latency and the engine's counters."""
     await publish_engine(hass)
-    assert float(hass.states.get("sensor.rufina_01_latency_95th_percentile").state) == 410.5
-    updated = hass.states.get("sensor.rufina_01_statistics_updated")
+    assert float(hass.states.get("sensor.rufina_01_latency_p95").state) == 410.5
+    updated = hass.states.get("sensor.rufina_01_stats_updated")
     assert dt_util.parse_datetime(updated.state) == dt_util.parse_datetime(
         "2026-11-25T08:16:00+01:00"
     )
     assert updated.attributes["events_received"] == 1650
-    assert hass.states.get("sensor.piazza_umberto_i_buses_per_hour").state == "2"
-    assert hass.states.get("sensor.piazza_umberto_i_bicycles_per_hour").state == "5"
+    assert hass.states.get(f"{PIAZZA_PER_HOUR}_bus").state == "2"
+    assert hass.states.get(f"{PIAZZA_PER_HOUR}_bicycle").state == "5"
 
 
 async def test_station_devices(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
-    """One device per station, linked to the engine, with model and area suggestion."""
+    """One device per station, linked to the engine, with model and its locality as area."""
     await publish_engine(hass)
     registry = dr.async_get(hass)
-    engine = registry.async_get_device(identifiers={(DOMAIN, INSTANCE)})
-    lpr = registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st01_ss67_est")})
-    context = registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st20_piazza_umberto")})
+    engine = device_of(hass, INSTANCE)
+    lpr = device_of(hass, f"{INSTANCE}_st01_ss67_est")
+    context = device_of(hass, f"{INSTANCE}_st20_piazza_umberto")
     assert engine is not None
     assert lpr is not None
     assert context is not None
     assert lpr.name == "SS67 ingresso est"
     assert (lpr.model, lpr.model_id) == ("LPR station", "lpr")
     assert (context.model, context.model_id) == ("Context station", "context")
-    assert lpr.suggested_area == "Rufina"
+    assert area_name(hass, lpr) == "Rufina"
+    assert area_name(hass, context) == "Rufina"
+    assert engine.area_id is None
     assert lpr.via_device_id == engine.id
+    assert context.via_device_id == engine.id
     assert len(dr.async_entries_for_config_entry(registry, setup_integration.entry_id)) == 4
 
 
@@ -113,20 +118,20 @@ async def test_lpr_station_entities(
     assert attrs["camera"] == "st01_ss67_est"
     assert attrs["friendly_name"] == "SS67 ingresso est Last plate"
 
-    today = hass.states.get("sensor.ss67_ingresso_est_transits_today")
+    today = hass.states.get("sensor.rufina_01_st01_ss67_est_transits_today")
     assert today.state == "96"
     assert today.attributes["state_class"] == "total_increasing"
-    per_hour = hass.states.get("sensor.ss67_ingresso_est_vehicles_per_hour")
+    per_hour = hass.states.get("sensor.rufina_01_st01_ss67_est_vehicles_per_hour")
     assert per_hour.state == "31"
     assert per_hour.attributes["unit_of_measurement"] == "vehicles/h"
     assert per_hour.attributes["by_class"] == {"car": 28, "truck": 3}
     assert "latitude" not in per_hour.attributes  # the station is on the map once
 
     # A station without a transit yet: unknown plate, still located.
-    pomino = hass.states.get("sensor.pomino_last_plate")
+    pomino = hass.states.get("sensor.rufina_01_st09_pomino_last_plate")
     assert pomino.state == STATE_UNKNOWN
     assert pomino.attributes["latitude"] == 43.8402
-    assert hass.states.get("sensor.pomino_vehicles_per_hour").attributes["by_class"] == {}
+    assert hass.states.get(f"{POMINO}_vehicles_per_hour").attributes["by_class"] == {}
 
 
 async def test_context_station_entities(
@@ -134,18 +139,18 @@ async def test_context_station_entities(
 ) -> None:
     """Context stations count vehicles by class and read no plates."""
     await publish_engine(hass)
-    total = hass.states.get("sensor.piazza_umberto_i_vehicles_per_hour")
+    total = hass.states.get("sensor.rufina_01_st20_piazza_umberto_vehicles_per_hour")
     assert total.state == "57"
     assert total.attributes["latitude"] == 43.8237
-    assert hass.states.get("sensor.piazza_umberto_i_cars_per_hour").state == "44"
-    assert hass.states.get("sensor.piazza_umberto_i_trucks_per_hour").state == "0"
+    assert hass.states.get(f"{PIAZZA_PER_HOUR}_car").state == "44"
+    assert hass.states.get(f"{PIAZZA_PER_HOUR}_truck").state == "0"
     registry = er.async_get(hass)
-    assert registry.async_get("sensor.piazza_umberto_i_buses_per_hour").disabled_by is not None
+    assert registry.async_get(f"{PIAZZA_PER_HOUR}_bus").disabled_by is not None
     for entity_id in (
-        "sensor.piazza_umberto_i_last_plate",
-        "sensor.piazza_umberto_i_transits_today",
-        "image.piazza_umberto_i_plate_crop",
-        "event.piazza_umberto_i_transit",
+        "sensor.rufina_01_st20_piazza_umberto_last_plate",
+        "sensor.rufina_01_st20_piazza_umberto_transits_today",
+        "image.rufina_01_st20_piazza_umberto_plate_crop",
+        "event.rufina_01_st20_piazza_umberto_transit",
     ):
         assert registry.async_get(entity_id) is None
 
@@ -157,14 +162,14 @@ async def test_station_sensor_before_stats(
     fire(hass, "status", payload("status_online"))
     fire(hass, "stations", payload("stations"))
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.pomino_transits_today").state == STATE_UNKNOWN
+    assert hass.states.get("sensor.rufina_01_st09_pomino_transits_today").state == STATE_UNKNOWN
     assert hass.states.get("sensor.rufina_01_transits_today").state == STATE_UNKNOWN
     stats = payload("stats")
     del stats["stations"]["st09_pomino"]
     fire(hass, "stats", payload("stats", stations=stats["stations"]))
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.pomino_transits_today").state == STATE_UNKNOWN
-    assert hass.states.get("sensor.ss67_ingresso_est_transits_today").state == "96"
+    assert hass.states.get("sensor.rufina_01_st09_pomino_transits_today").state == STATE_UNKNOWN
+    assert hass.states.get("sensor.rufina_01_st01_ss67_est_transits_today").state == "96"
 
 
 async def test_live_transit_updates_last_plate(
@@ -198,18 +203,18 @@ async def test_plate_crop_image(
     """The retained JPEG is served by the image entity; an empty message clears it."""
     crop = jpeg_bytes()
     await publish_engine(hass, crop=crop)
-    state = hass.states.get("image.ss67_ingresso_est_plate_crop")
+    state = hass.states.get("image.rufina_01_st01_ss67_est_plate_crop")
     assert state.state != STATE_UNKNOWN
     client = await hass_client()
     response = await client.get(state.attributes["entity_picture"])
     assert response.status == HTTPStatus.OK
     assert response.content_type == "image/jpeg"
     assert await response.read() == crop
-    assert hass.states.get("image.pomino_plate_crop").state == STATE_UNKNOWN
+    assert hass.states.get("image.rufina_01_st09_pomino_plate_crop").state == STATE_UNKNOWN
 
     fire(hass, "st01_ss67_est/crop", b"")
     await hass.async_block_till_done()
-    state = hass.states.get("image.ss67_ingresso_est_plate_crop")
+    state = hass.states.get("image.rufina_01_st01_ss67_est_plate_crop")
     assert state.state == STATE_UNKNOWN
     response = await client.get(state.attributes["entity_picture"])
     assert response.status == HTTPStatus.INTERNAL_SERVER_ERROR
@@ -315,7 +320,6 @@ async def test_stations_appear_and_disappear(
 ) -> None:
     """New stations get devices and entities; dropped ones lose them (stale devices)."""
     await publish_engine(hass)
-    devices = dr.async_get(hass)
     entities = er.async_get(hass)
     stations = payload("stations")
     kept = [s for s in stations["stations"] if s["id"] != "st09_pomino"]
@@ -329,13 +333,14 @@ async def test_stations_appear_and_disappear(
     fire(hass, "stations", payload("stations", stations=[*kept, new]))
     await hass.async_block_till_done()
 
-    assert devices.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st09_pomino")}) is None
-    assert entities.async_get("sensor.pomino_last_plate") is None
-    assert hass.states.get("sensor.pomino_last_plate") is None
-    falgano = devices.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st12_falgano")})
+    assert device_of(hass, f"{INSTANCE}_st09_pomino") is None
+    assert entities.async_get("sensor.rufina_01_st09_pomino_last_plate") is None
+    assert hass.states.get("sensor.rufina_01_st09_pomino_last_plate") is None
+    falgano = device_of(hass, f"{INSTANCE}_st12_falgano")
     assert falgano is not None
-    assert falgano.suggested_area == "Falgano"
-    state = hass.states.get("sensor.falgano_last_plate")
+    assert area_name(hass, falgano) == "Falgano"
+    assert falgano.via_device_id == device_of(hass, INSTANCE).id
+    state = hass.states.get("sensor.rufina_01_st12_falgano_last_plate")
     assert state is not None
     assert state.attributes["latitude"] is None
     # The station that stayed keeps its state.
@@ -345,15 +350,15 @@ async def test_stations_appear_and_disappear(
     renamed = [{**kept[0], "name": "SS67 Rufina est"}, *kept[1:], new]
     fire(hass, "stations", payload("stations", stations=renamed))
     await hass.async_block_till_done()
-    device = devices.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st01_ss67_est")})
+    device = device_of(hass, f"{INSTANCE}_st01_ss67_est")
     assert device is not None
     assert device.name == "SS67 Rufina est"
 
     # Pomino comes back: new entities again.
     fire(hass, "stations", payload("stations"))
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.pomino_last_plate") is not None
-    assert devices.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st12_falgano")}) is None
+    assert hass.states.get("sensor.rufina_01_st09_pomino_last_plate") is not None
+    assert device_of(hass, f"{INSTANCE}_st12_falgano") is None
 
 
 async def test_bad_payloads_are_ignored(

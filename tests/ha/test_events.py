@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.common import (
     async_get_device_automations,
 )
 
-from .conftest import INSTANCE, fire, payload, publish_engine
+from .conftest import INSTANCE, device_of, fire, payload, publish_engine
 
 SS67 = "st01_ss67_est"
 POMINO = "st09_pomino"
@@ -31,7 +31,7 @@ CONTEXT = "st20_piazza_umberto"
 
 def station_device(hass: HomeAssistant, station_id: str) -> dr.DeviceEntry:
     """The device of one station of the test engine."""
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_{station_id}")})
+    device = device_of(hass, f"{INSTANCE}_{station_id}")
     assert device is not None
     return device
 
@@ -59,7 +59,7 @@ async def test_retained_last_fires_no_event(
     events = async_capture_events(hass, EVENT_TRANSIT)
     await publish_engine(hass)
     assert events == []
-    assert hass.states.get("event.ss67_ingresso_est_transit").state == STATE_UNKNOWN
+    assert hass.states.get("event.rufina_01_st01_ss67_est_transit").state == STATE_UNKNOWN
 
 
 async def test_hotlist_bus_event(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
@@ -80,7 +80,7 @@ async def test_hotlist_bus_event(hass: HomeAssistant, setup_integration: MockCon
 async def test_event_entity(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
     """The station's event entity records transits and hotlist matches with their details."""
     await publish_engine(hass)
-    entity_id = "event.ss67_ingresso_est_transit"
+    entity_id = "event.rufina_01_st01_ss67_est_transit"
     state = hass.states.get(entity_id)
     assert state.attributes["event_types"] == ["transit", "hotlist_match"]
 
@@ -96,7 +96,7 @@ async def test_event_entity(hass: HomeAssistant, setup_integration: MockConfigEn
 
     fire(hass, "hotlist_match", payload("hotlist_match"))
     await hass.async_block_till_done()
-    pomino = hass.states.get("event.pomino_transit")
+    pomino = hass.states.get("event.rufina_01_st09_pomino_transit")
     assert pomino.attributes["event_type"] == "hotlist_match"
     assert pomino.attributes["plate"] == "GA456BC"
     assert pomino.attributes["list"] == "stolen"
@@ -181,7 +181,7 @@ async def test_device_trigger_validation(
 ) -> None:
     """Triggers on the engine, a context station or an unknown device are refused."""
     await publish_engine(hass)
-    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    engine = device_of(hass, INSTANCE)
     assert engine is not None
     for device_id in (engine.id, station_device(hass, CONTEXT).id, "missing"):
         with pytest.raises(InvalidDeviceAutomationConfig):
@@ -230,7 +230,7 @@ async def test_get_last_transit_errors(
     other.add_to_hass(hass)
     registry = dr.async_get(hass)
     foreign = registry.async_get_or_create(config_entry_id=other.entry_id, identifiers={("x", "y")})
-    engine = registry.async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    engine = device_of(hass, INSTANCE)
     assert engine is not None
     station = station_device(hass, SS67).id
 

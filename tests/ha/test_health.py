@@ -11,16 +11,16 @@ import pytest
 from custom_components.rufina_alpr.const import DOMAIN
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from .conftest import INSTANCE, fire, payload, publish_engine
+from .conftest import INSTANCE, device_of, fire, payload, publish_engine
 
 FRIGATE = "binary_sensor.rufina_01_frigate"
-SS67 = "binary_sensor.ss67_ingresso_est_camera"
-POMINO = "binary_sensor.pomino_camera"
-PIAZZA = "binary_sensor.piazza_umberto_i_camera"
+SS67 = "binary_sensor.rufina_01_st01_ss67_est_camera"
+POMINO = "binary_sensor.rufina_01_st09_pomino_camera"
+PIAZZA = "binary_sensor.rufina_01_st20_piazza_umberto_camera"
 
 
 def _health(**stations: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +86,7 @@ async def test_health_entities(hass: HomeAssistant, setup_integration: MockConfi
     entities = er.async_get(hass)
     frigate_entry = entities.async_get(FRIGATE)
     assert frigate_entry.unique_id == f"{INSTANCE}_frigate"
-    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    engine = device_of(hass, INSTANCE)
     assert engine is not None
     assert frigate_entry.device_id == engine.id
     pomino_entry = entities.async_get(POMINO)

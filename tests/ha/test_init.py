@@ -10,19 +10,19 @@ from custom_components.rufina_alpr import async_remove_config_entry_device
 from custom_components.rufina_alpr.const import DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from .conftest import API_URL, INSTANCE, TOKEN, fire, payload, publish_engine
+from .conftest import API_URL, INSTANCE, TOKEN, device_of, fire, payload, publish_engine
 
 
 async def test_setup_and_unload(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
     """The entry loads with the engine device, then unloads cleanly."""
     entry = setup_integration
     assert entry.state is ConfigEntryState.LOADED
-    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    engine = device_of(hass, INSTANCE)
     assert engine is not None
     assert engine.sw_version == "0.1.0"
     assert engine.configuration_url == API_URL
@@ -68,12 +68,12 @@ async def test_setup_with_engine_down(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.LOADED
-    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    engine = device_of(hass, INSTANCE)
     assert engine is not None
     assert engine.sw_version is None
     fire(hass, "status", payload("status_online"), retain=True)
     await hass.async_block_till_done()
-    engine = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, INSTANCE)})
+    engine = device_of(hass, INSTANCE)
     assert engine is not None
     assert engine.sw_version == "0.1.0"
 
@@ -91,12 +91,18 @@ async def test_setup_retries_without_mqtt(
 async def test_options_change_reloads(
     hass: HomeAssistant, setup_integration: MockConfigEntry
 ) -> None:
-    """Changing the options reloads the entry so they apply."""
+    """Options changed in the options flow reload the entry so they apply; unchanged ones do not."""
     entry = setup_integration
     with patch("custom_components.rufina_alpr.async_setup_entry", return_value=True) as setup_entry:
-        hass.config_entries.async_update_entry(entry, options={"offline_issue_minutes": 5})
-        await hass.async_block_till_done()
-    assert setup_entry.call_count == 1
+        for _ in range(2):
+            flow = await hass.config_entries.options.async_init(entry.entry_id)
+            result = await hass.config_entries.options.async_configure(
+                flow["flow_id"], {"offline_issue_minutes": 5}
+            )
+            await hass.async_block_till_done()
+            assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert setup_entry.call_count == 1
+    assert entry.options == {"offline_issue_minutes": 5}
 
 
 async def test_remove_config_entry_device(
@@ -105,9 +111,8 @@ async def test_remove_config_entry_device(
     """Only devices of stations the engine no longer announces can be deleted by hand."""
     entry = setup_integration
     await publish_engine(hass)
-    registry = dr.async_get(hass)
-    engine = registry.async_get_device(identifiers={(DOMAIN, INSTANCE)})
-    station = registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE}_st01_ss67_est")})
+    engine = device_of(hass, INSTANCE)
+    station = device_of(hass, f"{INSTANCE}_st01_ss67_est")
     assert engine is not None
     assert station is not None
     assert not await async_remove_config_entry_device(hass, entry, engine)
