@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components.binary_sensor import (
-    BinarySensorDeviceClass,
-    BinarySensorEntity,
-    BinarySensorEntityDescription,
-)
+from homeassistant.components.binary_sensor import BinarySensorEntity, BinarySensorEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .compat import BinarySensorDeviceClass
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
 from .hub import KEY_AVAILABILITY, KEY_HEALTH, KEY_STATUS, RufinaAlprConfigEntry
 from .models import Station, StationHealth

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
@@ -32,7 +30,7 @@ from .api import (
     is_valid_url,
     normalize_url,
 )
-from .compat import OptionsFlowBase
+from .compat import OptionsFlowBase, vol
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_TOPIC_PREFIX,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
 from homeassistant.components.device_automation.exceptions import InvalidDeviceAutomationConfig
 from homeassistant.components.homeassistant.triggers import event as event_trigger
@@ -15,6 +13,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
+from .compat import async_get_device_by_id, vol
 from .const import (
     DOMAIN,
     EVENT_HOTLIST_MATCH,
@@ -48,7 +47,7 @@ def _is_lpr_station(device: dr.DeviceEntry | None) -> bool:
 async def async_validate_trigger_config(hass: HomeAssistant, config: ConfigType) -> ConfigType:
     """Refuse triggers on devices that are not plate-reading stations."""
     config = TRIGGER_SCHEMA(config)
-    device = dr.async_get(hass).async_get(config[CONF_DEVICE_ID])
+    device = async_get_device_by_id(hass, config[CONF_DEVICE_ID])
     if not _is_lpr_station(device):
         raise InvalidDeviceAutomationConfig(
             f"Device {config[CONF_DEVICE_ID]} is not a Rufina ALPR plate-reading station"
@@ -58,7 +57,7 @@ async def async_validate_trigger_config(hass: HomeAssistant, config: ConfigType)
 
 async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[str, Any]]:
     """Plate-reading stations offer transit, low-confidence transit and hotlist match."""
-    if not _is_lpr_station(dr.async_get(hass).async_get(device_id)):
+    if not _is_lpr_station(async_get_device_by_id(hass, device_id)):
         return []
     return [
         {

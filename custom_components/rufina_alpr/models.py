@@ -12,10 +12,9 @@ from datetime import datetime
 import json
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant.util import dt as dt_util
 
+from .compat import vol
 from .const import KIND_LPR, SUPPORTED_CONTRACT_VERSION
 
 

@@ -7,8 +7,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_DEVICE_ID
 from homeassistant.core import (
@@ -19,7 +17,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
 from .api import (
@@ -29,7 +27,7 @@ from .api import (
     RufinaAlprForbiddenError,
     RufinaAlprRequestError,
 )
-from .compat import device_config_entry_ids
+from .compat import async_get_device_by_id, device_config_entry_ids, vol
 from .const import DOMAIN
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 
@@ -135,7 +133,7 @@ PURGE_NOW_SCHEMA = vol.Schema({**_ENGINE, vol.Optional(ATTR_REASON): _TEXT})
 
 def _station_of(hass: HomeAssistant, device_id: str) -> tuple[RufinaAlprConfigEntry, str]:
     """The loaded entry and station id behind a station device, or a translated error."""
-    device = dr.async_get(hass).async_get(device_id)
+    device = async_get_device_by_id(hass, device_id)
     if device is None:
         raise ServiceValidationError(
             translation_domain=DOMAIN,

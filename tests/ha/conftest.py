@@ -135,6 +135,18 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/rufina_alpr."""
 
 
+@pytest.fixture(autouse=True)
+def no_deprecated_usage(caplog: pytest.LogCaptureFixture) -> Generator[None]:
+    """Home Assistant reports no deprecated call of the integration (its frame helper logs them)."""
+    yield
+    reports = [
+        record.getMessage()
+        for record in caplog.get_records("call")
+        if record.name == "homeassistant.helpers.frame" and DOMAIN in record.getMessage()
+    ]
+    assert not reports, reports
+
+
 @pytest.fixture
 def entity_registry_enabled_by_default() -> Generator[None]:
     """Create every entity enabled, also those disabled by default (the harness lacks it)."""
