@@ -167,6 +167,15 @@ class FrigateCode:
         ) as response:
             return response.status, await response.read()
 
+    async def login(self, user: dict[str, str]) -> str:
+        """Frigate's ``POST /api/login`` on the authenticated port: the JWT of its cookie."""
+        body = {"user": user["name"], "password": user["password"]}
+        async with aiohttp.ClientSession() as session, session.post(
+            f"{self.auth_url}/api/login", json=body
+        ) as response:
+            assert response.status == 200, await response.text()
+            return response.cookies["frigate_token"].value
+
     async def event(self, event_id: str) -> dict[str, Any]:
         status, body = await self.api("GET", f"/api/events/{event_id}")
         assert status == 200, body
