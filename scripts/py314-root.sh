@@ -75,7 +75,7 @@ in_root() {
     for path in "${paths[@]}"; do
         [ -z "$path" ] || [ ! -d "$path" ] || binds+="$(realpath "$path"):"
     done
-    unshare --mount --propagation private -- /bin/bash -euo pipefail -c '
+    local script='
         dir=$1 repo=$2 shared=$3 cwd=$4 certs=$5 binds=$6
         shift 6
         bind() {  # bind SRC: the same path inside the root
@@ -106,8 +106,13 @@ in_root() {
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
             /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
-    ' in_root "$dir" "$repo" "$shared" "$cwd" "${IN_ROOT_CERTS:-yes}" \
-        "$binds" "$@"
+    '
+    local args=(unshare --mount --propagation private -- /bin/bash -euo pipefail -c "$script" in_root
+        "$dir" "$repo" "$shared" "$cwd" "${IN_ROOT_CERTS:-yes}" "$binds" "$@")
+    if [ "${IN_ROOT_EXEC:-}" = 1 ]; then
+        exec "${args[@]}"  # one process from here to CMD: signals reach CMD itself
+    fi
+    "${args[@]}"
 }
 
 build_locked() {  # under the exclusive lock
@@ -175,7 +180,7 @@ run() {
         flock -s 9
         is_current || die "$ROOT is not usable"
     fi
-    in_root "$ROOT" "$@"
+    IN_ROOT_EXEC=1 in_root "$ROOT" "$@"
 }
 
 case "${1:-}" in

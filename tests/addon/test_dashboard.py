@@ -1,12 +1,19 @@
 """The Lovelace dashboard (dashboards/rufina_alpr.yaml) in a real Home Assistant, in Chromium.
 
 Everything is real except Frigate, which is the replay: Mosquitto, the engine (`rufina-alpr serve`
-with the town's station registry and the offline models), Home Assistant at the pinned version
-(`.venv-ha/bin/hass`) with the integration, onboarded and configured through its HTTP API (MQTT
-and Rufina ALPR through the config-flow API), the dashboard in YAML mode, headless Chromium
-driven by Playwright. Fails on a card that cannot render (`hui-error-card`), on a warning
-(`hui-warning`: an entity that does not exist) and when the last plate of a replayed vehicle is
-not on the page; saves a screenshot to artifacts/screenshots/.
+with the town's station registry and the offline models), Home Assistant with the integration,
+onboarded and configured through its HTTP API (MQTT and Rufina ALPR through the config-flow API),
+the dashboard in YAML mode, headless Chromium driven by Playwright. Fails on a card that cannot
+render (`hui-error-card`), on a warning (`hui-warning`: an entity that does not exist), when the
+last plate of a replayed vehicle is not on the page and when Home Assistant reports a deprecated
+call of the integration; saves screenshots to artifacts/screenshots/<version>/.
+
+Two Home Assistant versions, one test each: the oldest supported (2025.4.4, `.venv-ha`, built by
+`scripts/ha-env.sh oldest`) and current (2026.11.0, `.venv-hass-2026`, Python 3.14, started inside
+the Debian forky root through `scripts/py314-root.sh run`, built by `scripts/ha-env.sh
+current-hass`; the root shares the network, /tmp and the checkout, so the engine, the broker and
+the browser stay outside). Select one with `-k 2025` or `-k 2026`; under CI=true a missing
+environment fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +42,9 @@ from rufina_alpr.stations import load_registry
 
 from .conftest import REGISTRY, REPO, require
 
-HASS = REPO / ".venv-ha" / "bin" / "hass"
+PY314_ROOT = REPO / "scripts" / "py314-root.sh"
 DASHBOARD = REPO / "dashboards" / "rufina_alpr.yaml"
+BRAND = REPO / "custom_components" / "rufina_alpr" / "brand"
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "dashboard-test-token-0123456789"
@@ -54,7 +64,56 @@ VEHICLES = 6
 pytestmark = pytest.mark.slow
 
 
-def _ha_config(port: int) -> str:
+@dataclass(frozen=True)
+class HomeAssistantRun:
+    """One Home Assistant the dashboard is tested in."""
+
+    version: str
+    venv: Path
+    in_py314_root: bool  # started through scripts/py314-root.sh run (Python 3.14)
+    http_in_storage: bool  # `http:` in YAML is deprecated from 2026.x: .storage/http instead
+
+    @property
+    def hass(self) -> Path:
+        return self.venv / "bin" / "hass"
+
+    def command(self, config: Path) -> list[str]:
+        hass = [str(self.hass), "-c", str(config), "--skip-pip"]
+        return ["bash", str(PY314_ROOT), "run", *hass] if self.in_py314_root else hass
+
+
+RUNS = (
+    HomeAssistantRun("2025.4.4", REPO / ".venv-ha", in_py314_root=False, http_in_storage=False),
+    HomeAssistantRun(
+        "2026.11.0", REPO / ".venv-hass-2026", in_py314_root=True, http_in_storage=True
+    ),
+)
+
+
+def _py314_root_ready() -> bool:
+    """The forky root exists (scripts/py314-root.sh build) and this user may enter it."""
+    if os.geteuid() != 0:
+        return False
+    path = subprocess.run(
+        ["bash", str(PY314_ROOT), "path"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return (Path(path) / ".rufina-py314-root").is_file()
+
+
+@pytest.fixture(params=RUNS, ids=lambda run: f"ha{run.version}")
+def ha(request: pytest.FixtureRequest) -> HomeAssistantRun:
+    run: HomeAssistantRun = request.param
+    setup = "bash scripts/ha-env.sh " + ("current-hass" if run.in_py314_root else "oldest")
+    require(run.hass.is_file(), f"Home Assistant {run.version} at {run.hass} ({setup})")
+    if run.in_py314_root:
+        require(
+            _py314_root_ready(), "the Python 3.14 root, as root (bash scripts/py314-root.sh build)"
+        )
+    return run
+
+
+def _ha_config(port: int, ha: HomeAssistantRun) -> str:
+    http = "" if ha.http_in_storage else f"http:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
     return f"""
 homeassistant:
   name: Comune di Rufina
@@ -67,10 +126,7 @@ homeassistant:
   language: it
   time_zone: Europe/Rome
 frontend:
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-api:
+{http}api:
 recorder:
   commit_interval: 1
 history:
@@ -86,6 +142,30 @@ lovelace:
 """
 
 
+def _http_storage(port: int) -> str:
+    """Home Assistant 2026.x's HTTP settings store: 127.0.0.1 on the test's port, migrated."""
+    stable = {
+        "server_host": ["127.0.0.1"],
+        "server_port": port,
+        "cors_allowed_origins": ["https://cast.home-assistant.io"],
+        "login_attempts_threshold": -1,
+        "ip_ban_enabled": True,
+        "ssl_profile": "intermediate_v6",
+        "use_x_frame_options": True,
+        "created_at": datetime.now(UTC).isoformat(),
+        "error": None,
+        "error_message": None,
+    }
+    return json.dumps(
+        {
+            "version": 3,
+            "minor_version": 1,
+            "key": "http",
+            "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+        }
+    )
+
+
 def _onboarding_storage() -> str:
     """Core config, analytics and integration steps done: only the user is left (by the API)."""
     return json.dumps(
@@ -99,8 +179,7 @@ def _onboarding_storage() -> str:
 
 
 @pytest.fixture
-def hass_dir(tmp_path: Path) -> Path:
-    require(HASS.is_file(), f"Home Assistant at {HASS} (bash scripts/ha-env.sh)")
+def hass_dir(tmp_path: Path, ha: HomeAssistantRun) -> Path:
     require(Path(CHROMIUM).is_file(), "chromium (apt-get install chromium)")
     config = tmp_path / "ha"
     (config / ".storage").mkdir(parents=True)
@@ -211,7 +290,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def test_dashboard_renders_in_a_real_home_assistant(
-    tmp_path: Path,
+    ha: HomeAssistantRun,
     hass_dir: Path,
     mosquitto: MosquittoBroker,
     models_dir: Path,
@@ -219,13 +298,18 @@ async def test_dashboard_renders_in_a_real_home_assistant(
 ) -> None:
     from playwright.async_api import async_playwright  # noqa: PLC0415
 
+    tmp_path = hass_dir.parent  # the test's own folder (hass_dir is tmp_path / "ha")
+
     registry = load_registry(REGISTRY)
     engine, engine_url = _start_engine(tmp_path, mosquitto, models_dir, replay.url)
     ha_port = free_port()
-    (hass_dir / "configuration.yaml").write_text(_ha_config(ha_port))
+    (hass_dir / "configuration.yaml").write_text(_ha_config(ha_port, ha))
+    if ha.http_in_storage:
+        (hass_dir / ".storage" / "http").write_text(_http_storage(ha_port))
+    screenshots = SCREENSHOTS / ha.version
     ha_log = (tmp_path / "hass.log").open("wb")
     hass = subprocess.Popen(  # noqa: ASYNC220 - a server for the whole test, not awaited
-        [str(HASS), "-c", str(hass_dir), "--skip-pip"],
+        ha.command(hass_dir),
         stdout=ha_log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
@@ -284,6 +368,7 @@ async def test_dashboard_renders_in_a_real_home_assistant(
                 return (await api.call("GET", "/api/config"))["state"] == "RUNNING"
 
             await _until(core_running, "Home Assistant RUNNING", timeout=120)
+            assert (await api.call("GET", "/api/config"))["version"] == ha.version
 
             # MQTT through the config-flow API, on the test broker
             flow = await api.call("POST", "/api/config/config_entries/flow", {"handler": "mqtt"})
@@ -324,7 +409,7 @@ async def test_dashboard_renders_in_a_real_home_assistant(
 
             async def entities_ready() -> bool:
                 current = await states()
-                online = current.get("binary_sensor.rufina_in_linea", {}).get("state")
+                online = current.get("binary_sensor.rufina_online", {}).get("state")
                 return online == "on" and named <= set(current)
 
             try:
@@ -342,15 +427,15 @@ async def test_dashboard_renders_in_a_real_home_assistant(
             for index, photo in enumerate(replay.photos):
                 station = lpr[index % len(lpr)]
                 await replay.replay_one(photo, station.camera)
-                expected[station.name] = photo.plate or ""
+                expected[station.id] = photo.plate or ""
 
             async def plates_in_ha() -> bool:
                 current = await states()
                 found = 0
                 for station in lpr:
-                    if station.name not in expected:
+                    if station.id not in expected:
                         continue
-                    entity = _last_plate_entity(current, station.name)
+                    entity = current.get(_last_plate(station.id))
                     if entity and entity["state"] not in ("unknown", "unavailable"):
                         found += 1
                 return found == len(expected)
@@ -364,13 +449,26 @@ async def test_dashboard_renders_in_a_real_home_assistant(
                 f"entities the dashboard names that are unavailable: {unavailable}"
             )
             last_station = lpr[(len(replay.photos) - 1) % len(lpr)]
-            last_plate = _last_plate_entity(current, last_station.name)
+            last_plate = current.get(_last_plate(last_station.id))
             assert last_plate is not None
             plate = last_plate["state"]
-            assert plate.replace("O", "0") == expected[last_station.name].replace("O", "0")
+            assert plate.replace("O", "0") == expected[last_station.id].replace("O", "0")
+            # Brand images: Home Assistant 2026.x serves a custom integration's brand/ folder
+            # (its `brands` integration, loaded by default); 2025.4 has no such endpoint.
+            for image in ("icon.png", "icon@2x.png"):
+                async with session.get(
+                    f"{url}/api/brands/integration/rufina_alpr/{image}",
+                    headers={"Authorization": f"Bearer {api.token}"},
+                ) as response:
+                    body = await response.read()
+                    if ha.http_in_storage:
+                        assert response.status == 200, image
+                        assert body == (BRAND / image).read_bytes(), image
+                    else:
+                        assert response.status == 404, image
             await asyncio.sleep(3)  # history and logbook commit (commit_interval 1 s)
 
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        screenshots.mkdir(parents=True, exist_ok=True)
         async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(
                 str(tmp_path / "chromium"),
@@ -402,14 +500,14 @@ async def test_dashboard_renders_in_a_real_home_assistant(
                 try:
                     await page.wait_for_selector("hui-view", state="attached", timeout=60_000)
                 except Exception:
-                    await page.screenshot(path=str(SCREENSHOTS / f"failed-{view}.png"))
+                    await page.screenshot(path=str(screenshots / f"failed-{view}.png"))
                     raise AssertionError("\n".join(console[-40:])) from None
                 await page.wait_for_timeout(4000)
                 errors = await page.locator("hui-error-card").count()
                 warnings = await page.locator("hui-warning").count()
                 results[view] = {"errors": errors, "warnings": warnings}
                 await page.screenshot(
-                    path=str(SCREENSHOTS / f"dashboard-{view}.png"), full_page=True
+                    path=str(screenshots / f"dashboard-{view}.png"), full_page=True
                 )
                 if view == "panoramica":
                     assert await page.get_by_text(plate).count() > 0, (
@@ -424,21 +522,16 @@ async def test_dashboard_renders_in_a_real_home_assistant(
         _stop(hass)
         _stop(engine)
         ha_log.close()
-    assert hass.returncode == 0, (tmp_path / "hass.log").read_text()[-3000:]
+    log = (tmp_path / "hass.log").read_text()
+    assert hass.returncode == 0, log[-3000:]
+    # Home Assistant's frame helper names deprecated calls of custom integrations.
+    deprecated = [line for line in log.splitlines() if "custom integration 'rufina_alpr'" in line]
+    assert not deprecated, "\n".join(deprecated)
 
 
-def _last_plate_entity(
-    states: dict[str, dict[str, Any]], station_name: str
-) -> dict[str, Any] | None:
-    """The station's Last plate sensor, found by its device's name in the friendly name."""
-    for entity_id, state in states.items():
-        if (
-            entity_id.startswith("sensor.")
-            and entity_id.endswith("_ultima_targa")
-            and state["attributes"].get("friendly_name", "").startswith(station_name)
-        ):
-            return state
-    return None
+def _last_plate(station_id: str) -> str:
+    """A station's Last plate sensor: the integration's stable entity id (engine `rufina`)."""
+    return f"sensor.rufina_{station_id}_last_plate"
 
 
 def _dashboard_entities(node: Any) -> set[str]:
