@@ -279,6 +279,19 @@ def _ha_status_online(mosquitto: MosquittoBroker) -> tuple[paho.Client, list[byt
     return client, seen
 
 
+def _mqtt_broker_step(flow: dict[str, Any], mosquitto: MosquittoBroker) -> dict[str, Any]:
+    """The MQTT broker form: the test broker; 2026.x also wants its `other_settings` section
+    (no TLS, TCP), which the frontend fills from the form's defaults."""
+    answer: dict[str, Any] = {"broker": mosquitto.host, "port": mosquitto.port}
+    if any(field["name"] == "other_settings" for field in flow["data_schema"]):
+        answer["other_settings"] = {
+            "set_client_cert": False,
+            "set_ca_cert": "off",
+            "transport": "tcp",
+        }
+    return answer
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -376,9 +389,7 @@ async def test_dashboard_renders_in_a_real_home_assistant(
                 flow = await api.call(
                     "POST",
                     f"/api/config/config_entries/flow/{flow['flow_id']}",
-                    {"broker": mosquitto.host, "port": mosquitto.port}
-                    if flow["step_id"] == "broker"
-                    else {},
+                    _mqtt_broker_step(flow, mosquitto) if flow["step_id"] == "broker" else {},
                 )
             assert flow["type"] == "create_entry", flow
 
