@@ -730,3 +730,45 @@ async def test_accuracy_of_each_input_on_the_shared_photos(
     )
     assert hits["record"] >= hits["clean"] >= hits["snapshot"] - 1
     assert hits["record+frigate"] >= hits["record"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["snapshot", "clean", "recording"])
+async def test_engine_on_each_image_source_through_the_replay(
+    harness_factory: Any, photos_dir: Path, figure: Any, source: str
+) -> None:
+    """The engine end to end on the 54 shared photos with Frigate 0.17.2's timing (record
+    1920x1080, detect 960x540, the camera's snapshots with box drawn at q70): plates right,
+    reads per vehicle, and the wait from `end` to the transit, which `recording` lengthens
+    (the record frame exists only once its segment is moved)."""
+    photos = _labelled(photos_dir, 54)
+    harness = await harness_factory(photos, extra={"frigate": {"image_source": source}})
+    replay, engine = harness.replay, harness.engine
+    replay.geometry = GEOMETRY
+    replay.snapshot_bounding_box, replay.snapshot_quality = True, 70
+    arrived: dict[str, float] = {}
+
+    async def stamp() -> None:
+        while True:
+            for transit in harness.received:
+                arrived.setdefault(transit["event_id"], time.time())
+            await asyncio.sleep(0.02)
+
+    stamping = asyncio.create_task(stamp())
+    ids = await replay.run(rate=3.0)
+    await _settle(harness, len(ids))
+    await asyncio.sleep(0.1)
+    stamping.cancel()
+    by_event = {t["event_id"]: t["plate"] for t in harness.received}
+    right = sum(plates_equal(by_event.get(i, ""), replay.events[i].plate or "") for i in ids)
+    waits = sorted(arrived[i] - (replay.records[i].end_time or 0) for i in ids if i in arrived)
+    counters = engine.metrics.counters
+    figure(
+        f"engine through the replay, image_source {source}: {right}/{len(ids)} plates right, "
+        f"{counters['reads_done'] / len(ids):.2f} reads per vehicle, end -> transit p50 "
+        f"{waits[len(waits) // 2]:.2f} s, max {waits[-1]:.2f} s"
+    )
+    assert right >= len(ids) - 8
+    if source == "recording":
+        assert counters["images_recording"] == len(ids)
+        assert counters["images_recording_failed"] == 0

@@ -144,15 +144,15 @@ def test_mqtt_link_sends_without_nagle_delay(mosquitto: MosquittoBroker) -> None
 async def test_end_needs_no_read_when_the_final_snapshot_was_read(
     harness_factory: Any, photos_dir: Path
 ) -> None:
-    """At low load the engine reads `new`'s and the update's snapshots while the vehicle is in
-    view; `end` carries the update's snapshot, so the transit needs no further read (and no
-    clean copy is fetched), and every plate is still right."""
+    """At low load the engine reads the update's snapshot while the vehicle is in view (`new`
+    has none saved yet: no position change); `end` carries the update's snapshot, so the
+    transit needs no further read (and no clean copy is fetched), and every plate is right."""
     photos = load_photos(photos_dir)[:6]
     harness = await harness_factory(photos)
     event_ids = await harness.replay.run(rate=1.0)
     await harness.wait_handled(len(event_ids))
     counters = harness.engine.metrics.counters
-    assert counters["reads_done"] == 2 * len(event_ids)
+    assert counters["reads_done"] == len(event_ids)
     assert counters.get("images_clean", 0) == 0
     assert counters.get("reads_skipped_busy", 0) == 0
     await harness.wait_for(lambda: len(harness.received) == len(event_ids), what="transits")
@@ -180,8 +180,8 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
 ) -> None:
     """While a read of the event runs, a newer snapshot is kept and read right after it (the
     newest only), instead of being dropped and left to `end`. Messages go out 0.2 s apart:
-    `new`, two updates with better snapshots, `end` with the last one; the first read is held
-    until both updates have arrived."""
+    `new` (no saved snapshot yet), three updates with better snapshots, `end` with the last
+    one; the first update's read is held until the other two have arrived."""
     photos = load_photos(photos_dir)[:3]
     harness = await harness_factory(photos)
     engine = harness.engine
@@ -190,15 +190,15 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
     for index, photo in enumerate(photos):  # one vehicle at a time: no other read is running
         gate.clear()
         received = counters["events_received"]
-        replayed = asyncio.create_task(harness.replay.replay_one(photo, "cam_pomino", updates=2))
+        replayed = asyncio.create_task(harness.replay.replay_one(photo, "cam_pomino", updates=3))
         await harness.wait_for(
-            lambda received=received: counters["events_received"] >= received + 3,
-            what="new and both updates",
+            lambda received=received: counters["events_received"] >= received + 4,
+            what="new and the three updates",
         )
         gate.set()
         await replayed
         await harness.wait_handled(index + 1)
-    # new's snapshot, then the newest update's (the middle one is skipped); end reads nothing
+    # the first update's snapshot, then the newest (the middle one is skipped); end reads nothing
     assert counters["reads_done"] == 2 * len(photos)
     assert counters.get("images_clean", 0) == 0
 
@@ -222,22 +222,18 @@ def test_models_check_names_both_detectors(models_dir: Path) -> None:
 async def test_a_read_refused_while_workers_are_busy_runs_when_one_is_free(
     harness_factory: Any, photos_dir: Path
 ) -> None:
-    """Vehicle B's `new` comes while vehicle A's read holds a worker (of two, one kept free for
+    """Vehicle B's update comes while vehicle A's read holds a worker (of two, one kept free for
     `end`s): B's read waits instead of being dropped, runs as soon as A's finishes, and B's `end`
-    (1 s later, same snapshot) needs no read of its own."""
+    (later, same snapshot) needs no read of its own."""
     photo_a, photo_b = load_photos(photos_dir)[:2]
     harness = await harness_factory([photo_a, photo_b])
     engine = harness.engine
     gate = _hold_reads(engine)
     counters = engine.metrics.counters
-    first = asyncio.create_task(
-        harness.replay.replay_one(photo_a, "cam_pomino", updates=0, step=1.0)
-    )
-    await harness.wait_for(lambda: counters["events_received"] >= 1, what="A's new")
-    second = asyncio.create_task(
-        harness.replay.replay_one(photo_b, "cam_roma", updates=0, step=1.0)
-    )
-    await harness.wait_for(lambda: counters["events_received"] >= 2, what="B's new")
+    first = asyncio.create_task(harness.replay.replay_one(photo_a, "cam_pomino", step=1.0))
+    await harness.wait_for(lambda: counters["events_received"] >= 2, what="A's update")
+    second = asyncio.create_task(harness.replay.replay_one(photo_b, "cam_roma", step=0.4))
+    await harness.wait_for(lambda: counters["events_received"] >= 4, what="B's update")
     await asyncio.sleep(0.05)
     assert counters["reads_done"] == 0  # A's read is held, B's waits
     gate.set()
