@@ -8,13 +8,19 @@ import re
 import string
 from typing import Any
 
+from awesomeversion import AwesomeVersion
 from PIL import Image
 import pytest
 import yaml
 
 from custom_components.rufina_alpr import binary_sensor, event, image, sensor
 from custom_components.rufina_alpr.device_trigger import TRIGGER_TYPES
+from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector, service as service_helper
+from homeassistant.loader import IntegrationNotFound, async_get_integration
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from .conftest import REPO
 
@@ -255,10 +261,21 @@ def test_manifest() -> None:
 
 
 def test_hacs_manifest() -> None:
-    """hacs.json at the repository root: name, minimum HA version, Italy, README rendered."""
+    """hacs.json at the repository root: name, minimum HA version, Italy, README rendered.
+
+    The minimum is the release the oldest entry of the test matrix runs (requirements-ha.lock.txt,
+    scripts/ha-test.sh oldest), so what hacs.json promises is what CI tests.
+    """
     hacs = _load(REPO / "hacs.json")
     assert hacs["name"] == _load(INTEGRATION / "manifest.json")["name"]
     assert hacs["homeassistant"] == "2025.4.0"
+    oldest = re.search(
+        r"^homeassistant==(\d+\.\d+)\.\d+$",
+        (REPO / "requirements-ha.lock.txt").read_text(),
+        re.MULTILINE,
+    )
+    assert oldest is not None
+    assert hacs["homeassistant"] == f"{oldest.group(1)}.0"
     assert hacs["country"] == "IT"
     assert hacs["render_readme"] is True
 
@@ -269,6 +286,37 @@ def test_brand_images() -> None:
         with Image.open(INTEGRATION / "brand" / name) as icon:
             assert icon.format == "PNG"
             assert icon.size == (size, size)
+
+
+async def test_brand_images_served(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> None:
+    """The brands rule: Home Assistant 2026.x serves the brand/ folder of a custom integration
+    (its `brands` integration); 2025.x has no such integration and reads only the
+    home-assistant/brands repository (quality_scale.yaml says so)."""
+    if not await _has_integration(hass, "brands"):
+        assert AwesomeVersion(HA_VERSION) < AwesomeVersion("2026.3.0")
+        return
+    assert AwesomeVersion(HA_VERSION) >= AwesomeVersion("2026.3.0")
+    assert await async_setup_component(hass, "brands", {})
+    client = await hass_client()
+    for name, served in (
+        ("icon.png", "icon.png"),
+        ("icon@2x.png", "icon@2x.png"),
+        ("logo.png", "icon.png"),  # Home Assistant's fallback: no logo, the icon
+        ("dark_icon.png", "icon.png"),
+    ):
+        response = await client.get(f"/api/brands/integration/rufina_alpr/{name}")
+        assert response.status == 200, name
+        assert await response.read() == (INTEGRATION / "brand" / served).read_bytes(), name
+
+
+async def _has_integration(hass: HomeAssistant, domain: str) -> bool:
+    try:
+        await async_get_integration(hass, domain)
+    except IntegrationNotFound:
+        return False
+    return True
 
 
 def test_quality_scale_lists_every_rule() -> None:
