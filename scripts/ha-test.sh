@@ -63,7 +63,7 @@ export COVERAGE_FILE="$coverage_dir/.coverage"
 check "HA tests + coverage >= ${COVERAGE_MIN}%" "$VENV/bin/python" -m pytest -c tests/ha/pytest.ini tests/ha \
     -p no:cacheprovider --cov=custom_components.rufina_alpr --cov-report=term-missing \
     --cov-fail-under="$COVERAGE_MIN"
-check "mypy --strict (integration)" "$VENV/bin/mypy" --config-file tests/ha/mypy.ini "$PROBATIO" \
+check "mypy --strict (integration)" "$VENV/bin/mypy" --config-file tests/ha/mypy.ini "$PROBATIO" --cache-dir "$VENV/.mypy_cache" \
     -p custom_components.rufina_alpr
 check "ruff check (integration)" "$VENV/bin/ruff" check --config tests/ha/ruff.toml \
     custom_components tests/ha
