@@ -29,15 +29,15 @@ from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.paths import SHARED
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
-from tests.engine.conftest import (  # noqa: F401  (fixtures shared with the engine suite)
-    TEST_STATIONS,
-    models_dir,
-    mosquitto,
-    photos_dir,
-    plates_equal,
-    recognizer,
-    require,
-)
+from tests.engine import conftest as engine_conftest
+from tests.engine.conftest import TEST_STATIONS, plates_equal, require
+
+# The engine suite's fixtures, shared: real Mosquitto, the offline models, the labelled photos.
+mosquitto = engine_conftest.mosquitto
+models_dir = engine_conftest.models_dir
+photos_dir = engine_conftest.photos_dir
+recognizer = engine_conftest.recognizer
+__all__ = ["plates_equal"]
 
 REPO = Path(__file__).resolve().parents[2]
 FRIGATE_SRC = Path(os.environ.get("FRIGATE_SRC", SHARED / "frigate" / "src-0.17.2"))
@@ -64,7 +64,12 @@ def labelled(photos_dir: Path, *names: str) -> list[LabelledPhoto]:
         LabelledPhoto(
             photos_dir / name,
             rows[name]["plate"],
-            (int(rows[name]["x"]), int(rows[name]["y"]), int(rows[name]["w"]), int(rows[name]["h"])),
+            (
+                int(rows[name]["x"]),
+                int(rows[name]["y"]),
+                int(rows[name]["w"]),
+                int(rows[name]["h"]),
+            ),
         )
         for name in names
     ]
@@ -146,9 +151,15 @@ class FrigateCode:
         await self.leave(event_id, camera)
         return event_id
 
-    async def enter(self, photo: LabelledPhoto, camera: str = "cam_pomino", *, frames: int = 12) -> str:
+    async def enter(
+        self, photo: LabelledPhoto, camera: str = "cam_pomino", *, frames: int = 12
+    ) -> str:
         answer = await self.call(
-            "enter", camera=camera, photo=str(photo.path), plate_box=list(photo.plate_box), frames=frames
+            "enter",
+            camera=camera,
+            photo=str(photo.path),
+            plate_box=list(photo.plate_box),
+            frames=frames,
         )
         event_id = answer["event_id"]
         assert isinstance(event_id, str), f"Frigate tracks no object: {answer}"
@@ -162,17 +173,21 @@ class FrigateCode:
     async def api(
         self, method: str, path: str, *, body: Any = None, url: str | None = None, **kwargs: Any
     ) -> tuple[int, bytes]:
-        async with aiohttp.ClientSession() as session, session.request(
-            method, f"{url or self.internal_url}{path}", json=body, **kwargs
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method, f"{url or self.internal_url}{path}", json=body, **kwargs
+            ) as response,
+        ):
             return response.status, await response.read()
 
     async def login(self, user: dict[str, str]) -> str:
         """Frigate's ``POST /api/login`` on the authenticated port: the JWT of its cookie."""
         body = {"user": user["name"], "password": user["password"]}
-        async with aiohttp.ClientSession() as session, session.post(
-            f"{self.auth_url}/api/login", json=body
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.auth_url}/api/login", json=body) as response,
+        ):
             assert response.status == 200, await response.text()
             return response.cookies["frigate_token"].value
 
@@ -253,7 +268,9 @@ class EngineRun:
 
 def jwt_claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
-    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
     return claims
 
 

@@ -1,3 +1,6 @@
+# ruff: noqa: PLC0415  (Frigate is imported only once its source is on sys.path and relocated)
+# mypy: disable-error-code="import-not-found,import-untyped"
+# (Frigate, uvicorn, peewee_migrate and playhouse exist only on .venv-frigate / ../shared.)
 """Frigate 0.17.2's own code, run outside Docker as the engine's counterpart in the contract suite.
 
 Runs on ``.venv-frigate`` (Python 3.11, ``scripts/frigate-env.sh``) as a subprocess of the tests:
@@ -50,7 +53,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import queue
 import secrets
 import sys
 import threading
@@ -99,7 +101,7 @@ class _StubModule(types.ModuleType):
 
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname.split(".")[0] in STUBBED:
+        if fullname.split(".", maxsplit=1)[0] in STUBBED:
             return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
         return None
 
@@ -115,7 +117,7 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def _relocate(root: Path) -> None:
     """Frigate's fixed paths (/config, /media/frigate, /tmp/cache and its ipc sockets) moved under
     ``root``, before any module copies them with ``from frigate.const import ...``."""
-    import frigate.const as const
+    from frigate import const
 
     prefixes = {
         "/config": str(root / "config"),
@@ -278,7 +280,11 @@ class NginxFront:
 
 async def _answer(send: Any, status: int, body: bytes) -> None:
     await send(
-        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]}
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain")],
+        }
     )
     await send({"type": "http.response.body", "body": body})
 
@@ -343,7 +349,9 @@ class Camera:
         self.tracker.match_and_update(frame_name, frame_time, detections)
         current = {o["id"]: {**o, "attributes": []} for o in self.tracker.tracked_objects.values()}
         regions = [d[5] for d in detections]
-        self.harness.detected_frames.put((self.name, frame_name, frame_time, current, motion, regions))
+        self.harness.detected_frames.put(
+            (self.name, frame_name, frame_time, current, motion, regions)
+        )
         state = self.harness.processor.camera_states[self.name]
         deadline = time.monotonic() + 10
         while state.previous_frame_id != frame_name and time.monotonic() < deadline:
@@ -392,7 +400,9 @@ class Harness:
         self.root = Path(settings["root"])
         for sub in ("config", "media/clips", "media/recordings", "media/exports", "cache"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self.clock = time.time() - settings.get("clock_lead", 900.0)
+        # Frigate's frame clock: 1/fps per frame, started in the past so that frames can be fed
+        # faster than real time and still never carry a time in the future.
+        self.clock: float = time.time() - float(settings.get("clock_lead", 900.0))
         self.stop_event = mp.Event()
 
     # ------------------------------------------------------------------ start-up
@@ -477,13 +487,15 @@ class Harness:
         self.inter_process = InterProcessCommunicator()
         self.config_publisher = CameraConfigUpdatePublisher()
         self.event_metadata = EventMetadataPublisher()
-        self.ptz_metrics = {
-            name: PTZMetrics(autotracker_enabled=False) for name in config.cameras
-        }
+        self.ptz_metrics = {name: PTZMetrics(autotracker_enabled=False) for name in config.cameras}
         self.onvif = OnvifController(config, self.ptz_metrics)
         self.mqtt = MqttClient(config)
         self.dispatcher = Dispatcher(
-            config, self.config_publisher, self.onvif, self.ptz_metrics, [self.mqtt, self.inter_process]
+            config,
+            self.config_publisher,
+            self.onvif,
+            self.ptz_metrics,
+            [self.mqtt, self.inter_process],
         )
         self.ptz_thread = PtzAutoTrackerThread(
             config, self.onvif, self.ptz_metrics, self.dispatcher, self.stop_event
@@ -541,7 +553,7 @@ class Harness:
             for port, logical in zip(self.ports, (5000, 8971), strict=True)
         ]
         for server in servers:
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            server.install_signal_handlers = lambda: None
         self.servers = servers
 
         def run() -> None:

@@ -48,6 +48,7 @@ async def test_engine_reads_frigates_real_snapshot_and_clean_copy(
     clean = await run.engine.frigate.clean_snapshot(event_id)
     assert clean is not None and clean[:4] == b"RIFF" and clean[8:12] == b"WEBP"
     image = cv2.imdecode(np.frombuffer(clean, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
     assert image.shape[:2] == (1080, 1920)  # the full detect frame, no crop
     stored = await run.engine.frigate.rendered_snapshot(event_id)
     assert stored[:2] == b"\xff\xd8"
@@ -102,7 +103,7 @@ async def test_write_back_lands_in_frigates_database(
 
     async def written() -> dict[str, Any]:
         for _ in range(100):
-            event = await frigate.event(event_id)
+            event: dict[str, Any] = await frigate.event(event_id)
             if event["sub_label"] and event["data"].get("recognized_license_plate"):
                 return event
             await asyncio.sleep(0.1)

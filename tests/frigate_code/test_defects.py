@@ -40,7 +40,9 @@ async def test_cleared_sub_label_does_not_drop_the_end(
     (photo,) = labelled(photos_dir, "test_002.jpg")
     event_id = await frigate.enter(photo, frames=6)
     path = f"/api/events/{event_id}/sub_label"
-    status, _ = await frigate.api("POST", path, body={"subLabel": "Scuolabus", "subLabelScore": 0.9})
+    status, _ = await frigate.api(
+        "POST", path, body={"subLabel": "Scuolabus", "subLabelScore": 0.9}
+    )
     assert status == 200
     await _live_until(frigate, event_id, "sub_label", ["Scuolabus", 0.9])
     await frigate.call("drive", camera="cam_pomino", frames=3)
