@@ -29,6 +29,7 @@ COUNTER_NAMES: Final = (
     "hotlist_alerts",
     "hotlist_alerts_published",
     "hotlist_errors",
+    "store_text_cleaned",
 )
 
 

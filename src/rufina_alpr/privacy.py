@@ -173,6 +173,10 @@ def purge(
             if audit_retention is not None
             else 0
         )
+    if store.engine.dialect.name == "sqlite":
+        # secure_delete zeroed the pages; the WAL still holds their old copies until truncated.
+        with store.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     report = PurgeReport(
         cutoff=cutoff,
         transits=removed["transits"],

@@ -7,6 +7,7 @@ unpublished until the broker acknowledged it, so nothing is lost or published tw
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from rufina_alpr.metrics import Metrics
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.transits import Transit
 
@@ -286,6 +288,10 @@ PASSAGE_READ: Final = "read"
 PASSAGE_UNREAD: Final = "unread"
 PASSAGE_COUNTED: Final = "counted"
 
+# PostgreSQL's text cannot hold NUL (the insert fails and the transit is lost) and no plate, OCR
+# region or reason needs a control character: they are taken out where text enters the store.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
 
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(connection, tables=[schema_version, transits, crops, reads, passages])
@@ -324,15 +330,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows are overwritten with zeros: purged plates must not linger in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
 class Store:
-    """All database access. Methods are synchronous: the service runs them off the event loop."""
+    """All database access. Methods are synchronous: the service runs them off the event loop.
 
-    def __init__(self, url: str, *, worker: str) -> None:
+    ``metrics``: where `store_text_cleaned` is counted (the engine's, when it passes them).
+    """
+
+    def __init__(self, url: str, *, worker: str, metrics: Metrics | None = None) -> None:
         self.url = url
         self.worker = worker
+        self.metrics = metrics if metrics is not None else Metrics()
         self.engine: Engine = _make_engine(url)
         self.migrate()
 
@@ -367,8 +379,20 @@ class Store:
                 _LOGGER.info("database schema migrated to v%d", version)
         return SCHEMA_VERSION
 
+    def _clean(self, value: str | None, limit: int, what: str, owner: str) -> str | None:
+        """Text without control characters, at most ``limit`` long; a cleaned value is counted
+        and logged by field and owner (event or transit id), never with the text (a plate)."""
+        if value is None:
+            return None
+        cleaned = _CONTROL.sub("", value)
+        if cleaned != value:
+            self.metrics.inc("store_text_cleaned")
+            _LOGGER.warning("control characters removed from the %s of %s", what, owner)
+        return cleaned[:limit]
+
     def add_transit(self, transit: Transit, plate_reads: list[PlateRead]) -> bool:
         """Store a transit, its reads and crop atomically; False when the event already has one."""
+        owner = f"transit {transit.id}"
         row = {
             "id": transit.id,
             "event_id": transit.event_id,
@@ -376,8 +400,8 @@ class Store:
             "camera": transit.camera,
             "time": _utc(transit.time),
             "vehicle": transit.vehicle,
-            "plate": transit.plate,
-            "display": transit.display,
+            "plate": self._clean(transit.plate, 16, "plate", owner),
+            "display": self._clean(transit.display, 24, "display", owner),
             "country": transit.country,
             "format": transit.format,
             "confidence": transit.confidence,
@@ -386,7 +410,7 @@ class Store:
             "alternatives": [list(pair) for pair in transit.alternatives],
             "direction": transit.direction,
             # Frigate's own text, as it gave it (its API accepts up to 100 characters).
-            "frigate_plate": transit.frigate_plate[:16] if transit.frigate_plate else None,
+            "frigate_plate": self._clean(transit.frigate_plate or None, 16, "Frigate plate", owner),
             "hotlist": transit.hotlist,
             "worker": self.worker,
             "created_at": datetime.now(UTC),
@@ -405,9 +429,9 @@ class Store:
                         [
                             {
                                 "transit_id": transit.id,
-                                "text": read.text[:16],
+                                "text": self._clean(read.text, 16, "read", owner),
                                 "confidence": read.confidence,
-                                "region": read.region,
+                                "region": self._clean(read.region, 48, "read region", owner),
                                 "source": read.source,
                                 "frame_time": read.frame_time,
                             }
@@ -454,7 +478,7 @@ class Store:
                     vehicle=vehicle,
                     direction=direction,
                     status=status,
-                    reason=reason,
+                    reason=self._clean(reason, 200, "reason", f"event {event_id}") or None,
                     transit_id=None,
                 )
         except IntegrityError:
@@ -556,10 +580,13 @@ def _make_engine(url: str) -> Engine:
             database = sa.engine.make_url(url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 10})
+            # hide_parameters: a database error's message must not carry the plates it was given.
+            engine = sa.create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            engine = sa.create_engine(
+                url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True
+            )
         with engine.connect():
             pass
     except Exception as err:

@@ -1,0 +1,97 @@
+"""Issue 15, the store / hotlist / privacy / HTTP API half: each fault as it was reproduced
+against a running engine, now refused or contained (on SQLite and a real PostgreSQL, a real
+Mosquitto and a real loopback socket where the fault needs one)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import hypothesis
+import pytest
+from hypothesis import strategies as st
+
+from rufina_alpr import privacy
+from rufina_alpr.reads import PlateRead
+from rufina_alpr.store import Store
+
+from .test_store import NOON, add_passage, make_transit
+
+SETTINGS = hypothesis.settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = (
+        f"sqlite:///{tmp_path / 'hardening.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("fresh_postgres_url")
+    )
+    opened = Store(url, worker="test/worker")
+    yield opened
+    opened.close()
+
+
+def _loud(caplog: pytest.LogCaptureFixture) -> str:
+    """What was logged at INFO or above (where plates must never appear)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+
+
+# ----------------------------------------------------------------------- 1. NUL in a plate
+def test_nul_in_frigate_text_is_stored_clean_and_counted_without_the_plate(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Frigate's API takes any plate text: on PostgreSQL a NUL failed the insert (the transit was
+    lost) and the error, with the plate, was logged at ERROR."""
+    transit = make_transit("e-nul", frigate_plate="ZQ9\x0087XK")
+    read = PlateRead(text="ZQ987XK", char_confidences=(0.9,) * 7, region="It\x00aly")
+    with caplog.at_level(logging.DEBUG):
+        assert store.add_transit(transit, [read])
+        assert add_passage(store, "e-unread", "unread", reason="no plate: ZQ9\x0087XK")
+    stored = store.transit(transit.id)
+    assert stored is not None and stored.frigate_plate == "ZQ987XK"
+    assert store.metrics.snapshot()["store_text_cleaned"] == 3
+    assert "ZQ9" not in caplog.text
+    assert "control characters removed from the Frigate plate of transit" in _loud(caplog)
+
+
+def test_any_frigate_text_is_stored(store: Store) -> None:
+    """Whatever text Frigate sends as its plate or region, the transit is stored."""
+    seen: set[str] = set()
+
+    @SETTINGS
+    @hypothesis.given(plate=st.text(max_size=30), region=st.text(max_size=60))
+    def check(plate: str, region: str) -> None:
+        event = f"e-{len(seen)}"
+        seen.add(event)
+        transit = make_transit(event, frigate_plate=plate)
+        read = PlateRead(text="AB123CD", char_confidences=(0.9,) * 7, region=region)
+        assert store.add_transit(transit, [read])
+        stored = store.transit(transit.id)
+        assert stored is not None
+        assert all(ord(ch) >= 32 and ch != "\x7f" for ch in stored.frigate_plate or "")
+
+    check()
+
+
+# ----------------------------------------------------------------------- 6. SQLite secure_delete
+def test_purged_plates_do_not_linger_in_the_sqlite_files(tmp_path: Path) -> None:
+    """Deleted rows stayed readable in SQLite's free pages (and in its WAL) after the purge."""
+    path = tmp_path / "purged.db"
+    sqlite = Store(f"sqlite:///{path}", worker="test/worker")
+    for number in range(50):
+        assert sqlite.add_transit(make_transit(f"e-{number}", plate=f"QZ{number:03d}WK"), [])
+    report = privacy.purge(sqlite, NOON + timedelta(days=30), timedelta(days=7))
+    assert report.transits == 50
+    files = [path, path.with_name(path.name + "-wal")]
+    data = b"".join(f.read_bytes() for f in files if f.exists())
+    sqlite.close()
+    assert b"QZ0" not in data
