@@ -168,6 +168,10 @@ def frigate_yaml(settings: dict[str, Any]) -> dict[str, Any]:
         }
         for name in settings["cameras"]
     }
+    for name in settings.get("dedicated_lpr", []):
+        # A dedicated LPR camera without a plate-detecting model, as Frigate's docs set it up.
+        cameras[name].update({"type": "lpr", "lpr": {"enabled": True}, "objects": {"track": []}})
+        cameras[name]["detect"]["enabled"] = False
     return {
         "version": "0.17-0",
         # The detector's label map ships inside Frigate's image (/labelmap.txt); the harness writes
@@ -188,6 +192,7 @@ def frigate_yaml(settings: dict[str, Any]) -> dict[str, Any]:
             # Frigate's default is 600000 PBKDF2 rounds per login; fewer keep the suite quick.
             "hash_iterations": 1000,
         },
+        "lpr": {"enabled": bool(settings.get("dedicated_lpr"))},
         "cameras": cameras,
     }
 
@@ -320,17 +325,14 @@ class Camera:
 
     def frame(self, frame_time: float) -> None:
         import cv2
-        import numpy as np
         from frigate.util.image import calculate_region
 
-        bgr = np.full((self.height, self.width, 3), 96, np.uint8)
+        bgr = self.canvas()
         detections = []
         motion: list[tuple[int, int, int, int]] = []
         vehicle = self.vehicle
         if vehicle is not None:
-            image, (ox, oy) = vehicle["image"], vehicle["offset"]
-            h, w = image.shape[:2]
-            bgr[oy : oy + h, ox : ox + w] = image
+            ox, oy = vehicle["offset"]
             vx1, vy1, vx2, vy2 = vehicle["box"]
             box = (ox + vx1, oy + vy1, ox + vx2, oy + vy2)
             area = (box[2] - box[0]) * (box[3] - box[1])
@@ -356,6 +358,17 @@ class Camera:
         deadline = time.monotonic() + 10
         while state.previous_frame_id != frame_name and time.monotonic() < deadline:
             time.sleep(0.002)  # the processor has taken this frame before the ring reuses it
+
+    def canvas(self) -> Any:
+        """The camera's frame (BGR): grey, with the vehicle's photo where it is now."""
+        import numpy as np
+
+        bgr = np.full((self.height, self.width, 3), 96, np.uint8)
+        if self.vehicle is not None:
+            image, (ox, oy) = self.vehicle["image"], self.vehicle["offset"]
+            h, w = image.shape[:2]
+            bgr[oy : oy + h, ox : ox + w] = image
+        return bgr
 
     def place(self, photo: str, plate_box: list[int], score: float) -> None:
         import cv2
@@ -648,6 +661,8 @@ class Harness:
                 EventMetadataTypeEnum.attribute.value,
             )
             return {"ok": True}
+        if kind == "dedicated_read":
+            return self.dedicated_read(command)
         if kind == "live":
             # The live tracked object's to_dict() (what the next MQTT message will carry).
             for state in self.processor.camera_states.values():
@@ -665,6 +680,61 @@ class Harness:
         if kind == "stop":
             return {"ok": True}
         raise ValueError(f"unknown command {kind!r}")
+
+    def dedicated_read(self, command: dict[str, Any]) -> dict[str, Any]:
+        """A dedicated LPR camera reads a plate: what Frigate's LPR mixin publishes for it
+        (create the ``license_plate`` event, its ``tracked_object_update``, the plate on the
+        event, the frame as its snapshot), and the embeddings maintainer's end once the plate
+        is not seen for the camera's ``lpr.expire_time``."""
+        import base64
+
+        import cv2
+        from frigate.comms.event_metadata_updater import EventMetadataTypeEnum
+        from frigate.types import TrackedObjectUpdateTypesEnum
+
+        camera = self.cameras[command["camera"]]
+        camera.place(command["photo"], command["plate_box"], 0.0)
+        assert camera.vehicle is not None
+        bgr = camera.canvas()
+        plate, score = command["plate"], command["score"]
+        now = time.time()
+        event_id = f"{now}-{secrets.token_hex(3)}"
+        self.lpr_publisher.publish(
+            (now, camera.name, "license_plate", event_id, True, score, None, plate),
+            EventMetadataTypeEnum.lpr_event_create.value,
+        )
+        self.requestor.send_data(
+            "tracked_object_update",
+            json.dumps(
+                {
+                    "type": TrackedObjectUpdateTypesEnum.lpr,
+                    "name": None,
+                    "plate": plate,
+                    "score": score,
+                    "id": event_id,
+                    "camera": camera.name,
+                    "timestamp": int(now),
+                }
+            ),
+        )
+        self.lpr_publisher.publish(
+            (event_id, "recognized_license_plate", plate, score),
+            EventMetadataTypeEnum.attribute.value,
+        )
+        _, jpg = cv2.imencode(".jpg", bgr)
+        self.lpr_publisher.publish(
+            (base64.b64encode(jpg.tobytes()).decode("ascii"), event_id, camera.name),
+            EventMetadataTypeEnum.save_lpr_snapshot.value,
+        )
+        expire = self.config.cameras[camera.name].lpr.expire_time
+
+        def end() -> None:
+            self.lpr_publisher.publish(
+                (event_id, time.time()), EventMetadataTypeEnum.manual_event_end.value
+            )
+
+        threading.Timer(expire, end).start()
+        return {"event_id": event_id, "expire_time": expire}
 
     def stop(self) -> None:
         self.stop_event.set()

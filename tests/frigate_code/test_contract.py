@@ -120,3 +120,54 @@ async def test_write_back_lands_in_frigates_database(
     assert status == 200 and [e["id"] for e in json.loads(body)] == [event_id]
     assert run.engine.metrics.counters["frigate_plates_written"] == 1
     assert run.engine.metrics.counters["frigate_sub_labels_written"] == 1
+
+
+async def test_dedicated_lpr_camera_plate_gives_one_transit(
+    frigate_factory: Any, engine_factory: Any, frigate_messages: Any, photos_dir: Path
+) -> None:
+    """A dedicated LPR camera (``type: lpr``, no plate model): Frigate creates the
+    ``license_plate`` event itself and publishes only ``tracked_object_update``, no events."""
+    frigate = await frigate_factory(dedicated_lpr=["cam_roma"])
+    run = await engine_factory(frigate.internal_url)
+    (photo,) = labelled(photos_dir, "test_004.jpg")
+    answer = await frigate.call(
+        "dedicated_read",
+        camera="cam_roma",
+        photo=str(photo.path),
+        plate_box=list(photo.plate_box),
+        plate=photo.plate,
+        score=0.93,
+    )
+    event_id = answer["event_id"]
+    transit = await run.one_transit(event_id)
+    assert plates_equal(transit["plate"], photo.plate), transit
+    assert transit["station"] == "st_roma"
+    assert frigate_messages.events(event_id) == []
+    assert run.engine.metrics.counters["lpr_events"] == 1
+
+    async def ended() -> dict[str, Any]:
+        for _ in range(100):
+            event: dict[str, Any] = await frigate.event(event_id)
+            if event["end_time"] is not None:
+                return event
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"Frigate never ended {event_id}")
+
+    event = await ended()
+    assert event["label"] == "license_plate" and event["data"]["type"] == "api"
+    # Once Frigate lists it as ended, reconciliation must not make a second transit.
+    assert await run.engine.reconcile() == 0
+
+
+async def test_context_camera_vehicle_is_counted_without_a_read(
+    frigate_factory: Any, engine_factory: Any, photos_dir: Path
+) -> None:
+    frigate = await frigate_factory()
+    run = await engine_factory(frigate.internal_url)
+    (photo,) = labelled(photos_dir, "eu11.jpg")
+    event_id = await frigate.pass_vehicle(photo, "cam_piazza")
+    await run.handled(event_id)
+    assert run.transits(event_id) == []
+    assert run.engine.metrics.counters["passages_counted"] == 1
+    log = (await frigate.call("access_log"))["log"]
+    assert not [e for e in log if event_id in e["path"]], "no image is fetched for counting"
