@@ -151,7 +151,7 @@ def _relocate(root: Path) -> None:
 def frigate_yaml(settings: dict[str, Any]) -> dict[str, Any]:
     """Frigate's config for the suite: one generic camera per entry, snapshots with clean copy."""
     width, height = settings["detect"]
-    cameras = {
+    cameras: dict[str, dict[str, Any]] = {
         name: {
             "ffmpeg": {"inputs": [{"path": f"rtsp://127.0.0.1:8554/{name}", "roles": ["detect"]}]},
             "detect": {
