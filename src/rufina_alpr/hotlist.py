@@ -85,7 +85,8 @@ EDIT_COST: Final = 0.15  # score lost for the one other edit (substitution, inse
 MAX_CONFUSABLES: Final = 3
 MAX_EDITS: Final = 1
 MIN_FUZZY_LENGTH: Final = 5  # shorter plates match exactly or not at all
-# A match found on one of the read's alternatives rather than on the fused plate is less certain.
+# A match found on one of the read's alternatives rather than on the fused plate is less certain:
+# its score is the plate match times the alternative's own score, capped at this factor.
 ALTERNATIVE_FACTOR: Final = 0.9
 
 PLATE_PATTERN: Final = re.compile(r"[A-Z0-9]{2,12}")
@@ -623,22 +624,22 @@ class Hotlists:
     def match(
         self,
         plate: str,
-        alternatives: Iterable[str | tuple[str, float]],
+        alternatives: Iterable[tuple[str, float]],
         station_id: str,
         at: datetime,
     ) -> list[HotlistMatch]:
         """The entries a read matches at a station and moment: unexpired, in scope, exact or fuzzy
-        (at least ``fuzzy_min_score``) on the plate or, less certain, on an alternative. One match
-        per entry (the best), most urgent priority first, then highest score."""
+        (at least ``fuzzy_min_score``) on the plate or, less certain, on an alternative ``(text,
+        score)``, whose own score scales the match (a runner-up read at 0.17 is no alert). One
+        match per entry (the best), most urgent priority first, then highest score."""
         index = self._current_index()
         if not index.entries:
             return []
         moment = self._aware(at)
         local = moment.astimezone(self.timezone)
         reads: list[tuple[str, float]] = [(normalize_plate(plate), 1.0)]
-        for alternative in alternatives:
-            text = alternative if isinstance(alternative, str) else alternative[0]
-            reads.append((normalize_plate(text), ALTERNATIVE_FACTOR))
+        for text, score in alternatives:
+            reads.append((normalize_plate(text), min(ALTERNATIVE_FACTOR, max(0.0, score))))
         best: dict[int, HotlistMatch] = {}
         for read, factor in reads:
             if not read:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import strategies as st
 
 from rufina_alpr import privacy
+from rufina_alpr.hotlist import Hotlists
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.store import Store
 
@@ -95,3 +96,24 @@ def test_purged_plates_do_not_linger_in_the_sqlite_files(tmp_path: Path) -> None
     data = b"".join(f.read_bytes() for f in files if f.exists())
     sqlite.close()
     assert b"QZ0" not in data
+
+
+# ----------------------------------------------------------------------- 2. hotlist alternatives
+def test_a_weak_alternative_raises_no_confident_alert(store: Store) -> None:
+    """A runner-up read at 0.17 matched a stolen car and was alerted at 0.9 on another car."""
+    hotlists = Hotlists(store, fuzzy_min_score=0.8)
+    hotlists.create_list("stolen", "Rubati", "stolen", created_by="test")
+    hotlists.add_entry("stolen", "GA456BC", "furto", added_by="test")
+    assert hotlists.match("CA458BC", [("GA456BC", 0.17)], "st_a", NOON) == []
+
+    @SETTINGS
+    @hypothesis.given(
+        score=st.floats(min_value=0.0, max_value=1.0),
+        text=st.sampled_from(["GA456BC", "6A456BC", "GA456B", "GA4568C"]),
+    )
+    def check(score: float, text: str) -> None:
+        for found in hotlists.match("ZZ999ZZ", [(text, score)], "st_a", NOON):
+            assert found.score <= score
+            assert found.score >= hotlists.fuzzy_min_score
+
+    check()

@@ -148,11 +148,13 @@ def test_fuzzy_below_the_minimum_score_does_not_fire(store: Store) -> None:
 
 def test_alternatives_are_matched_with_a_lower_score(hotlists: Hotlists) -> None:
     stolen(hotlists, "GA456BC")
-    found = hotlists.match("CA458BC", [("GA456BC", 0.3), ("XX", 0.1)], "st_a", at(10))
+    found = hotlists.match("CA458BC", [("GA456BC", 0.95), ("XX", 0.1)], "st_a", at(10))
     assert len(found) == 1
     assert (found[0].read_plate, found[0].score, found[0].match) == ("GA456BC", 0.9, "fuzzy")
+    found = hotlists.match("CA458BC", [("GA456BC", 0.85)], "st_a", at(10))
+    assert [(m.score, m.match) for m in found] == [(0.85, "fuzzy")]
     # The plate itself matching beats an alternative: one match per entry, the best.
-    found = hotlists.match("GA456BC", ["6A456BC"], "st_a", at(10))
+    found = hotlists.match("GA456BC", [("6A456BC", 0.9)], "st_a", at(10))
     assert [(m.read_plate, m.match) for m in found] == [("GA456BC", "exact")]
 
 
