@@ -2,8 +2,11 @@
 # The Home Assistant integration's checks, in Home Assistant's own test harness (pinned version),
 # on one entry of the test matrix:
 #   scripts/ha-test.sh [oldest]   the oldest supported HA, 2025.4.4 (.venv-ha, Python 3.13.0)
-#   scripts/ha-test.sh current    current HA, 2026.11.0 (.venv-ha-2026, Python 3.14 inside the
-#                                 Debian forky root of scripts/py314-root.sh, built if needed)
+#   scripts/ha-test.sh current    current HA: the newest harness, pytest-homeassistant-custom-
+#                                 component 0.13.375, which pins HA 2026.10.4 and cannot run
+#                                 2026.11.0 (a real 2026.11.0 runs in tests/addon/test_dashboard.py)
+#                                 (.venv-ha-2026, Python 3.14 inside the Debian forky root of
+#                                 scripts/py314-root.sh, built if needed)
 #   1. the venv (scripts/ha-env.sh, from the entry's lock file; a no-op when up to date)
 #   2. pytest tests/ha with coverage of custom_components/rufina_alpr, failing under 95 %
 #   3. mypy --strict and ruff (lint + format) on the integration and its tests
