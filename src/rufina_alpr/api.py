@@ -1379,6 +1379,7 @@ async def purge_now(request: web.Request) -> web.Response:
             engine.store, now, retention, _LOGGER, tz=tz, audit_retention=audit_retention
         )
     )
+    privacy.clear_retained(engine.mqtt, engine.topics, report)
     body = {
         "cutoff": _iso(report.cutoff),
         "transits": report.transits,

@@ -93,6 +93,11 @@ class MqttLink:
         client.on_socket_open = _no_delay
         self._client = client
 
+    @property
+    def started(self) -> bool:
+        """Whether `start` was called (publishing needs its loop)."""
+        return self._loop is not None
+
     async def start(self) -> None:
         """Connect in the background; paho keeps reconnecting while the broker is away."""
         self._loop = asyncio.get_running_loop()

@@ -4,7 +4,8 @@ investigation holds and the append-only audit log.
 `purge` deletes what is older than the retention period: transits with their crops, reads and
 hotlist matches, and the passages (the vehicle events) themselves, after rolling the traffic up so
 the statistics do not change. Transits under an active hold survive, with their passages. Its log
-line has counts only, never a plate.
+line has counts only, never a plate. A station whose newest transit it purged still shows that plate
+in its retained `<prefix>/<station>/last` and `crop` messages: `clear_retained` deletes them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from rufina_alpr import traffic
+from rufina_alpr.contract import Topics
+from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.store import (
     Store,
     audit_log,
@@ -53,6 +56,8 @@ class PurgeReport:
     held: int
     rolled_up_passages: int
     audit_entries: int = 0
+    # The stations whose newest transit was purged: their retained messages show a purged plate.
+    cleared_stations: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return (
@@ -60,7 +65,8 @@ class PurgeReport:
             f"{self.transits} transits, {self.crops} crops, {self.reads} reads, "
             f"{self.hotlist_matches} hotlist matches, {self.passages} passages, "
             f"{self.audit_entries} audit entries past their own retention "
-            f"({self.held} held transits kept; traffic rolled up first)"
+            f"({self.held} held transits kept; traffic rolled up first; "
+            f"retained messages of {len(self.cleared_stations)} stations to clear)"
         )
 
 
@@ -163,9 +169,24 @@ def purge(
                 )
             ).rowcount,
         }
+        newest = sa.select(transits.c.station_id, sa.func.max(transits.c.time)).group_by(
+            transits.c.station_id
+        )
+        newest_purged: dict[str, datetime] = {
+            station: moment
+            for station, moment in connection.execute(
+                newest.where(transits.c.time < cutoff, ~_is_held(transits.c.id))
+            )
+        }
         removed["transits"] = connection.execute(
             transits.delete().where(transits.c.time < cutoff, ~_is_held(transits.c.id))
         ).rowcount
+        newest_left: dict[str, datetime] = {
+            station: moment
+            for station, moment in connection.execute(
+                newest.where(transits.c.station_id.in_(list(newest_purged)))
+            )
+        }
         removed["audit_entries"] = (
             connection.execute(
                 audit_log.delete().where(audit_log.c.time < _utc(now) - audit_retention)
@@ -187,9 +208,27 @@ def purge(
         held=held,
         rolled_up_passages=rolled.passages,
         audit_entries=removed["audit_entries"],
+        cleared_stations=tuple(
+            sorted(
+                station
+                for station, moment in newest_purged.items()
+                if station not in newest_left or _utc(newest_left[station]) < _utc(moment)
+            )
+        ),
     )
     (log or _LOGGER).info("%s", report.describe())
     return report
+
+
+def clear_retained(link: MqttLink, topics: Topics, report: PurgeReport) -> None:
+    """Delete (empty retained payload) the `last` and `crop` messages of the stations whose newest
+    transit the purge removed, so the broker stops handing the purged plate to every subscriber.
+    Queued by paho while the broker is away; nothing to do for a link never started."""
+    if not link.started:
+        return
+    for station in report.cleared_stations:
+        link.publish(topics.station_last(station), b"", retain=True)
+        link.publish(topics.station_crop(station), b"", retain=True)
 
 
 # --------------------------------------------------------------------------- holds

@@ -4,6 +4,8 @@ Mosquitto and a real loopback socket where the fault needs one)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,7 +16,10 @@ import pytest
 from hypothesis import strategies as st
 
 from rufina_alpr import privacy
+from rufina_alpr.broker import MosquittoBroker
+from rufina_alpr.contract import Topics
 from rufina_alpr.hotlist import Hotlists
+from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.store import Store
 
@@ -117,3 +122,71 @@ def test_a_weak_alternative_raises_no_confident_alert(store: Store) -> None:
             assert found.score >= hotlists.fuzzy_min_score
 
     check()
+
+
+# ----------------------------------------------------------------------- 4. retained last / crop
+async def _retained(broker: MosquittoBroker, link: MqttLink, topics: Topics) -> dict[str, bytes]:
+    """The retained `last` and `crop` messages a fresh subscriber gets: those that reach it before
+    a marker published after its subscription (the broker sends retained messages first)."""
+    received: dict[str, bytes] = {}
+    marker = asyncio.Event()
+
+    def keep(message: Message) -> None:
+        if message.topic == topics.station_last("zz_marker"):
+            marker.set()
+        elif not marker.is_set() and message.payload:
+            received[message.topic] = message.payload
+        elif not marker.is_set():  # a deletion that reached it live, after the old message
+            received.pop(message.topic, None)
+
+    subscriber = MqttLink(
+        host=broker.host,
+        port=broker.port,
+        client_id="test-retained",
+        subscriptions=((f"{topics.prefix}/+/+", 1),),  # one filter: its retained come at once
+        on_message=keep,
+        manual_ack=False,
+        clean_session=True,
+    )
+    await subscriber.start()
+    try:
+        await asyncio.wait_for(subscriber.connected.wait(), 10)
+        for _ in range(50):  # until the subscription is surely in place
+            await link.publish(topics.station_last("zz_marker"), b"marker")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(marker.wait(), 0.2)
+                break
+    finally:
+        await subscriber.stop()
+    assert marker.is_set()
+    return received
+
+
+async def test_the_purge_clears_retained_messages_of_purged_transits(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    """`<prefix>/<station>/last` and `crop` kept a purged plate on the broker forever."""
+    sqlite = Store(f"sqlite:///{tmp_path / 'retained.db'}", worker="test/worker")
+    topics = Topics("rufina_alpr")
+    link = MqttLink(host=mosquitto.host, port=mosquitto.port, client_id="test-engine")
+    await link.start()
+    try:
+        await asyncio.wait_for(link.connected.wait(), 10)
+        old, recent = NOON - timedelta(days=10), NOON - timedelta(hours=1)
+        shown = [("e-a", "st_a", old), ("e-b1", "st_b", old), ("e-b2", "st_b", recent)]
+        for event, station, moment in shown:
+            transit = make_transit(event, station=station, moment=moment)
+            assert sqlite.add_transit(transit, [])
+            await link.publish(topics.station_last(station), transit.id.encode(), retain=True)
+            await link.publish(topics.station_crop(station), b"jpeg", retain=True)
+        report = privacy.purge(sqlite, NOON, timedelta(days=7))
+        assert (report.transits, report.cleared_stations) == (2, ("st_a",))
+        privacy.clear_retained(link, topics, report)
+        left = await _retained(mosquitto, link, topics)
+    finally:
+        await link.stop()
+        sqlite.close()
+    assert left == {
+        topics.station_last("st_b"): make_transit("e-b2").id.encode(),
+        topics.station_crop("st_b"): b"jpeg",
+    }
