@@ -7,15 +7,27 @@ from unittest.mock import patch
 import aiohttp
 
 from custom_components.rufina_alpr import async_remove_config_entry_device
-from custom_components.rufina_alpr.const import DOMAIN
+from custom_components.rufina_alpr.compat import OPTIONS_FLOW_RELOADS
+from custom_components.rufina_alpr.const import CONF_TOPIC_PREFIX, DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from .conftest import API_URL, INSTANCE, TOKEN, device_of, fire, payload, publish_engine
+from .conftest import (
+    API_URL,
+    HOTLISTS,
+    INFO,
+    INSTANCE,
+    TOKEN,
+    device_of,
+    fire,
+    payload,
+    publish_engine,
+)
 
 
 async def test_setup_and_unload(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
@@ -119,3 +131,40 @@ async def test_remove_config_entry_device(
     assert not await async_remove_config_entry_device(hass, entry, station)
     entry.runtime_data.stations.pop("st01_ss67_est")
     assert await async_remove_config_entry_device(hass, entry, station)
+
+
+async def test_reconfigure_and_reauth_apply_to_the_loaded_entry(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, engine_api: AiohttpClientMocker
+) -> None:
+    """Reconfigure and reauth reload a loaded entry: the new hub uses what changed.
+
+    No update listener where the options flow reloads by itself (OptionsFlowWithReload): with
+    one, Home Assistant 2026.12 stops reloading after these flows.
+    """
+    entry = setup_integration
+    assert bool(entry.update_listeners) is not OPTIONS_FLOW_RELOADS
+    new_url = "http://10.0.0.9:8787"
+    engine_api.get(f"{new_url}/api/v1/info", json=INFO)
+    engine_api.get(f"{new_url}/api/v1/hotlists", json=HOTLISTS)
+    before = entry.runtime_data
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOPIC_PREFIX: "comune/alpr", CONF_URL: new_url}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.state is ConfigEntryState.LOADED
+    reconfigured = entry.runtime_data
+    assert reconfigured is not before
+    assert (reconfigured.prefix, reconfigured.client.url) == ("comune/alpr", new_url)
+
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_TOKEN: "new-token"}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not reconfigured
+    assert entry.data[CONF_API_TOKEN] == "new-token"
