@@ -22,9 +22,10 @@ class RufinaAlprEntity(Entity):
 
     Entity ids are stable, made from the unique id (engine instance, station id, key) rather
     than generated from names: Home Assistant 2026.x puts the device's area in generated ids and
-    every version the language's entity names, so generated ids differ between installs, and
-    the shipped dashboard and blueprints could not name them. Friendly names stay translated
-    (has_entity_name); a user's rename in the registry still wins.
+    every version the entity names of the language it runs in, so generated ids differ between
+    installs and the shipped dashboard could not name them. Friendly names stay translated
+    (has_entity_name); an id is only a suggestion for a new entity, so a user's rename in the
+    registry, or an entity registered before, keeps its id.
     """
 
     _attr_has_entity_name = True
