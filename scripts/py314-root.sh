@@ -128,7 +128,9 @@ build_locked() {  # under the exclusive lock
     local script=/usr/share/debootstrap/scripts/$SUITE
     [ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid  # forky is built like sid
     local new="$ROOT.new.$$"
-    rm -rf "$new"
+    # Leftovers of a build that was killed (no other build runs: we hold the exclusive lock).
+    # Safe to delete: the runs' mounts live in their own namespaces, never in this one.
+    rm -rf "$ROOT".new.* "$ROOT".old.*
     trap 'rm -rf "$new"' EXIT
     local start=$SECONDS
     echo "py314-root: debootstrap $SUITE from $(mirror) into $new"
