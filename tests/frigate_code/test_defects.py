@@ -154,3 +154,21 @@ async def test_clean_copy_that_frigate_cannot_load_falls_back_to_snapshot_jpg(
     log = (await frigate.call("access_log"))["log"]
     asked = [(e["path"].rsplit("/", 1)[-1], e["status"]) for e in log if event_id in e["path"]]
     assert ("snapshot-clean.webp", 400) in asked and ("snapshot.jpg", 200) in asked, asked
+
+
+async def test_reconciliation_reads_past_the_first_page_of_events(
+    frigate_factory: Any, engine_factory: Any, photos_dir: Path
+) -> None:
+    """Further defect: ``GET /api/events`` answers at most ``limit`` (100) events, and the
+    engine asks once per camera, oldest first: on a camera with more than 100 ended events in
+    the look-back (a busy station in an hour), the missed events after the 100th are not found
+    (late, or never once the traffic keeps the page full)."""
+    frigate = await frigate_factory()
+    photos = labelled(photos_dir, "test_002.jpg", "eu11.jpg")
+    missed = [
+        await frigate.pass_vehicle(photos[i % 2], frames=8) for i in range(101)
+    ]  # no engine listens to any of them
+    run = await engine_factory(frigate.internal_url)
+    await run.handled(missed[0], timeout=120)
+    last = await run.one_transit(missed[-1])
+    assert plates_equal(last["plate"], photos[100 % 2].plate), last
