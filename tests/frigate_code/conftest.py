@@ -101,7 +101,7 @@ class FrigateCode:
         settings_file = self.root / "frigate-settings.json"
         settings_file.write_text(json.dumps(self.settings))
         env = {**os.environ, "FRIGATE_SRC": str(FRIGATE_SRC)}
-        with self.log.open("w") as log:
+        with self.log.open("a") as log:  # a restart appends
             self._process = subprocess.Popen(
                 [str(FRIGATE_PYTHON), str(HARNESS), str(settings_file)],
                 stdin=subprocess.PIPE,
@@ -196,6 +196,13 @@ class FrigateCode:
         assert status == 200, body
         loaded: dict[str, Any] = json.loads(body)
         return loaded
+
+    def crash(self) -> None:
+        """Frigate dies (container killed, power cut): nothing of its shutdown runs."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait(10)
+        self._process = None
 
     def stop(self) -> None:
         if self._process is None:

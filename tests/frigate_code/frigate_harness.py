@@ -494,7 +494,7 @@ class Harness:
                     ),
                     User.notification_tokens: [],
                 }
-            ).execute()
+            ).on_conflict_replace().execute()  # a restart on the same database
 
         self.zmq_proxy = ZmqProxy()
         self.inter_process = InterProcessCommunicator()

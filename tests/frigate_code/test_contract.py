@@ -171,3 +171,29 @@ async def test_context_camera_vehicle_is_counted_without_a_read(
     assert run.engine.metrics.counters["passages_counted"] == 1
     log = (await frigate.call("access_log"))["log"]
     assert not [e for e in log if event_id in e["path"]], "no image is fetched for counting"
+
+
+async def test_frigate_crash_mid_event_still_gives_one_transit(
+    frigate_factory: Any, engine_factory: Any, frigate_messages: Any, photos_dir: Path
+) -> None:
+    """Frigate dies while a vehicle is tracked: no `end` is ever published; on its next start
+    Frigate's event processor ends the row at start_time + 30 s, and reconciliation finishes
+    the event with the reads the engine made while it was in progress."""
+    frigate = await frigate_factory()
+    run = await engine_factory(frigate.internal_url, {"frigate": {"reconcile_interval": 0}})
+    (photo,) = labelled(photos_dir, "test_002.jpg")
+    event_id = await frigate.enter(photo, frames=14)
+    await run.wait_for(lambda: run.engine.metrics.counters["reads_done"] >= 1, "an in-event read")
+    status, body = await frigate.api("GET", "/api/events?in_progress=1")
+    assert status == 200
+    assert [e["id"] for e in json.loads(body)] == [event_id]
+
+    await asyncio.to_thread(frigate.crash)
+    await asyncio.to_thread(frigate.start)
+    stored = await frigate.event(event_id)
+    assert stored["end_time"] == stored["start_time"] + 30  # Frigate's own start-up rule
+    assert await run.engine.reconcile() == 1
+    transit = await run.one_transit(event_id)
+    assert plates_equal(transit["plate"], photo.plate), transit
+    assert frigate_messages.of_type(event_id, "end") == []
+    assert await run.engine.reconcile() == 0
