@@ -436,21 +436,36 @@ class FrigateClient:
         after: float,
         labels: Iterable[str] = (),
         limit: int = 100,
+        max_pages: int = 50,
     ) -> list[dict[str, Any]]:
-        """Ended events of one camera that started after ``after``, oldest first."""
-        params = {
-            "cameras": camera,
-            "after": f"{after:.3f}",
-            "in_progress": "0",
-            "limit": str(limit),
-            "sort": "date_asc",
-        }
-        if labels:
-            params["labels"] = ",".join(labels)
-        loaded = json.loads(await self._get_bytes("/api/events", params))
-        if not isinstance(loaded, list):
-            raise FrigateError("GET /api/events: not a list")
-        return [item for item in loaded if isinstance(item, dict)]
+        """Ended events of one camera that started after ``after``, oldest first. Frigate
+        answers at most ``limit`` per request, so the pages are read one after the other (each
+        from the last start time seen; Frigate's filter is ``start_time > after``)."""
+        found: list[dict[str, Any]] = []
+        for _ in range(max_pages):
+            params = {
+                "cameras": camera,
+                "after": f"{after:.6f}",
+                "in_progress": "0",
+                "limit": str(limit),
+                "sort": "date_asc",
+            }
+            if labels:
+                params["labels"] = ",".join(labels)
+            loaded = json.loads(await self._get_bytes("/api/events", params))
+            if not isinstance(loaded, list):
+                raise FrigateError("GET /api/events: not a list")
+            page = [item for item in loaded if isinstance(item, dict)]
+            found.extend(page)
+            starts = [
+                float(item["start_time"])
+                for item in page
+                if isinstance(item.get("start_time"), int | float)
+            ]
+            if len(loaded) < limit or not starts or max(starts) <= after:
+                break
+            after = max(starts)
+        return found
 
     async def set_plate(self, event_id: str, plate: str, score: float | None) -> None:
         """``POST /api/events/<id>/recognized_license_plate`` (admin)."""

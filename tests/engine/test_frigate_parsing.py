@@ -30,7 +30,14 @@ from rufina_alpr.frigate import (
     parse_plate,
 )
 from rufina_alpr.paths import SHARED
-from rufina_alpr.replay import FRIGATE_VERSION, FrigateAuth, FrigateReplay, Photo, load_photos
+from rufina_alpr.replay import (
+    FRIGATE_VERSION,
+    EventRecord,
+    FrigateAuth,
+    FrigateReplay,
+    Photo,
+    load_photos,
+)
 
 from .conftest import require
 
@@ -336,6 +343,24 @@ async def test_clean_copy_errors_fall_back_to_the_stored_snapshot(
         f"/api/events/{event_id}/snapshot-clean.webp",
         f"/api/events/{event_id}/snapshot.jpg",
     ]
+
+
+async def test_events_are_read_past_frigates_page_limit(
+    replay: FrigateReplay, session: aiohttp.ClientSession
+) -> None:
+    """``GET /api/events`` answers at most ``limit`` events: a camera with more ended events in
+    the look-back than one page (a busy station in an hour) is read page after page."""
+    photo = replay.photos[0]
+    for index in range(5):
+        start = 1753373400.0 + index * 7.123457
+        identifier = f"{start:.6f}-page{index:02d}"
+        replay.records[identifier] = EventRecord(
+            identifier, "cam_pomino", "car", photo, start, end_time=start + 6
+        )
+    client = FrigateClient(session, replay.url, timeout=5, retries=0)
+    events = await client.events(camera="cam_pomino", after=1753373000.0, limit=2)
+    assert [e["id"][-6:] for e in events] == [f"page{i:02d}" for i in range(5)]
+    assert len([r for r in replay.requests if r.startswith("/api/events?")]) == 3
 
 
 async def test_jwt_is_sent_as_frigate_cookie_so_frigate_refreshes_it(
