@@ -10,11 +10,13 @@ response goes out. Errors are JSON: ``{"error": code, "message": text}``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import hmac
 import io
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ from aiohttp.abc import AbstractAccessLogger
 from rufina_alpr import __version__, contract, evidence, privacy, tracking, traffic
 from rufina_alpr.api_queries import PatternError, TransitQuery, plate_pattern, search_transits
 from rufina_alpr.config import ROLES
+from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.hotlist import (
     ACTIONS,
     KINDS,
@@ -70,6 +73,24 @@ ADMIN_NAME: Final = "admin"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How slow a client may be, in seconds: every open connection holds a file descriptor.
+
+    ``idle``: aiohttp's keep-alive timer, which runs from the connection (or the last response)
+    until a request's headers are complete, so it bounds half-sent headers too; longer than
+    aiohttp clients' own 15 s, so they close idle connections first. ``body``: reading a body.
+    ``lingering``: reading what is left of a body the API did not wait for, before closing.
+    """
+
+    idle: float = 30.0
+    body: float = 30.0
+    lingering: float = 2.0
+
+
+TIMEOUTS_KEY: Final[web.AppKey[Timeouts]] = web.AppKey("timeouts", Timeouts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +143,8 @@ def authenticate(engine: Engine, header: str) -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    given = token.encode()
+    # aiohttp hands non-ASCII header bytes over as surrogates: back to the bytes that were sent.
+    given = token.encode("utf-8", "surrogateescape")
     found: Principal | None = None
     if hmac.compare_digest(given, engine.settings.api.token.encode()):
         found = Principal(ADMIN_NAME, "admin")
@@ -152,6 +174,14 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
                     f"this request needs the {needed} role (you are {principal.role})",
                 )
             request[PRINCIPAL_KEY] = principal
+            if request.can_read_body:
+                try:  # read here, under a deadline: a half-sent body must not hold the socket
+                    async with asyncio.timeout(request.app[TIMEOUTS_KEY].body):
+                        await request.read()
+                except TimeoutError:
+                    response = _error(408, "request_timeout", "the body came too slowly")
+                    response.force_close()
+                    return response
         return await handler(request)
     except ApiError as err:
         return _error(err.status, err.code, err.message)
@@ -160,6 +190,13 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         return _error(err.status, codes.get(err.status, "bad_request"), err.reason)
+    except Exception as err:
+        # Only the kind at ERROR: a message or traceback may hold a token, a plate or a reason.
+        route = request.match_info.route.resource
+        where = route.canonical if route is not None else "(no route)"
+        _LOGGER.error("%s %s failed: %s", request.method, where, type(err).__name__)
+        _LOGGER.debug("%s %s failed", request.method, where, exc_info=True)
+        return _error(500, "internal_error", "the request failed")
 
 
 # ----------------------------------------------------------------------- parameters
@@ -811,7 +848,7 @@ def _csv(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_mapping(row) for row in rows)
     return out.getvalue()
 
 
@@ -868,6 +905,8 @@ async def json_body(request: web.Request, schema: vol.Schema) -> dict[str, Any]:
         body = await request.json()
     except ValueError:
         raise bad_request("the body is not valid JSON") from None
+    except RecursionError:
+        raise bad_request("the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     try:
@@ -1031,6 +1070,15 @@ async def hold_create(request: web.Request) -> web.Response:
         history = await engine.in_db(
             lambda: tracking.plate_history(engine.store, plate or "", since, until)
         )
+        # A plate lookup, like a search: audited whether or not it finds transits to hold.
+        await audit(
+            request,
+            "hold_search",
+            {"plate": plate, "since": since, "until": until},
+            results=len(history),
+            reason=body["reason"],
+            case_number=body["case_number"],
+        )
         ids += [t.id for t in history]
     elif not ids:
         raise bad_request("give 'transit_ids' or a 'plate' (with 'since' and 'until')")
@@ -1159,16 +1207,22 @@ def _entry_json(entry: HotlistEntry) -> dict[str, Any]:
     }
 
 
-async def _hotlist_call(request: web.Request, function: Callable[[], T]) -> T:
-    engine = request.app[ENGINE_KEY]
+@contextlib.contextmanager
+def _hotlist_errors() -> Iterator[None]:
+    """The hotlists' refusals as API errors."""
     try:
-        return await engine.in_db(function)
+        yield
     except HotlistNotFound as err:
         raise not_found(str(err)) from None
     except HotlistConflict as err:
         raise ApiError(409, "conflict", str(err)) from None
     except HotlistError as err:
         raise bad_request(str(err)) from None
+
+
+async def _hotlist_call(request: web.Request, function: Callable[[], T]) -> T:
+    with _hotlist_errors():
+        return await request.app[ENGINE_KEY].in_db(function)
 
 
 def _list_id(request: web.Request) -> str:
@@ -1314,16 +1368,23 @@ async def hotlist_import(request: web.Request) -> web.Response:
     if not text.strip():
         raise bad_request("the body must be the CSV text")
     principal = request[PRINCIPAL_KEY]
-    report = await _hotlist_call(
-        request,
-        lambda: hotlists_of(request).import_csv(
-            list_id,
-            text,
-            added_by=principal.name,
-            replace=replace,
-            format=fmt,  # type: ignore[arg-type]
-        ),
-    )
+    engine = request.app[ENGINE_KEY]
+    with _hotlist_errors():
+        # Parsed on a worker thread, written in short steps on the store thread: transits are
+        # stored between them.
+        job = await asyncio.to_thread(
+            lambda: hotlists_of(request).prepare_import(
+                list_id,
+                text,
+                added_by=principal.name,
+                replace=replace,
+                format=fmt,  # type: ignore[arg-type]
+            )
+        )
+        with contextlib.closing(job.steps()) as steps:
+            for step in steps:
+                await engine.in_db(step)
+    report = job.report
     body = {
         "list": report.list_id,
         "format": report.format,
@@ -1520,9 +1581,12 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def create_app(engine: Engine, *, openapi_path: Path = OPENAPI_PATH) -> web.Application:
+def create_app(
+    engine: Engine, *, openapi_path: Path = OPENAPI_PATH, timeouts: Timeouts = Timeouts()
+) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
     app[ENGINE_KEY] = engine
+    app[TIMEOUTS_KEY] = timeouts
     app[OPENAPI_KEY] = openapi_path
     # The engine's own (it matches every transit), else one over the same store.
     existing = getattr(engine, "hotlists", None)
@@ -1550,8 +1614,13 @@ class AccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %d %.1f ms", request.method, pattern, response.status, time * 1000)
 
 
-async def start_api(engine: Engine) -> web.AppRunner:
-    runner = web.AppRunner(create_app(engine), access_log_class=AccessLogger)
+async def start_api(engine: Engine, *, timeouts: Timeouts = Timeouts()) -> web.AppRunner:
+    runner = web.AppRunner(
+        create_app(engine, timeouts=timeouts),
+        access_log_class=AccessLogger,
+        keepalive_timeout=timeouts.idle,
+        lingering_time=timeouts.lingering,
+    )
     await runner.setup()
     site = web.TCPSite(runner, engine.settings.api.host, engine.settings.api.port)
     await site.start()

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from rufina_alpr import contract
+from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.store import Store, crops, reads, transits
 
 MANIFEST_FIELDS: Final = ("path", "bytes", "sha256", "transit_id", "kind")
@@ -171,7 +172,7 @@ def build_zip(
     writer = csv.DictWriter(text, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
     writer.writeheader()
     for entry in entries:
-        writer.writerow({**entry, "transit_id": entry["transit_id"] or ""})
+        writer.writerow(safe_mapping({**entry, "transit_id": entry["transit_id"] or ""}))
     manifest_csv = text.getvalue().encode()
     everything = [(path, data) for path, data, _, _ in files]
     everything += [("manifest.json", manifest_json), ("manifest.csv", manifest_csv)]

@@ -18,13 +18,15 @@ All methods are synchronous: the engine runs them on its database thread (`Engin
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import logging
 import re
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Final, Literal
@@ -33,6 +35,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from rufina_alpr.csv_cells import safe_row, unescape_cell
 from rufina_alpr.plate_formats import normalize_plate
 from rufina_alpr.store import Store, hotlist_entries, hotlist_matches, hotlists, transits
 
@@ -110,6 +113,7 @@ SCNTT_COLUMNS: Final[tuple[str, ...]] = (
     "NOTE",
 )
 ImportFormat = Literal["auto", "csv", "scntt"]
+IMPORT_CHUNK: Final = 1000  # rows per import transaction
 _HOURS = re.compile(r"(\d{1,2})(?::00)?\s*-\s*(\d{1,2})(?::00)?")
 _MAX_REASON, _MAX_NOTES, _MAX_NAME, _MAX_ID = 500, 2000, 120, 64
 _LIST_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -246,6 +250,93 @@ class ImportReport:
         )
 
 
+@dataclass(slots=True)
+class HotlistImport:
+    """A parsed import, written in transactions of `IMPORT_CHUNK` rows: the engine runs each of
+    `steps` on its single store thread, so transits are stored between them (a 100k-row import
+    in one transaction held that thread for most of a minute)."""
+
+    hotlists: Hotlists
+    list_id: str
+    format: str
+    rows: list[dict[str, Any]]
+    rejected: tuple[RejectedRow, ...]
+    replace: bool
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    _stale: list[int] = field(default_factory=list)
+
+    @property
+    def report(self) -> ImportReport:
+        return ImportReport(
+            self.list_id, self.format, self.added, self.updated, self.removed, self.rejected
+        )
+
+    def steps(self) -> Generator[Callable[[], None]]:
+        """The import's database steps, in order, each a short transaction. With ``replace``,
+        the entries not in the file go last: meanwhile the list holds old and new entries."""
+        with self.hotlists._importing():
+            yield self._check
+            for start in range(0, len(self.rows), IMPORT_CHUNK):
+                yield functools.partial(self._write, self.rows[start : start + IMPORT_CHUNK])
+            if self.replace:
+                yield self._find_stale
+                for start in range(0, len(self._stale), IMPORT_CHUNK):
+                    yield functools.partial(self._delete, self._stale[start : start + IMPORT_CHUNK])
+        _LOGGER.info("hotlist %s", self.report.describe())
+
+    def _check(self) -> None:
+        with self.hotlists.store.engine.begin() as connection:
+            Hotlists._require_list(connection, self.list_id)
+
+    def _write(self, chunk: list[dict[str, Any]]) -> None:
+        with self.hotlists.store.engine.begin() as connection:
+            Hotlists._require_list(connection, self.list_id)  # deleted meanwhile: stop there
+            existing: dict[str, int] = {
+                plate: entry_id
+                for plate, entry_id in connection.execute(
+                    sa.select(hotlist_entries.c.plate, hotlist_entries.c.id).where(
+                        hotlist_entries.c.list_id == self.list_id,
+                        hotlist_entries.c.plate.in_([values["plate"] for values in chunk]),
+                    )
+                )
+            }
+            new = [{"list_id": self.list_id, **v} for v in chunk if v["plate"] not in existing]
+            changed = [
+                {"entry_id": existing[v["plate"]], **v} for v in chunk if v["plate"] in existing
+            ]
+            if new:
+                connection.execute(hotlist_entries.insert(), new)
+            if changed:
+                connection.execute(
+                    hotlist_entries.update().where(
+                        hotlist_entries.c.id == sa.bindparam("entry_id")
+                    ),
+                    changed,
+                )
+        self.added += len(new)
+        self.updated += len(changed)
+
+    def _find_stale(self) -> None:
+        kept = {values["plate"] for values in self.rows}
+        with self.hotlists.store.engine.begin() as connection:
+            self._stale = [
+                entry_id
+                for plate, entry_id in connection.execute(
+                    sa.select(hotlist_entries.c.plate, hotlist_entries.c.id).where(
+                        hotlist_entries.c.list_id == self.list_id
+                    )
+                )
+                if plate not in kept
+            ]
+
+    def _delete(self, entry_ids: list[int]) -> None:
+        with self.hotlists.store.engine.begin() as connection:
+            connection.execute(hotlist_entries.delete().where(hotlist_entries.c.id.in_(entry_ids)))
+        self.removed += len(entry_ids)
+
+
 def hotlist_summary(matches: Sequence[HotlistMatch]) -> dict[str, Any] | None:
     """The transit's ``hotlist`` field: its best match (``matches`` sorted as `match` returns
     them), the number of matches and the lists they are on; None without a match."""
@@ -352,6 +443,7 @@ class Hotlists:
         self.fuzzy_min_score = fuzzy_min_score
         self.known_stations = frozenset(known_stations) if known_stations is not None else None
         self._index: _Index | None = None
+        self._imports = 0
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lists
@@ -525,9 +617,26 @@ class Hotlists:
         replace: bool = False,
         format: ImportFormat = "auto",
     ) -> ImportReport:
-        """Import entries from CSV text: this engine's format (`CSV_HEADER`) or an SCNTT export
-        (`SCNTT_COLUMNS`, detected by its ``TARGA`` column). Good rows are imported, bad ones are
-        reported with their line number; ``replace``: the list becomes exactly the good rows."""
+        """Import entries from CSV text, all steps in a row (see `prepare_import`)."""
+        job = self.prepare_import(list_id, text, added_by=added_by, replace=replace, format=format)
+        with contextlib.closing(job.steps()) as steps:
+            for step in steps:
+                step()
+        return job.report
+
+    def prepare_import(
+        self,
+        list_id: str,
+        text: str,
+        *,
+        added_by: str,
+        replace: bool = False,
+        format: ImportFormat = "auto",
+    ) -> HotlistImport:
+        """Parse CSV text (no database: any thread): this engine's format (`CSV_HEADER`) or an
+        SCNTT export (`SCNTT_COLUMNS`, detected by its ``TARGA`` column). Good rows are imported,
+        bad ones are reported with their line number; ``replace``: the list becomes exactly the
+        good rows. The `HotlistImport` writes them in steps."""
         text = text.removeprefix("\ufeff")
         first = text.split("\n", 1)[0]
         kind = format
@@ -548,7 +657,7 @@ class Hotlists:
         for raw in reader:
             line = reader.line_num
             record = {
-                (key or "").strip().lower(): (value or "").strip()
+                (key or "").strip().lower(): unescape_cell((value or "").strip())
                 for key, value in raw.items()
                 if key is not None
             }
@@ -566,40 +675,19 @@ class Hotlists:
                 continue
             rows[values["plate"]] = values
             lines[values["plate"]] = line
-        added = updated = removed = 0
-        with self.store.engine.begin() as connection:
-            self._require_list(connection, list_id)
-            existing = {
-                row.plate: row.id
-                for row in connection.execute(
-                    sa.select(hotlist_entries.c.plate, hotlist_entries.c.id).where(
-                        hotlist_entries.c.list_id == list_id
-                    )
-                )
-            }
-            for plate, values in rows.items():
-                if plate in existing:
-                    connection.execute(
-                        hotlist_entries.update()
-                        .where(hotlist_entries.c.id == existing[plate])
-                        .values(**values)
-                    )
-                    updated += 1
-                else:
-                    connection.execute(hotlist_entries.insert().values(list_id=list_id, **values))
-                    added += 1
-            if replace:
-                stale = [entry_id for plate, entry_id in existing.items() if plate not in rows]
-                for start in range(0, len(stale), 500):
-                    connection.execute(
-                        hotlist_entries.delete().where(
-                            hotlist_entries.c.id.in_(stale[start : start + 500])
-                        )
-                    )
-                removed = len(stale)
-        report = ImportReport(list_id, kind, added, updated, removed, tuple(rejected))
-        _LOGGER.info("hotlist %s", report.describe())
-        return report
+        return HotlistImport(self, list_id, kind, list(rows.values()), tuple(rejected), replace)
+
+    @contextlib.contextmanager
+    def _importing(self) -> Iterator[None]:
+        """While an import runs, matching keeps the index it has (rebuilding it after every chunk
+        would cost each transit seconds on a large list): transits meet the lists as they were."""
+        with self._lock:
+            self._imports += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._imports -= 1
 
     def export_csv(self, list_id: str) -> str:
         """Every entry of a list (expired ones too) in this engine's CSV format."""
@@ -608,14 +696,18 @@ class Hotlists:
         writer.writerow(CSV_HEADER)
         for entry in self.entries(list_id, include_expired=True):
             writer.writerow(
-                (
-                    entry.plate,
-                    entry.reason,
-                    "" if entry.priority is None else entry.priority,
-                    self._format_expiry(entry.expires_at),
-                    entry.notes or "",
-                    "|".join(entry.stations or ()),
-                    "" if entry.from_hour is None else f"{entry.from_hour:02d}-{entry.to_hour:02d}",
+                safe_row(
+                    (
+                        entry.plate,
+                        entry.reason,
+                        "" if entry.priority is None else entry.priority,
+                        self._format_expiry(entry.expires_at),
+                        entry.notes or "",
+                        "|".join(entry.stations or ()),
+                        ""
+                        if entry.from_hour is None
+                        else f"{entry.from_hour:02d}-{entry.to_hour:02d}",
+                    )
                 )
             )
         return out.getvalue()
@@ -825,7 +917,9 @@ class Hotlists:
         """The in-memory index, rebuilt when another call (or another worker) changed the lists."""
         with self._lock, self.store.engine.begin() as connection:
             fingerprint = self._fingerprint(connection)
-            if self._index is not None and self._index.fingerprint == fingerprint:
+            if self._index is not None and (
+                self._imports or self._index.fingerprint == fingerprint
+            ):
                 return self._index
             lists = {row.id: _info(row._mapping) for row in connection.execute(sa.select(hotlists))}
             entries = [

