@@ -29,6 +29,8 @@ EVENT_TYPES: Final = ("new", "update", "end")
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 EXPIRY_MARGIN: Final = 30.0
 """Log in again when the JWT expires sooner than this (Frigate's smallest ``refresh_time``)."""
+PAGE_OVERLAP: Final = 0.001
+"""Seconds before the last start time seen where the next page of ``GET /api/events`` starts."""
 MAX_ID_LENGTH: Final = 64
 """Frigate's ids are ``<frame_time>-<6 chars>`` (24 characters); the store keeps up to 64."""
 
@@ -439,9 +441,12 @@ class FrigateClient:
         max_pages: int = 50,
     ) -> list[dict[str, Any]]:
         """Ended events of one camera that started after ``after``, oldest first. Frigate
-        answers at most ``limit`` per request, so the pages are read one after the other (each
-        from the last start time seen; Frigate's filter is ``start_time > after``)."""
-        found: list[dict[str, Any]] = []
+        answers at most ``limit`` per request, so the pages are read one after the other. Its
+        filter is ``start_time > after``, and events can share a start time (vehicles that the
+        tracker registers in the same frame), so each next page starts just before the last
+        start time seen and the events already listed are dropped (only more than ``limit``
+        events within ``PAGE_OVERLAP`` of each other can still be missed)."""
+        found: dict[str, dict[str, Any]] = {}
         for _ in range(max_pages):
             params = {
                 "cameras": camera,
@@ -456,16 +461,20 @@ class FrigateClient:
             if not isinstance(loaded, list):
                 raise FrigateError("GET /api/events: not a list")
             page = [item for item in loaded if isinstance(item, dict)]
-            found.extend(page)
+            fresh = {str(item.get("id")): item for item in page if str(item.get("id")) not in found}
+            found.update(fresh)
             starts = [
                 float(item["start_time"])
                 for item in page
                 if isinstance(item.get("start_time"), int | float)
             ]
-            if len(loaded) < limit or not starts or max(starts) <= after:
+            if len(loaded) < limit or not fresh or not starts:
                 break
-            after = max(starts)
-        return found
+            # Just before the last start, unless that is where this page began (no progress).
+            after = (
+                max(starts) - PAGE_OVERLAP if max(starts) - PAGE_OVERLAP > after else max(starts)
+            )
+        return list(found.values())
 
     async def set_plate(self, event_id: str, plate: str, score: float | None) -> None:
         """``POST /api/events/<id>/recognized_license_plate`` (admin)."""

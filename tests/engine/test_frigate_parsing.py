@@ -349,10 +349,12 @@ async def test_events_are_read_past_frigates_page_limit(
     replay: FrigateReplay, session: aiohttp.ClientSession
 ) -> None:
     """``GET /api/events`` answers at most ``limit`` events: a camera with more ended events in
-    the look-back than one page (a busy station in an hour) is read page after page."""
+    the look-back than one page (a busy station in an hour) is read page after page, also
+    where two events that share a start time (registered in the same frame) fall on two pages
+    (Frigate's filter is ``start_time > after``)."""
     photo = replay.photos[0]
     for index in range(5):
-        start = 1753373400.0 + index * 7.123457
+        start = 1753373400.0 + (0.0, 7.25, 7.25, 10.5, 14.75)[index]  # 1 and 2 together
         identifier = f"{start:.6f}-page{index:02d}"
         replay.records[identifier] = EventRecord(
             identifier, "cam_pomino", "car", photo, start, end_time=start + 6
@@ -360,7 +362,7 @@ async def test_events_are_read_past_frigates_page_limit(
     client = FrigateClient(session, replay.url, timeout=5, retries=0)
     events = await client.events(camera="cam_pomino", after=1753373000.0, limit=2)
     assert [e["id"][-6:] for e in events] == [f"page{i:02d}" for i in range(5)]
-    assert len([r for r in replay.requests if r.startswith("/api/events?")]) == 3
+    assert len([r for r in replay.requests if r.startswith("/api/events?")]) == 4
 
 
 async def test_jwt_is_sent_as_frigate_cookie_so_frigate_refreshes_it(
