@@ -165,6 +165,20 @@ class FrigateCode:
         assert isinstance(event_id, str), f"Frigate tracks no object: {answer}"
         return event_id
 
+    async def enter_together(
+        self, photos: list[LabelledPhoto], camera: str = "cam_pomino", *, frames: int = 12
+    ) -> list[str]:
+        """Vehicles side by side (top lane first) entering in the same frame; their event ids."""
+        vehicles = [{"photo": str(p.path), "plate_box": list(p.plate_box)} for p in photos]
+        answer = await self.call("enter_together", camera=camera, vehicles=vehicles, frames=frames)
+        event_ids: list[str] = answer["event_ids"]
+        assert len(event_ids) == len(photos), f"Frigate tracks {answer}"
+        return event_ids
+
+    async def leave_all(self, event_ids: list[str], camera: str = "cam_pomino") -> None:
+        answer = await self.call("leave", camera=camera, event_ids=event_ids)
+        assert answer["end_time"] is not None, f"Frigate did not end {event_ids}"
+
     async def leave(self, event_id: str, camera: str = "cam_pomino") -> float:
         answer = await self.call("leave", camera=camera, event_id=event_id)
         assert answer["end_time"] is not None, f"Frigate did not end {event_id}"

@@ -158,7 +158,7 @@ def frigate_yaml(settings: dict[str, Any]) -> dict[str, Any]:
                 "enabled": True,
                 "width": width,
                 "height": height,
-                "fps": 5,
+                "fps": settings.get("fps", 5),
                 # Frigate's default is fps * 5 frames (5 s) before `end`; shorter keeps tests short.
                 "max_disappeared": settings.get("max_disappeared", 10),
             },
@@ -317,7 +317,7 @@ class Camera:
             self.frames.create(frame_name, size)
         self.index = 0
         self.background = None
-        self.vehicle: dict[str, Any] | None = None
+        self.vehicles: list[dict[str, Any]] = []
 
     def close(self) -> None:
         for frame_name in self.names:
@@ -330,8 +330,7 @@ class Camera:
         bgr = self.canvas()
         detections = []
         motion: list[tuple[int, int, int, int]] = []
-        vehicle = self.vehicle
-        if vehicle is not None:
+        for vehicle in self.vehicles:
             ox, oy = vehicle["offset"]
             vx1, vy1, vx2, vy2 = vehicle["box"]
             box = (ox + vx1, oy + vy1, ox + vx2, oy + vy2)
@@ -360,23 +359,27 @@ class Camera:
             time.sleep(0.002)  # the processor has taken this frame before the ring reuses it
 
     def canvas(self) -> Any:
-        """The camera's frame (BGR): grey, with the vehicle's photo where it is now."""
+        """The camera's frame (BGR): grey, with the vehicles' photos where they are now."""
         import numpy as np
 
         bgr = np.full((self.height, self.width, 3), 96, np.uint8)
-        if self.vehicle is not None:
-            image, (ox, oy) = self.vehicle["image"], self.vehicle["offset"]
+        for vehicle in self.vehicles:
+            image, (ox, oy) = vehicle["image"], vehicle["offset"]
             h, w = image.shape[:2]
             bgr[oy : oy + h, ox : ox + w] = image
         return bgr
 
-    def place(self, photo: str, plate_box: list[int], score: float) -> None:
+    def place(
+        self, photo: str, plate_box: list[int], score: float, lane: int = 0, lanes: int = 1
+    ) -> None:
+        """A vehicle enters at the left, in lane ``lane`` of ``lanes`` (one above the other)."""
         import cv2
 
         image = cv2.imread(photo)
         if image is None:
             raise ValueError(f"not an image: {photo}")
-        scale = min(1.0, 0.55 * self.width / image.shape[1], 0.8 * self.height / image.shape[0])
+        lane_height = self.height // lanes
+        scale = min(1.0, 0.55 * self.width / image.shape[1], 0.8 * lane_height / image.shape[0])
         if scale < 1.0:
             image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         h, w = image.shape[:2]
@@ -389,22 +392,24 @@ class Camera:
             min(w, round(cx + 1.75 * pw)),
             min(h, round(y + 2.5 * ph)),
         )
-        self.vehicle = {
-            "image": image,
-            "box": box,
-            "offset": (40, (self.height - h) // 2),
-            "score": score,
-            "step": 0,
-        }
+        self.vehicles.append(
+            {
+                "image": image,
+                "box": box,
+                "offset": (40, lane * lane_height + (lane_height - h) // 2),
+                "score": score,
+                "step": 0,
+            }
+        )
 
     def move(self, dx: int) -> None:
-        assert self.vehicle is not None
-        ox, oy = self.vehicle["offset"]
-        w = self.vehicle["image"].shape[1]
-        self.vehicle["offset"] = (max(0, min(self.width - w, ox + dx)), oy)
-        self.vehicle["step"] = dx
-        # The detector grows surer as the vehicle comes closer: Frigate picks better snapshots.
-        self.vehicle["score"] = min(0.95, self.vehicle["score"] + 0.02)
+        for vehicle in self.vehicles:
+            ox, oy = vehicle["offset"]
+            w = vehicle["image"].shape[1]
+            vehicle["offset"] = (max(0, min(self.width - w, ox + dx)), oy)
+            vehicle["step"] = dx
+            # The detector grows surer as the vehicle comes closer: better snapshots follow.
+            vehicle["score"] = min(0.95, vehicle["score"] + 0.02)
 
 
 class Harness:
@@ -415,7 +420,8 @@ class Harness:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         # Frigate's frame clock: 1/fps per frame, started in the past so that frames can be fed
         # faster than real time and still never carry a time in the future.
-        self.clock: float = time.time() - float(settings.get("clock_lead", 900.0))
+        # Whole seconds to start with: at 4 fps every frame time is exact in binary and decimal.
+        self.clock: float = float(round(time.time() - float(settings.get("clock_lead", 900.0))))
         self.stop_event = mp.Event()
 
     # ------------------------------------------------------------------ start-up
@@ -585,9 +591,14 @@ class Harness:
         camera.frame(self.clock)
         return self.clock
 
-    def tracked_id(self, camera: Camera) -> str | None:
+    def tracked_ids(self, camera: Camera) -> list[str]:
+        """The camera's objects in progress, top lane first."""
         state = self.processor.camera_states[camera.name]
-        ids = [i for i, o in state.tracked_objects.items() if "end_time" not in o.obj_data]
+        live = [o for o in state.tracked_objects.values() if "end_time" not in o.obj_data]
+        return [o.obj_data["id"] for o in sorted(live, key=lambda o: o.obj_data["box"][1])]
+
+    def tracked_id(self, camera: Camera) -> str | None:
+        ids = self.tracked_ids(camera)
         return ids[-1] if ids else None
 
     def handle(self, command: dict[str, Any]) -> dict[str, Any]:
@@ -595,11 +606,23 @@ class Harness:
         if kind == "enter":
             # A vehicle appears and drives `frames` frames; answers its Frigate event id.
             camera = self.cameras[command["camera"]]
+            camera.vehicles = []
             camera.place(command["photo"], command["plate_box"], command.get("score", 0.74))
             for _ in range(command.get("frames", 12)):
                 camera.move(command.get("step", 60))
                 self.tick(camera)
             return {"event_id": self.tracked_id(camera)}
+        if kind == "enter_together":
+            # Vehicles side by side (one lane each) enter in the same frame.
+            camera = self.cameras[command["camera"]]
+            camera.vehicles = []
+            lanes = len(command["vehicles"])
+            for lane, vehicle in enumerate(command["vehicles"]):
+                camera.place(vehicle["photo"], vehicle["plate_box"], 0.74, lane, lanes)
+            for _ in range(command.get("frames", 12)):
+                camera.move(command.get("step", 60))
+                self.tick(camera)
+            return {"event_ids": self.tracked_ids(camera)}
         if kind == "drive":
             camera = self.cameras[command["camera"]]
             for _ in range(command.get("frames", 5)):
@@ -611,26 +634,27 @@ class Harness:
             from frigate.models import Event
 
             camera = self.cameras[command["camera"]]
-            event_id = command["event_id"]
-            camera.vehicle = None
+            event_ids = command.get("event_ids") or [command["event_id"]]
+            camera.vehicles = []
             state = self.processor.camera_states[camera.name]
             in_progress_until = time.time()
             for _ in range(200):
                 in_progress_until = time.time()  # `end` is published during the next tick
                 self.tick(camera)
-                if event_id not in state.tracked_objects:
+                if not set(event_ids) & set(state.tracked_objects):
                     break
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                row = Event.get_or_none(Event.id == event_id)
-                if row is not None and row.end_time is not None:
+                rows = [Event.get_or_none(Event.id == event_id) for event_id in event_ids]
+                if all(row is not None and row.end_time is not None for row in rows):
                     return {
-                        "event_id": event_id,
-                        "end_time": row.end_time,
+                        "event_id": event_ids[0],
+                        "end_time": rows[0].end_time,
+                        "end_times": [row.end_time for row in rows],
                         "in_progress_until": in_progress_until,
                     }
                 time.sleep(0.02)
-            return {"event_id": event_id, "end_time": None}
+            return {"event_id": event_ids[0], "end_time": None}
         if kind == "lpr":
             # What Frigate's LPR mixin publishes once its clustered plate passes its checks.
             from frigate.comms.event_metadata_updater import EventMetadataTypeEnum
@@ -693,9 +717,10 @@ class Harness:
         from frigate.types import TrackedObjectUpdateTypesEnum
 
         camera = self.cameras[command["camera"]]
+        camera.vehicles = []
         camera.place(command["photo"], command["plate_box"], 0.0)
-        assert camera.vehicle is not None
         bgr = camera.canvas()
+        camera.vehicles = []
         plate, score = command["plate"], command["score"]
         now = time.time()
         event_id = f"{now}-{secrets.token_hex(3)}"

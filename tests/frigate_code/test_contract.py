@@ -197,3 +197,16 @@ async def test_frigate_crash_mid_event_still_gives_one_transit(
     assert plates_equal(transit["plate"], photo.plate), transit
     assert frigate_messages.of_type(event_id, "end") == []
     assert await run.engine.reconcile() == 0
+
+
+async def test_two_vehicles_side_by_side_give_a_transit_each(
+    frigate_factory: Any, engine_factory: Any, photos_dir: Path
+) -> None:
+    frigate = await frigate_factory()
+    run = await engine_factory(frigate.internal_url)
+    photos = labelled(photos_dir, "test_002.jpg", "eu11.jpg")
+    event_ids = await frigate.enter_together(photos)
+    await frigate.leave_all(event_ids)
+    for event_id, photo in zip(event_ids, photos, strict=True):
+        transit = await run.one_transit(event_id)
+        assert plates_equal(transit["plate"], photo.plate), (photo.plate, transit)
