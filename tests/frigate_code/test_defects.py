@@ -164,8 +164,9 @@ async def test_reconciliation_reads_every_page_even_across_a_shared_start_time(
     found (fixed in b639f6a: the engine reads page after page). (b) Each next page starts
     ``after`` the last start time seen and Frigate's filter is ``start_time > after``: events
     that share that start time (vehicles side by side that Frigate's tracker registers in the
-    same frame) and fall on the next page are skipped. Here the 100th and 101st events are such
-    a pair (at 4 fps every frame time is exact, so no rounding hides it)."""
+    same frame) and fall on the next page were skipped (fixed in d73b3bb: pages overlap). Here
+    the 100th and 101st events are such a pair (at 4 fps every frame time is exact, so no
+    rounding hides it)."""
     frigate = await frigate_factory(fps=4)
     photos = labelled(photos_dir, "test_002.jpg", "eu11.jpg")
     missed = [await frigate.pass_vehicle(photos[i % 2], frames=8) for i in range(99)]
