@@ -95,6 +95,7 @@ class FrigateCode:
         self.auth_url = f"http://127.0.0.1:{self.settings['auth_port']}"
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
+        self._frames: list[Path] = []
         self.log = root / "frigate.log"
 
     def start(self) -> None:
@@ -114,6 +115,7 @@ class FrigateCode:
         answer = self._read(START_TIMEOUT)
         if "ready" not in answer:
             raise AssertionError(f"Frigate's code did not start: {answer}\n{self.log_tail()}")
+        self._frames = [Path("/dev/shm") / name for name in answer["ready"]["shared_memory"]]
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -217,6 +219,8 @@ class FrigateCode:
         self._process.kill()
         self._process.wait(10)
         self._process = None
+        for frame in self._frames:  # the container's /dev/shm goes with it
+            frame.unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self._process is None:

@@ -552,7 +552,11 @@ class Harness:
             time.sleep(0.05)
         if not self.mqtt.connected:
             raise RuntimeError("Frigate's MQTT client did not connect")
-        return {"internal_port": self.ports[0], "auth_port": self.ports[1]}
+        return {
+            "internal_port": self.ports[0],
+            "auth_port": self.ports[1],
+            "shared_memory": [name for camera in self.cameras.values() for name in camera.names],
+        }
 
     def _serve(self, app: Any) -> None:
         import uvicorn
