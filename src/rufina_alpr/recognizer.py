@@ -275,13 +275,33 @@ def _sure(prediction: PlatePrediction) -> bool:
 
 
 _JPEG_SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+FORMATS: Final = ("JPEG", "PNG", "WebP")
+"""What Frigate serves (snapshot.jpg, thumbnail.jpg, recordings' snapshot.jpg; the clean copy as
+WebP from 0.17, PNG before): the only formats decoded, each with its size read from its header."""
+
+
+def image_format(data: bytes) -> str | None:
+    """``JPEG``, ``PNG`` or ``WebP`` from the file's signature; None for anything else.
+
+    OpenCV would also decode BMP, TIFF, PNM, GIF, Sun raster, HDR, JPEG 2000... Frigate serves
+    none of them, and several declare any size in a few bytes (an RLE BMP of 1 KB is a 900 MB
+    frame; OpenCV's reduced decoding decodes those in full first), so they are refused unread.
+    """
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return None
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG, PNG or WebP header without decoding; None: not found.
 
-    The profile showed the former size check (a 1/8 decode before the real one) costing half of
-    the decoding time of a WebP clean copy, which has no reduced decoding.
+    This is the pixel check before decoding: OpenCV's decoders take the size from the same
+    header (PNG's IHDR, WebP's VP8/VP8L/VP8X, JPEG's first SOF), and it costs nothing, unlike
+    a reduced decode, which WebP does not have.
     """
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
@@ -321,29 +341,29 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
-    """Decode JPEG/PNG/WebP bytes to BGR, refusing non-images, truncated files and huge frames."""
+    """Decode JPEG/PNG/WebP bytes to BGR, refusing other formats, truncated files and frames
+    over ``max_pixels`` (by their header, before any decoding). Raises only `ImageError`."""
     if not data:
         raise ImageError("empty image")
+    kind = image_format(data)
+    if kind is None:
+        raise ImageError(f"not a decodable image (not {', '.join(FORMATS)})")
     # Checked first: OpenCV decodes a truncated JPEG as nothing at all, or as a partly grey frame.
-    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    if kind == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise ImageError("truncated JPEG")
-    buffer = np.frombuffer(data, dtype=np.uint8)
     size = image_size(data)
-    if size is not None:
-        estimated = size[0] * size[1]
-    else:  # an unusual file: decode it at 1/8 to learn its size
-        header = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-        if header is None:
-            raise ImageError("not a decodable image")
-        estimated = header.shape[0] * header.shape[1] * 64
-    if estimated > max_pixels * 1.2:
-        raise ImageError(
-            f"image too large (~{estimated / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)"
-        )
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    if image is None:
+    if size is None:
+        raise ImageError(f"not a decodable image ({kind} without a readable size)")
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageError(f"image too large ({width}x{height}, limit {max_pixels / 1e6:.0f} MP)")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as err:  # OpenCV raises on some malformed headers instead of failing
+        raise ImageError(f"not a decodable image ({kind}: {err.err})") from err
+    if image is None or image.size == 0:
         raise ImageError("not a decodable image")
-    if image.shape[0] * image.shape[1] > max_pixels:
+    if image.shape[0] * image.shape[1] > max_pixels:  # a header that lied
         raise ImageError(f"image too large ({image.shape[1]}x{image.shape[0]})")
     return image
 
