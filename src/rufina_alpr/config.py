@@ -21,6 +21,7 @@ import yaml
 from voluptuous.humanize import humanize_error
 
 from rufina_alpr.contract import DEFAULT_PREFIX
+from rufina_alpr.intake import DEFAULT_MAX_PAYLOAD
 from rufina_alpr.stations import STATION_SCHEMA, RegistryError, Station, load_registry
 
 ENV_PREFIX: Final = "RUFINA_ALPR__"
@@ -70,6 +71,10 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("frigate_prefix", default="frigate"): vol.Match(r"^[^#+$][^#+]*$"),
             vol.Optional("shared_group"): vol.Any(None, vol.Match(r"^[A-Za-z0-9_-]+$")),
             vol.Optional("keepalive", default=30): vol.All(vol.Coerce(int), vol.Range(min=5)),
+            # Frigate's messages are a few KB; a bigger one is refused before it is parsed.
+            vol.Optional("max_payload_bytes", default=DEFAULT_MAX_PAYLOAD): vol.All(
+                vol.Coerce(int), vol.Range(min=4096)
+            ),
         },
         vol.Optional("frigate", default={}): {
             vol.Optional("url", default="http://127.0.0.1:5000"): vol.Url(),
@@ -215,6 +220,7 @@ class MqttSettings:
     frigate_prefix: str
     shared_group: str | None
     keepalive: int
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +476,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             frigate_prefix=mqtt["frigate_prefix"],
             shared_group=mqtt.get("shared_group"),
             keepalive=mqtt["keepalive"],
+            max_payload_bytes=mqtt["max_payload_bytes"],
         ),
         frigate=FrigateSettings(
             url=frigate["url"].rstrip("/"),

@@ -127,10 +127,14 @@ def health_payload(
     last_stats: datetime | None,
     version: str | None,
     stations: dict[str, tuple[HealthState, str | None, dict[str, str]]],
+    store: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Frigate's health and each station's (state, reason, camera role states) as seen by the
-    engine from ``frigate/available``, ``frigate/<camera>/status/<role>`` and ``frigate/stats``."""
+    engine from ``frigate/available``, ``frigate/<camera>/status/<role>`` and ``frigate/stats``;
+    ``store``: the engine's own store (``state`` ok or failing, ``error``, ``since``)."""
+    extra = {"store": store} if store is not None else {}
     return {
+        **extra,
         "v": CONTRACT_VERSION,
         "time": iso_time(time),
         "frigate": {

@@ -30,6 +30,10 @@ COUNTER_NAMES: Final = (
     "hotlist_alerts_published",
     "hotlist_errors",
     "store_text_cleaned",
+    "messages_dead_lettered",
+    "events_camera_mismatch",
+    "store_failures",
+    "transits_unconfirmed",
 )
 
 

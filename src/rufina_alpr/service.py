@@ -49,6 +49,7 @@ from rufina_alpr.frigate import (
 )
 from rufina_alpr.fusion import fuse
 from rufina_alpr.hotlist import HotlistMatch, Hotlists, hotlist_summary
+from rufina_alpr.intake import IntakeError, check_payload, valid_event_id
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message, MqttLink, Will
 from rufina_alpr.plate_formats import normalize_plate
@@ -62,6 +63,8 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HOUSEKEEPING_INTERVAL = 15.0
+STORE_RETRY = (1.0, 30.0)
+"""Seconds before an outcome the store refused is stored again: first, and at most (doubling)."""
 # Passages reach the store when their Frigate event ends: roll up only what is an hour old.
 ROLLUP_LAG = timedelta(hours=1)
 PLATE_TEXT = re.compile(r"[A-Z0-9]{1,12}")
@@ -96,6 +99,16 @@ class EventState:
     dedicated: bool = False
     """Known only from LPR updates (a dedicated LPR camera): no `end` will come."""
     quiet_timer: asyncio.TimerHandle | None = None
+    images: int = 0
+    """Images of this event that Frigate's HTTP API gave: none means nothing confirms that the
+    event exists (a forged `tracked_object_update` names any id), so Frigate's plate alone
+    makes only a flagged transit that matches no hotlist."""
+    store_retries: int = 0
+
+
+class StoreFailure(RuntimeError):
+    """The store refused a write or a read (disk full, database away): the message that brought
+    the outcome stays unacknowledged and the outcome is stored again later."""
 
 
 def mask_plate(plate: str) -> str:
@@ -170,7 +183,10 @@ class Engine:
         self._config_loaded_at: float | None = None
         self._reconcile_lock = asyncio.Lock()
         self._finished_order: deque[str] = deque(maxlen=4096)
-        self._finished: set[str] = set()
+        self._finished: dict[str, str] = {}
+        self.store_error: tuple[str, datetime] | None = None
+        """The kind of the store's last failure and since when, until a store call succeeds."""
+        """Recently finished event ids and their cameras (see `_camera_mismatch`)."""
         self.mqtt = MqttLink(
             host=settings.mqtt.host,
             port=settings.mqtt.port,
@@ -243,6 +259,42 @@ class Engine:
         """Run a store call on the single database thread."""
         return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
 
+    async def _in_store(self, function: Callable[..., T], *args: Any) -> T:
+        """`in_db` for the calls an event's outcome depends on: a failure raises `StoreFailure`
+        and shows in the health (`store_health`) until a later call succeeds."""
+        try:
+            result = await self.in_db(function, *args)
+        except Exception as err:
+            self.metrics.inc("store_failures")
+            if self.store_error is None:
+                self.store_error = (type(err).__name__, datetime.now(self.settings.timezone))
+                _LOGGER.error("the store is failing (%s): outcomes wait", type(err).__name__)
+                self._publish_health(force=True)
+            raise StoreFailure(type(err).__name__) from err
+        if self.store_error is not None:
+            self.store_error = None
+            _LOGGER.info("the store works again")
+            self._publish_health(force=True)
+        return result
+
+    def store_health(self) -> dict[str, Any]:
+        """The store's state for the health topic and ``/api/health``."""
+        if self.store_error is None:
+            return {"state": "ok", "error": None, "since": None}
+        kind, since = self.store_error
+        return {"state": "failing", "error": kind, "since": contract.iso_time(since)}
+
+    def _retry_later(self, state: EventState, message: Message | None) -> None:
+        """Store the outcome of an event again after a back-off; its message stays unacked."""
+        delay = _backoff(state.store_retries)
+        state.store_retries += 1
+
+        async def retry() -> None:
+            await asyncio.sleep(delay)
+            await self._finalize(state, message)
+
+        self._spawn(retry(), name=f"store-retry-{state.event.id}")
+
     @property
     def queue_length(self) -> int:
         """Images waiting for a recognizer slot or being read."""
@@ -265,61 +317,106 @@ class Engine:
 
     # ----------------------------------------------------------------- incoming events
     def _on_message(self, message: Message) -> None:
-        topic = message.topic
-        if topic == self._events_topic:
-            self._on_event(message)
-            return
+        """Every message is acknowledged or dead-lettered, whatever its handler raises: one left
+        unacknowledged is delivered again after each restart and, once the broker's in-flight
+        window is full of such messages, no other event reaches the engine."""
         try:
-            if topic == self._lpr_topic:
-                self._on_lpr_update(message.payload)
-            elif topic == self._reviews_topic:
-                self._on_review(message.payload)
-            elif topic == self._available_topic:
-                self.frigate_available = message.payload.decode(errors="replace").strip()
-                self._publish_health()
-            elif topic == self._stats_topic:
-                self._on_stats(message.payload)
-            elif topic.startswith(f"{self._frigate_prefix}/") and "/status/" in topic:
-                camera, _, role = topic[len(self._frigate_prefix) + 1 :].partition("/status/")
-                state = message.payload.decode(errors="replace").strip()
-                self._camera_roles.setdefault(camera, {})[role] = state
-                self._publish_health()
-        finally:
+            check_payload(message.payload, self.settings.mqtt.max_payload_bytes)
+            handed_over = self._dispatch(message)
+        except Exception as err:  # whatever it is, the message must not jam the intake
+            self._dead_letter(message, err)
+            return
+        if not handed_over:
             self.mqtt.ack(message)
 
-    def _on_event(self, message: Message) -> None:
+    def _dispatch(self, message: Message) -> bool:
+        """Handle one message; True when its handler acknowledges it later (once stored)."""
+        topic = message.topic
+        if topic == self._events_topic:
+            return self._on_event(message)
+        if topic == self._lpr_topic:
+            self._on_lpr_update(message.payload)
+        elif topic == self._reviews_topic:
+            self._on_review(message.payload)
+        elif topic == self._available_topic:
+            self.frigate_available = message.payload.decode(errors="replace").strip()
+            self._publish_health()
+        elif topic == self._stats_topic:
+            self._on_stats(message.payload)
+        elif topic.startswith(f"{self._frigate_prefix}/") and "/status/" in topic:
+            camera, _, role = topic[len(self._frigate_prefix) + 1 :].partition("/status/")
+            state = message.payload.decode(errors="replace").strip()
+            self._camera_roles.setdefault(camera, {})[role] = state
+            self._publish_health()
+        return False
+
+    def _dead_letter(self, message: Message, err: Exception) -> None:
+        """Count, log (topic, size and the kind of fault: never the payload, which may hold a
+        plate) and acknowledge a message that could not be handled."""
+        self.metrics.inc("messages_dead_lettered")
+        reason = err.reason if isinstance(err, IntakeError) else type(err).__name__
+        _LOGGER.warning(
+            "dead-lettered a message on %s (%d bytes): %s",
+            message.topic,
+            len(message.payload),
+            reason,
+        )
+        _LOGGER.debug("dead-lettered message's fault", exc_info=err)
+        self.mqtt.ack(message)
+
+    def _known_camera(self, event_id: str) -> str | None:
+        """The camera an event id belongs to, if the engine has seen it (pending or finished)."""
+        state = self._events.get(event_id)
+        return state.event.camera if state is not None else self._finished.get(event_id)
+
+    def _camera_mismatch(self, event_id: str, camera: str) -> bool:
+        """A message naming a known event id on another camera: forged or broken, refused, so it
+        cannot finish, count or replace the real event (the store keys passages by id)."""
+        known = self._known_camera(event_id)
+        if known is None or known == camera:
+            return False
+        self.metrics.inc("events_camera_mismatch")
+        _LOGGER.warning(
+            "ignored a message for event %s from camera %s: its camera is %s",
+            event_id,
+            camera,
+            known,
+        )
+        return True
+
+    def _on_event(self, message: Message) -> bool:
+        """A `frigate/events` message; True when a task acknowledges it once stored."""
         self.metrics.inc("events_received")
         try:
             event = parse_event(message.payload)
+            if not valid_event_id(event.id):
+                raise EventError("'id' is not a Frigate event id")
         except EventError as err:
             self.metrics.inc("events_malformed")
             _LOGGER.warning("ignored a malformed Frigate event message: %s", err)
-            self.mqtt.ack(message)
-            return
+            return False
         station = self.settings.station_for_camera(event.camera)
         if station is None:
             self.metrics.inc("events_unknown_camera")
             _LOGGER.debug("ignored event %s from unknown camera %s", event.id, event.camera)
-            self.mqtt.ack(message)
-            return
+            return False
         if event.label not in self.settings.recognition.labels or event.false_positive:
             self.metrics.inc("events_ignored_label")
             _LOGGER.debug("ignored %s event %s on %s", event.label, event.id, station.id)
-            self.mqtt.ack(message)
-            return
+            return False
+        if self._camera_mismatch(event.id, event.camera):
+            return False
         if not station.reads_plates:
-            if event.type == "end":
-                self._spawn(self._count_passage(station, event, message), name="finalize-count")
-            else:
-                self.mqtt.ack(message)
-            return
+            if event.type != "end":
+                return False
+            self._spawn(self._count_passage(station, event, message), name="finalize-count")
+            return True
         state = self._events.get(event.id)
         if state is None:
             state = self._events[event.id] = EventState(event, station)
         elif state.finalizing:
             self.metrics.inc("events_duplicate")
-            self.mqtt.ack(message)
-            return
+            return False
         if state.dedicated:  # its LPR update came first: a normal event after all
             state.dedicated = False
             if state.quiet_timer is not None:
@@ -328,15 +425,17 @@ class Engine:
         if event.type == "end":
             state.finalizing = True
             self._spawn(self._finalize(state, message), name=f"finalize-{event.id}")
-            return
+            return True
         self._offer_read(state, event)
-        self.mqtt.ack(message)
+        return False
 
     def _on_lpr_update(self, payload: bytes) -> None:
         """Frigate's plate for an object, joined to its event by id; for an unknown id (a
         dedicated LPR camera, or an event whose first messages were lost) a pending event."""
         try:
             update = parse_tracked_object_update(payload)
+            if update is not None and not valid_event_id(update.id):
+                raise EventError("'id' is not a Frigate event id")
         except EventError as err:
             self.metrics.inc("lpr_updates_malformed")
             _LOGGER.warning("ignored a malformed tracked_object_update: %s", err)
@@ -346,6 +445,8 @@ class Engine:
         self.metrics.inc("lpr_updates_received")
         station = self.settings.station_for_camera(update.camera)
         if station is None or not station.reads_plates:
+            return
+        if self._camera_mismatch(update.id, update.camera):
             return
         state = self._events.get(update.id)
         if state is None:
@@ -414,7 +515,7 @@ class Engine:
         if kind != "end" or not isinstance(detections, list):
             return
         for event_id in detections:
-            if isinstance(event_id, str):
+            if isinstance(event_id, str) and valid_event_id(event_id):
                 self._finish_dedicated(event_id)
 
     def _on_stats(self, payload: bytes) -> None:
@@ -476,6 +577,7 @@ class Engine:
             last_stats=self._stats_wall,
             version=self.frigate_version,
             stations=stations,
+            store=self.store_health(),
         )
 
     def _publish_health(self, *, force: bool = False) -> None:
@@ -593,6 +695,7 @@ class Engine:
                     _LOGGER.warning("snapshot of event %s not available: %s", event.id, err)
                     return
                 self.metrics.inc("images_fetched")
+                state.images += 1
                 try:
                     reads = await asyncio.get_running_loop().run_in_executor(
                         self._pool,
@@ -713,8 +816,9 @@ class Engine:
         received = time.monotonic()
         if self._deferred.pop(event.id, None) is not None:
             self.metrics.inc("reads_skipped_busy")  # its `end` came first: the end read decides
+        retry = False
         try:
-            if await self.in_db(self.store.event_handled, event.id):
+            if await self._in_store(self.store.event_handled, event.id):
                 self.metrics.inc("events_duplicate")
                 return
             if event.has_snapshot and (
@@ -733,7 +837,11 @@ class Engine:
                 self.metrics.inc("passages_unread")
                 _LOGGER.info("event %s at %s recorded as unread: %s", event.id, station.id, reason)
                 return
-            stored, alerts = await self.in_db(self._store_transit, transit, reads)
+            if not state.images:
+                transit = self._unconfirmed(transit)
+            stored, alerts = await self._in_store(
+                self._store_transit, transit, reads, state.images > 0
+            )
             if stored is None:
                 self.metrics.inc("events_duplicate")
                 return
@@ -755,15 +863,24 @@ class Engine:
             self.metrics.observe_latency(time.monotonic() - received)
             if self.settings.frigate.write_back_plate or self.settings.frigate.write_back_sub_label:
                 self._spawn(self._write_back(transit), name=f"write-back-{event.id}")
+        except StoreFailure:
+            retry = True
+            _LOGGER.warning("event %s at %s not stored yet: trying again", event.id, station.id)
+            self._retry_later(state, message)
         finally:
-            if message is not None:
-                self.mqtt.ack(message)
-            self._events.pop(event.id, None)
-            if event.id not in self._finished:
-                if len(self._finished_order) == self._finished_order.maxlen:
-                    self._finished.discard(self._finished_order[0])
-                self._finished_order.append(event.id)
-                self._finished.add(event.id)
+            if not retry:
+                self._forget(event, message)
+
+    def _forget(self, event: FrigateEvent, message: Message | None) -> None:
+        """An event's outcome is stored (or it has none): acknowledge it and remember its id."""
+        if message is not None:
+            self.mqtt.ack(message)
+        self._events.pop(event.id, None)
+        if event.id not in self._finished:
+            if len(self._finished_order) == self._finished_order.maxlen:
+                self._finished.pop(self._finished_order[0], None)
+            self._finished_order.append(event.id)
+            self._finished[event.id] = event.camera
 
     async def _write_back(self, transit: Transit) -> None:
         """Our plate (and the hotlist's name as sub_label) onto Frigate's event, so they show
@@ -819,15 +936,30 @@ class Engine:
         )
         return transit, reads
 
+    def _unconfirmed(self, transit: Transit) -> Transit:
+        """A transit from Frigate's plate alone, with no image of the event from Frigate's API:
+        kept (a real event whose images failed) but flagged and at most the low-confidence
+        threshold, as anyone who may publish on ``frigate/#`` can make one up."""
+        self.metrics.inc("transits_unconfirmed")
+        ceiling = self.settings.recognition.low_confidence
+        return dataclasses.replace(
+            transit, confidence=min(transit.confidence, ceiling), low_confidence=True
+        )
+
     def _store_transit(
-        self, transit: Transit, reads: list[PlateRead]
+        self, transit: Transit, reads: list[PlateRead], match_hotlists: bool = True
     ) -> tuple[Transit | None, list[HotlistMatch] | None]:
-        """On the database thread: match the hotlists, store the transit with its ``hotlist``
-        summary, then record the matches. Returns the stored transit (None: a duplicate) and
-        the alerts to publish (None: recording failed, `_publish_transit` tries again)."""
+        """On the database thread: match the hotlists (unless ``match_hotlists`` is False: an
+        unconfirmed read raises no alert), store the transit with its ``hotlist`` summary, then
+        record the matches. Returns the stored transit (None: a duplicate) and the alerts to
+        publish (None: recording failed, `_publish_transit` tries again)."""
         try:
-            matches = self.hotlists.match(
-                transit.plate, transit.alternatives, transit.station_id, transit.time
+            matches = (
+                self.hotlists.match(
+                    transit.plate, transit.alternatives, transit.station_id, transit.time
+                )
+                if match_hotlists
+                else []
             )
         except Exception as err:  # a hotlist failure must not lose the transit
             # Only this (database) thread touches this counter.
@@ -875,7 +1007,7 @@ class Engine:
         self, station: Station, event: FrigateEvent, status: str, reason: str | None = None
     ) -> bool:
         """Store a passage without a transit (unread or counted); False if already stored."""
-        return await self.in_db(
+        return await self._in_store(
             lambda: self.store.add_passage(
                 event_id=event.id,
                 station_id=station.id,
@@ -889,11 +1021,17 @@ class Engine:
         )
 
     async def _count_passage(self, station: Station, event: FrigateEvent, message: Message) -> None:
-        try:
-            stored = await self._add_passage(station, event, PASSAGE_COUNTED)
-            self.metrics.inc("passages_counted" if stored else "events_duplicate")
-        finally:
-            self.mqtt.ack(message)
+        """Count a context camera's vehicle; its `end` is acknowledged once that is stored."""
+        retries = 0
+        while True:
+            try:
+                stored = await self._add_passage(station, event, PASSAGE_COUNTED)
+                break
+            except StoreFailure:
+                await asyncio.sleep(_backoff(retries))
+                retries += 1
+        self.metrics.inc("passages_counted" if stored else "events_duplicate")
+        self.mqtt.ack(message)
 
     def transit_payload(self, transit: Transit) -> dict[str, Any]:
         station = self.settings.station(transit.station_id)
@@ -1054,6 +1192,8 @@ class Engine:
                 for item in items:
                     try:
                         event = event_from_api(item)
+                        if not valid_event_id(event.id):
+                            raise EventError("'id' is not a Frigate event id")
                     except EventError as err:
                         self.metrics.inc("events_malformed")
                         _LOGGER.debug("ignored an event of GET /api/events: %s", err)
@@ -1113,11 +1253,12 @@ class Engine:
         try:
             await self.in_db(lambda: traffic.rollup(self.store, now - ROLLUP_LAG, tz=tz))
             audit = timedelta(days=self.settings.privacy.audit_retention_days)
-            await self.in_db(
+            report = await self.in_db(
                 lambda: privacy.purge(
                     self.store, now, retention, _LOGGER, tz=tz, audit_retention=audit
                 )
             )
+            privacy.clear_retained(self.mqtt, self.topics, report)
         except Exception:  # the next round tries again; the engine keeps running
             self.metrics.inc("purge_failed")
             _LOGGER.exception("traffic rollup or retention purge failed")
@@ -1154,6 +1295,12 @@ class Engine:
     async def publish_stats(self) -> None:
         payload = await self.stats_payload()
         self.mqtt.publish(self.topics.stats, contract.encode(payload), retain=True)
+
+
+def _backoff(retries: int) -> float:
+    """Seconds to wait before storing again after ``retries`` failed attempts."""
+    first, most = STORE_RETRY
+    return float(min(most, first * 2 ** min(retries, 16)))
 
 
 def _clip_box(

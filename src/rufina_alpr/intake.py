@@ -1,0 +1,62 @@
+"""Guards on what arrives from the broker, applied before any message is parsed or used.
+
+Anyone allowed to publish on ``frigate/#`` can send the engine anything, so every message is
+bounded before ``json.loads`` sees it: a size cap (a 37 MiB event once held the event loop for
+12.7 s; Frigate's real events are a few KB) and a nesting cap (json.loads on 100,000 nested
+lists raises RecursionError, which no parser catches). Event ids go into Frigate URLs, store keys
+and log lines, so they are checked against what Frigate makes: ``<timestamp>-<6 [a-z0-9]>``
+(``str(float)`` of the frame time, also for dedicated LPR cameras' events), accepted more loosely
+(letters, digits, ``.``, ``_``, ``-``; starting with a letter or digit) so no ``.``, ``..``,
+``/``, space or control character can pass.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+DEFAULT_MAX_PAYLOAD: Final = 256 * 1024
+"""Bytes; Frigate 0.17's `frigate/events` messages are 3-5 KB (``shared/frigate/payloads``)."""
+MAX_NESTING: Final = 32
+"""Frigate's messages nest 4 levels (``after.snapshot.box``); json.loads recurses per level."""
+EVENT_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_OPEN, _CLOSE = frozenset(b"[{"), frozenset(b"]}")
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+class IntakeError(ValueError):
+    """A message refused before parsing; ``reason`` is a short, plate-free word for counters."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def check_payload(payload: bytes, max_bytes: int) -> None:
+    """Raise `IntakeError` for a payload too big or nested too deeply to hand to json.loads."""
+    if len(payload) > max_bytes:
+        raise IntakeError("too_large", f"{len(payload)} bytes, more than {max_bytes}")
+    if too_deep(payload, MAX_NESTING):
+        raise IntakeError("too_deep", f"JSON nested more than {MAX_NESTING} levels")
+
+
+def too_deep(payload: bytes, limit: int) -> bool:
+    """Whether the JSON text nests more than ``limit`` arrays/objects (brackets inside strings
+    do not count). Linear in the payload, which `check_payload` has already bounded."""
+    brackets = _STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in _OPEN:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in _CLOSE:
+            depth -= 1
+    return False
+
+
+def valid_event_id(identifier: str) -> bool:
+    """Whether an event id can safely be a URL segment, a store key and a log field."""
+    return EVENT_ID.fullmatch(identifier) is not None
