@@ -21,6 +21,7 @@ import yaml
 from voluptuous.humanize import humanize_error
 
 from rufina_alpr.contract import DEFAULT_PREFIX
+from rufina_alpr.frigate import DEFAULT_MAX_IMAGE_BYTES
 from rufina_alpr.intake import DEFAULT_MAX_PAYLOAD
 from rufina_alpr.stations import STATION_SCHEMA, RegistryError, Station, load_registry
 
@@ -89,6 +90,10 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("cookie_name", default="frigate_token"): vol.All(str, vol.Length(min=1)),
             vol.Optional("verify_tls", default=True): vol.Boolean(),
             vol.Optional("ca_file"): vol.Any(None, str),
+            # A larger image body (on the wire, or gzip-decoded) is refused unread.
+            vol.Optional("max_image_megabytes", default=32): vol.All(
+                vol.Coerce(float), vol.Range(min=0.1)
+            ),
             # What our OCR reads: "clean" (snapshot-clean.webp/.png), "recording" (the record
             # stream's frame at the snapshot time, vehicle box scaled from detect resolution) or
             # "snapshot" (snapshot.jpg as Frigate serves it); each falls back to the next one.
@@ -242,6 +247,7 @@ class FrigateSettings:
     reconcile_lookback: float = 3600.0
     lpr_event_quiet: float = 5.0
     stats_timeout: float = 180.0
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,6 +502,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             reconcile_lookback=frigate["reconcile_lookback"],
             lpr_event_quiet=frigate["lpr_event_quiet"],
             stats_timeout=frigate["stats_timeout"],
+            max_image_bytes=int(frigate["max_image_megabytes"] * 1_000_000),
         ),
         models_dir=resolve(models["dir"]) if models.get("dir") else None,
         detector=models["detector"],

@@ -14,13 +14,16 @@ import logging
 import math
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
+from aiohttp import hdrs
+
+from rufina_alpr.bounded_body import BodyRefused, read_bounded
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,6 +36,14 @@ PAGE_OVERLAP: Final = 0.001
 """Seconds before the last start time seen where the next page of ``GET /api/events`` starts."""
 MAX_ID_LENGTH: Final = 64
 """Frigate's ids are ``<frame_time>-<6 chars>`` (24 characters); the store keeps up to 64."""
+DEFAULT_MAX_IMAGE_BYTES: Final = 32_000_000
+"""Largest image body accepted (``frigate.max_image_megabytes``): a 4K JPEG at quality 95 is
+~3 MB, Frigate's WebP clean copy less, a 4K PNG (older clean copies) of a noisy frame ~20 MB."""
+MAX_JSON_BYTES: Final = 16_000_000
+"""Largest JSON body accepted: ``/api/config`` of a 34-camera Frigate is well under 1 MB, a page
+of 100 events ~100 KB."""
+ACCEPT_ENCODING: Final = "gzip, deflate"
+"""What `read_bounded` decodes; Frigate's nginx gzips JSON (not images) when asked."""
 
 
 class EventError(ValueError):
@@ -349,7 +360,11 @@ class FrigateClient:
         password: str | None = None,
         cookie_name: str = "frigate_token",
         ssl: ssl.SSLContext | bool = True,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        count: Callable[[str], None] | None = None,
     ) -> None:
+        """``count`` is told the name of each refusal (``frigate_bodies_refused``,
+        ``frigate_redirects_refused``): the engine's metrics."""
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -358,6 +373,8 @@ class FrigateClient:
         self._username, self._password = username, password
         self._cookie_name = cookie_name
         self._ssl = ssl
+        self._max_image = max_image_bytes
+        self._count = count
         self._token: str | None = None
         self._clean: str | None = None
         self._login_lock = asyncio.Lock()
@@ -382,7 +399,7 @@ class FrigateClient:
         """``snapshot.jpg``: clean while the event is in progress, as stored once it ended."""
         event = quote(event_id, safe="")
         params = {"bbox": "0", "crop": "0", "timestamp": "0", "quality": str(quality)}
-        return await self._get_bytes(f"/api/events/{event}/snapshot.jpg", params)
+        return await self._get_image(f"/api/events/{event}/snapshot.jpg", params)
 
     async def clean_snapshot(self, event_id: str) -> bytes | None:
         """The clean copy (0.17+: WebP; older: PNG), or None when Frigate answers with an
@@ -391,7 +408,7 @@ class FrigateClient:
         event = quote(event_id, safe="")
         suffix = await self._clean_suffix()
         try:
-            return await self._get_bytes(f"/api/events/{event}/snapshot-clean.{suffix}", {})
+            return await self._get_image(f"/api/events/{event}/snapshot-clean.{suffix}", {})
         except FrigateError as err:
             if err.status is None:
                 raise
@@ -414,12 +431,12 @@ class FrigateClient:
 
     async def thumbnail(self, event_id: str) -> bytes:
         event = quote(event_id, safe="")
-        return await self._get_bytes(f"/api/events/{event}/thumbnail.jpg", {})
+        return await self._get_image(f"/api/events/{event}/thumbnail.jpg", {})
 
     async def recording_frame(self, camera: str, frame_time: float) -> bytes:
         """The record stream's frame at ``frame_time`` (full record resolution)."""
         path = f"/api/{quote(camera, safe='')}/recordings/{frame_time:.6f}/snapshot.jpg"
-        return await self._get_bytes(path, {})
+        return await self._get_image(path, {})
 
     # ------------------------------------------------------------------ JSON
     async def version(self) -> str:
@@ -495,8 +512,9 @@ class FrigateClient:
             body = {"user": self._username, "password": self._password}
             try:
                 async with self._session.post(
-                    url, json=body, timeout=self._timeout, ssl=self._ssl
+                    url, json=body, timeout=self._timeout, ssl=self._ssl, allow_redirects=False
                 ) as response:
+                    self._refuse_redirect("POST", "/api/login", response)
                     if response.status != 200:
                         raise FrigateError(
                             f"POST /api/login: HTTP {response.status}", status=response.status
@@ -521,8 +539,51 @@ class FrigateClient:
         expiry = jwt_expiry(self._token) if self._token else None
         return expiry is not None and expiry - time.time() < EXPIRY_MARGIN
 
+    def _refuse_redirect(self, method: str, path: str, response: aiohttp.ClientResponse) -> None:
+        """Frigate's API never redirects these requests; following one would send the JWT
+        cookie, or on 307/308 the login body, wherever it points. Logged with the target's
+        origin only."""
+        if not 300 <= response.status < 400:
+            return
+        target = urlsplit(response.headers.get(hdrs.LOCATION, ""))
+        origin = f"{target.scheme}://{target.netloc}" if target.netloc else "the same host"
+        if self._count is not None:
+            self._count("frigate_redirects_refused")
+        _LOGGER.warning(
+            "Frigate answered %s %s with a redirect (HTTP %d, to %s): not followed",
+            method,
+            path,
+            response.status,
+            origin,
+        )
+        raise FrigateError(
+            f"{method} {path}: redirect (HTTP {response.status}) not followed",
+            status=response.status,
+        )
+
+    async def _body(
+        self, method: str, path: str, response: aiohttp.ClientResponse, limit: int
+    ) -> bytes:
+        """The body within ``limit`` bytes (received and decoded); a refusal is counted,
+        logged and not retried (the same request would bring the same body)."""
+        try:
+            return await read_bounded(response, limit)
+        except BodyRefused as err:
+            if self._count is not None:
+                self._count("frigate_bodies_refused")
+            _LOGGER.warning("Frigate's answer to %s %s refused: %s", method, path, err)
+            raise FrigateError(
+                f"{method} {path}: body refused: {err}", status=response.status
+            ) from err
+
     async def _request(
-        self, method: str, path: str, *, params: dict[str, str], body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str],
+        body: Any = None,
+        limit: int = MAX_JSON_BYTES,
     ) -> bytes:
         url = f"{self._base}{path}"
         last_error = "no attempt"
@@ -542,13 +603,17 @@ class FrigateClient:
                     params=params,
                     json=body,
                     cookies=self._cookies(),
+                    headers={hdrs.ACCEPT_ENCODING: ACCEPT_ENCODING},
                     timeout=self._timeout,
                     ssl=self._ssl,
+                    allow_redirects=False,
+                    auto_decompress=False,
                 ) as response:
                     if (refreshed := self._cookie(response)) is not None:
                         self._token = refreshed  # Frigate refreshes a session close to expiry
+                    self._refuse_redirect(method, path, response)
                     if response.status == 200:
-                        return await response.read()
+                        return await self._body(method, path, response, limit)
                     last_error, last_status = f"HTTP {response.status}", response.status
                     if (
                         response.status == HTTPStatus.UNAUTHORIZED
@@ -572,6 +637,9 @@ class FrigateClient:
 
     async def _get_bytes(self, path: str, params: dict[str, str]) -> bytes:
         return await self._request("GET", path, params=params)
+
+    async def _get_image(self, path: str, params: dict[str, str]) -> bytes:
+        return await self._request("GET", path, params=params, limit=self._max_image)
 
     async def _post(self, path: str, body: dict[str, Any]) -> None:
         await self._request("POST", path, params={}, body=body)

@@ -16,6 +16,8 @@ COUNTER_NAMES: Final = (
     "images_fetched",
     "images_failed",
     "images_invalid",
+    "frigate_bodies_refused",
+    "frigate_redirects_refused",
     "reads_done",
     "reads_dropped",
     "reads_skipped_busy",

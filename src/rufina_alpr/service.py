@@ -213,6 +213,8 @@ class Engine:
             password=frigate.password,
             cookie_name=frigate.cookie_name,
             ssl=ssl_context(frigate.verify_tls, frigate.ca_file),
+            max_image_bytes=frigate.max_image_bytes,
+            count=self.metrics.inc,
         )
         await self.mqtt.start()
         self._spawn(self._housekeeping())
