@@ -52,7 +52,8 @@ class YoloV8OnnxDetector(BaseDetector):
     def _letterbox(self, frame: np.ndarray) -> tuple[np.ndarray, float, int, int]:
         height, width = frame.shape[:2]
         scale = self.input_size / max(height, width)
-        new_w, new_h = round(width * scale), round(height * scale)
+        # At least 1 px: a frame of extreme aspect (a 1x2000 strip decodes) must not resize to 0.
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         resized = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
         pad_x, pad_y = (self.input_size - new_w) // 2, (self.input_size - new_h) // 2
