@@ -341,6 +341,9 @@ def ssl_context(verify: bool, ca_file: str | None) -> ssl.SSLContext | bool:
 class FrigateClient:
     """Frigate's HTTP API with timeouts and retries (5xx, 429, timeouts, connection errors).
 
+    Answers are bounded (`read_bounded`: images ``max_image_bytes``, JSON ``MAX_JSON_BYTES``,
+    on the wire and decoded) and redirects are refused, not followed (see `_refuse_redirect`).
+
     With a user and password (port 8971), the client logs in (``POST /api/login``) and sends the
     JWT back as Frigate's cookie, as its web UI does: Frigate's ``/auth`` refreshes only a
     cookie token close to expiry (``auth.refresh_time``), a Bearer one just expires. The client
@@ -546,7 +549,8 @@ class FrigateClient:
         if not 300 <= response.status < 400:
             return
         target = urlsplit(response.headers.get(hdrs.LOCATION, ""))
-        origin = f"{target.scheme}://{target.netloc}" if target.netloc else "the same host"
+        host = target.netloc.rpartition("@")[2]  # never a user or password it may carry
+        origin = f"{target.scheme}://{host}" if host else "the same host"
         if self._count is not None:
             self._count("frigate_redirects_refused")
         _LOGGER.warning(
