@@ -200,6 +200,18 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 # ----------------------------------------------------------------------- parameters
+def _text_value(name: str, value: str, min_length: int, max_length: int) -> str:
+    """A text parameter as the description has it: its length as sent, no control character,
+    not blank (a blank value is a mistake, not an absent parameter); surrounding spaces off."""
+    if not min_length <= len(value) <= max_length:
+        raise bad_request(f"'{name}' must be {min_length} to {max_length} characters long")
+    if any(ord(ch) < 32 for ch in value):
+        raise bad_request(f"'{name}' must not contain control characters")
+    if not value.strip():
+        raise bad_request(f"'{name}' must not be blank")
+    return value.strip()
+
+
 class Params:
     """Query parameters, parsed strictly: a bad value is a 400 that names the parameter."""
 
@@ -211,16 +223,11 @@ class Params:
         self, name: str, *, required: bool = False, max_length: int = 200, min_length: int = 1
     ) -> str | None:
         value = self._query.get(name)
-        if value is None or value.strip() == "":
+        if value is None:
             if required:
                 raise bad_request(f"'{name}' is required")
             return None
-        value = value.strip()
-        if not min_length <= len(value) <= max_length:
-            raise bad_request(f"'{name}' must be {min_length} to {max_length} characters long")
-        if any(ord(ch) < 32 for ch in value):
-            raise bad_request(f"'{name}' must not contain control characters")
-        return value
+        return _text_value(name, value, min_length, max_length)
 
     def integer(self, name: str, default: int | None, low: int, high: int) -> int | None:
         raw = self._query.get(name)
@@ -249,7 +256,7 @@ class Params:
     def time(self, name: str) -> datetime | None:
         """ISO 8601; without a zone, the engine's time zone."""
         raw = self._query.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             return None
         try:
             value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
@@ -324,15 +331,12 @@ class Params:
 
     def justification(self) -> tuple[str, str | None]:
         """The ``reason`` every plate-returning request needs, and the optional case number."""
-        reason = self._query.get("reason", "").strip()
-        if not reason:
+        raw = self._query.get("reason", "")
+        if not raw.strip():
             raise ApiError(
                 400, "reason_required", "this request returns plates: give a 'reason' for it"
             )
-        if not MIN_REASON <= len(reason) <= MAX_REASON:
-            raise bad_request(f"'reason' must be {MIN_REASON} to {MAX_REASON} characters long")
-        if any(ord(ch) < 32 for ch in reason):
-            raise bad_request("'reason' must not contain control characters")
+        reason = _text_value("reason", raw, MIN_REASON, MAX_REASON)
         case_number = self.text("case_number", max_length=MAX_CASE_NUMBER)
         return reason, case_number
 
@@ -1144,7 +1148,18 @@ async def hold_release(request: web.Request) -> web.Response:
 
 # ----------------------------------------------------------------------- operator: hotlists
 _TEXT = vol.All(str, vol.Length(min=1, max=500))
-_PRIORITY = vol.All(int, vol.Range(min=1, max=9))
+
+
+def _whole(value: Any) -> int:
+    """A JSON integer: ``3`` or ``3.0`` (JSON Schema's integer), never a boolean."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise vol.Invalid("not a whole number")
+
+
+_PRIORITY = vol.All(_whole, vol.Range(min=1, max=9))
 CREATE_LIST = vol.Schema(
     {
         vol.Required("id"): vol.All(str, vol.Match(r"^[a-z0-9][a-z0-9_-]{0,63}$")),
@@ -1165,8 +1180,8 @@ ADD_ENTRY = vol.Schema(
         vol.Optional("stations"): vol.Any(
             None, vol.All([vol.All(str, vol.Length(min=1, max=64))], vol.Length(max=64))
         ),
-        vol.Optional("from_hour"): vol.Any(None, vol.All(int, vol.Range(min=0, max=23))),
-        vol.Optional("to_hour"): vol.Any(None, vol.All(int, vol.Range(min=0, max=24))),
+        vol.Optional("from_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=23))),
+        vol.Optional("to_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=24))),
     }
 )
 
