@@ -57,6 +57,16 @@ def too_deep(payload: bytes, limit: int) -> bool:
     return False
 
 
+LATEST_TIME: Final = 4_102_444_800.0
+"""2100-01-01 in Unix seconds: Frigate's times are Unix seconds, and one past what `datetime`
+can hold (a forged 1e300) would fail every step that turns it into the passage's time."""
+
+
+def plausible_times(*moments: float | None) -> bool:
+    """Whether Frigate times (Unix seconds; None: not given) are within 1970-2100."""
+    return all(moment is None or 0.0 <= moment <= LATEST_TIME for moment in moments)
+
+
 def valid_event_id(identifier: str) -> bool:
     """Whether an event id can safely be a URL segment, a store key and a log field."""
     return EVENT_ID.fullmatch(identifier) is not None

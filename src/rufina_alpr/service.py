@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from rufina_alpr import contract, privacy, traffic
 from rufina_alpr.config import Settings
@@ -49,7 +50,7 @@ from rufina_alpr.frigate import (
 )
 from rufina_alpr.fusion import fuse
 from rufina_alpr.hotlist import HotlistMatch, Hotlists, hotlist_summary
-from rufina_alpr.intake import IntakeError, check_payload, valid_event_id
+from rufina_alpr.intake import IntakeError, check_payload, plausible_times, valid_event_id
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message, MqttLink, Will
 from rufina_alpr.plate_formats import normalize_plate
@@ -266,7 +267,7 @@ class Engine:
         and shows in the health (`store_health`) until a later call succeeds."""
         try:
             result = await self.in_db(function, *args)
-        except Exception as err:
+        except (SQLAlchemyError, OSError) as err:  # not a bug of ours: those fail the task
             self.metrics.inc("store_failures")
             if self.store_error is None:
                 self.store_error = (type(err).__name__, datetime.now(self.settings.timezone))
@@ -393,6 +394,10 @@ class Engine:
             event = parse_event(message.payload)
             if not valid_event_id(event.id):
                 raise EventError("'id' is not a Frigate event id")
+            if not plausible_times(
+                event.start_time, event.end_time, event.frame_time, event.snapshot_time
+            ):
+                raise EventError("a time is outside 1970-2100")
         except EventError as err:
             self.metrics.inc("events_malformed")
             _LOGGER.warning("ignored a malformed Frigate event message: %s", err)
@@ -438,6 +443,8 @@ class Engine:
             update = parse_tracked_object_update(payload)
             if update is not None and not valid_event_id(update.id):
                 raise EventError("'id' is not a Frigate event id")
+            if update is not None and not plausible_times(update.timestamp):
+                raise EventError("'timestamp' is outside 1970-2100")
         except EventError as err:
             self.metrics.inc("lpr_updates_malformed")
             _LOGGER.warning("ignored a malformed tracked_object_update: %s", err)
@@ -1194,8 +1201,10 @@ class Engine:
                 for item in items:
                     try:
                         event = event_from_api(item)
-                        if not valid_event_id(event.id):
-                            raise EventError("'id' is not a Frigate event id")
+                        if not valid_event_id(event.id) or not plausible_times(
+                            event.start_time, event.end_time
+                        ):
+                            raise EventError("an id or a time Frigate cannot have made")
                     except EventError as err:
                         self.metrics.inc("events_malformed")
                         _LOGGER.debug("ignored an event of GET /api/events: %s", err)
