@@ -43,6 +43,18 @@ def _nested(levels: int) -> bytes:
     return b'{"type":"new","after":' + b"[" * levels + b"]" * levels + b"}"
 
 
+async def _subscribed(harness: Any) -> None:
+    """Wait until the engine's subscriptions are active (its CONNACK comes before the SUBACK),
+    so that messages published next all reach it: a marker on `frigate/available` came back."""
+    marker = f"marker-{time.monotonic_ns()}"
+    for _ in range(50):
+        await harness.replay.mqtt.publish("frigate/available", marker.encode(), qos=1)
+        with contextlib.suppress(AssertionError):
+            await harness.wait_for(lambda: harness.engine.frigate_available == marker, 0.2)
+            return
+    raise AssertionError("the engine never subscribed")
+
+
 # ------------------------------------------------------------------------- 1. poison messages
 def test_payload_checks_bound_size_and_depth_before_parsing() -> None:
     real = (PAYLOADS / "events_end_car.json").read_bytes()
@@ -72,6 +84,7 @@ async def test_poison_messages_are_dead_lettered_and_vehicles_still_pass(
         ("reviews", _nested(100_000)),
         ("stats", _nested(100_000)),
     ]
+    await _subscribed(harness)
     for topic, payload in poison:
         await replay.mqtt.publish(f"frigate/{topic}", payload, qos=1)
     ids = [await replay.replay_one(photo, "cam_pomino") for photo in photos]
@@ -113,6 +126,7 @@ async def test_a_forged_lpr_update_makes_no_confident_transit_and_no_alert(
         "camera": "cam_pomino",
         "timestamp": time.time(),
     }
+    await _subscribed(harness)
     await replay.mqtt.publish("frigate/tracked_object_update", json.dumps(forged).encode(), qos=1)
     await harness.wait_for(lambda: len(harness.received) == 1, 30, "the flagged transit")
     transit = harness.received[0]
@@ -186,6 +200,7 @@ async def test_a_full_disk_loses_no_event_and_shows_in_health(
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             return _fill(disk)
 
+        await _subscribed(harness)
         filler = await engine.in_db(full_disk)
         ids = [await replay.replay_one(photo, "cam_pomino") for photo in photos[:3]]
         ids.append(await replay.replay_one(photos[3], "cam_piazza"))
@@ -271,6 +286,7 @@ async def test_event_ids_that_are_path_segments_or_hold_newlines_are_refused(
     replay, engine = harness.replay, harness.engine
     template = json.loads((PAYLOADS / "events_end_car.json").read_text())
     bad_ids = [".", "..", "../../api/config", "1753373411.5-ab\nINFO forged line"]
+    await _subscribed(harness)
     for bad in bad_ids:
         message = json.loads(json.dumps(template))
         message["before"]["id"] = message["after"]["id"] = bad
