@@ -598,6 +598,12 @@ class RufinaAlprHub:
         self.last_transits[transit.station] = transit
         self._notify(station_key("last", transit.station))
 
+    def _clear_last(self, station_id: str) -> None:
+        """The station's newest transit was purged: its plate leaves the entities too."""
+        self.last_transits.pop(station_id, None)
+        self.live_transits.pop(station_id, None)
+        self._notify(station_key("last", station_id))
+
     @callback
     def _async_on_transit(self, msg: ReceiveMessage) -> None:
         try:
@@ -617,6 +623,11 @@ class RufinaAlprHub:
 
     @callback
     def _async_on_last(self, msg: ReceiveMessage) -> None:
+        if not msg.payload:
+            # The engine's retention purge deletes a purged plate's retained message.
+            self._clear_last(msg.topic[len(self.prefix) + 1 : -len("/last")])
+            self._count("last")
+            return
         try:
             transit = Transit.from_payload(msg.payload)
         except PayloadError as err:

@@ -195,6 +195,20 @@ async def test_live_transit_updates_last_plate(
     assert hass.states.get(LAST_PLATE).state == "EX4O7TR"
 
 
+async def test_purged_last_plate_is_cleared(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """The engine's purge deletes the retained `last` (empty message): the plate goes too."""
+    await publish_engine(hass)
+    assert hass.states.get(LAST_PLATE).state == "FB123XY"
+    fire(hass, "st01_ss67_est/last", b"")
+    await hass.async_block_till_done()
+    state = hass.states.get(LAST_PLATE)
+    assert state.state == STATE_UNKNOWN
+    assert "display" not in state.attributes
+    assert "Rejected" not in str(state.attributes)
+
+
 async def test_plate_crop_image(
     hass: HomeAssistant,
     setup_integration: MockConfigEntry,
