@@ -420,9 +420,19 @@ def _page_body(items: list[Any], limit: int, offset: int, key: str) -> dict[str,
 
 # ----------------------------------------------------------------------- public
 async def health(request: web.Request) -> web.Response:
+    """Liveness, and whether outcomes can be stored: ``degraded`` while the store fails.
+
+    Still 200 then: the add-on's watchdog restarts on anything else, which frees no disk.
+    """
     engine = request.app[ENGINE_KEY]
+    store = engine.store_health()
     return web.json_response(
-        {"status": "ok", "mqtt": engine.mqtt.connected.is_set(), "queue": engine.queue_length}
+        {
+            "status": "ok" if store["state"] == "ok" else "degraded",
+            "mqtt": engine.mqtt.connected.is_set(),
+            "queue": engine.queue_length,
+            "store": store,
+        }
     )
 
 

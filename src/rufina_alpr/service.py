@@ -127,7 +127,9 @@ class Engine:
         self.topics = contract.Topics(settings.mqtt.topic_prefix)
         self.started_at = datetime.now(settings.timezone)
         self.store = Store(
-            settings.store_url, worker=f"{settings.instance}/{settings.mqtt.client_id}"
+            settings.store_url,
+            worker=f"{settings.instance}/{settings.mqtt.client_id}",
+            metrics=self.metrics,
         )
         self.hotlists = Hotlists(
             self.store,

@@ -98,10 +98,29 @@ async def get_json(
 async def test_health_and_openapi_are_public(client: TestClient[Any, Any]) -> None:
     response = await client.get("/api/health")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "mqtt": False, "queue": 0}
+    assert await response.json() == {
+        "status": "ok",
+        "mqtt": False,
+        "queue": 0,
+        "store": {"state": "ok", "error": None, "since": None},
+    }
     described = await client.get("/api/openapi.yaml")
     assert described.status == 200
     assert (await described.text()).startswith("openapi: 3.1")
+
+
+async def test_health_shows_a_failing_store(client: TestClient[Any, Any], engine: Engine) -> None:
+    """While outcomes cannot be stored (disk full: tests/engine/test_intake.py) health says so."""
+    engine.store_error = ("OperationalError", datetime(2026, 12, 2, 18, 0, tzinfo=UTC))
+    response = await client.get("/api/health")
+    assert response.status == 200  # the add-on's watchdog would restart on anything else
+    body = await response.json()
+    assert body["status"] == "degraded"
+    assert body["store"] == {
+        "state": "failing",
+        "error": "OperationalError",
+        "since": "2026-12-02T18:00:00.000+00:00",
+    }
 
 
 BAD_HEADERS = [
