@@ -40,6 +40,7 @@ from rufina_alpr.broker import MosquittoBroker, free_port
 from rufina_alpr.replay import FrigateReplay, load_photos
 from rufina_alpr.stations import load_registry
 
+from ..dashboard_entities import dashboard_entities
 from .conftest import REGISTRY, REPO, require
 
 PY314_ROOT = REPO / "scripts" / "py314-root.sh"
@@ -416,7 +417,7 @@ async def test_dashboard_renders_in_a_real_home_assistant(
             async def states() -> dict[str, dict[str, Any]]:
                 return {s["entity_id"]: s for s in await api.call("GET", "/api/states")}
 
-            named = _dashboard_entities(yaml.safe_load(DASHBOARD.read_text()))
+            named = dashboard_entities(yaml.safe_load(DASHBOARD.read_text()))
 
             async def entities_ready() -> bool:
                 current = await states()
@@ -543,21 +544,3 @@ async def test_dashboard_renders_in_a_real_home_assistant(
 def _last_plate(station_id: str) -> str:
     """A station's Last plate sensor: the integration's stable entity id (engine `rufina`)."""
     return f"sensor.rufina_{station_id}_last_plate"
-
-
-def _dashboard_entities(node: Any) -> set[str]:
-    """Every entity id the dashboard names (cards, rows, map markers, logbook lists)."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "entity" and isinstance(value, str):
-                found.add(value)
-            elif key == "entities" and isinstance(value, list):
-                found.update(item for item in value if isinstance(item, str))
-                found |= _dashboard_entities(value)
-            elif key != "content":
-                found |= _dashboard_entities(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _dashboard_entities(item)
-    return found

@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from rufina_alpr.contract import stations_payload, status_payload
 from rufina_alpr.stations import load_registry
 
+from ..dashboard_entities import dashboard_entities
 from .conftest import API_URL, PREFIX, TOKEN, fire, validate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,24 +37,6 @@ DASHBOARD = REPO / "dashboards" / "rufina_alpr.yaml"
 REGISTRY = REPO / "frigate_config" / "stations.yaml"
 BLUEPRINTS = sorted((REPO / "blueprints" / "automation" / "rufina_alpr").glob("*.yaml"))
 INSTANCE = "rufina"  # the dashboard's engine
-
-
-def dashboard_entities(node: Any) -> set[str]:
-    """Every entity id the dashboard names (cards, rows, map markers, logbook lists)."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "entity" and isinstance(value, str):
-                found.add(value)
-            elif key == "entities" and isinstance(value, list):
-                found.update(item for item in value if isinstance(item, str))
-                found |= dashboard_entities(value)
-            elif key != "content":
-                found |= dashboard_entities(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= dashboard_entities(item)
-    return found
 
 
 def templates(node: Any) -> list[str]:
