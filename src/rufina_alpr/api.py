@@ -16,6 +16,7 @@ import csv
 import hmac
 import io
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import voluptuous as vol
+import yaml
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
@@ -59,6 +61,11 @@ OPENAPI_PATH: Final = (
 )
 OPENAPI_KEY: Final[web.AppKey[Path]] = web.AppKey("openapi", Path)
 HOTLISTS_KEY: Final[web.AppKey[Hotlists]] = web.AppKey("hotlists", Hotlists)
+# (method, route pattern) -> the query parameters the description gives that operation.
+QUERY_NAMES_KEY: Final[web.AppKey[dict[tuple[str, str], frozenset[str]]]] = web.AppKey(
+    "query_names", dict
+)
+_HTTP_METHODS: Final = ("get", "post", "put", "patch", "delete")
 MAX_IMPORT_BYTES: Final = 4 * 1024 * 1024
 PUBLIC_PATHS: Final = frozenset({"/api/health", "/api/openapi.yaml"})
 MAX_PAGE: Final = 500  # the default of `api.max_page`
@@ -182,6 +189,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
                     response = _error(408, "request_timeout", "the body came too slowly")
                     response.force_close()
                     return response
+        _refuse_unknown_query(request)
         return await handler(request)
     except ApiError as err:
         return _error(err.status, err.code, err.message)
@@ -200,6 +208,46 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 # ----------------------------------------------------------------------- parameters
+def described_query_names(path: Path) -> dict[tuple[str, str], frozenset[str]]:
+    """Every described operation's query parameter names, from the OpenAPI description (the
+    path's and the operation's own, references resolved): anything else in a query is a 400."""
+    if not path.is_file():
+        return {}
+    document = yaml.safe_load(path.read_text())
+    shared = document.get("components", {}).get("parameters", {})
+
+    def names(parameters: Iterable[Mapping[str, Any]]) -> set[str]:
+        found: set[str] = set()
+        for given in parameters:
+            ref = given.get("$ref")
+            parameter = shared[ref.rsplit("/", 1)[-1]] if isinstance(ref, str) else given
+            if parameter.get("in") == "query":
+                found.add(str(parameter["name"]))
+        return found
+
+    described: dict[tuple[str, str], frozenset[str]] = {}
+    for route, item in document.get("paths", {}).items():
+        common = names(item.get("parameters", []))
+        for method, operation in item.items():
+            if method in _HTTP_METHODS:
+                own = names(operation.get("parameters", []))
+                described[(method.upper(), route)] = frozenset(common | own)
+    return described
+
+
+def _refuse_unknown_query(request: web.Request) -> None:
+    resource = request.match_info.route.resource
+    if resource is None or not request.query:
+        return
+    allowed = request.app[QUERY_NAMES_KEY].get((request.method, resource.canonical))
+    if allowed is None:  # not an operation of the description (HEAD, the panel's files)
+        return
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise bad_request(f"unknown query parameter(s): {shown}")
+
+
 def _text_value(name: str, value: str, min_length: int, max_length: int) -> str:
     """A text parameter as the description has it: its length as sent, no control character,
     not blank (a blank value is a mistake, not an absent parameter); surrounding spaces off."""
@@ -304,7 +352,7 @@ class Params:
     def station(self, name: str, *, required: bool = False) -> str | None:
         value = self.text(name, required=required, max_length=64)
         if value is not None and self._engine.settings.station(value) is None:
-            raise bad_request(f"'{name}': unknown station")
+            raise not_found(f"'{name}': unknown station")
         return value
 
     def stations(self, name: str = "station") -> list[str]:
@@ -319,7 +367,7 @@ class Params:
             raise bad_request(f"'{name}': too many stations")
         for value in values:
             if self._engine.settings.station(value) is None:
-                raise bad_request(f"'{name}': unknown station")
+                raise not_found(f"'{name}': unknown station")
         return list(dict.fromkeys(values))
 
     def page(self) -> tuple[int, int]:
@@ -528,14 +576,30 @@ async def metrics(request: web.Request) -> web.Response:
 VEHICLES: Final = ("car", "motorcycle", "bus", "truck", "bicycle", "van", "vehicle")
 
 
-def _plate_param(params: Params, name: str, *, required: bool) -> str | None:
-    raw = params.text(name, required=required, max_length=32)
-    if raw is None:
-        return None
+# A plate or pattern as sent (docs/openapi.yaml has the same): ASCII letters, digits and the
+# wildcards, with the spaces, dashes and dots people type; at least one character besides `*`.
+PLATE_TEXT: Final = re.compile(r"[ .\-]*(?:\*[ .\-]*)*[A-Za-z0-9?][A-Za-z0-9*? .\-]*")
+MAX_PLATE_TEXT: Final = 16
+
+
+def _plate_text(name: str, raw: str) -> str:
+    """The normalised pattern of a plate as sent, or a 400."""
+    if len(raw) > MAX_PLATE_TEXT or not PLATE_TEXT.fullmatch(raw):
+        raise bad_request(
+            f"'{name}': a plate or pattern is at most {MAX_PLATE_TEXT} letters, digits, wildcards"
+            " (* any run, ? one character), spaces, dashes and dots, with one character besides *"
+        )
     try:
         return plate_pattern(raw)
     except PatternError as err:
         raise bad_request(f"'{name}': {err}") from None
+
+
+def _plate_param(params: Params, name: str, *, required: bool) -> str | None:
+    raw = params.text(name, required=required, max_length=MAX_PLATE_TEXT)
+    if raw is None:
+        return None
+    return _plate_text(name, raw)
 
 
 def _transit_query(params: Params) -> TransitQuery:
@@ -948,6 +1012,10 @@ def _aware_time(value: Any) -> datetime:
 TRAFFIC_MAX_DAYS: Final = {"15m": 31, "1h": 92, "1d": 732}
 
 
+# The groupings as sent (docs/openapi.yaml has the same pattern).
+TRAFFIC_BY: Final = re.compile(r" *(?:none|(?:vehicle|direction)(?: *, *(?:vehicle|direction))*) *")
+
+
 @requires("viewer")
 async def traffic_counts(request: web.Request) -> web.Response:
     """Vehicles per station and 15 min / hour / day bucket, by class and direction (no plates)."""
@@ -960,11 +1028,11 @@ async def traffic_counts(request: web.Request) -> web.Response:
     raw_by = params.text("by", max_length=32)
     by: tuple[str, ...] = ("vehicle", "direction")
     if raw_by is not None:
-        by = tuple(part.strip() for part in raw_by.split(",") if part.strip())
+        if not TRAFFIC_BY.fullmatch(request.query.get("by", "")):
+            raise bad_request("'by' is a comma-separated list of vehicle and direction, or none")
+        by = tuple(part.strip() for part in raw_by.split(","))
         if by == ("none",):
             by = ()
-        if not set(by) <= {"vehicle", "direction"}:
-            raise bad_request("'by' is a comma-separated list of vehicle and direction, or none")
     fmt = params.choice("format", ("json", "csv"), "json")
     since, until = params.time_range()
     if until is None:
@@ -1037,14 +1105,21 @@ async def traffic_unique(request: web.Request) -> web.Response:
 
 
 # ----------------------------------------------------------------------- operator: holds
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise vol.Invalid("must not be blank")
+    return value.strip()
+
+
 HOLD_BODY = vol.Schema(
     {
-        vol.Required("case_number"): vol.All(str, vol.Strip, vol.Length(min=1, max=64)),
-        vol.Required("reason"): vol.All(str, vol.Strip, vol.Length(min=MIN_REASON, max=500)),
+        # Lengths as sent, as for query parameters; then not blank, surrounding spaces off.
+        vol.Required("case_number"): vol.All(str, vol.Length(min=1, max=64), _not_blank),
+        vol.Required("reason"): vol.All(str, vol.Length(min=MIN_REASON, max=500), _not_blank),
         vol.Optional("transit_ids"): vol.All(
             [vol.All(str, vol.Length(min=1, max=36))], vol.Length(min=1, max=10_000)
         ),
-        vol.Optional("plate"): vol.All(str, vol.Length(min=2, max=32)),
+        vol.Optional("plate"): vol.All(str, vol.Length(min=2, max=MAX_PLATE_TEXT)),
         vol.Optional("since"): _aware_time,
         vol.Optional("until"): _aware_time,
     }
@@ -1074,10 +1149,7 @@ async def hold_create(request: web.Request) -> web.Response:
     ids: list[str] = list(body.get("transit_ids", []))
     plate: str | None = None
     if "plate" in body:
-        try:
-            plate = plate_pattern(body["plate"])
-        except PatternError as err:
-            raise bad_request(f"'plate': {err}") from None
+        plate = _plate_text("plate", body["plate"])
         if "*" in plate or "?" in plate:
             raise bad_request("'plate': a hold names one plate, without wildcards")
         since, until = body.get("since"), body.get("until")
@@ -1328,6 +1400,12 @@ async def hotlist_add(request: web.Request) -> web.Response:
     list_id = _list_id(request)
     body = await json_body(request, ADD_ENTRY)
     principal = request[PRINCIPAL_KEY]
+    engine = request.app[ENGINE_KEY]
+    if any(
+        name.strip() and engine.settings.station(name.strip()) is None
+        for name in body.get("stations") or ()
+    ):  # as for the query parameters: a station that does not exist is not found
+        raise not_found("'stations': unknown station")
     entry = await _hotlist_call(
         request,
         lambda: hotlists_of(request).add_entry(
@@ -1613,6 +1691,7 @@ def create_app(
     app[ENGINE_KEY] = engine
     app[TIMEOUTS_KEY] = timeouts
     app[OPENAPI_KEY] = openapi_path
+    app[QUERY_NAMES_KEY] = described_query_names(openapi_path)
     # The engine's own (it matches every transit), else one over the same store.
     existing = getattr(engine, "hotlists", None)
     app[HOTLISTS_KEY] = (

@@ -93,6 +93,9 @@ MIN_FUZZY_LENGTH: Final = 5  # shorter plates match exactly or not at all
 ALTERNATIVE_FACTOR: Final = 0.9
 
 PLATE_PATTERN: Final = re.compile(r"[A-Z0-9]{2,12}")
+# A plate as given (docs/openapi.yaml has the same): ASCII letters and digits, with spaces, dashes
+# and dots between them, which normalising drops.
+PLATE_TEXT: Final = re.compile(r"[ .\-]*(?:[A-Za-z0-9][ .\-]*){2,12}")
 CSV_HEADER: Final[tuple[str, ...]] = (
     "plate",
     "reason",
@@ -952,7 +955,7 @@ class Hotlists:
         added_by: str,
     ) -> dict[str, Any]:
         normalized = normalize_plate(plate or "")
-        if not PLATE_PATTERN.fullmatch(normalized):
+        if not PLATE_TEXT.fullmatch(plate or "") or not PLATE_PATTERN.fullmatch(normalized):
             raise HotlistError("plate: 2 to 12 letters or digits")
         scope: list[str] | None = None
         if stations is not None:

@@ -367,6 +367,25 @@ async def test_search_wildcards_stations_time_and_class(
     assert collected == expected and expected
 
 
+async def test_an_unknown_station_is_404(client: TestClient[Any, Any], engine: Engine) -> None:
+    response = await client.get(
+        "/api/v1/transits", headers=AS_OPERATOR, params={"reason": REASON, "station": "nowhere"}
+    )
+    assert response.status == 404
+    assert "unknown station" in (await response.json())["message"]
+
+
+async def test_an_unknown_query_parameter_is_400(
+    client: TestClient[Any, Any], engine: Engine
+) -> None:
+    response = await client.get(
+        "/api/v1/transits", headers=AS_OPERATOR, params={"reason": REASON, "plates": "AB123CD"}
+    )
+    assert response.status == 400
+    assert "unknown query parameter" in (await response.json())["message"]
+    assert "AB123CD" not in (await response.text())
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -380,7 +399,6 @@ async def test_search_wildcards_stations_time_and_class(
         ({"plate": "**"}, "'plate'"),
         ({"plate": "AB_12"}, "'plate'"),
         ({"plate": "A" * 40}, "'plate'"),
-        ({"station": "nowhere"}, "unknown station"),
         ({"since": "yesterday"}, "ISO 8601"),
         (
             {"since": "2026-03-10T10:00:00+01:00", "until": "2026-03-10T09:00:00+01:00"},
@@ -556,7 +574,8 @@ async def test_seen_at_pomino_then_in_rufina(client: TestClient[Any, Any], day: 
         headers=AS_OPERATOR,
         params={"from_station": "pomino_in", "to_station": "atlantis", "reason": REASON},
     )
-    assert bad.status == 400 and "unknown station" in (await bad.json())["message"]
+    # A station that does not exist is a resource not found, as an unknown hotlist is.
+    assert bad.status == 404 and "unknown station" in (await bad.json())["message"]
 
 
 async def test_loitering(client: TestClient[Any, Any], day: TrafficDay) -> None:
@@ -650,7 +669,6 @@ async def test_hotlist_crud_import_export(
     for bad_entry in (
         {"plate": "x", "reason": "r"},
         {"plate": "AB123CD"},
-        {"plate": "AB123CD", "reason": "r", "stations": ["atlantis"]},
         {"plate": "AB123CD", "reason": "r", "expires_at": "tomorrow"},
         {"plate": "AB123CD", "reason": "r", "expires_at": "2027-01-01T00:00:00"},
         {"plate": "AB123CD", "reason": "r", "from_hour": 3},
@@ -659,6 +677,12 @@ async def test_hotlist_crud_import_export(
             "/api/v1/hotlists/stolen/entries", headers=AS_OPERATOR, json=bad_entry
         )
         assert refused.status == 400, bad_entry
+    unknown_station = await client.post(  # a station that does not exist is not found
+        "/api/v1/hotlists/stolen/entries",
+        headers=AS_OPERATOR,
+        json={"plate": "AB123CD", "reason": "r", "stations": ["atlantis"]},
+    )
+    assert unknown_station.status == 404
     nowhere = await client.post(
         "/api/v1/hotlists/nowhere/entries",
         headers=AS_OPERATOR,

@@ -195,7 +195,7 @@ function livePage(root) {
 
 // ------------------------------------------------------------------ search
 function searchPage(root) {
-  const plate = h("input", { id: "search-plate", name: "plate", maxlength: 32, autocomplete: "off", spellcheck: "false", "aria-describedby": "search-hint" });
+  const plate = h("input", { id: "search-plate", name: "plate", maxlength: 16, autocomplete: "off", spellcheck: "false", "aria-describedby": "search-hint" });
   const station = stationSelect("search-station");
   const since = h("input", { id: "search-since", type: "datetime-local", value: localInput(new Date(Date.now() - 86400000)) });
   const until = h("input", { id: "search-until", type: "datetime-local" });
@@ -241,7 +241,7 @@ function searchPage(root) {
 
 // ------------------------------------------------------------------ route
 function routePage(root, query) {
-  const plate = h("input", { id: "route-plate", name: "plate", required: true, maxlength: 32, autocomplete: "off", spellcheck: "false", value: query.get("plate") || "" });
+  const plate = h("input", { id: "route-plate", name: "plate", required: true, maxlength: 16, autocomplete: "off", spellcheck: "false", value: query.get("plate") || "" });
   const since = h("input", { id: "route-since", type: "datetime-local", value: localInput(new Date(Date.now() - 7 * 86400000)) });
   const until = h("input", { id: "route-until", type: "datetime-local" });
   const reason = reasonInput("route-reason");
