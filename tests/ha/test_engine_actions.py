@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from custom_components.rufina_alpr.compat import vol
 from custom_components.rufina_alpr.const import DOMAIN
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
@@ -337,6 +338,30 @@ async def test_api_errors_are_translated(
     assert raised.value.translation_key == key
     if key == "engine_refused" and "json" in mock:
         assert "'plate': bad" in str(raised.value.translation_placeholders)
+
+
+async def test_plate_longer_than_the_engine_takes_is_refused(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    """The engine takes plate texts of at most 16 characters; the action checks it first."""
+    aioclient_mock.get(f"{API_URL}/api/v1/route", json=ROUTE)
+    data = {"plate": "AB123CD", "reason": "incidente"}
+    before = aioclient_mock.call_count
+    await hass.services.async_call(
+        DOMAIN, "vehicle_route", {**data, "plate": "A" * 16}, blocking=True, return_response=True
+    )
+    assert aioclient_mock.call_count == before + 1
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(
+            DOMAIN,
+            "vehicle_route",
+            {**data, "plate": "A" * 17},
+            blocking=True,
+            return_response=True,
+        )
+    assert aioclient_mock.call_count == before + 1
 
 
 async def test_engine_choice(
