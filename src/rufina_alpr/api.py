@@ -109,6 +109,8 @@ class Principal:
 
 
 PRINCIPAL_KEY: Final[web.RequestKey[Principal]] = web.RequestKey("principal", Principal)
+# The matched route's pattern, for logs: never the path itself (it may hold a plate).
+ROUTE_PATTERN_KEY: Final[web.RequestKey[str]] = web.RequestKey("route_pattern", str)
 
 
 class ApiError(Exception):
@@ -163,6 +165,8 @@ def authenticate(engine: Engine, header: str) -> Principal | None:
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info.route.resource
+    request[ROUTE_PATTERN_KEY] = route.canonical if route is not None else "(no route)"
     try:
         public = getattr(request.match_info.route.handler, "public", False)
         if request.path not in PUBLIC_PATHS and not public:
@@ -200,8 +204,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         return _error(err.status, codes.get(err.status, "bad_request"), err.reason)
     except Exception as err:
         # Only the kind at ERROR: a message or traceback may hold a token, a plate or a reason.
-        route = request.match_info.route.resource
-        where = route.canonical if route is not None else "(no route)"
+        where = request[ROUTE_PATTERN_KEY]
         _LOGGER.error("%s %s failed: %s", request.method, where, type(err).__name__)
         _LOGGER.debug("%s %s failed", request.method, where, exc_info=True)
         return _error(500, "internal_error", "the request failed")
@@ -258,6 +261,10 @@ def _text_value(name: str, value: str, min_length: int, max_length: int) -> str:
     if not value.strip():
         raise bad_request(f"'{name}' must not be blank")
     return value.strip()
+
+
+# As docs/openapi.yaml's `stations` parameter (`maxItems`).
+MAX_STATION_PARAMS: Final = 64
 
 
 class Params:
@@ -320,14 +327,12 @@ class Params:
             raise bad_request(f"'{name}' must lie between the years 2000 and 2199")
         return value
 
-    def time_range(
-        self, *, default_days: float | None = None
-    ) -> tuple[datetime | None, datetime | None]:
+    def time_range(self) -> tuple[datetime | None, datetime | None]:
+        """[since, until); a `since` after `until` is the empty window at `since` (an answer with
+        nothing in it, as in SQL, rather than a refusal OpenAPI could not describe)."""
         since, until = self.time("since"), self.time("until")
         if since is not None and until is not None and since > until:
-            raise bad_request("'since' must not be after 'until'")
-        if since is None and default_days is not None:
-            since = (until or datetime.now(UTC)) - timedelta(days=default_days)
+            until = since
         return since, until
 
     def choice(self, name: str, choices: Iterable[str], default: str | None) -> str | None:
@@ -356,15 +361,11 @@ class Params:
         return value
 
     def stations(self, name: str = "station") -> list[str]:
-        """Repeated (``station=a&station=b``) or comma-separated; every one must exist."""
-        values = [
-            part.strip()
-            for raw in self._query.getall(name, [])
-            for part in raw.split(",")
-            if part.strip()
-        ]
-        if len(values) > len(self._engine.settings.stations):
-            raise bad_request(f"'{name}': too many stations")
+        """Repeated (``station=a&station=b``) or comma-separated; none empty, every one known."""
+        given = self._query.getall(name, [])
+        values = [part.strip() for raw in given for part in raw.split(",")]
+        if len(given) > MAX_STATION_PARAMS or not all(values):
+            raise bad_request(f"'{name}': 1 to {MAX_STATION_PARAMS} station ids, none empty")
         for value in values:
             if self._engine.settings.station(value) is None:
                 raise not_found(f"'{name}': unknown station")
@@ -438,8 +439,10 @@ async def _audited_results(
     *,
     page: tuple[int, int],
     justification: tuple[str, str | None],
+    window: tuple[datetime, datetime],
 ) -> web.Response:
-    """One page of a query that returns plates, audited (query, page, total) before it is sent."""
+    """One page of a query that returns plates, audited (query, page, total) before it is sent;
+    the answer says the window it covers (`_window` may have cut it)."""
     limit, offset = page
     reason, case_number = justification
     await audit(
@@ -453,6 +456,7 @@ async def _audited_results(
     items = [serialize(item) for item in found[offset : offset + limit + 1]]
     body = _page_body(items, limit, offset, "results")
     body["total"] = len(found)
+    body["since"], body["until"] = (_iso(moment) for moment in window)
     return web.json_response(body)
 
 
@@ -752,8 +756,8 @@ async def search_evidence(request: web.Request) -> web.Response:
     params = Params(request)
     reason, case_number = params.justification()
     query = _transit_query(params)
-    if query == TransitQuery():
-        raise bad_request("an evidence export needs at least one search criterion")
+    if query.since is None or query.until is None:  # required: no export without a period
+        raise bad_request("an evidence export needs 'since' and 'until': the period it covers")
     limit, offset = params.page()
     rows = await engine.in_db(
         lambda: search_transits(engine.store, query, limit=limit, offset=offset)
@@ -783,14 +787,24 @@ def _seconds(params: Params, name: str, default: float, high: float) -> timedelt
     return timedelta(seconds=value)
 
 
-def _window(params: Params) -> tuple[datetime, datetime]:
-    """[since, until): by default the last day."""
+def _last_day(until: datetime) -> datetime:
+    return until - timedelta(days=1)
+
+
+def _window(
+    params: Params,
+    *,
+    longest_days: float = MAX_WINDOW_DAYS,
+    default_since: Callable[[datetime], datetime] = _last_day,
+) -> tuple[datetime, datetime]:
+    """[since, until): `until` by default now, `since` by default `default_since(until)`. A window
+    longer than `longest_days` is cut to its last `longest_days` (the answer's `since` says where
+    it begins), so every window the description allows is answered, in bounded work; a `since`
+    after `until` is an empty window."""
     since, until = params.time_range()
     until = until or datetime.now(UTC)
-    since = since or until - timedelta(days=1)
-    if until - since > timedelta(days=MAX_WINDOW_DAYS):
-        raise bad_request(f"the time window is at most {MAX_WINDOW_DAYS:g} days")
-    return since, until
+    since = max(since or default_since(until), until - timedelta(days=longest_days))
+    return since, max(since, until)
 
 
 @requires("operator")
@@ -879,6 +893,7 @@ async def seen_then(request: web.Request) -> web.Response:
         },
         page=(limit, offset),
         justification=(reason, case_number),
+        window=(since, until),
     )
 
 
@@ -919,6 +934,7 @@ async def loitering(request: web.Request) -> web.Response:
         },
         page=(limit, offset),
         justification=(reason, case_number),
+        window=(since, until),
     )
 
 
@@ -1010,6 +1026,7 @@ def _aware_time(value: Any) -> datetime:
 # ----------------------------------------------------------------------- viewer: traffic
 # The longest window per bucket size (bounded answers: 34 stations x buckets x classes).
 TRAFFIC_MAX_DAYS: Final = {"15m": 31, "1h": 92, "1d": 732}
+UNIQUE_MAX_DAYS: Final = 732
 
 
 # The groupings as sent (docs/openapi.yaml has the same pattern).
@@ -1034,15 +1051,11 @@ async def traffic_counts(request: web.Request) -> web.Response:
         if by == ("none",):
             by = ()
     fmt = params.choice("format", ("json", "csv"), "json")
-    since, until = params.time_range()
-    if until is None:
-        until = datetime.now(UTC)
-    if since is None:
-        since = traffic.bucket_start(until, "1d", tz)
-    if until - since > timedelta(days=TRAFFIC_MAX_DAYS[period]):
-        raise bad_request(
-            f"with period {period} the window is at most {TRAFFIC_MAX_DAYS[period]} days"
-        )
+    since, until = _window(
+        params,
+        longest_days=TRAFFIC_MAX_DAYS[period],
+        default_since=lambda end: traffic.bucket_start(end, "1d", tz),
+    )
     rows = await engine.in_db(
         lambda: traffic.counts(
             engine.store,
@@ -1083,23 +1096,23 @@ async def traffic_unique(request: web.Request) -> web.Response:
     tz = engine.settings.timezone
     params = Params(request)
     stations = params.stations("station")
-    since, until = params.time_range()
-    until = until or datetime.now(UTC)
-    since = since or until - timedelta(days=7)
-    if until - since > timedelta(days=732):
-        raise bad_request("the window is at most 732 days")
+    since, until = _window(
+        params, longest_days=UNIQUE_MAX_DAYS, default_since=lambda end: end - timedelta(days=7)
+    )
     first = since.astimezone(tz).date()
-    last = until.astimezone(tz).date() + timedelta(days=1)
+    last = until.astimezone(tz).date() + timedelta(days=1) if until > since else first
     wanted = [*stations, traffic.NETWORK] if stations else None
     rows = await engine.in_db(
         lambda: traffic.unique_vehicles(engine.store, start=first, end=last, stations=wanted, tz=tz)
     )
     return web.json_response(
         {
+            "since": _iso(since),
+            "until": _iso(until),
             "days": [
                 {"station": row.station_id, "day": row.day.isoformat(), "vehicles": row.vehicles}
                 for row in rows
-            ]
+            ],
         }
     )
 
@@ -1468,8 +1481,6 @@ async def hotlist_import(request: web.Request) -> web.Response:
             text = raw.decode("cp1252")
         except UnicodeDecodeError:
             raise bad_request("the CSV must be UTF-8 or Windows-1252 text") from None
-    if not text.strip():
-        raise bad_request("the body must be the CSV text")
     principal = request[PRINCIPAL_KEY]
     engine = request.app[ENGINE_KEY]
     with _hotlist_errors():
@@ -1713,18 +1724,44 @@ class AccessLogger(AbstractAccessLogger):
     """Access lines with the route's pattern, never the path or query (plates, reasons)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        resource = request.match_info.route.resource if isinstance(request, web.Request) else None
-        pattern = resource.canonical if resource is not None else "(no route)"
+        # Set by the middleware; a request aiohttp refused before routing (a line too long, a
+        # malformed header) has none.
+        pattern = request.get(ROUTE_PATTERN_KEY, "(not routed)")
         self.logger.info("%s %s %d %.1f ms", request.method, pattern, response.status, time * 1000)
 
 
+class _WithoutRequestText(logging.Filter):
+    """aiohttp logs a request it cannot parse with the exception, whose message quotes the
+    request line (a plate, a reason, a token in a query): keep only the exception's kind."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"{record.msg}: %s"
+            record.args = (
+                *(record.args if isinstance(record.args, tuple) else ()),
+                record.exc_info[0].__name__,
+            )
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+HTTP_SERVER_LOGGER: Final = logging.getLogger("rufina_alpr.http")
+HTTP_SERVER_LOGGER.addFilter(_WithoutRequestText())
+
+
+def server_options(timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
+    """aiohttp server settings: the access and error logs without paths, and the timeouts."""
+    return {
+        "access_log_class": AccessLogger,
+        "logger": HTTP_SERVER_LOGGER,
+        "keepalive_timeout": timeouts.idle,
+        "lingering_time": timeouts.lingering,
+    }
+
+
 async def start_api(engine: Engine, *, timeouts: Timeouts = Timeouts()) -> web.AppRunner:
-    runner = web.AppRunner(
-        create_app(engine, timeouts=timeouts),
-        access_log_class=AccessLogger,
-        keepalive_timeout=timeouts.idle,
-        lingering_time=timeouts.lingering,
-    )
+    runner = web.AppRunner(create_app(engine, timeouts=timeouts), **server_options(timeouts))
     await runner.setup()
     site = web.TCPSite(runner, engine.settings.api.host, engine.settings.api.port)
     await site.start()

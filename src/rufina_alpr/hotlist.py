@@ -639,7 +639,9 @@ class Hotlists:
         """Parse CSV text (no database: any thread): this engine's format (`CSV_HEADER`) or an
         SCNTT export (`SCNTT_COLUMNS`, detected by its ``TARGA`` column). Good rows are imported,
         bad ones are reported with their line number; ``replace``: the list becomes exactly the
-        good rows. The `HotlistImport` writes them in steps."""
+        good rows. A file that is not such a list (empty, or its header without the column of
+        plates) has its first line rejected and changes nothing, ``replace`` or not: a wrong
+        file must never empty a list. The `HotlistImport` writes them in steps."""
         text = text.removeprefix("\ufeff")
         first = text.split("\n", 1)[0]
         kind = format
@@ -652,7 +654,10 @@ class Hotlists:
         header = [name.strip().lower() for name in reader.fieldnames or []]
         required = "targa" if kind == "scntt" else "plate"
         if required not in header:
-            raise HotlistError(f"the header has no '{required}' column")
+            problem = (
+                f"the header has no '{required}' column" if any(header) else "the file is empty"
+            )
+            return HotlistImport(self, list_id, kind, [], (RejectedRow(1, problem),), False)
         rows: dict[str, dict[str, Any]] = {}
         lines: dict[str, int] = {}
         rejected: list[RejectedRow] = []

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import strategies as st
 
 from rufina_alpr import privacy, traffic
-from rufina_alpr.api import AccessLogger, Timeouts, create_app, start_api
+from rufina_alpr.api import Timeouts, create_app, server_options, start_api
 from rufina_alpr.broker import MosquittoBroker, free_port
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.contract import Topics
@@ -234,7 +234,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer) -> AsyncIterator[Engine
 @pytest.fixture
 async def client(engine: Engine) -> AsyncIterator[TestClient[Any, Any]]:
     server = TestServer(create_app(engine), host="127.0.0.1")
-    await server.start_server(access_log_class=AccessLogger)
+    await server.start_server(**server_options())
     async with TestClient(server) as test_client:
         yield test_client
 

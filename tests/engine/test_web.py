@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from rufina_alpr import privacy
-from rufina_alpr.api import AccessLogger, create_app
+from rufina_alpr.api import create_app, server_options
 from rufina_alpr.replay import Photo, load_photos
 from rufina_alpr.stations import default_registry_path, load_registry
 
@@ -99,7 +99,7 @@ async def panel(harness_factory: Any, photos_dir: Path, browser: Any) -> AsyncIt
     photos = load_photos(photos_dir)
     harness = await harness_factory(photos, stations_file=REGISTRY)
     server = TestServer(create_app(harness.engine), host="127.0.0.1")
-    await server.start_server(access_log_class=AccessLogger)
+    await server.start_server(**server_options())
     context = await browser.new_context(
         locale="it-IT", timezone_id="Europe/Rome", viewport={"width": 1280, "height": 900}
     )
@@ -336,7 +336,7 @@ async def test_home_assistant_ingress_needs_no_token_only_from_the_proxy(
         },
     )
     server = TestServer(create_app(harness.engine), host="127.0.0.1")
-    await server.start_server(access_log_class=AccessLogger)
+    await server.start_server(**server_options())
     prefix = "/api/hassio_ingress/abcDEF123_-x"
     ingress = {"X-Ingress-Path": prefix, "X-Remote-User-Name": "mario"}
     try:
@@ -434,7 +434,7 @@ async def _ingress_proxy(target: str, prefix: str) -> TestServer:
 async def test_the_panel_without_a_token_shows_only_the_login(harness_factory: Any) -> None:
     harness = await harness_factory([], stations_file=REGISTRY)
     server = TestServer(create_app(harness.engine), host="127.0.0.1")
-    await server.start_server(access_log_class=AccessLogger)
+    await server.start_server(**server_options())
     try:
         async with aiohttp.ClientSession() as http:
             base = str(server.make_url("")).rstrip("/")
