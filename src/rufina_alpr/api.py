@@ -309,7 +309,8 @@ class Params:
         return value
 
     def time(self, name: str) -> datetime | None:
-        """ISO 8601; without a zone, the engine's time zone."""
+        """ISO 8601; without a zone, the engine's time zone. Clamped to the years 2000 to 2199
+        (the store's): a window reaching past them is the same window, not an error."""
         raw = self._query.get(name)
         if raw is None:
             return None
@@ -321,11 +322,9 @@ class Params:
             value = value.replace(tzinfo=self._engine.settings.timezone)
         try:
             value = value.astimezone(UTC)
-        except (OverflowError, ValueError):
-            value = datetime.min.replace(tzinfo=UTC)
-        if not EARLIEST <= value < LATEST:
-            raise bad_request(f"'{name}' must lie between the years 2000 and 2199")
-        return value
+        except (OverflowError, ValueError):  # within a day of year 1 or 9999
+            return EARLIEST if value.year < EARLIEST.year else LATEST
+        return min(max(value, EARLIEST), LATEST)
 
     def time_range(self) -> tuple[datetime | None, datetime | None]:
         """[since, until); a `since` after `until` is the empty window at `since` (an answer with

@@ -64,7 +64,7 @@ def generate(store: Store, count: int, now: datetime, *, seed: int = 1) -> tuple
         plate = busy if index % 997 == 0 else plates[int(rng.paretovariate(1.2) * 7) % len(plates)]
         station = rng.choice(stations)
         event_id = f"{moment.timestamp():.6f}-b{index:07d}"
-        tid = transit_id(event_id)
+        tid = transit_id(station, event_id)
         batch_t.append(
             {
                 "id": tid,

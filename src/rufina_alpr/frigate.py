@@ -66,6 +66,11 @@ class PlateGuess:
     score: float | None
 
 
+EventKey = tuple[str, str]
+"""An event as the engine keys it: (camera, Frigate's id). Frigate's ids are unique, but anyone who
+may publish on the broker can reuse one on another camera; that is another event, never this one."""
+
+
 @dataclass(frozen=True, slots=True)
 class FrigateEvent:
     """The fields of one `frigate/events` message that the engine uses (the ``after`` state)."""
@@ -95,6 +100,10 @@ class FrigateEvent:
     source: Literal["mqtt", "api", "lpr"] = "mqtt"
     """Where the engine learnt of it: `frigate/events`, `GET /api/events` (reconciliation), or
     only `frigate/tracked_object_update` (a dedicated LPR camera)."""
+
+    @property
+    def key(self) -> EventKey:
+        return (self.camera, self.id)
 
 
 def _box(value: Any, field_name: str) -> tuple[int, int, int, int] | None:
@@ -245,6 +254,10 @@ class LprUpdate:
     name: str | None
     timestamp: float
     plate_box: tuple[int, int, int, int] | None
+
+    @property
+    def key(self) -> EventKey:
+        return (self.camera, self.id)
 
 
 def parse_tracked_object_update(payload: bytes | str) -> LprUpdate | None:

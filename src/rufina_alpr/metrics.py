@@ -33,7 +33,6 @@ COUNTER_NAMES: Final = (
     "hotlist_errors",
     "store_text_cleaned",
     "messages_dead_lettered",
-    "events_camera_mismatch",
     "store_failures",
     "transits_unconfirmed",
 )

@@ -38,6 +38,7 @@ from rufina_alpr import contract, privacy, traffic
 from rufina_alpr.config import Settings
 from rufina_alpr.frigate import (
     EventError,
+    EventKey,
     FrigateClient,
     FrigateError,
     FrigateEvent,
@@ -137,7 +138,7 @@ class Engine:
             fuzzy_min_score=settings.hotlists.fuzzy_min_score,
             known_stations=[station.id for station in settings.stations],
         )
-        self._events: dict[str, EventState] = {}
+        self._events: dict[EventKey, EventState] = {}
         self._inflight: set[str] = set()
         self._alerts_inflight: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -147,8 +148,8 @@ class Engine:
         self._db = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._slots = asyncio.Semaphore(settings.recognition.queue_size)
         self._waiting = 0
-        self._deferred: dict[str, tuple[EventState, FrigateEvent]] = {}
-        """Optional reads refused while the workers were busy, by event id, oldest first."""
+        self._deferred: dict[EventKey, tuple[EventState, FrigateEvent]] = {}
+        """Optional reads refused while the workers were busy, by event, oldest first."""
         self._session: aiohttp.ClientSession | None = None
         self.frigate: FrigateClient | None = None
         frigate_prefix = settings.mqtt.frigate_prefix
@@ -185,11 +186,11 @@ class Engine:
         self._detect_sizes: dict[str, tuple[int, int]] = {}
         self._config_loaded_at: float | None = None
         self._reconcile_lock = asyncio.Lock()
-        self._finished_order: deque[str] = deque(maxlen=4096)
-        self._finished: dict[str, str] = {}
+        self._finished_order: deque[EventKey] = deque(maxlen=4096)
+        self._finished: set[EventKey] = set()
+        """Recently finished events: a late message of one of them is not a new event."""
         self.store_error: tuple[str, datetime] | None = None
         """The kind of the store's last failure and since when, until a store call succeeds."""
-        """Recently finished event ids and their cameras (see `_camera_mismatch`)."""
         self.mqtt = MqttLink(
             host=settings.mqtt.host,
             port=settings.mqtt.port,
@@ -369,26 +370,6 @@ class Engine:
         _LOGGER.debug("dead-lettered message's fault", exc_info=err)
         self.mqtt.ack(message)
 
-    def _known_camera(self, event_id: str) -> str | None:
-        """The camera an event id belongs to, if the engine has seen it (pending or finished)."""
-        state = self._events.get(event_id)
-        return state.event.camera if state is not None else self._finished.get(event_id)
-
-    def _camera_mismatch(self, event_id: str, camera: str) -> bool:
-        """A message naming a known event id on another camera: forged or broken, refused, so it
-        cannot finish, count or replace the real event (the store keys passages by id)."""
-        known = self._known_camera(event_id)
-        if known is None or known == camera:
-            return False
-        self.metrics.inc("events_camera_mismatch")
-        _LOGGER.warning(
-            "ignored a message for event %s from camera %s: its camera is %s",
-            event_id,
-            camera,
-            known,
-        )
-        return True
-
     def _on_event(self, message: Message) -> bool:
         """A `frigate/events` message; True when a task acknowledges it once stored."""
         self.metrics.inc("events_received")
@@ -413,16 +394,14 @@ class Engine:
             self.metrics.inc("events_ignored_label")
             _LOGGER.debug("ignored %s event %s on %s", event.label, event.id, station.id)
             return False
-        if self._camera_mismatch(event.id, event.camera):
-            return False
         if not station.reads_plates:
             if event.type != "end":
                 return False
             self._spawn(self._count_passage(station, event, message), name="finalize-count")
             return True
-        state = self._events.get(event.id)
+        state = self._events.get(event.key)
         if state is None:
-            state = self._events[event.id] = EventState(event, station)
+            state = self._events[event.key] = EventState(event, station)
         elif state.finalizing:
             self.metrics.inc("events_duplicate")
             return False
@@ -457,11 +436,9 @@ class Engine:
         station = self.settings.station_for_camera(update.camera)
         if station is None or not station.reads_plates:
             return
-        if self._camera_mismatch(update.id, update.camera):
-            return
-        state = self._events.get(update.id)
+        state = self._events.get(update.key)
         if state is None:
-            if self._handled_recently(update.id):
+            if update.key in self._finished:
                 return
             event = FrigateEvent(
                 type="update",
@@ -485,7 +462,7 @@ class Engine:
                 new_snapshot=True,
                 source="lpr",
             )
-            state = self._events[update.id] = EventState(event, station, dedicated=True)
+            state = self._events[update.key] = EventState(event, station, dedicated=True)
             self.metrics.inc("lpr_events")
         if state.finalizing:
             return
@@ -494,15 +471,12 @@ class Engine:
             if state.quiet_timer is not None:
                 state.quiet_timer.cancel()
             state.quiet_timer = asyncio.get_running_loop().call_later(
-                self.settings.frigate.lpr_event_quiet, self._finish_dedicated, update.id
+                self.settings.frigate.lpr_event_quiet, self._finish_dedicated, update.key
             )
 
-    def _handled_recently(self, event_id: str) -> bool:
-        return event_id in self._finished
-
-    def _finish_dedicated(self, event_id: str) -> None:
+    def _finish_dedicated(self, key: EventKey) -> None:
         """A dedicated LPR camera's event is complete (review ended, or quiet long enough)."""
-        state = self._events.get(event_id)
+        state = self._events.get(key)
         if state is None or state.finalizing or not state.dedicated:
             return
         if state.quiet_timer is not None:
@@ -511,7 +485,7 @@ class Engine:
         state.event = dataclasses.replace(
             state.event, type="end", end_time=time.time(), frame_time=time.time()
         )
-        self._spawn(self._finalize(state, None), name=f"finalize-{event_id}")
+        self._spawn(self._finalize(state, None), name=f"finalize-{key[1]}")
 
     def _on_review(self, payload: bytes) -> None:
         """A review's ``end`` completes the dedicated LPR events it lists."""
@@ -519,15 +493,16 @@ class Engine:
             message = json.loads(payload)
             after = message["after"]
             kind = message["type"]
+            camera = after["camera"]
             detections = after["data"]["detections"]
         except (ValueError, KeyError, TypeError):
             self.metrics.inc("reviews_malformed")
             return
-        if kind != "end" or not isinstance(detections, list):
+        if kind != "end" or not isinstance(camera, str) or not isinstance(detections, list):
             return
         for event_id in detections:
             if isinstance(event_id, str) and valid_event_id(event_id):
-                self._finish_dedicated(event_id)
+                self._finish_dedicated((camera, event_id))
 
     def _on_stats(self, payload: bytes) -> None:
         try:
@@ -638,9 +613,9 @@ class Engine:
             self.metrics.inc("reads_dropped")
             return False
         if self._busy():
-            if state.event.id in self._deferred:
+            if state.event.key in self._deferred:
                 self.metrics.inc("reads_skipped_busy")  # replaced by a newer snapshot
-            self._deferred[state.event.id] = (state, event)  # keeps its place in line
+            self._deferred[state.event.key] = (state, event)  # keeps its place in line
             return False
         self._start_read(state, event)
         return True
@@ -666,9 +641,9 @@ class Engine:
         """A worker came free: start the oldest vehicle's deferred read, if any is still useful.
         One at a time: `_waiting` counts a read only once its task runs."""
         while self._deferred and not self._busy():
-            event_id = next(iter(self._deferred))
-            state, event = self._deferred.pop(event_id)
-            live = self._events.get(event_id) is state and not state.finalizing
+            key = next(iter(self._deferred))
+            state, event = self._deferred.pop(key)
+            live = self._events.get(key) is state and not state.finalizing
             if live and self._offer_read(state, event):
                 return
 
@@ -825,11 +800,11 @@ class Engine:
     async def _finalize(self, state: EventState, message: Message | None) -> None:
         event, station = state.event, state.station
         received = time.monotonic()
-        if self._deferred.pop(event.id, None) is not None:
+        if self._deferred.pop(event.key, None) is not None:
             self.metrics.inc("reads_skipped_busy")  # its `end` came first: the end read decides
         retry = False
         try:
-            if await self._in_store(self.store.event_handled, event.id):
+            if await self._in_store(self.store.event_handled, event.camera, event.id):
                 self.metrics.inc("events_duplicate")
                 return
             if event.has_snapshot and (
@@ -883,15 +858,15 @@ class Engine:
                 self._forget(event, message)
 
     def _forget(self, event: FrigateEvent, message: Message | None) -> None:
-        """An event's outcome is stored (or it has none): acknowledge it and remember its id."""
+        """An event's outcome is stored (or it has none): acknowledge it and remember it."""
         if message is not None:
             self.mqtt.ack(message)
-        self._events.pop(event.id, None)
-        if event.id not in self._finished:
+        self._events.pop(event.key, None)
+        if event.key not in self._finished:
             if len(self._finished_order) == self._finished_order.maxlen:
-                self._finished.pop(self._finished_order[0], None)
-            self._finished_order.append(event.id)
-            self._finished[event.id] = event.camera
+                self._finished.discard(self._finished_order[0])
+            self._finished_order.append(event.key)
+            self._finished.add(event.key)
 
     async def _write_back(self, transit: Transit) -> None:
         """Our plate (and the hotlist's name as sub_label) onto Frigate's event, so they show
@@ -1224,11 +1199,13 @@ class Engine:
             return False
         if event.label != LPR_LABEL and event.label not in self.settings.recognition.labels:
             return False
-        state = self._events.get(event.id)
+        state = self._events.get(event.key)
         if state is None:
-            if event.id in self._finished or await self.in_db(self.store.event_handled, event.id):
+            if event.key in self._finished or await self.in_db(
+                self.store.event_handled, event.camera, event.id
+            ):
                 return False
-            state = self._events.get(event.id)  # MQTT may have brought it meanwhile
+            state = self._events.get(event.key)  # MQTT may have brought it meanwhile
         if state is not None:
             if state.finalizing:
                 return False
@@ -1245,7 +1222,7 @@ class Engine:
                 relative_box=None if previous.box else event.relative_box,
             )
         else:
-            state = self._events[event.id] = EventState(event, station)
+            state = self._events[event.key] = EventState(event, station)
         self.metrics.inc("events_reconciled")
         state.finalizing = True
         if not station.reads_plates:
@@ -1253,7 +1230,7 @@ class Engine:
                 stored = await self._add_passage(station, event, PASSAGE_COUNTED)
                 self.metrics.inc("passages_counted" if stored else "events_duplicate")
             finally:
-                self._events.pop(event.id, None)
+                self._events.pop(event.key, None)
             return stored
         await self._finalize(state, None)
         return True

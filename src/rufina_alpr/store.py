@@ -37,8 +37,9 @@ schema_version = sa.Table(
 transits = sa.Table(
     "transits",
     metadata,
+    # Derived from (camera, event id): one transit per event (`transit_id`).
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
     sa.Column("station_id", sa.String(64), nullable=False),
     sa.Column("camera", sa.String(64), nullable=False),
     sa.Column("time", sa.DateTime(timezone=True), nullable=False),
@@ -95,12 +96,14 @@ reads = sa.Table(
 
 # Every vehicle event of every station, read or not: the basis of traffic counts, and the record
 # that an event was handled (so a redelivered `end` is recognised and an unread vehicle is counted).
+# Keyed by camera and event id (v3; v1-v2: the id alone, which a message reusing a real event's id
+# on another camera could take first).
 passages = sa.Table(
     "passages",
     metadata,
+    sa.Column("camera", sa.String(64), primary_key=True),
     sa.Column("event_id", sa.String(64), primary_key=True),
     sa.Column("station_id", sa.String(64), nullable=False),
-    sa.Column("camera", sa.String(64), nullable=False),
     sa.Column("time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("vehicle", sa.String(32), nullable=False),
     sa.Column("direction", sa.String(32)),
@@ -305,7 +308,55 @@ def _create_v2(connection: Connection) -> None:
         PG_PLATE_PATTERN_INDEX.create(connection, checkfirst=True)
 
 
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_create_v1, _create_v2)
+def _key_events_by_camera_v3(connection: Connection) -> None:
+    """Passages keyed by (camera, event id), transits no longer unique by event id alone (their
+    id, derived from both, is the key). A database created at v3 has that shape already."""
+    inspector = sa.inspect(connection)
+    old_passage_key = inspector.get_pk_constraint("passages")["constrained_columns"] == ["event_id"]
+    old_transit_key = [
+        constraint["name"]
+        for constraint in inspector.get_unique_constraints("transits")
+        if constraint["column_names"] == ["event_id"]
+    ]
+    if connection.dialect.name == "sqlite":  # a key cannot change in place: rebuild the table
+        if old_passage_key:
+            _rebuild_sqlite_table(connection, passages)
+        if old_transit_key:
+            _rebuild_sqlite_table(connection, transits)
+        return
+    if old_passage_key:
+        name = inspector.get_pk_constraint("passages")["name"]
+        connection.execute(sa.text(f'ALTER TABLE passages DROP CONSTRAINT "{name}"'))
+        connection.execute(sa.text("ALTER TABLE passages ADD PRIMARY KEY (camera, event_id)"))
+    for name in old_transit_key:
+        connection.execute(sa.text(f'ALTER TABLE transits DROP CONSTRAINT "{name}"'))
+
+
+def _rebuild_sqlite_table(connection: Connection, table: sa.Table) -> None:
+    """SQLite's way to change a table's keys: a new table of the current shape, the rows copied,
+    the old one dropped and the new one renamed. `Store.migrate` has foreign keys off meanwhile,
+    so dropping `transits` deletes none of the crops, reads and matches that refer to it."""
+    staging = f"{table.name}_rebuilt"
+    connection.execute(sa.text(f"DROP TABLE IF EXISTS {staging}"))
+    shape = table.to_metadata(sa.MetaData(), name=staging)
+    for index in list(shape.indexes):  # index names are per database: made after the rename
+        shape.indexes.discard(index)
+    shape.create(connection)
+    columns = ", ".join(column.name for column in table.columns)
+    connection.execute(
+        sa.text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {table.name}")
+    )
+    connection.execute(sa.text(f"DROP TABLE {table.name}"))
+    connection.execute(sa.text(f"ALTER TABLE {staging} RENAME TO {table.name}"))
+    for index in table.indexes:
+        index.create(connection)
+
+
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
+    _create_v1,
+    _create_v2,
+    _key_events_by_camera_v3,
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -359,25 +410,44 @@ class Store:
     def migrate(self) -> int:
         """Bring the schema to this engine's version; refuse a database from a newer engine.
 
-        On PostgreSQL several engine workers may start together on one empty database: a
-        transaction-scoped advisory lock lets one of them migrate while the others wait.
+        All of it is one transaction. On PostgreSQL several engine workers may start together on
+        one empty database: a transaction-scoped advisory lock lets one of them migrate while the
+        others wait. On SQLite the transaction is begun by hand (pysqlite would commit each DDL
+        statement on its own) and takes the write lock, with foreign keys off meanwhile (v3
+        rebuilds tables that others refer to), checked before the commit.
         """
-        with self._begin() as connection:
-            if connection.dialect.name == "postgresql":
+        with self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": 7717})
-            schema_version.create(connection, checkfirst=True)
-            current = connection.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema v{current} is newer than this engine (v{SCHEMA_VERSION})"
-                )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[version - 1](connection)
-                connection.execute(
-                    schema_version.insert().values(version=version, applied_at=datetime.now(UTC))
-                )
-                _LOGGER.info("database schema migrated to v%d", version)
+            try:
+                self._migrate(connection)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise StoreError("the schema migration left rows without their transit")
+                connection.commit()
+            finally:
+                if sqlite:
+                    connection.rollback()  # nothing after the commit; all of it after a failure
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
         return SCHEMA_VERSION
+
+    @staticmethod
+    def _migrate(connection: Connection) -> None:
+        schema_version.create(connection, checkfirst=True)
+        current = connection.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema v{current} is newer than this engine (v{SCHEMA_VERSION})"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version - 1](connection)
+            connection.execute(
+                schema_version.insert().values(version=version, applied_at=datetime.now(UTC))
+            )
+            _LOGGER.info("database schema migrated to v%d", version)
 
     def _clean(self, value: str | None, limit: int, what: str, owner: str) -> str | None:
         """Text without control characters, at most ``limit`` long; a cleaned value is counted
@@ -491,10 +561,12 @@ class Store:
         values["reason"] = values["reason"][:200] if values["reason"] else None
         connection.execute(passages.insert().values(values))
 
-    def event_handled(self, event_id: str) -> bool:
+    def event_handled(self, camera: str, event_id: str) -> bool:
         with self._begin() as connection:
             found = connection.scalar(
-                sa.select(passages.c.event_id).where(passages.c.event_id == event_id)
+                sa.select(passages.c.event_id).where(
+                    passages.c.camera == camera, passages.c.event_id == event_id
+                )
             )
         return found is not None
 

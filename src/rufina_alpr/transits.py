@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rufina_alpr.fusion import FusedPlate
 
-# Transit ids are derived from the Frigate event id, so every worker and every redelivery of the
-# same event computes the same id and the store's primary key refuses the second copy.
+# Transit ids are derived from the event (its camera and Frigate's id), so every worker and every
+# redelivery of the same event computes the same id and the store's primary key refuses the second
+# copy, while a message reusing the id on another camera is another event, not a copy.
 _TRANSIT_NAMESPACE = uuid.UUID("5b0f8f57-4a5e-4c4e-9a41-7d1f5e0c2a11")
 
 
-def transit_id(event_id: str) -> str:
-    return str(uuid.uuid5(_TRANSIT_NAMESPACE, event_id))
+def transit_id(camera: str, event_id: str) -> str:
+    return str(uuid.uuid5(_TRANSIT_NAMESPACE, f"{camera}/{event_id}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class Transit:
     ) -> Transit:
         """The transit of one event whose reads fused into ``fused``; its crop is the best read."""
         return cls(
-            id=transit_id(event_id),
+            id=transit_id(camera, event_id),
             event_id=event_id,
             station_id=station_id,
             camera=camera,

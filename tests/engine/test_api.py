@@ -847,14 +847,40 @@ async def test_windows_reversed_are_empty_and_too_long_are_cut(
         assert empty["since"] == empty["until"] == contract.iso_time(end), path
         contents = {k: v for k, v in empty.items() if isinstance(v, list) and k != "by"}
         assert contents and all(v == [] for v in contents.values()), (path, empty)
-        # The same query over everything since 2000: its last days, with the data in them.
+        # The same query over everything since 1990 (before the store's years: from 2000): its
+        # last days, with the data in them.
         status, cut = await get_json(
-            client, path, role, **extra, since="2000-01-01T00:00:00Z", until=end.isoformat()
+            client, path, role, **extra, since="1990-01-01T00:00:00Z", until=end.isoformat()
         )
         longest = {"/api/v1/traffic/unique": 732, "/api/v1/traffic": 732}.get(path, 366)
         assert status == 200, (path, cut)
         assert datetime.fromisoformat(cut["since"]) == end - timedelta(days=longest), path
         assert any(cut[k] for k in contents), (path, cut)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "clamped"),
+    [
+        ("0001-01-01T00:00:00+05:00", "1999-12-31T23:59:59Z", ("2000-01-01", "2000-01-01")),
+        ("2250-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00", ("2200-01-01", "2200-01-01")),
+        ("1970-01-01T00:00:00Z", "2000-06-01T00:00:00Z", ("2000-01-01", "2000-06-01")),
+    ],
+)
+async def test_times_outside_the_stores_years_are_clamped(
+    client: TestClient[Any, Any], since: str, until: str, clamped: tuple[str, str]
+) -> None:
+    status, found = await get_json(
+        client,
+        "/api/v1/queries/seen-then",
+        AS_OPERATOR,
+        reason=REASON,
+        from_station="pomino_in",
+        to_station="via_roma_in",
+        since=since,
+        until=until,
+    )
+    assert status == 200, found
+    assert (found["since"][:10], found["until"][:10]) == clamped
 
 
 async def test_crops_take_ids_one_per_parameter(

@@ -25,7 +25,7 @@ NOON = datetime(2025, 7, 24, 12, 0, 5, 123456, tzinfo=ZoneInfo("Europe/Rome"))
 
 def transit(**changes: Any) -> Transit:
     values: dict[str, Any] = {
-        "id": transit_id("1753373411.482137-k3v9qa"),
+        "id": transit_id("cam_pomino", "1753373411.482137-k3v9qa"),
         "event_id": "1753373411.482137-k3v9qa",
         "station_id": "st_pomino",
         "camera": "cam_pomino",

@@ -199,7 +199,7 @@ async def test_the_purge_clears_retained_messages_of_purged_transits(
         await link.stop()
         sqlite.close()
     assert left == {
-        topics.station_last("st_b"): make_transit("e-b2").id.encode(),
+        topics.station_last("st_b"): make_transit("e-b2", station="st_b").id.encode(),
         topics.station_crop("st_b"): b"jpeg",
     }
 

@@ -69,7 +69,7 @@ def stolen(hotlists: Hotlists, *plates: str) -> None:
 
 def add_transit(store: Store, event: str, station: str, moment: datetime, plate: str) -> str:
     transit = Transit(
-        id=transit_id(event),
+        id=transit_id(station, event),
         event_id=event,
         station_id=station,
         camera=station,
@@ -245,7 +245,7 @@ def test_cooldown_per_plate_and_station(store: Store, hotlists: Hotlists) -> Non
     assert len(passage("e4", "st_a", t0 + timedelta(seconds=400))) == 1  # cooldown over
     assert passage("e5", "st_a", t0 + timedelta(seconds=500)) == []  # within e4's cooldown
     # Every match is stored, alerted or not.
-    stored = hotlists.transit_matches(transit_id("e2"))
+    stored = hotlists.transit_matches(transit_id("st_a", "e2"))
     assert [(m.read_plate, m.match, m.list_name) for m in stored] == [
         ("6A456BC", "fuzzy", "Veicoli rubati")
     ]
@@ -534,7 +534,7 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
     def stored(event: str, station: str, plate: str, *, record: bool) -> str:
         matches = hotlists.match(plate, [], station, now)
         transit = Transit(
-            id=transit_id(event), event_id=event, station_id=station, camera="cam", time=now,
+            id=transit_id("cam", event), event_id=event, station_id=station, camera="cam", time=now,
             vehicle="car", plate=plate, display=plate, country="IT", format="it_car",
             confidence=0.9, low_confidence=False, read_count=1,
             hotlist=hotlist_summary(matches),

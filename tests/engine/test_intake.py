@@ -28,7 +28,7 @@ from rufina_alpr.replay import event_id, load_photos
 from rufina_alpr.service import Engine
 from rufina_alpr.store import passages
 
-from .conftest import SHARED, require
+from .conftest import SHARED, plates_equal, require
 from .test_hardening_api import _retained
 from .test_store import make_transit
 
@@ -234,33 +234,43 @@ async def test_a_full_disk_loses_no_event_and_shows_in_health(
 
 
 # ------------------------------------------------------------------------- 4. id on another camera
+@pytest.mark.parametrize("forged_first", [False, True], ids=["forged-after-new", "forged-first"])
 async def test_a_forged_end_on_another_camera_cannot_take_a_real_event(
-    harness_factory: Any, photos_dir: Path
+    harness_factory: Any, photos_dir: Path, forged_first: bool
 ) -> None:
     """A forged `end` on a context camera with a real LPR event's id was counted under that id,
-    and the real event's `end` then found its id handled: the real transit was lost."""
+    and the real event's `end` then found its id handled: the real transit was lost. Events are
+    keyed by camera and id: the forgery counts at its camera, the real event is read and stored,
+    whichever came first."""
     photos = _labelled(photos_dir, 1)
     harness = await harness_factory(photos)
     replay, engine = harness.replay, harness.engine
-    replay.lose.append(lambda topic, message: topic == "events" and message["type"] == "end")
+    # Forged first: the engine has seen nothing of the real event (no event, no plate update).
+    replay.lose.append(
+        lambda topic, message: forged_first or (topic == "events" and message["type"] == "end")
+    )
     real_id = await replay.replay_one(photos[0], "cam_pomino")
     replay.lose.clear()
-    real_end = next(payload for topic, payload in replay.lost if topic == "frigate/events")
-    forged = json.loads(real_end)
+    real = list(replay.lost)
+    forged = json.loads(real[-1][1])
+    assert (real[-1][0], forged["type"]) == ("frigate/events", "end")
     for side in ("before", "after"):
         forged[side]["camera"] = "cam_piazza"
     await replay.publish(forged)
+
     await harness.wait_for(
-        lambda: engine.metrics.counters["events_camera_mismatch"] == 1, 10, "the refusal"
+        lambda: engine.metrics.counters["passages_counted"] == 1, 10, "the forgery counted"
     )
-    await replay.publish(real_end)
+    for topic, payload in real:
+        await replay.mqtt.publish(topic, payload, qos=replay.qos)
     await harness.wait_for(lambda: len(harness.received) == 1, 30, "the real transit")
     assert (harness.received[0]["event_id"], harness.received[0]["camera"]) == (
         real_id,
         "cam_pomino",
     )
+    assert plates_equal(harness.received[0]["plate"], photos[0].plate)
     counts = await engine.in_db(engine.store.passage_counts)
-    assert (counts.read, counts.counted) == (1, 0)
+    assert (counts.read, counts.counted) == (1, 1)
 
 
 # ------------------------------------------------------------------------- 5. event ids

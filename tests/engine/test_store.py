@@ -18,8 +18,12 @@ from rufina_alpr.store import (
     SCHEMA_VERSION,
     Store,
     StoreError,
+    crops,
+    metadata,
     passages,
+    reads,
     schema_version,
+    transits,
 )
 from rufina_alpr.transits import Transit, transit_id
 
@@ -54,7 +58,7 @@ def make_transit(
     frigate_plate: str | None = None,
 ) -> Transit:
     return Transit(
-        id=transit_id(event_id),
+        id=transit_id(f"cam_{station}", event_id),
         event_id=event_id,
         station_id=station,
         camera=f"cam_{station}",
@@ -162,6 +166,126 @@ def test_same_event_stored_once(store: Store) -> None:
         assert connection.scalar(sa.text("SELECT count(*) FROM crops")) == 1
 
 
+def test_an_event_id_on_another_camera_is_another_event(store: Store) -> None:
+    """A message reusing a real event's id on a context camera, stored first, must not make the
+    real event look handled, nor take its transit's key."""
+    event = "1753373411.482137-k3v9qa"
+    assert add_passage(store, event, PASSAGE_COUNTED, camera="cam_piazza")
+    assert not store.event_handled("cam_st_pomino", event)
+    real = make_transit(event)
+    assert store.add_transit(real, READS)
+    assert not store.add_transit(real, READS), "its redelivery"
+    stored = store.transit(real.id)
+    assert stored is not None and (stored.camera, stored.plate) == ("cam_st_pomino", "AB123CD")
+    counts = store.passage_counts()
+    assert (counts.read, counts.counted) == (1, 1)
+
+
+def _v2_database(url: str) -> None:
+    """A database as engines before v3 made it: passages keyed by event id alone, transits
+    unique by event id; one transit with its crop, reads and passage, and a counted passage."""
+    old = sa.MetaData()
+
+    def keyed_as_before(table: sa.Table, key: str, unique: str | None) -> None:
+        columns = [
+            sa.Column(
+                column.name,
+                column.type,
+                primary_key=column.name == key,
+                nullable=column.nullable,
+                unique=column.name == unique or None,
+            )
+            for column in table.columns
+        ]
+        before = sa.Table(table.name, old, *columns)
+        for index in table.indexes:
+            sa.Index(index.name, *(before.c[column.name] for column in index.columns))
+
+    keyed_as_before(transits, "id", "event_id")
+    keyed_as_before(passages, "event_id", None)
+    for table in metadata.sorted_tables:
+        if table.name not in ("transits", "passages"):
+            table.to_metadata(old)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        old.create_all(connection)
+        for version in (1, 2):
+            connection.execute(
+                schema_version.insert().values(version=version, applied_at=datetime.now(UTC))
+            )
+        transit = make_transit("e-before")
+        row = {**_fields(transit), "id": "transit-of-v2", "published_at": None}
+        row.pop("crop_jpeg")
+        row.update(
+            alternatives=[list(pair) for pair in transit.alternatives],
+            worker="rufina/worker-1",
+            created_at=NOON,
+        )
+        connection.execute(old.tables["transits"].insert().values(row))
+        connection.execute(crops.insert().values(transit_id="transit-of-v2", jpeg=CROP))
+        connection.execute(
+            reads.insert().values(
+                transit_id="transit-of-v2", text="AB123CD", confidence=0.9, source="engine"
+            )
+        )
+        for event, camera, status, transit_ref in (
+            ("e-before", "cam_st_pomino", "read", "transit-of-v2"),
+            ("e-counted", "cam_piazza", "counted", None),
+        ):
+            connection.execute(
+                old.tables["passages"]
+                .insert()
+                .values(
+                    event_id=event,
+                    station_id="st_x",
+                    camera=camera,
+                    time=NOON,
+                    vehicle="car",
+                    status=status,
+                    transit_id=transit_ref,
+                )
+            )
+    engine.dispose()
+
+
+def test_v2_database_is_keyed_by_camera_keeping_its_rows(store_url: str) -> None:
+    _v2_database(store_url)
+    store = Store(store_url, worker="rufina/worker-1")
+    try:
+        old = store.transit("transit-of-v2")
+        assert old is not None and old.crop_jpeg == CROP and old.plate == "AB123CD"
+        assert store.event_handled("cam_st_pomino", "e-before"), "a redelivery still recognised"
+        assert store.event_handled("cam_piazza", "e-counted")
+        counts = store.passage_counts()
+        assert (counts.read, counts.counted) == (1, 1)
+        # The new key: the same id on another camera is another event.
+        assert add_passage(store, "e-before", PASSAGE_COUNTED, camera="cam_roma")
+        assert store.add_transit(make_transit("e-counted", station="st_pomino"), READS)
+        assert not add_passage(store, "e-counted", PASSAGE_COUNTED, camera="cam_piazza")
+        with store.engine.begin() as connection:
+            versions = connection.execute(sa.select(schema_version.c.version)).scalars().all()
+            assert versions == list(range(1, SCHEMA_VERSION + 1))
+            indexes = {index["name"] for index in sa.inspect(connection).get_indexes("passages")}
+            assert {
+                "ix_passages_station_time",
+                "ix_passages_time",
+                "ix_passages_transit",
+            } <= indexes
+            # Foreign keys hold again: a transit's deletion takes its crop and reads with it.
+            connection.execute(transits.delete().where(transits.c.id == "transit-of-v2"))
+            assert connection.scalar(sa.text("SELECT count(*) FROM crops")) == 1
+            assert (
+                connection.scalar(
+                    sa.text("SELECT count(*) FROM reads WHERE transit_id = 'transit-of-v2'")
+                )
+                == 0
+            )
+    finally:
+        store.close()
+
+
 def test_transit_without_crop_or_reads(store: Store) -> None:
     transit = make_transit("e-nocrop", crop=None)
     assert store.add_transit(transit, [])
@@ -216,8 +340,10 @@ def test_passages_and_counts(store: Store) -> None:
     assert add_passage(store, "e-old", PASSAGE_COUNTED, time=NOON - timedelta(days=2))
     assert store.add_transit(make_transit("e-read"), [])
     assert store.add_transit(make_transit("e-roma", station="st_roma"), [])
-    assert store.event_handled("e-unread") and store.event_handled("e-read")
-    assert not store.event_handled("e-never")
+    assert store.event_handled("cam_piazza", "e-unread")
+    assert store.event_handled("cam_st_pomino", "e-read")
+    assert not store.event_handled("cam_piazza", "e-never")
+    assert not store.event_handled("cam_piazza", "e-read"), "another camera's event"
     counts = store.passage_counts()
     assert (counts.read, counts.unread, counts.counted) == (2, 1, 3)
     since = NOON - timedelta(hours=1)

@@ -332,7 +332,14 @@ class _Builder:
         if misread_ok and self.rng.random() < self.misread_rate:
             stored = self.misread(plate) or plate
         record = TransitRecord(
-            transit_id(event_id), event_id, station_id, utc, vehicle, lpr_direction, stored, plate
+            transit_id(station_id, event_id),
+            event_id,
+            station_id,
+            utc,
+            vehicle,
+            lpr_direction,
+            stored,
+            plate,
         )
         if stored != plate:
             self.out.misreads[record.id] = plate

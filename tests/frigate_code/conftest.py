@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 
 from rufina_alpr.broker import MosquittoBroker, free_port
 from rufina_alpr.demo import TransitCollector, engine_settings
@@ -29,6 +30,7 @@ from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.paths import SHARED
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
+from rufina_alpr.store import passages
 from tests.engine import conftest as engine_conftest
 from tests.engine.conftest import TEST_STATIONS, plates_equal, require
 
@@ -271,9 +273,15 @@ class EngineRun:
 
     async def handled(self, event_id: str, timeout: float = 60) -> None:
         """The engine stored an outcome (transit or passage) of this Frigate event."""
+
+        def stored() -> bool:
+            with self.engine.store.engine.connect() as connection:
+                query = sa.select(passages.c.camera).where(passages.c.event_id == event_id)
+                return connection.execute(query).first() is not None
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if await self.engine.in_db(self.engine.store.event_handled, event_id):
+            if await self.engine.in_db(stored):
                 return
             await asyncio.sleep(0.1)
         counters = self.engine.metrics.snapshot()
