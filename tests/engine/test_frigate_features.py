@@ -121,7 +121,7 @@ async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
     assert len(replay.lost) == 1 + 3
     counts = await engine.in_db(engine.store.passage_counts)
     assert counts.read + counts.unread == 2
-    assert ids[0] in engine._events  # its state waits for an `end` that never comes
+    assert ("cam_pomino", ids[0]) in engine._events  # its state waits for an `end` that never comes
 
     assert await engine.reconcile() == 2
     await _settle(harness, 4)
@@ -139,7 +139,7 @@ async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
         assert plates_equal(by_event[event_id]["plate"], photo.plate or "")
     listing = [r for r in replay.requests if r.startswith("/api/events?")]
     assert listing and all("in_progress=0" in r for r in listing)
-    assert ids[0] not in engine._events
+    assert ("cam_pomino", ids[0]) not in engine._events
 
 
 async def test_reconciled_event_is_timed_by_its_start_and_read_on_its_clean_copy(
@@ -216,7 +216,7 @@ async def test_dedicated_lpr_camera_vehicles_become_transits(
         replay._lpr_update(replay.records[ids[0]], 1.0),
     )
     await asyncio.sleep(0.5)
-    assert ids[0] not in engine._events
+    assert ("cam_lpr", ids[0]) not in engine._events
 
 
 async def test_dedicated_event_without_review_end_completes_after_quiet_time(
