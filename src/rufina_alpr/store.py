@@ -312,7 +312,8 @@ def _key_events_by_camera_v3(connection: Connection) -> None:
     """Passages keyed by (camera, event id), transits no longer unique by event id alone (their
     id, derived from both, is the key). A database created at v3 has that shape already."""
     inspector = sa.inspect(connection)
-    old_passage_key = inspector.get_pk_constraint("passages")["constrained_columns"] == ["event_id"]
+    passage_key = inspector.get_pk_constraint("passages")
+    old_passage_key = passage_key["constrained_columns"] == ["event_id"]
     old_transit_key = [
         constraint["name"]
         for constraint in inspector.get_unique_constraints("transits")
@@ -325,7 +326,7 @@ def _key_events_by_camera_v3(connection: Connection) -> None:
             _rebuild_sqlite_table(connection, transits)
         return
     if old_passage_key:
-        name = inspector.get_pk_constraint("passages")["name"]
+        name = passage_key["name"]
         connection.execute(sa.text(f'ALTER TABLE passages DROP CONSTRAINT "{name}"'))
         connection.execute(sa.text("ALTER TABLE passages ADD PRIMARY KEY (camera, event_id)"))
     for name in old_transit_key:

@@ -257,7 +257,6 @@ async def test_a_forged_end_on_another_camera_cannot_take_a_real_event(
     for side in ("before", "after"):
         forged[side]["camera"] = "cam_piazza"
     await replay.publish(forged)
-
     await harness.wait_for(
         lambda: engine.metrics.counters["passages_counted"] == 1, 10, "the forgery counted"
     )
