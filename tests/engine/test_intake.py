@@ -12,16 +12,19 @@ import errno
 import json
 import random
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
+from hypothesis import strategies as st
 
 from rufina_alpr.contract import Topics
-from rufina_alpr.intake import check_payload, too_deep, valid_event_id
+from rufina_alpr.intake import check_payload, scan_nesting, too_deep, valid_event_id
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.replay import event_id, load_photos
@@ -65,6 +68,80 @@ def test_payload_checks_bound_size_and_depth_before_parsing() -> None:
         with pytest.raises(ValueError) as caught:
             check_payload(payload, 256 * 1024)
         assert getattr(caught.value, "reason", None) == reason
+
+
+def _reference_too_deep(payload: bytes, limit: int) -> bool:
+    """The nesting rule byte by byte, as plainly as it can be written: the oracle."""
+    depth, in_string, escaped = 0, False, False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == ord("\\"):
+                escaped = True
+            elif byte == ord('"'):
+                in_string = False
+        elif byte == ord('"'):
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
+
+
+CAP = 256 * 1024
+ADVERSARIAL = {
+    # The issue's freeze: quotes and escaped quotes, never closed (14 s at 40 KB before).
+    "escaped quotes": b'"' + b'\\"' * CAP,
+    "quotes": b'"' * CAP,
+    "backslashes": b'"' + b"\\" * CAP,
+    "escape runs": b'"' + b'\\\\\\"' * CAP,
+    "strings of brackets": b'"[{' * CAP,
+    "brackets and quotes": b'["' * CAP,
+    "unterminated keys": b'{"a' * CAP,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_the_nesting_guard_is_linear_by_operation_count(name: str) -> None:
+    """Every significant byte is one step of the scan, whatever the payload: at the 256 KiB cap
+    and at an eighth of it the steps never exceed the payload's length (the pattern it replaced
+    re-scanned the rest of the payload from every quote of an unterminated string)."""
+    for size in (CAP // 8, CAP):
+        payload = ADVERSARIAL[name][:size]
+        scan = scan_nesting(payload, 32)
+        assert scan.steps <= len(payload)
+        assert scan.too_deep == _reference_too_deep(payload, 32)
+
+
+@hypothesis.settings(max_examples=400, deadline=None, derandomize=True)
+@hypothesis.given(st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b"a", b":"])))
+def test_the_nesting_guard_agrees_with_the_byte_by_byte_rule(pieces: list[bytes]) -> None:
+    payload = b"".join(pieces)
+    for limit in (0, 1, 3):
+        scan = scan_nesting(payload, limit)
+        assert scan.too_deep == _reference_too_deep(payload, limit)
+        assert scan.steps <= len(payload)
+
+
+def test_the_quote_flood_at_the_cap_passes_the_guard_within_a_cpu_budget(tmp_path: Path) -> None:
+    """The issue's message at the 256 KiB cap, in a process allowed 60 s of CPU (the regex it
+    replaced needed about ten minutes): CPU time, not the clock, so a busy machine cannot fail
+    it. The guard answers; json.loads then refuses the text as malformed."""
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_CPU, (60, 60))\n"
+        "from rufina_alpr.intake import check_payload\n"
+        f"payload = (b'\"' + b'\\\\\"' * {CAP})[:{CAP}]\n"
+        f"check_payload(payload, {CAP}); print('answered')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "answered"
 
 
 async def test_poison_messages_are_dead_lettered_and_vehicles_still_pass(
