@@ -512,6 +512,24 @@ async def info(request: web.Request) -> web.Response:
 
 
 @requires("viewer")
+async def contract_key(request: web.Request) -> web.Response:
+    """The MQTT contract's version and signing key: consumers verify the engine's messages with
+    it (docs/mqtt.md, Signatures). Viewer: Home Assistant may hold a viewer token; whoever holds
+    it could sign messages, so API tokens are given to trusted consumers only."""
+    engine = request.app[ENGINE_KEY]
+    _LOGGER.info("MQTT signing key read by %s", request[PRINCIPAL_KEY].name)
+    return web.json_response(
+        {
+            "contract_version": contract.CONTRACT_VERSION,
+            "signature": "hmac-sha256",
+            "key_id": engine.signer.kid,
+            "signing_key": engine.signer.key,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@requires("viewer")
 async def stats(request: web.Request) -> web.Response:
     return web.json_response(await request.app[ENGINE_KEY].stats_payload())
 
@@ -1664,6 +1682,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/openapi.yaml", openapi),
         web.get("/metrics", metrics),
         web.get("/api/v1/info", info),
+        web.get("/api/v1/contract", contract_key),
         web.get("/api/v1/stats", stats),
         web.get("/api/v1/transits", transits),
         web.get("/api/v1/transits/{transit_id}", transit),

@@ -6,9 +6,12 @@ it and the Home Assistant integration is tested against the same schema files in
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any, Final, Literal
@@ -153,6 +156,67 @@ def health_payload(
 def encode(payload: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, the wire form of every JSON payload."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# ----------------------------------------------------------------------------- signatures
+# Anyone who may publish on the prefix could otherwise make up transits, alerts and state: every
+# JSON payload carries `sent`, `kid` and `sig`, an HMAC-SHA256 with a key consumers obtain over
+# the engine's authenticated API (GET /api/v1/contract). See docs/mqtt.md, "Signatures".
+SIGNING_KEY_BYTES: Final = 32
+SIGNATURE_FIELDS: Final = ("sent", "kid", "sig")
+
+
+def new_signing_key() -> str:
+    """A fresh random key, as hex (the form the store keeps and the API gives)."""
+    return secrets.token_hex(SIGNING_KEY_BYTES)
+
+
+def key_id(key: str) -> str:
+    """A short public name of a key: consumers see the engine's key changed, not a forgery."""
+    return hashlib.sha256(b"rufina-alpr key id\0" + bytes.fromhex(key)).hexdigest()[:16]
+
+
+def canonical(payload: dict[str, Any]) -> bytes:
+    """What the signature covers: the payload without `sig`, keys sorted, no blanks, ASCII."""
+    unsigned = {k: v for k, v in payload.items() if k != "sig"}
+    return json.dumps(
+        unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def signature(payload: dict[str, Any], key: str) -> str:
+    """HMAC-SHA256 of `canonical(payload)`, as hex."""
+    return hmac.new(bytes.fromhex(key), canonical(payload), hashlib.sha256).hexdigest()
+
+
+def verify(payload: dict[str, Any], key: str) -> bool:
+    """True when the payload carries this key's id and a matching signature."""
+    sig = payload.get("sig")
+    if not isinstance(sig, str) or payload.get("kid") != key_id(key):
+        return False
+    return hmac.compare_digest(sig, signature(payload, key))
+
+
+class Signer:
+    """Signs every JSON payload the engine publishes (one key for all the engine's workers)."""
+
+    def __init__(self, key: str) -> None:
+        if len(bytes.fromhex(key)) < 16:
+            raise ValueError("a signing key needs at least 16 bytes")
+        self.key = key
+        self.kid = key_id(key)
+
+    def sign(self, payload: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+        """A copy of the payload with `sent` (now), `kid` and `sig`; the payload is unchanged."""
+        signed = {k: v for k, v in payload.items() if k not in SIGNATURE_FIELDS}
+        signed["sent"] = iso_time(now or datetime.now(UTC))
+        signed["kid"] = self.kid
+        signed["sig"] = signature(signed, self.key)
+        return signed
+
+    def encode(self, payload: dict[str, Any]) -> bytes:
+        """The signed payload's wire form (what `encode` gives, with the signature)."""
+        return encode(self.sign(payload))
 
 
 @cache

@@ -132,6 +132,7 @@ class Engine:
             worker=f"{settings.instance}/{settings.mqtt.client_id}",
             metrics=self.metrics,
         )
+        self.signer = contract.Signer(self.store.signing_key())
         self.hotlists = Hotlists(
             self.store,
             timezone=settings.timezone,
@@ -198,7 +199,7 @@ class Engine:
             username=settings.mqtt.username,
             password=settings.mqtt.password,
             keepalive=settings.mqtt.keepalive,
-            will=Will(self.topics.status, contract.encode(self._status("offline"))),
+            will=Will(self.topics.status, self.signer.encode(self._status("offline"))),
             subscriptions=subscriptions,
             on_message=self._on_message,
             on_connected=self._on_connected,
@@ -243,7 +244,9 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.mqtt.stop(final=(self.topics.status, contract.encode(self._status("offline"))))
+        await self.mqtt.stop(
+            final=(self.topics.status, self.signer.encode(self._status("offline")))
+        )
         if self._session is not None:
             await self._session.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -315,9 +318,11 @@ class Engine:
         )
 
     def _on_connected(self) -> None:
-        self.mqtt.publish(self.topics.status, contract.encode(self._status("online")), retain=True)
+        self.mqtt.publish(
+            self.topics.status, self.signer.encode(self._status("online")), retain=True
+        )
         stations = contract.stations_payload(self.settings.stations)
-        self.mqtt.publish(self.topics.stations, contract.encode(stations), retain=True)
+        self.mqtt.publish(self.topics.stations, self.signer.encode(stations), retain=True)
         self._publish_health(force=True)
         self._spawn(self._flush_outbox(), name="outbox")
 
@@ -584,7 +589,7 @@ class Engine:
                 payload["frigate"]["state"],
                 ", ".join(offline) or "none",
             )
-        self.mqtt.publish(self.topics.health, contract.encode(payload), retain=True)
+        self.mqtt.publish(self.topics.health, self.signer.encode(payload), retain=True)
 
     def _offer_read(self, state: EventState, event: FrigateEvent) -> bool:
         """An optional read of a `new`/`update` snapshot: started now (True), kept to be read
@@ -1032,7 +1037,7 @@ class Engine:
     ) -> None:
         """Publish a stored transit, then its hotlist alerts (``alerts`` None: from the store)."""
         transit_payload = self.transit_payload(transit)
-        payload = contract.encode(transit_payload)
+        payload = self.signer.encode(transit_payload)
         self._inflight.add(transit.id)
         if alerts is not None:
             self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
@@ -1076,7 +1081,7 @@ class Engine:
                 reason=alert.reason,
             )
             delivered = self.mqtt.publish(
-                self.topics.hotlist_match, contract.encode(payload), qos=contract.QOS_TRANSIT
+                self.topics.hotlist_match, self.signer.encode(payload), qos=contract.QOS_TRANSIT
             )
             queued.append((alert, delivered))
             self.metrics.inc("hotlist_alerts")
@@ -1284,7 +1289,7 @@ class Engine:
 
     async def publish_stats(self) -> None:
         payload = await self.stats_payload()
-        self.mqtt.publish(self.topics.stats, contract.encode(payload), retain=True)
+        self.mqtt.publish(self.topics.stats, self.signer.encode(payload), retain=True)
 
 
 def _backoff(retries: int) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -260,6 +261,15 @@ traffic_rollup = sa.Table(
     sa.Column("until", sa.DateTime(timezone=True), nullable=False),
 )
 
+# v4: the engine's own settings shared by every worker on one database (the MQTT signing key).
+engine_meta = sa.Table(
+    "engine_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+SIGNING_KEY: Final = "mqtt_signing_key"
+
 # v2 indexes on v1 tables, for the purge, the rollups and wildcard plate searches on millions of
 # transits. Not attached to the tables: the v2 migration creates them on v1 databases too.
 V2_INDEXES: Final = (
@@ -353,10 +363,18 @@ def _rebuild_sqlite_table(connection: Connection, table: sa.Table) -> None:
         index.create(connection)
 
 
+def _create_engine_meta_v4(connection: Connection) -> None:
+    """The engine's shared settings, with the MQTT signing key made once (under the migration's
+    lock: every worker on one PostgreSQL signs with the same key)."""
+    engine_meta.create(connection, checkfirst=True)
+    connection.execute(engine_meta.insert().values(key=SIGNING_KEY, value=secrets.token_hex(32)))
+
+
 MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     _create_v1,
     _create_v2,
     _key_events_by_camera_v3,
+    _create_engine_meta_v4,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -449,6 +467,16 @@ class Store:
                 schema_version.insert().values(version=version, applied_at=datetime.now(UTC))
             )
             _LOGGER.info("database schema migrated to v%d", version)
+
+    def signing_key(self) -> str:
+        """The key that signs the engine's MQTT payloads (hex), made at the v4 migration."""
+        with self._begin() as connection:
+            key = connection.scalar(
+                sa.select(engine_meta.c.value).where(engine_meta.c.key == SIGNING_KEY)
+            )
+        if key is None:
+            raise StoreError("the store has no MQTT signing key")
+        return str(key)
 
     def _clean(self, value: str | None, limit: int, what: str, owner: str) -> str | None:
         """Text without control characters, at most ``limit`` long; a cleaned value is counted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -10,11 +11,14 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from rufina_alpr import __version__, contract
+from rufina_alpr.api import create_app
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.service import Engine
 from rufina_alpr.stations import load_registry
+from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
 
 from .conftest import TEST_STATIONS
@@ -256,3 +260,155 @@ def test_every_schema_is_a_valid_json_schema() -> None:
         document = contract.schema(kind)
         jsonschema.validators.validator_for(document).check_schema(document)
         assert document["properties"]["v"]["const"] == contract.CONTRACT_VERSION
+
+
+# ----------------------------------------------------------------------------- signatures
+KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+
+def _settings(tmp_path: Path, **extra: Any) -> Any:
+    return settings_from_mapping(
+        {
+            "data_dir": str(tmp_path),
+            "api": {
+                "token": "contract-test-token-0123",
+                "users": [{"name": "ha", "token": "contract-viewer-token-0123", "role": "viewer"}],
+            },
+            "stations": [
+                {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind}
+                for s in TEST_STATIONS
+            ],
+            **extra,
+        }
+    )
+
+
+def test_signed_payload_verifies_after_the_wire_and_keeps_its_schema() -> None:
+    signer = contract.Signer(KEY)
+    payload = contract.transit_payload(transit(), "Località Pomino")
+    wire = signer.encode(payload)
+    received = json.loads(wire)
+    assert contract.verify(received, KEY)
+    contract.validate("transit", received)
+    assert received["kid"] == contract.key_id(KEY) == signer.kid
+    assert datetime.fromisoformat(received["sent"]).tzinfo is not None
+    assert "sig" not in payload and "sent" not in payload, "the builder's payload is unchanged"
+    # A hotlist alert embeds the unsigned transit: one signature covers all of it.
+    match = contract.hotlist_match_payload(
+        payload,
+        list_id="stolen",
+        entry_plate="AB123CD",
+        read_plate="AB123CD",
+        score=1.0,
+        match="exact",
+        action="alert",
+        priority=1,
+        reason=None,
+    )
+    alert = json.loads(signer.encode(match))
+    contract.validate("hotlist_match", alert)
+    assert contract.verify(alert, KEY)
+    alert["transit"]["plate"] = "ZZ999ZZ"
+    assert not contract.verify(alert, KEY)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda p: p.pop("sig"),
+        lambda p: p.pop("kid"),
+        lambda p: p.update(plate="ZZ999ZZ"),
+        lambda p: p.update(time="2099-01-01T00:00:00.000+00:00"),
+        lambda p: p.update(sent="2099-01-01T00:00:00.000+00:00"),
+        lambda p: p.update(extra_field=1),
+        lambda p: p.update(sig="0" * 64),
+        lambda p: p.update(sig=None),
+        lambda p: p.update(kid=contract.key_id("ff" * 32)),
+    ],
+)
+def test_a_changed_or_unsigned_payload_does_not_verify(forge: Any) -> None:
+    received = json.loads(contract.Signer(KEY).encode(_valid_transit()))
+    forge(received)
+    assert not contract.verify(received, KEY)
+
+
+def test_another_key_does_not_verify_and_resigning_replaces_the_signature() -> None:
+    other = "ff" * 32
+    signed = contract.Signer(other).sign(_valid_transit())
+    assert not contract.verify(signed, KEY)
+    resigned = contract.Signer(KEY).sign(signed, now=NOON)
+    assert contract.verify(resigned, KEY)
+    assert resigned["sent"] == "2025-07-24T12:00:05.123+02:00"
+    assert contract.canonical(resigned) == contract.canonical({**resigned, "sig": "x"})
+    assert b" " not in contract.canonical({"b": 1, "a": "Località"})
+    assert contract.canonical({"b": 1, "a": "à"}) == b'{"a":"\\u00e0","b":1}'
+
+
+def test_a_short_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        contract.Signer("00" * 8)
+    assert len(contract.new_signing_key()) == 64
+
+
+def test_the_store_keeps_one_key_for_every_worker(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    first = Store(url, worker="rufina/1")
+    second = Store(url, worker="rufina/2")
+    try:
+        key = first.signing_key()
+        assert len(bytes.fromhex(key)) == 32
+        assert second.signing_key() == key
+    finally:
+        first.close()
+        second.close()
+    again = Store(url, worker="rufina/1")
+    other = Store(f"sqlite:///{tmp_path / 'b.db'}", worker="rufina/1")
+    try:
+        assert again.signing_key() == key, "kept across restarts"
+        assert other.signing_key() != key, "each database its own key"
+    finally:
+        again.close()
+        other.close()
+
+
+def test_workers_on_one_postgresql_sign_with_one_key(fresh_postgres_url: str) -> None:
+    with ThreadPoolExecutor(4) as pool:  # several workers starting together on an empty database
+        stores = list(pool.map(lambda n: Store(fresh_postgres_url, worker=f"w{n}"), range(4)))
+    try:
+        assert len({store.signing_key() for store in stores}) == 1
+    finally:
+        for store in stores:
+            store.close()
+
+
+async def test_the_engine_signs_with_its_store_key_and_the_api_gives_it(tmp_path: Path) -> None:
+    engine = Engine(_settings(tmp_path), cast(Any, None))
+    try:
+        key = engine.store.signing_key()
+        assert engine.signer.key == key
+        will = engine.mqtt._client._will_payload  # what the broker publishes when it dies
+        assert contract.verify(json.loads(will), key)
+        server = TestServer(create_app(engine), host="127.0.0.1")
+        async with TestClient(server) as client:
+            missing = await client.get("/api/v1/contract")
+            assert missing.status == 401
+            answer = await client.get(
+                "/api/v1/contract",
+                headers={"Authorization": "Bearer contract-viewer-token-0123"},
+            )
+            assert answer.status == 200
+            assert answer.headers["Cache-Control"] == "no-store"
+            body = await answer.json()
+    finally:
+        await engine.stop(drain_timeout=0)
+    assert body == {
+        "contract_version": contract.CONTRACT_VERSION,
+        "signature": "hmac-sha256",
+        "key_id": contract.key_id(key),
+        "signing_key": key,
+    }
+    restarted = Engine(_settings(tmp_path), cast(Any, None))
+    try:
+        assert restarted.signer.key == key
+    finally:
+        await restarted.stop(drain_timeout=0)
