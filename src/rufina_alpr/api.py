@@ -35,6 +35,7 @@ from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.hotlist import (
     ACTIONS,
     KINDS,
+    HotlistAlreadyListed,
     HotlistConflict,
     HotlistEntry,
     HotlistError,
@@ -1294,6 +1295,8 @@ ADD_ENTRY = vol.Schema(
         ),
         vol.Optional("from_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=23))),
         vol.Optional("to_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=24))),
+        # A plate already on the list is refused (409) unless this is true.
+        vol.Optional("replace", default=False): bool,
     }
 )
 
@@ -1436,28 +1439,39 @@ async def hotlist_add(request: web.Request) -> web.Response:
         for name in body.get("stations") or ()
     ):  # as for the query parameters: a station that does not exist is not found
         raise not_found("'stations': unknown station")
-    entry = await _hotlist_call(
-        request,
-        lambda: hotlists_of(request).add_entry(
-            list_id,
-            body["plate"],
-            body["reason"],
-            priority=body.get("priority"),
-            expires_at=body.get("expires_at"),
-            notes=body.get("notes"),
-            stations=body.get("stations"),
-            from_hour=body.get("from_hour"),
-            to_hour=body.get("to_hour"),
-            added_by=principal.name,
-        ),
-    )
-    await audit(
-        request,
-        "hotlist_add",
-        {"list": list_id, "plate": entry.plate, "expires_at": body.get("expires_at")},
-        results=1,
-        reason=body["reason"],
-    )
+    with _hotlist_errors():
+        try:
+            change = await engine.in_db(
+                lambda: hotlists_of(request).put_entry(
+                    list_id,
+                    body["plate"],
+                    body["reason"],
+                    priority=body.get("priority"),
+                    expires_at=body.get("expires_at"),
+                    notes=body.get("notes"),
+                    stations=body.get("stations"),
+                    from_hour=body.get("from_hour"),
+                    to_hour=body.get("to_hour"),
+                    added_by=principal.name,
+                    replace=body["replace"],
+                )
+            )
+        except HotlistAlreadyListed as err:
+            raise ApiError(409, "conflict", f'{err}; send "replace": true to replace it') from None
+    entry = change.entry
+    query: dict[str, Any] = {
+        "list": list_id,
+        "plate": entry.plate,
+        "expires_at": body.get("expires_at"),
+        "replace": body["replace"],
+    }
+    if change.replaced is not None:  # the old entry's reason and author stay in the audit log
+        query["replaced"] = {
+            key: value
+            for key, value in _entry_json(change.replaced).items()
+            if key not in ("id", "list", "plate")
+        }
+    await audit(request, "hotlist_add", query, results=1, reason=body["reason"])
     return web.json_response(_entry_json(entry), status=201)
 
 

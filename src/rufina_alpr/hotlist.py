@@ -117,6 +117,9 @@ SCNTT_COLUMNS: Final[tuple[str, ...]] = (
 )
 ImportFormat = Literal["auto", "csv", "scntt"]
 IMPORT_CHUNK: Final = 1000  # rows per import transaction
+# Expiries outside these years are typing mistakes; near year 1 or 9999 a time zone conversion
+# overflows.
+EXPIRY_RANGE: Final = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 _HOURS = re.compile(r"(\d{1,2})(?::00)?\s*-\s*(\d{1,2})(?::00)?")
 _MAX_REASON, _MAX_NOTES, _MAX_NAME, _MAX_ID = 500, 2000, 120, 64
 _LIST_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -132,6 +135,18 @@ class HotlistNotFound(HotlistError):
 
 class HotlistConflict(HotlistError):
     """A list with that id exists already."""
+
+
+class HotlistAlreadyListed(HotlistConflict):
+    """The plate is on the list already and replacing it was not asked: a police list must not
+    silently lose an entry's reason and who put it there. ``existing``: that entry."""
+
+    def __init__(self, existing: HotlistEntry) -> None:
+        self.existing = existing
+        super().__init__(
+            f"that plate is already on list {existing.list_id}, added by {existing.added_by} "
+            f"on {existing.added_at:%Y-%m-%d %H:%M} UTC for: {existing.reason}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +195,14 @@ class HotlistEntry:
         if self.from_hour < self.to_hour:
             return self.from_hour <= hour < self.to_hour
         return hour >= self.from_hour or hour < self.to_hour
+
+
+@dataclass(frozen=True, slots=True)
+class EntryChange:
+    """What `Hotlists.put_entry` did: the entry as stored and, when it replaced one, the old."""
+
+    entry: HotlistEntry
+    replaced: HotlistEntry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,8 +514,18 @@ class Hotlists:
     def lists(self) -> list[HotlistInfo]:
         """Every list, by priority then id, with its active and expired entry counts."""
         now = datetime.now(UTC)
+        # The outer join gives an empty list one row of NULLs: without the id test its NULL
+        # expiry counted as one active entry (and -1 expired).
         active = sa.case(
-            (sa.or_(hotlist_entries.c.expires_at.is_(None), hotlist_entries.c.expires_at > now), 1),
+            (
+                sa.and_(
+                    hotlist_entries.c.id.is_not(None),
+                    sa.or_(
+                        hotlist_entries.c.expires_at.is_(None), hotlist_entries.c.expires_at > now
+                    ),
+                ),
+                1,
+            ),
             else_=0,
         )
         query = (
@@ -543,8 +576,41 @@ class Hotlists:
         from_hour: int | None = None,
         to_hour: int | None = None,
         added_by: str,
+        replace: bool = False,
     ) -> HotlistEntry:
-        """Put a plate on a list; a plate already there is replaced (same id, new values)."""
+        """Put a plate on a list (see `put_entry`); the entry as stored."""
+        return self.put_entry(
+            list_id,
+            plate,
+            reason,
+            priority=priority,
+            expires_at=expires_at,
+            notes=notes,
+            stations=stations,
+            from_hour=from_hour,
+            to_hour=to_hour,
+            added_by=added_by,
+            replace=replace,
+        ).entry
+
+    def put_entry(
+        self,
+        list_id: str,
+        plate: str,
+        reason: str,
+        *,
+        priority: int | None = None,
+        expires_at: datetime | None = None,
+        notes: str | None = None,
+        stations: Iterable[str] | None = None,
+        from_hour: int | None = None,
+        to_hour: int | None = None,
+        added_by: str,
+        replace: bool = False,
+    ) -> EntryChange:
+        """Put a plate on a list. A plate already there is refused (`HotlistAlreadyListed`, with
+        the entry) unless ``replace``: then it takes the new values (same id) and the old entry
+        comes back with the new one, for the caller's audit log."""
         values = self._entry_values(
             plate=plate,
             reason=reason,
@@ -558,18 +624,21 @@ class Hotlists:
         )
         with self.store.engine.begin() as connection:
             self._require_list(connection, list_id)
-            existing = connection.scalar(
-                sa.select(hotlist_entries.c.id).where(
+            found = connection.execute(
+                sa.select(hotlist_entries).where(
                     hotlist_entries.c.list_id == list_id,
                     hotlist_entries.c.plate == values["plate"],
                 )
-            )
-            if existing is None:
+            ).one_or_none()
+            previous = _entry(found._mapping) if found is not None else None
+            if previous is None:
                 connection.execute(hotlist_entries.insert().values(list_id=list_id, **values))
+            elif not replace:
+                raise HotlistAlreadyListed(previous)
             else:
                 connection.execute(
                     hotlist_entries.update()
-                    .where(hotlist_entries.c.id == existing)
+                    .where(hotlist_entries.c.id == previous.id)
                     .values(**values)
                 )
             row = connection.execute(
@@ -578,7 +647,15 @@ class Hotlists:
                     hotlist_entries.c.plate == values["plate"],
                 )
             ).one()
-        return _entry(row._mapping)
+        if previous is not None:
+            _LOGGER.info(
+                "hotlist %s: entry %d replaced by %s (was added by %s)",
+                list_id,
+                previous.id,
+                values["added_by"],
+                previous.added_by,
+            )
+        return EntryChange(_entry(row._mapping), previous)
 
     def remove_entry(self, list_id: str, plate: str) -> bool:
         """Take a plate off a list; False when it was not there."""
@@ -643,6 +720,8 @@ class Hotlists:
         plates) has its first line rejected and changes nothing, ``replace`` or not: a wrong
         file must never empty a list. The `HotlistImport` writes them in steps."""
         text = text.removeprefix("\ufeff")
+        if "\r" in text and "\n" not in text:  # classic Mac line ends: a line per carriage return
+            text = text.replace("\r", "\n")
         first = text.split("\n", 1)[0]
         kind = format
         if kind == "auto":
@@ -651,7 +730,13 @@ class Hotlists:
             raise HotlistError("format must be auto, csv or scntt")
         delimiter = ";" if first.count(";") > first.count(",") else ","
         reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-        header = [name.strip().lower() for name in reader.fieldnames or []]
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as err:
+            return HotlistImport(
+                self, list_id, kind, [], (RejectedRow(1, _csv_problem(err)),), False
+            )
+        header = [name.strip().lower() for name in fieldnames or []]
         required = "targa" if kind == "scntt" else "plate"
         if required not in header:
             problem = (
@@ -662,7 +747,14 @@ class Hotlists:
         lines: dict[str, int] = {}
         rejected: list[RejectedRow] = []
         parse = self._scntt_row if kind == "scntt" else self._csv_row
-        for raw in reader:
+        while True:
+            try:
+                raw = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:  # the reader goes on with the next line
+                rejected.append(RejectedRow(reader.line_num + 1, _csv_problem(err)))
+                continue
             line = reader.line_num
             record = {
                 (key or "").strip().lower(): unescape_cell((value or "").strip())
@@ -984,7 +1076,7 @@ class Hotlists:
             "plate": normalized,
             "reason": _text(reason, "reason", _MAX_REASON, required=True),
             "priority": None if priority is None else _priority(priority),
-            "expires_at": None if expires_at is None else self._aware(expires_at).astimezone(UTC),
+            "expires_at": None if expires_at is None else self._expiry(expires_at),
             "notes": _text(notes, "notes", _MAX_NOTES),
             "stations": scope,
             "from_hour": from_hour,
@@ -1048,9 +1140,22 @@ class Hotlists:
                 day = date.fromisoformat(text)
             else:
                 return self._aware(datetime.fromisoformat(text))
-        except ValueError as err:
+            return datetime.combine(day + timedelta(days=1), time(), tzinfo=self.timezone)
+        except (ValueError, OverflowError) as err:
             raise HotlistError(f"expires: not a date ({text})") from err
-        return datetime.combine(day + timedelta(days=1), time(), tzinfo=self.timezone)
+
+    def _expiry(self, moment: datetime) -> datetime:
+        """An expiry in UTC, within the years every time zone can show (a year-1 or year-9999
+        date overflowed on conversion: a 500 on import, or later on export)."""
+        try:
+            utc = self._aware(moment).astimezone(UTC)
+        except OverflowError:
+            utc = None
+        if utc is None or not EXPIRY_RANGE[0] <= utc < EXPIRY_RANGE[1]:
+            raise HotlistError(
+                f"expires: from the year {EXPIRY_RANGE[0].year} to {EXPIRY_RANGE[1].year - 1}"
+            )
+        return utc
 
     def _format_expiry(self, moment: datetime | None) -> str:
         if moment is None:
@@ -1059,6 +1164,13 @@ class Hotlists:
         if local.time() == time():
             return (local.date() - timedelta(days=1)).isoformat()
         return local.isoformat()
+
+
+def _csv_problem(err: csv.Error) -> str:
+    """A line the CSV reader cannot split, said for the person who exported the file."""
+    if "new-line character" in str(err):
+        return "a carriage return or line break inside a cell that is not quoted"
+    return f"not valid CSV: {err}"
 
 
 def _priority(value: int) -> int:

@@ -13,8 +13,20 @@ from functools import partial
 from pathlib import Path
 
 from rufina_alpr.config import SettingsError, load_settings
-from rufina_alpr.hotlist import ACTIONS, KINDS, HotlistError, Hotlists, parse_hours
+from rufina_alpr.hotlist import (
+    ACTIONS,
+    KINDS,
+    HotlistAlreadyListed,
+    HotlistEntry,
+    HotlistError,
+    Hotlists,
+    parse_hours,
+)
+from rufina_alpr.privacy import Audit
 from rufina_alpr.store import Store, StoreError
+
+AUDIT_ROLE = "cli"
+"""The audit log's role for changes made here (straight on the store, no API user)."""
 
 
 def add_hotlist_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +66,12 @@ def add_hotlist_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     add.add_argument("--notes")
     add.add_argument("--stations", help="station ids, comma separated (default: all)")
     add.add_argument("--hours", help="local hours, e.g. 22-06 (default: all day)")
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="the plate is on the list already: replace its entry (the old one goes to the "
+        "audit log)",
+    )
     add.set_defaults(func=partial(_run, action="add"))
 
     remove = commands.add_parser("remove", parents=[common], help="take a plate off a list")
@@ -89,11 +107,13 @@ def _open(args: argparse.Namespace) -> tuple[Store, Hotlists] | None:
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return None
+    # The settings' stations, none included: a scope naming a station the engine does not
+    # have would never match (it used to be accepted when the settings named no stations).
     hotlists = Hotlists(
         store,
         timezone=settings.timezone,
         fuzzy_min_score=settings.hotlists.fuzzy_min_score,
-        known_stations=[s.id for s in settings.stations] or None,
+        known_stations=[s.id for s in settings.stations],
     )
     return store, hotlists
 
@@ -151,25 +171,82 @@ def _delete(args: argparse.Namespace, hotlists: Hotlists) -> int:
     if not hotlists.delete_list(args.list_id):
         print(f"error: no list {args.list_id}", file=sys.stderr)
         return 1
+    _audit(args, hotlists, "hotlist_delete", {"list": args.list_id})
     print(f"deleted list {args.list_id}")
     return 0
 
 
+def _audit(
+    args: argparse.Namespace,
+    hotlists: Hotlists,
+    action: str,
+    query: dict[str, object],
+    *,
+    results: int = 1,
+) -> None:
+    """A change made here goes to the audit log as one made through the API would."""
+    Audit(hotlists.store).record(_actor(args), AUDIT_ROLE, action, query, results=results)
+
+
+def _entry_record(entry: HotlistEntry) -> dict[str, object]:
+    """An entry as the audit log keeps it (what a replacement must not lose)."""
+    return {
+        "reason": entry.reason,
+        "priority": entry.priority,
+        "expires_at": entry.expires_at,
+        "notes": entry.notes,
+        "stations": list(entry.stations) if entry.stations is not None else None,
+        "added_by": entry.added_by,
+        "added_at": entry.added_at,
+    }
+
+
+def _unknown_stations(args: argparse.Namespace, hotlists: Hotlists) -> list[str]:
+    known = hotlists.known_stations or frozenset()
+    return [s.strip() for s in args.stations.split(",") if s.strip() and s.strip() not in known]
+
+
 def _add(args: argparse.Namespace, hotlists: Hotlists) -> int:
     from_hour, to_hour = parse_hours(args.hours or "")
-    entry = hotlists.add_entry(
-        args.list_id,
-        args.plate,
-        args.reason,
-        priority=args.priority,
-        expires_at=hotlists.parse_expiry(args.expires or ""),
-        notes=args.notes,
-        stations=args.stations.split(",") if args.stations else None,
-        from_hour=from_hour,
-        to_hour=to_hour,
-        added_by=_actor(args),
+    if args.stations and (unknown := _unknown_stations(args, hotlists)):
+        known = sorted(hotlists.known_stations or ())
+        listed = (
+            f"known stations: {', '.join(known)}"
+            if known
+            else "the settings name no stations (give the engine's settings with -c)"
+        )
+        print(f"error: unknown station {', '.join(unknown)}; {listed}", file=sys.stderr)
+        return 1
+    try:
+        change = hotlists.put_entry(
+            args.list_id,
+            args.plate,
+            args.reason,
+            priority=args.priority,
+            expires_at=hotlists.parse_expiry(args.expires or ""),
+            notes=args.notes,
+            stations=args.stations.split(",") if args.stations else None,
+            from_hour=from_hour,
+            to_hour=to_hour,
+            added_by=_actor(args),
+            replace=args.replace,
+        )
+    except HotlistAlreadyListed as err:
+        print(f"error: {err}; give --replace to replace it", file=sys.stderr)
+        return 1
+    entry = change.entry
+    query: dict[str, object] = {
+        "list": entry.list_id,
+        "plate": entry.plate,
+        "replace": args.replace,
+    }
+    if change.replaced is not None:
+        query["replaced"] = _entry_record(change.replaced)
+    _audit(args, hotlists, "hotlist_add", query)
+    replaced = (
+        f" (replaced the entry added by {change.replaced.added_by})" if change.replaced else ""
     )
-    print(f"{entry.plate} on list {entry.list_id}")
+    print(f"{entry.plate} on list {entry.list_id}{replaced}")
     return 0
 
 
@@ -177,6 +254,7 @@ def _remove(args: argparse.Namespace, hotlists: Hotlists) -> int:
     if not hotlists.remove_entry(args.list_id, args.plate):
         print(f"error: that plate is not on list {args.list_id}", file=sys.stderr)
         return 1
+    _audit(args, hotlists, "hotlist_remove", {"list": args.list_id, "plate": args.plate})
     print(f"removed from list {args.list_id}")
     return 0
 
@@ -194,6 +272,13 @@ def _import(args: argparse.Namespace, hotlists: Hotlists) -> int:
     report = hotlists.import_csv(
         args.list_id, text, added_by=_actor(args), replace=args.replace, format=args.format
     )
+    _audit(
+        args,
+        hotlists,
+        "hotlist_import",
+        {"list": args.list_id, "format": report.format, "replace": args.replace},
+        results=report.added + report.updated,
+    )
     print(report.describe())
     for row in report.rejected:
         print(f"  line {row.line}: {row.reason}")
@@ -204,9 +289,13 @@ def _export(args: argparse.Namespace, hotlists: Hotlists) -> int:
     text = hotlists.export_csv(args.list_id)
     if args.output is None:
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}", file=sys.stderr)
+    except OSError as err:
+        print(f"error: cannot write {args.output}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 

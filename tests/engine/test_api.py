@@ -782,6 +782,68 @@ async def test_hotlist_crud_import_export(
     assert (await client.get("/api/v1/hotlists/stolen", headers=AS_OPERATOR)).status == 404
 
 
+async def test_hotlist_counts_replacing_an_entry_and_csv_lines_that_broke_the_import(
+    client: TestClient[Any, Any], engine: Engine
+) -> None:
+    """Issue 20: an empty list showed 1 entry and -1 expired; adding a listed plate silently
+    replaced its reason and author; a stray carriage return or a year-1 date answered 500."""
+    created = await client.post(
+        "/api/v1/hotlists", headers=AS_OPERATOR, json={"id": "w", "name": "W", "kind": "watch"}
+    )
+    assert created.status == 201
+    _, lists = await get_json(client, "/api/v1/hotlists", AS_OPERATOR)
+    assert [(h["id"], h["entries"], h["expired"]) for h in lists["hotlists"]] == [("w", 0, 0)]
+
+    entries = "/api/v1/hotlists/w/entries"
+    first = await client.post(
+        entries, headers=AS_ADMIN, json={"plate": "AB123CD", "reason": "denuncia 12/2026"}
+    )
+    assert first.status == 201
+    again = await client.post(
+        entries, headers=AS_OPERATOR, json={"plate": "ab 123 cd", "reason": "x"}
+    )
+    assert again.status == 409, await again.text()
+    refusal = await again.json()
+    assert refusal["error"] == "conflict"
+    assert "denuncia 12/2026" in refusal["message"] and '"replace": true' in refusal["message"]
+    replaced = await client.post(
+        entries,
+        headers=AS_OPERATOR,
+        json={"plate": "AB123CD", "reason": "aggiornato", "replace": True},
+    )
+    assert replaced.status == 201
+    assert (await replaced.json())["added_by"] == "agente.rossi"
+    add_rows = [r for r in await engine.in_db(audit_rows, engine) if r.action == "hotlist_add"]
+    assert len(add_rows) == 2  # the refused one changed nothing
+    assert add_rows[-1].query["replace"] is True
+    old = add_rows[-1].query["replaced"]
+    assert (old["reason"], old["added_by"]) == ("denuncia 12/2026", "admin")
+    year_one = await client.post(
+        entries,
+        headers=AS_OPERATOR,
+        json={"plate": "EF456GH", "reason": "x", "expires_at": "0001-01-01T00:00:00+01:00"},
+    )
+    assert year_one.status == 400, await year_one.text()
+
+    imported = await client.post(
+        "/api/v1/hotlists/w/import",
+        headers={**AS_OPERATOR, "Content-Type": "text/csv"},
+        data="plate,reason,expires\n"
+        "GH789JK,fu\rrto,\n"
+        "IJ012KL,furto,0001-01-01\n"
+        "KL345MN,furto,0001-01-01T00:00:00\n"
+        "MN678OP,furto,2030-01-01\n",
+    )
+    assert imported.status == 200, await imported.text()
+    report = await imported.json()
+    assert report["added"] == 1
+    assert [r["line"] for r in report["rejected"]] == [2, 3, 4]
+    export = await client.get(
+        "/api/v1/hotlists/w/export", headers=AS_OPERATOR, params={"reason": REASON}
+    )
+    assert export.status == 200
+
+
 # ------------------------------------------------------------------ traffic
 async def test_traffic_counts_json_and_csv(client: TestClient[Any, Any], day: TrafficDay) -> None:
     window = {"since": day.start.isoformat(), "until": day.end.isoformat()}

@@ -20,6 +20,7 @@ import pytest
 from rufina_alpr import contract
 from rufina_alpr.cli import main
 from rufina_alpr.hotlist import (
+    HotlistAlreadyListed,
     HotlistConflict,
     HotlistError,
     HotlistMatch,
@@ -296,11 +297,20 @@ def test_list_management_errors_and_index_refresh(hotlists: Hotlists) -> None:
     assert hotlists.match("AB123CD", [], "st_a", at(10)) == []
     hotlists.add_entry("stolen", "AB123CD", "furto", added_by="t")
     assert len(hotlists.match("AB123CD", [], "st_a", at(10))) == 1
-    # Adding the same plate again updates it in place.
-    entry = hotlists.add_entry(
-        "stolen", "ab 123 cd", "furto (aggiornato)", priority=2, added_by="t"
+    # Adding the same plate again is refused, naming the entry there; replacing it is explicit
+    # and gives back the entry it replaced (for the audit log).
+    with pytest.raises(HotlistAlreadyListed, match=r"added by t .* for: furto") as refused:
+        hotlists.add_entry("stolen", "ab 123 cd", "furto (aggiornato)", added_by="u")
+    assert refused.value.existing.reason == "furto"
+    assert hotlists.entries("stolen")[0].reason == "furto"
+    change = hotlists.put_entry(
+        "stolen", "ab 123 cd", "furto (aggiornato)", priority=2, added_by="u", replace=True
     )
+    entry = change.entry
     assert (entry.plate, entry.reason, entry.priority) == ("AB123CD", "furto (aggiornato)", 2)
+    assert change.replaced is not None
+    assert (change.replaced.reason, change.replaced.added_by) == ("furto", "t")
+    assert change.replaced.id == entry.id
     assert len(hotlists.entries("stolen")) == 1
     assert hotlists.match("AB123CD", [], "st_a", at(10))[0].reason == "furto (aggiornato)"
     assert hotlists.remove_entry("stolen", "AB-123-CD")
@@ -311,6 +321,20 @@ def test_list_management_errors_and_index_refresh(hotlists: Hotlists) -> None:
     assert not hotlists.delete_list("stolen")
     assert hotlists.lists() == []
     assert hotlists.match("AB123CD", [], "st_a", at(10)) == []
+
+
+def test_list_counts_of_an_empty_list_and_of_expired_entries(hotlists: Hotlists) -> None:
+    """An empty list was shown as "1 entry, -1 expired": the outer join's row of NULLs counted."""
+    stolen(hotlists)
+    assert [(i.id, i.entries, i.expired) for i in hotlists.lists()] == [("stolen", 0, 0)]
+    assert (hotlists.get_list("stolen").entries, hotlists.get_list("stolen").expired) == (0, 0)
+    past = datetime.now(UTC) - timedelta(days=1)
+    hotlists.add_entry("stolen", "AB123CD", "furto", expires_at=past, added_by="t")
+    hotlists.add_entry("stolen", "EF456GH", "furto", expires_at=past, added_by="t")
+    hotlists.add_entry("stolen", "GH789JK", "furto", added_by="t")
+    hotlists.create_list("watch", "Osservati", "watch", created_by="t")
+    counts = {i.id: (i.entries, i.expired) for i in hotlists.lists()}
+    assert counts == {"stolen": (1, 2), "watch": (0, 0)}
 
 
 # ----------------------------------------------------------------------------- CSV and SCNTT
@@ -377,6 +401,45 @@ def test_csv_import_reports_bad_rows_and_round_trips(hotlists: Hotlists) -> None
         hotlists.import_csv("nope", exported, added_by="t")
 
 
+def test_csv_lines_the_reader_cannot_split_or_dates_out_of_range_are_rejected_lines(
+    hotlists: Hotlists,
+) -> None:
+    """A stray carriage return (csv.Error) and a year-1 or year-9999 date (OverflowError) were
+    exceptions out of the import: a 500 from the API. Now each is its own rejected line."""
+    stolen(hotlists)
+    text = (
+        "plate,reason,expires\n"
+        "AB123CD,fu\rrto,\n"
+        "EF456GH,furto,0001-01-01\n"
+        "GH789JK,furto,0001-01-01T00:00:00\n"
+        "IJ012KL,furto,9999-12-31\n"
+        "LM345NO,furto,01/01/0001\n"
+        "PQ678RS,furto,2030-01-01\n"
+    )
+    report = hotlists.import_csv("stolen", text, added_by="t")
+    assert report.added == 1
+    assert [(r.line, r.reason.split(" ")[0]) for r in report.rejected] == [
+        (2, "a"),
+        (3, "expires:"),
+        (4, "expires:"),
+        (5, "expires:"),
+        (6, "expires:"),
+    ]
+    assert "carriage return" in report.rejected[0].reason
+    assert [e.plate for e in hotlists.entries("stolen")] == ["PQ678RS"]
+    # A header the reader cannot split is line 1, and nothing changes.
+    header = hotlists.import_csv("stolen", "pla\rte,reason\nAB123CD,x\n", added_by="t")
+    assert (header.added, [r.line for r in header.rejected]) == (0, [1])
+    # A file with classic Mac line ends (carriage returns only) is read line by line.
+    mac = hotlists.import_csv("stolen", "plate,reason\rXY987ZW,furto\r", added_by="t")
+    assert (mac.added, mac.rejected) == (1, ())
+    with pytest.raises(HotlistError, match="expires"):
+        hotlists.add_entry(
+            "stolen", "ZZ111ZZ", "x", expires_at=datetime(1, 1, 1, tzinfo=ROME), added_by="t"
+        )
+    assert hotlists.export_csv("stolen").count("\n") == 3
+
+
 SCNTT_TEXT = (
     "\ufeffTARGA;NAZIONE;TIPO_VEICOLO;MOTIVO;DATA_SEGNALAZIONE;DATA_SCADENZA;ENTE;NOTE\n"
     "GA456BC;I;AUTOVETTURA;FURTO;20/11/2026;31/12/2026;Questura di Firenze;\n"
@@ -405,7 +468,12 @@ def test_scntt_import(hotlists: Hotlists) -> None:
 # ----------------------------------------------------------------------------- command line
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(f"store:\n  url: sqlite:///{tmp_path / 'cli.db'}\n")
+    config.write_text(
+        f"data_dir: {tmp_path}\nstore:\n  url: sqlite:///{tmp_path / 'cli.db'}\n"
+        "stations:\n"
+        "  - {id: st_a, name: A, camera: cam_a, kind: lpr}\n"
+        "  - {id: st_b, name: B, camera: cam_b, kind: lpr}\n"
+    )
     listing = tmp_path / "list.csv"
     listing.write_text(CSV_TEXT)
     c = ["-c", str(config)]
@@ -414,8 +482,8 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
                  "--expires", "2030-01-01", *c]) == 0  # fmt: skip
     assert main(["hotlist", "import", "stolen", str(listing), *c]) == 1  # rows were rejected
     assert "line 4: plate" in capsys.readouterr().out
-    assert main(["hotlist", "lists", *c]) == 0  # no stations configured: any station id
-    assert "stolen  stolen  alert   1         5" in capsys.readouterr().out
+    assert main(["hotlist", "lists", *c]) == 0  # the row naming station "nowhere" refused
+    assert "stolen  stolen  alert   1         4" in capsys.readouterr().out
     assert main(["hotlist", "remove", "stolen", "AB123CD", *c]) == 0
     assert main(["hotlist", "export", "stolen", *c]) == 0
     exported = capsys.readouterr().out
