@@ -50,6 +50,40 @@ def _positive_int(text: str) -> int:
     return number
 
 
+def _positive_float(text: str) -> float:
+    """A number above zero (``demo --rate 0`` divided by zero, a negative rate was accepted)."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return number
+
+
+async def _api_port_problem(host: str, port: int) -> str | None:
+    """Why the API could not listen on ``host:port`` (in use, not allowed), checked the way
+    aiohttp will listen, before the engine starts; None when it can."""
+    if port == 0:
+        return None
+    try:
+        server = await asyncio.get_running_loop().create_server(
+            asyncio.Protocol, host, port, reuse_address=True
+        )
+    except OSError as err:
+        return _api_port_message(host, port, err)
+    server.close()
+    await server.wait_closed()
+    return None
+
+
+def _api_port_message(host: str, port: int, err: OSError) -> str:
+    return (
+        f"the API cannot listen on {host}:{port} ({err.strerror or err}): choose another "
+        "api.port (or api.host) in the settings, or set RUFINA_ALPR__API__PORT"
+    )
+
+
 def _models_dir(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else default_models_dir()
 
@@ -82,6 +116,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 3
 
     async def serve() -> int:
+        problem = await _api_port_problem(settings.api.host, settings.api.port)
+        if problem is not None:
+            _LOGGER.error("cannot start: %s", problem)
+            return 5
         try:
             engine = Engine(settings, recognizer)
         except StoreError as err:
@@ -92,7 +130,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await engine.start()
-        runner = await start_api(engine)
+        try:
+            runner = await start_api(engine)
+        except OSError as err:  # taken between the check and now
+            _LOGGER.error(
+                "cannot start: %s", _api_port_message(settings.api.host, settings.api.port, err)
+            )
+            await engine.stop()
+            return 5
         await stop.wait()
         _LOGGER.info("stopping")
         await runner.cleanup()
@@ -279,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", parents=[models_arg], help="replay photos end to end")
     demo.add_argument("--photos", help="folder of photos (default: ../shared/data/openalpr-eu-dev)")
-    demo.add_argument("--rate", type=float, default=2.0, help="vehicles per second (default 2)")
+    demo.add_argument(
+        "--rate", type=_positive_float, default=2.0, help="vehicles per second (default 2)"
+    )
     demo.add_argument("--limit", type=_positive_int, help="replay only the first N photos")
     demo.set_defaults(func=cmd_demo)
 

@@ -572,12 +572,24 @@ def _stations(valid: dict[str, Any], resolve: Any) -> tuple[Station, ...]:
 def _generated_token(data_dir: Path) -> str:
     """A random API token kept in the data dir, so an unconfigured engine is never open."""
     token_file = data_dir / "api_token"
-    if token_file.is_file():
-        kept = token_file.read_text().strip()
-        if len(kept) >= MIN_TOKEN_LENGTH:  # an empty file (a crash while writing) is replaced
-            return kept
-    token = secrets.token_urlsafe(32)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    token_file.touch(mode=0o600)
-    token_file.write_text(token)
+    try:
+        if token_file.is_file():
+            kept = token_file.read_text().strip()
+            if len(kept) >= MIN_TOKEN_LENGTH:  # an empty file (a crash while writing) is replaced
+                return kept
+        token = secrets.token_urlsafe(32)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        token_file.touch(mode=0o600)
+        token_file.write_text(token)
+    except OSError as err:  # a data_dir such as /data for a normal user: a traceback before
+        raise SettingsError(unusable_data_dir(data_dir, err)) from err
     return token
+
+
+def unusable_data_dir(data_dir: Path, err: OSError) -> str:
+    """One line saying that ``data_dir`` cannot be used and which settings choose another."""
+    return (
+        f"invalid settings: data_dir {data_dir} cannot be created or written "
+        f"({err.strerror or err}): set data_dir in the settings file, or RUFINA_ALPR_DATA, to a "
+        "folder this user can write"
+    )

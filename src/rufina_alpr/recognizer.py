@@ -56,6 +56,28 @@ MODELS_HINT: Final = (
 )
 
 
+OFFLINE_HINT: Final = (
+    "give a models folder: --models DIR on the command line, models.dir in the settings or the "
+    f"environment variable RUFINA_ALPR_MODELS, a folder such as the project's ../shared/models "
+    f"holding {OFFLINE_DETECTOR} (and {OFFLINE_CROP_DETECTOR}), {OFFLINE_OCR} and "
+    f"{OFFLINE_OCR_CONFIG}"
+)
+
+
+def _downloads(settings: ModelSettings, crop_value: str | None) -> list[str]:
+    """The models these settings fetch from fast-alpr's download rather than from files."""
+    names = []
+    for value, default in (
+        (settings.detector, FAST_ALPR_DEFAULT_DETECTOR),
+        (crop_value or "none", FAST_ALPR_DEFAULT_DETECTOR),
+    ):
+        if value != "none" and _resolve(settings.models_dir, value, OFFLINE_DETECTOR) is None:
+            names.append(default if value == "auto" else value)
+    if _resolve(settings.models_dir, settings.ocr, OFFLINE_OCR) is None:
+        names.append(FAST_ALPR_DEFAULT_OCR if settings.ocr == "auto" else settings.ocr)
+    return list(dict.fromkeys(names))
+
+
 class ModelError(RuntimeError):
     """A model is missing or cannot be loaded: raised once, at start-up."""
 
@@ -191,6 +213,12 @@ class Recognizer:
         except ModelError:
             raise
         except Exception as err:  # onnxruntime, download and file errors all mean "cannot start"
+            downloads = _downloads(settings, crop_value)
+            if downloads:  # offline, a bare "urlopen error" said nothing of the way out
+                raise ModelError(
+                    f"cannot download fast-alpr's default models ({', '.join(downloads)}): {err}; "
+                    f"without internet, {OFFLINE_HINT}"
+                ) from err
             raise ModelError(f"cannot load the recognition models: {err}") from err
         self.info = ModelInfo(
             detector_name, ocr_name, time.perf_counter() - started, crop_detector=crop_name

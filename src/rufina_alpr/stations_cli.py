@@ -136,8 +136,7 @@ def frigate_config_command(args: argparse.Namespace) -> int:
         frigate_lpr=args.frigate_lpr,
         retention_days=args.retain_days,
     )
-    _write(text, args.output)
-    return 0
+    return _write(text, args.output)
 
 
 def engine_config_command(args: argparse.Namespace) -> int:
@@ -149,8 +148,7 @@ def engine_config_command(args: argparse.Namespace) -> int:
         "# Better: point the engine's `stations_file` at the registry: no second list to keep.\n"
     )
     body = yaml.safe_dump(registry.engine_settings(), sort_keys=False, allow_unicode=True)
-    _write(header + body, args.output)
-    return 0
+    return _write(header + body, args.output)
 
 
 def _days(text: str) -> int:
@@ -170,9 +168,15 @@ def _load(args: argparse.Namespace) -> Registry | None:
         return None
 
 
-def _write(text: str, output: Path | None) -> None:
+def _write(text: str, output: Path | None) -> int:
+    """Print ``text`` or write it to ``output``; the command's exit status (2: cannot write)."""
     if output is None:
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         output.write_text(text, encoding="utf-8")
-        print(f"wrote {output}", file=sys.stderr)
+    except OSError as err:
+        print(f"error: cannot write {output}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
