@@ -9,6 +9,7 @@
 #                                        and the folders in $RUFINA_PY314_BINDS (colon-separated;
 #                                        e.g. pyenv's root, so the engine's .venv runs inside)
 #   scripts/py314-root.sh path           print the root's directory
+#   scripts/py314-root.sh stamp          print the stamp a current root carries
 #
 # The root lives outside the checkout: $RUFINA_PY314_ROOT (default /var/cache/rufina-alpr/
 # forky-py314). Needs root, debootstrap (installed with apt-get when missing) and the Debian mirror
@@ -17,7 +18,8 @@
 # Mounts: every run gets its own private mount namespace (unshare --mount), so its bind mounts are
 # never visible outside it and vanish with it, whatever way it ends (failure, signal, kill -9);
 # overlapping runs do not see or undo each other's mounts. A build holds an exclusive lock, a run a
-# shared one: a rebuild waits for the runs using the old root, and runs wait for a build.
+# shared one: a rebuild waits for the runs using the old root, and runs wait for a build; either
+# says what it waits for. `build` of a current root takes no lock and never waits.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd -P)"
@@ -163,10 +165,40 @@ build_locked() {  # under the exclusive lock
     echo "py314-root: $ROOT ready (Python $version, $((SECONDS - start)) s)"
 }
 
+lock_holders() {  # the processes holding the lock file open (a run's command inherits it)
+    local fd pid seen=" " out=""
+    for fd in /proc/[0-9]*/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = "$LOCK" ] || continue
+        pid=${fd#/proc/}
+        pid=${pid%%/*}
+        [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
+        case "$seen" in *" $pid "*) continue ;; esac
+        seen+="$pid "
+        out+="; $pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)"
+    done
+    echo "${out#; }"
+}
+
+wait_for_lock() {  # wait_for_lock -x|-s WHAT: take the lock on fd 9, saying what it waits for
+    flock "$1" -n 9 && return 0
+    local holders
+    holders="$(lock_holders)"
+    echo "py314-root: waiting for $2 (lock $LOCK held by: ${holders:-unknown})" >&2
+    local start=$SECONDS
+    flock "$1" 9
+    echo "py314-root: waited $((SECONDS - start)) s" >&2
+}
+
 build() {
+    # A current root needs no lock (CI waited 11 minutes, silent, for a Home Assistant run from
+    # it): a rebuild only replaces a root that is not current, and it swaps the folder whole.
+    if is_current; then
+        echo "py314-root: $ROOT is up to date"
+        return 0
+    fi
     mkdir -p "$(dirname "$ROOT")"
     exec 9>"$LOCK"
-    flock -x 9
+    wait_for_lock -x "the runs that use the old root to end, to rebuild it"
     build_locked
     exec 9>&-
 }
@@ -175,7 +207,7 @@ run() {
     [ $# -gt 0 ] || die "run: no command"
     mkdir -p "$(dirname "$ROOT")"
     exec 9>"$LOCK"
-    flock -s 9
+    wait_for_lock -s "the build of $ROOT to end"
     if ! is_current; then
         flock -u 9
         ( build )
@@ -189,5 +221,6 @@ case "${1:-}" in
     build) build ;;
     run) shift; run "$@" ;;
     path) echo "$ROOT" ;;
-    *) die "usage: $0 build | run CMD [ARG...] | path" ;;
+    stamp) wanted_stamp ;;
+    *) die "usage: $0 build | run CMD [ARG...] | path | stamp" ;;
 esac
