@@ -57,6 +57,12 @@ class FrigateError(RuntimeError):
         super().__init__(message)
         self.status = status
 
+    @property
+    def transient(self) -> bool:
+        """Frigate could not answer (unreachable, or 5xx/429 after every retry): asking again
+        once it answers can succeed, unlike a 404 or a refused body."""
+        return self.status is None or self.status in RETRY_STATUSES
+
 
 @dataclass(frozen=True, slots=True)
 class PlateGuess:
@@ -378,9 +384,13 @@ class FrigateClient:
         ssl: ssl.SSLContext | bool = True,
         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
         count: Callable[[str], None] | None = None,
+        on_reachable: Callable[[bool], None] | None = None,
     ) -> None:
         """``count`` is told the name of each refusal (``frigate_bodies_refused``,
-        ``frigate_redirects_refused``): the engine's metrics."""
+        ``frigate_redirects_refused``): the engine's metrics. ``on_reachable`` is told when
+        Frigate stops answering (a request failed on every attempt without an answer, or with
+        5xx) and when it answers again: what the engine's health shows, and its cue to read
+        again the vehicles left unread meanwhile."""
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -395,6 +405,9 @@ class FrigateClient:
         self._clean: str | None = None
         self._login_lock = asyncio.Lock()
         self.logins = 0
+        self._on_reachable = on_reachable
+        self.reachable: bool | None = None
+        """Whether Frigate's API answered the last request (None: nothing asked yet)."""
 
     # ------------------------------------------------------------------ images
     async def snapshot(self, event_id: str, *, quality: int = 95, ended: bool = False) -> bytes:
@@ -457,6 +470,24 @@ class FrigateClient:
     # ------------------------------------------------------------------ JSON
     async def version(self) -> str:
         return (await self._get_bytes("/api/version", {})).decode().strip()
+
+    async def event(self, event_id: str) -> FrigateEvent | None:
+        """Frigate's own record of one event (``GET /api/events/<id>``: camera, label, end time,
+        its plate), None when its database has none (404). Only what Frigate saved can be
+        trusted: anyone allowed to publish on ``frigate/#`` can name any id in a message."""
+        event = quote(event_id, safe="")
+        try:
+            loaded = json.loads(await self._get_bytes(f"/api/events/{event}", {}))
+        except FrigateError as err:
+            if err.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+        except ValueError as err:
+            raise FrigateError(f"GET /api/events/{event}: not JSON", status=200) from err
+        try:
+            return event_from_api(loaded)
+        except EventError as err:
+            raise FrigateError(f"GET /api/events/{event}: {err}", status=200) from err
 
     async def config(self) -> dict[str, Any]:
         loaded = json.loads(await self._get_bytes("/api/config", {}))
@@ -626,6 +657,8 @@ class FrigateClient:
                     allow_redirects=False,
                     auto_decompress=False,
                 ) as response:
+                    if response.status not in RETRY_STATUSES:
+                        self._reached(True)
                     if (refreshed := self._cookie(response)) is not None:
                         self._token = refreshed  # Frigate refreshes a session close to expiry
                     self._refuse_redirect(method, path, response)
@@ -647,10 +680,17 @@ class FrigateClient:
                 last_error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
                 last_status = None
             _LOGGER.debug("%s %s failed (%s), attempt %d", method, path, last_error, attempt)
+        self._reached(False)
         raise FrigateError(
             f"{method} {path} failed after {self._retries + 1} attempts: {last_error}",
             status=last_status,
         )
+
+    def _reached(self, answered: bool) -> None:
+        if answered != self.reachable:
+            self.reachable = answered
+            if self._on_reachable is not None:
+                self._on_reachable(answered)
 
     async def _get_bytes(self, path: str, params: dict[str, str]) -> bytes:
         return await self._request("GET", path, params=params)

@@ -33,7 +33,7 @@ from rufina_alpr.plate_formats import (
     special_series,
     top_vote,
 )
-from rufina_alpr.reads import PlateRead
+from rufina_alpr.reads import PlateRead, ReadSource
 
 MAX_ALTERNATIVES = 5
 # Confidences are clamped to (0, 1]: a zero-confidence read still counts, barely, and never
@@ -61,7 +61,9 @@ class FusedPlate:
 
     ``read_count`` counts the reads that agree on this plate (its cluster); ``format`` is
     ``"it_car"``, ``"it_moto"``, ``"it_special"`` or None (foreign or unknown); ``best_read`` is
-    the read closest to the fused plate, whose crop serves as evidence.
+    the read closest to the fused plate, whose crop serves as evidence; ``sources`` says who
+    read it (the engine's OCR, Frigate's LPR, or both): Frigate's plate comes over MQTT, which
+    anyone allowed to publish there can forge, so the engine trusts it only on its own evidence.
     """
 
     plate: str
@@ -73,6 +75,7 @@ class FusedPlate:
     read_count: int
     format: str | None
     best_read: PlateRead
+    sources: frozenset[ReadSource]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,7 @@ def fuse(reads: Sequence[PlateRead], *, low_confidence: float = 0.75) -> FusedPl
         read_count=len(clusters[0]),
         format=fused.format,
         best_read=best_read.read,
+        sources=frozenset(r.read.source for r in clusters[0]),
     )
 
 

@@ -60,11 +60,13 @@ from rufina_alpr.recognizer import ImageError, Recognizer, decode_image
 from rufina_alpr.stations import Station
 from rufina_alpr.store import PASSAGE_COUNTED, PASSAGE_UNREAD, Store
 from rufina_alpr.transits import Transit
+from rufina_alpr.verification import UNREACHABLE, Verification, verify_event
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HOUSEKEEPING_INTERVAL = 15.0
+OUTBOX_PAGE = 500
 STORE_RETRY = (1.0, 30.0)
 """Seconds before an outcome the store refused is stored again: first, and at most (doubling)."""
 # Passages reach the store when their Frigate event ends: roll up only what is an hour old.
@@ -74,6 +76,18 @@ PLATE_TEXT = re.compile(r"[A-Z0-9]{1,12}")
 LPR_LABEL = "license_plate"
 # Frigate's camera roles whose state decides a station's: without detect frames nothing is read.
 DECISIVE_ROLE = "detect"
+# What Frigate publishes on `frigate/available` and `frigate/<camera>/status/<role>`: anything else
+# is not Frigate's and never reaches the health topic.
+AVAILABLE_STATES = frozenset({"online", "offline", "stopped"})
+ROLE_STATES = frozenset({"online", "offline", "disabled"})
+ROLE_NAME = re.compile(r"[a-z_]{1,16}")
+MAX_ROLES = 8
+VERSION_TEXT = re.compile(r"[0-9A-Za-z.+_-]{1,40}")
+MAX_LIVE_EVENTS = 2000
+"""Events tracked at once (a town's busiest minute is a few dozen): past it, the oldest one that
+never showed an image is dropped, so forged `new` messages cannot grow memory without bound."""
+VERIFICATIONS = 8
+"""Questions to Frigate's API about events (`verification`) at once."""
 
 
 @dataclass(slots=True)
@@ -102,10 +116,17 @@ class EventState:
     """Known only from LPR updates (a dedicated LPR camera): no `end` will come."""
     quiet_timer: asyncio.TimerHandle | None = None
     images: int = 0
-    """Images of this event that Frigate's HTTP API gave: none means nothing confirms that the
-    event exists (a forged `tracked_object_update` names any id), so Frigate's plate alone
-    makes only a flagged transit that matches no hotlist."""
+    """Images of this event that Frigate's HTTP API gave."""
+    confirmed: bool = False
+    """Frigate's own record (``GET /api/events/<id>``) is this camera's and label's: its plate
+    replaces the one MQTT brought. Unconfirmed, Frigate's plate counts only where the engine's
+    own OCR agrees with it (`verification`)."""
     store_retries: int = 0
+
+    @property
+    def unseen(self) -> bool:
+        """Nothing of the event was ever seen but messages: no image asked for, no plate."""
+        return self.reads_scheduled == 0 and self.lpr is None and not self.finalizing
 
 
 class StoreFailure(RuntimeError):
@@ -187,6 +208,8 @@ class Engine:
         self._detect_sizes: dict[str, tuple[int, int]] = {}
         self._config_loaded_at: float | None = None
         self._reconcile_lock = asyncio.Lock()
+        self._reread_lock = asyncio.Lock()
+        self._verifying = asyncio.Semaphore(VERIFICATIONS)
         self._finished_order: deque[EventKey] = deque(maxlen=4096)
         self._finished: set[EventKey] = set()
         """Recently finished events: a late message of one of them is not a new event."""
@@ -220,6 +243,7 @@ class Engine:
             ssl=ssl_context(frigate.verify_tls, frigate.ca_file),
             max_image_bytes=frigate.max_image_bytes,
             count=self.metrics.inc,
+            on_reachable=self._frigate_reachable,
         )
         await self.mqtt.start()
         self._spawn(self._housekeeping())
@@ -268,9 +292,10 @@ class Engine:
         """Run a store call on the single database thread."""
         return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
 
-    async def _in_store(self, function: Callable[..., T], *args: Any) -> T:
+    async def _in_store(self, function: Callable[..., T], *args: Any, writes: bool = True) -> T:
         """`in_db` for the calls an event's outcome depends on: a failure raises `StoreFailure`
-        and shows in the health (`store_health`) until a later call succeeds."""
+        and shows in the health (`store_health`) until a later write succeeds (on a full disk
+        reads still work: they would make the state flap)."""
         try:
             result = await self.in_db(function, *args)
         except (SQLAlchemyError, OSError) as err:  # not a bug of ours: those fail the task
@@ -280,7 +305,7 @@ class Engine:
                 _LOGGER.error("the store is failing (%s): outcomes wait", type(err).__name__)
                 self._publish_health(force=True)
             raise StoreFailure(type(err).__name__) from err
-        if self.store_error is not None:
+        if self.store_error is not None and writes:
             self.store_error = None
             _LOGGER.info("the store works again")
             self._publish_health(force=True)
@@ -350,16 +375,33 @@ class Engine:
         elif topic == self._reviews_topic:
             self._on_review(message.payload)
         elif topic == self._available_topic:
-            self.frigate_available = message.payload.decode(errors="replace").strip()
-            self._publish_health()
+            available = _short_text(message.payload)
+            if available in AVAILABLE_STATES:
+                self.frigate_available = available
+                self._publish_health()
+            else:
+                self.metrics.inc("frigate_status_ignored")
         elif topic == self._stats_topic:
             self._on_stats(message.payload)
         elif topic.startswith(f"{self._frigate_prefix}/") and "/status/" in topic:
             camera, _, role = topic[len(self._frigate_prefix) + 1 :].partition("/status/")
-            state = message.payload.decode(errors="replace").strip()
-            self._camera_roles.setdefault(camera, {})[role] = state
-            self._publish_health()
+            self._on_camera_status(camera, role, _short_text(message.payload))
         return False
+
+    def _on_camera_status(self, camera: str, role: str, state: str | None) -> None:
+        """Keep a station camera's role state: only stations' cameras, Frigate's role names and
+        states (anyone may publish 200,000 made-up topics; they cost nothing here)."""
+        roles = self._camera_roles.get(camera)
+        known = roles is not None or self.settings.station_for_camera(camera) is not None
+        if not known or state not in ROLE_STATES or not ROLE_NAME.fullmatch(role):
+            self.metrics.inc("frigate_status_ignored")
+            return
+        roles = self._camera_roles.setdefault(camera, {})
+        if role not in roles and len(roles) >= MAX_ROLES:
+            self.metrics.inc("frigate_status_ignored")
+            return
+        roles[role] = state
+        self._publish_health()
 
     def _dead_letter(self, message: Message, err: Exception) -> None:
         """Count, log (topic, size and the kind of fault: never the payload, which may hold a
@@ -406,6 +448,8 @@ class Engine:
             return True
         state = self._events.get(event.key)
         if state is None:
+            if not self._room_for_event():
+                return False
             state = self._events[event.key] = EventState(event, station)
         elif state.finalizing:
             self.metrics.inc("events_duplicate")
@@ -443,7 +487,7 @@ class Engine:
             return
         state = self._events.get(update.key)
         if state is None:
-            if update.key in self._finished:
+            if update.key in self._finished or not self._room_for_event():
                 return
             event = FrigateEvent(
                 type="update",
@@ -478,6 +522,22 @@ class Engine:
             state.quiet_timer = asyncio.get_running_loop().call_later(
                 self.settings.frigate.lpr_event_quiet, self._finish_dedicated, update.key
             )
+
+    def _room_for_event(self) -> bool:
+        """Whether one more event may be tracked: at `MAX_LIVE_EVENTS` the oldest event nothing
+        was seen of but messages makes room (dropped, counted), else the new one is refused."""
+        if len(self._events) < MAX_LIVE_EVENTS:
+            return True
+        oldest = next((key for key, s in self._events.items() if s.unseen), None)
+        if oldest is None:
+            self.metrics.inc("events_refused_full")
+            return False
+        dropped = self._events.pop(oldest)
+        if dropped.quiet_timer is not None:
+            dropped.quiet_timer.cancel()
+        self._deferred.pop(oldest, None)
+        self.metrics.inc("events_dropped_unseen")
+        return True
 
     def _finish_dedicated(self, key: EventKey) -> None:
         """A dedicated LPR camera's event is complete (review ended, or quiet long enough)."""
@@ -516,7 +576,7 @@ class Engine:
             fps = {
                 name: float(values.get("camera_fps") or 0.0)
                 for name, values in cameras.items()
-                if isinstance(values, dict)
+                if isinstance(values, dict) and self.settings.station_for_camera(name) is not None
             }
             service = stats.get("service") or {}
         except (ValueError, AttributeError, TypeError):
@@ -525,8 +585,9 @@ class Engine:
         self._stats_at = time.monotonic()
         self._stats_wall = datetime.now(self.settings.timezone)
         self._camera_fps = fps
-        if isinstance(service, dict) and isinstance(service.get("version"), str):
-            self.frigate_version = service["version"]
+        version = service.get("version") if isinstance(service, dict) else None
+        if isinstance(version, str) and VERSION_TEXT.fullmatch(version):
+            self.frigate_version = version
         self._publish_health()
 
     # ----------------------------------------------------------------- Frigate's health
@@ -536,7 +597,8 @@ class Engine:
         stats_fresh = self._stats_at is not None and now - self._stats_at <= timeout
         stats_stale = (now - (self._stats_at or self._health_started)) > timeout
         frigate: contract.HealthState
-        if self.frigate_available in ("offline", "stopped") or stats_stale:
+        api_down = self.frigate is not None and self.frigate.reachable is False
+        if self.frigate_available in ("offline", "stopped") or stats_stale or api_down:
             frigate = "offline"
         elif self.frigate_available == "online" or stats_fresh:
             frigate = "online"
@@ -590,6 +652,18 @@ class Engine:
                 ", ".join(offline) or "none",
             )
         self.mqtt.publish(self.topics.health, self.signer.encode(payload), retain=True)
+
+    def _frigate_reachable(self, answered: bool) -> None:
+        """Frigate's API stopped answering, or answers (again, or for the first time since the
+        start): shown in the health; the vehicles left unread meanwhile are read again (their
+        snapshots are still there)."""
+        if not answered:
+            self.metrics.inc("frigate_unreachable")
+            _LOGGER.warning("Frigate's API does not answer: vehicles wait to be read again")
+        else:
+            _LOGGER.info("Frigate's API answers")
+            self._spawn(self.reread_unreachable(), name="reread")
+        self._publish_health(force=True)
 
     def _offer_read(self, state: EventState, event: FrigateEvent) -> bool:
         """An optional read of a `new`/`update` snapshot: started now (True), kept to be read
@@ -682,7 +756,7 @@ class Engine:
                     )
                 except FrigateError as err:
                     self.metrics.inc("images_failed")
-                    state.failures.append(f"frigate: {err}")
+                    state.failures.append(f"{UNREACHABLE if err.transient else 'frigate'}: {err}")
                     _LOGGER.warning("snapshot of event %s not available: %s", event.id, err)
                     return
                 self.metrics.inc("images_fetched")
@@ -803,41 +877,61 @@ class Engine:
 
     # ----------------------------------------------------------------- outcomes
     async def _finalize(self, state: EventState, message: Message | None) -> None:
+        """An event's outcome: its last read, Frigate's word that it is real and ended, fusion,
+        the store, then (not awaited) the broker. An unread outcome stored earlier (Frigate was
+        unreachable, or a forged `end` came first) is settled by this one."""
         event, station = state.event, state.station
         received = time.monotonic()
         if self._deferred.pop(event.key, None) is not None:
             self.metrics.inc("reads_skipped_busy")  # its `end` came first: the end read decides
-        retry = False
+        retry = refused = False
         try:
-            if await self._in_store(self.store.event_handled, event.camera, event.id):
+            outcome = await self._in_store(
+                self.store.event_outcome, event.camera, event.id, writes=False
+            )
+            if outcome is not None and outcome != PASSAGE_UNREAD:
                 self.metrics.inc("events_duplicate")
                 return
+            settle = outcome == PASSAGE_UNREAD
             if event.has_snapshot and (
                 state.reads_scheduled == 0
                 or event.snapshot_time != state.last_snapshot_time
                 or (self._recording_due(event) is not None and not state.recording_read)
             ):
                 self._start_read(state, event)
+            verification = None if state.confirmed else await self._verify(state)
+            if verification is not None and verification.verdict == "refused":
+                refused = self._refuse(state, verification)
+                return
             await asyncio.gather(*state.tasks)
-            transit, reads = self._transit(state)
+            if verification is not None and verification.verdict == "absent" and not state.reads:
+                self.metrics.inc("events_not_in_frigate")
+                _LOGGER.debug("event %s at %s: not in Frigate's events", event.id, station.id)
+                return
+            transit, reads, own_read = self._transit(state)
             if transit is None:
                 reason = "; ".join(dict.fromkeys(state.failures[-3:])) or (
                     "no plate read" if event.has_snapshot else "no snapshot"
                 )
-                await self._add_passage(station, event, PASSAGE_UNREAD, reason)
+                if not await self._add_passage(station, event, PASSAGE_UNREAD, reason, settle):
+                    self.metrics.inc("events_duplicate")
+                    return
                 self.metrics.inc("passages_unread")
                 _LOGGER.info("event %s at %s recorded as unread: %s", event.id, station.id, reason)
                 return
-            if not state.images:
+            trusted = state.confirmed or own_read
+            if not trusted:
                 transit = self._unconfirmed(transit)
             stored, alerts = await self._in_store(
-                self._store_transit, transit, reads, state.images > 0
+                self._store_transit, transit, reads, trusted, settle
             )
             if stored is None:
                 self.metrics.inc("events_duplicate")
                 return
             transit = stored
             self.metrics.inc("transits_stored")
+            if settle:
+                self.metrics.inc("passages_read_again")
             if transit.hotlist is not None:
                 self.metrics.inc("hotlist_matches")
             _LOGGER.info(
@@ -850,8 +944,7 @@ class Engine:
             if message is not None:
                 self.mqtt.ack(message)
                 message = None
-            await self._publish_transit(transit, alerts=alerts)
-            self.metrics.observe_latency(time.monotonic() - received)
+            self._publish_soon(transit, alerts, received)
             if self.settings.frigate.write_back_plate or self.settings.frigate.write_back_sub_label:
                 self._spawn(self._write_back(transit), name=f"write-back-{event.id}")
         except StoreFailure:
@@ -859,8 +952,67 @@ class Engine:
             _LOGGER.warning("event %s at %s not stored yet: trying again", event.id, station.id)
             self._retry_later(state, message)
         finally:
-            if not retry:
+            if refused:
+                if message is not None:
+                    self.mqtt.ack(message)
+            elif not retry:
                 self._forget(event, message)
+
+    async def _verify(self, state: EventState) -> Verification:
+        """Frigate's record of the event (`verification`); confirmed, its plate is Frigate's
+        word (the one MQTT brought may be forged) and the state is marked confirmed."""
+        assert self.frigate is not None
+        event = state.event
+        dedicated = event.source == "lpr"
+        ended = event.type == "end" and not dedicated
+        async with self._verifying:
+            verification = await verify_event(
+                self.frigate.event,
+                event.camera,
+                event.id,
+                labels={event.label},
+                ended=ended,
+                # Frigate's record lags its MQTT `end`, and exists once there is a snapshot.
+                wait=dedicated or (ended and event.has_snapshot),
+            )
+        record = verification.event
+        if verification.verdict == "confirmed" and record is not None:
+            state.confirmed = True
+            state.lpr = None
+            state.event = dataclasses.replace(
+                state.event,
+                recognized_plate=record.recognized_plate,
+                end_time=record.end_time if ended else state.event.end_time,
+            )
+        elif verification.verdict == "unverified":
+            self.metrics.inc("events_unverified")
+            state.failures.append(verification.reason)
+        return verification
+
+    def _refuse(self, state: EventState, verification: Verification) -> bool:
+        """An `end` (or a plate) Frigate's record contradicts. Another camera's or label's id:
+        nothing of the event is this station's, it is dropped. Still tracked: the `end` is
+        refused and the event goes on until Frigate's real one. True: its message is acked."""
+        event = state.event
+        record = verification.event
+        if (
+            record is not None
+            and record.end_time is None
+            and (record.camera, record.label) == (event.camera, event.label)
+        ):
+            self.metrics.inc("events_end_refused")
+            state.finalizing = False
+            state.event = dataclasses.replace(event, type="update", end_time=None)
+        else:
+            self.metrics.inc("events_forged")
+            self._forget(event, None)
+        _LOGGER.warning(
+            "refused the end of event %s at %s: %s",
+            event.id,
+            state.station.id,
+            verification.reason,
+        )
+        return True
 
     def _forget(self, event: FrigateEvent, message: Message | None) -> None:
         """An event's outcome is stored (or it has none): acknowledge it and remember it."""
@@ -894,7 +1046,9 @@ class Engine:
             self.metrics.inc("frigate_write_back_failed")
             _LOGGER.warning("write-back to Frigate event %s failed: %s", transit.event_id, err)
 
-    def _transit(self, state: EventState) -> tuple[Transit | None, list[PlateRead]]:
+    def _transit(self, state: EventState) -> tuple[Transit | None, list[PlateRead], bool]:
+        """The fused transit (None: nothing read), the reads, and whether the engine's own OCR
+        read the fused plate (Frigate's alone proves nothing when it came over MQTT)."""
         event, station = state.event, state.station
         reads = list(state.reads)
         # Frigate's answer: its latest LPR update (its clustered best plate), else the plate on
@@ -914,7 +1068,7 @@ class Engine:
                 )
         fused = fuse(reads, low_confidence=self.settings.recognition.low_confidence)
         if fused is None:
-            return None, reads
+            return None, reads, False
         transit = Transit.of_fused(
             fused,
             event_id=event.id,
@@ -925,12 +1079,13 @@ class Engine:
             direction=station.direction_of(event.entered_zones),
             frigate_plate=frigate_read.plate if frigate_read else None,
         )
-        return transit, reads
+        return transit, reads, "engine" in fused.sources
 
     def _unconfirmed(self, transit: Transit) -> Transit:
-        """A transit from Frigate's plate alone, with no image of the event from Frigate's API:
-        kept (a real event whose images failed) but flagged and at most the low-confidence
-        threshold, as anyone who may publish on ``frigate/#`` can make one up."""
+        """A transit from Frigate's MQTT plate alone, which Frigate's record did not confirm
+        and the engine's OCR did not read: kept (a real event whose images failed) but flagged
+        and at most the low-confidence threshold, as anyone who may publish on ``frigate/#``
+        can make one up."""
         self.metrics.inc("transits_unconfirmed")
         ceiling = self.settings.recognition.low_confidence
         return dataclasses.replace(
@@ -938,7 +1093,11 @@ class Engine:
         )
 
     def _store_transit(
-        self, transit: Transit, reads: list[PlateRead], match_hotlists: bool = True
+        self,
+        transit: Transit,
+        reads: list[PlateRead],
+        match_hotlists: bool = True,
+        settle_unread: bool = False,
     ) -> tuple[Transit | None, list[HotlistMatch] | None]:
         """On the database thread: match the hotlists (unless ``match_hotlists`` is False: an
         unconfirmed read raises no alert), store the transit with its ``hotlist`` summary, then
@@ -960,7 +1119,7 @@ class Engine:
             )
             matches = []
         transit = dataclasses.replace(transit, hotlist=hotlist_summary(matches))
-        if not self.store.add_transit(transit, reads):
+        if not self.store.add_transit(transit, reads, settle_unread=settle_unread):
             return None, []
         if not matches:
             return transit, []
@@ -995,9 +1154,15 @@ class Engine:
         return datetime.fromtimestamp(moment, tz=self.settings.timezone)
 
     async def _add_passage(
-        self, station: Station, event: FrigateEvent, status: str, reason: str | None = None
+        self,
+        station: Station,
+        event: FrigateEvent,
+        status: str,
+        reason: str | None = None,
+        settle_unread: bool = False,
     ) -> bool:
-        """Store a passage without a transit (unread or counted); False if already stored."""
+        """Store a passage without a transit (unread or counted); False if already stored
+        (``settle_unread``: an unread one takes the new reason)."""
         return await self._in_store(
             lambda: self.store.add_passage(
                 event_id=event.id,
@@ -1008,6 +1173,7 @@ class Engine:
                 direction=station.direction_of(event.entered_zones),
                 status=status,
                 reason=reason,
+                settle_unread=settle_unread,
             )
         )
 
@@ -1028,12 +1194,29 @@ class Engine:
         station = self.settings.station(transit.station_id)
         return contract.transit_payload(transit, station.name if station else None)
 
+    def _publish_soon(
+        self, transit: Transit, alerts: list[HotlistMatch] | None, received: float
+    ) -> None:
+        """Publish a stored transit without waiting for the broker: while it is away the outbox
+        publishes it once it is back, and nobody (reconciliation least) waits meanwhile."""
+        if not self.mqtt.connected.is_set():
+            self.metrics.inc("transits_held_for_broker")
+            return
+        # Marked in flight now, so that an outbox flush before the task runs skips them.
+        self._inflight.add(transit.id)
+        self._alerts_inflight.update(a.record_id for a in alerts or () if a.record_id is not None)
+        self._spawn(
+            self._publish_transit(transit, alerts=alerts, received=received),
+            name=f"publish-{transit.id}",
+        )
+
     async def _publish_transit(
         self,
         transit: Transit,
         *,
         republish: bool = False,
         alerts: list[HotlistMatch] | None = None,
+        received: float | None = None,
     ) -> None:
         """Publish a stored transit, then its hotlist alerts (``alerts`` None: from the store)."""
         transit_payload = self.transit_payload(transit)
@@ -1049,6 +1232,8 @@ class Engine:
                 self.topics.station_crop(transit.station_id), transit.crop_jpeg or b"", retain=True
             )
             await delivered
+            if received is not None:
+                self.metrics.observe_latency(time.monotonic() - received)
             await self.in_db(self.store.mark_published, transit.id)
             self.metrics.inc("transits_republished" if republish else "transits_published")
             if alerts is None and transit.hotlist is not None:
@@ -1105,12 +1290,16 @@ class Engine:
                 self._alerts_inflight.discard(alert.record_id or -1)
 
     async def _flush_outbox(self) -> None:
-        """Publish what was stored but never acknowledged (crash, or broker away too long)."""
-        pending = await self.in_db(self.store.unpublished, 500)
-        waiting = [t for t in pending if t.id not in self._inflight]
-        if waiting:
-            _LOGGER.info("publishing %d stored transits that were not delivered yet", len(waiting))
-        await asyncio.gather(*(self._publish_transit(t, republish=True) for t in waiting))
+        """Publish what was stored but never acknowledged (crash, or broker away), a page at a
+        time until nothing is left or the broker goes away again."""
+        while self.mqtt.connected.is_set():
+            pending = await self.in_db(self.store.unpublished, OUTBOX_PAGE)
+            waiting = [t for t in pending if t.id not in self._inflight]
+            if waiting:
+                _LOGGER.info("publishing %d stored transits not delivered yet", len(waiting))
+            await asyncio.gather(*(self._publish_transit(t, republish=True) for t in waiting))
+            if len(pending) < OUTBOX_PAGE or not waiting:
+                break
         await self._flush_alerts()
 
     async def _flush_alerts(self) -> None:
@@ -1135,8 +1324,13 @@ class Engine:
                 await self._retention()
                 next_purge = now + self.settings.privacy.purge_interval
             timeout = self.settings.recognition.event_timeout
-            for state in list(self._events.values()):
+            for key, state in list(self._events.items()):
                 if not state.finalizing and now - state.first_seen > timeout:
+                    if state.unseen:  # messages only: nothing to count, nothing to store
+                        self._events.pop(key, None)
+                        self._deferred.pop(key, None)
+                        self.metrics.inc("events_expired_unseen")
+                        continue
                     state.finalizing = True
                     self.metrics.inc("events_expired")
                     self._spawn(self._finalize(state, None), name=f"finalize-{state.event.id}")
@@ -1178,6 +1372,9 @@ class Engine:
                     )
                 except FrigateError as err:
                     self.metrics.inc("reconcile_failed")
+                    if err.transient:  # one line for the round, not one per camera
+                        _LOGGER.warning("reconciliation waits for Frigate's API: %s", err)
+                        break
                     _LOGGER.warning("cannot list Frigate's events of %s: %s", station.camera, err)
                     continue
                 for item in items:
@@ -1228,6 +1425,7 @@ class Engine:
             )
         else:
             state = self._events[event.key] = EventState(event, station)
+        state.confirmed = True  # Frigate's API listed it: its own record
         self.metrics.inc("events_reconciled")
         state.finalizing = True
         if not station.reads_plates:
@@ -1239,6 +1437,46 @@ class Engine:
             return stored
         await self._finalize(state, None)
         return True
+
+    async def reread_unreachable(self) -> int:
+        """Read again the vehicles left unread because Frigate's API did not answer, now that it
+        does (their snapshots outlive the outage: Frigate keeps them as long as our retention,
+        `frigate-config`). Each is Frigate's own record, so confirmed. Returns how many."""
+        assert self.frigate is not None
+        if self._reread_lock.locked():
+            return 0
+        async with self._reread_lock:
+            since = datetime.now(self.settings.timezone) - timedelta(
+                days=self.settings.privacy.retention_days
+            )
+            pending = await self.in_db(self.store.unread_passages, UNREACHABLE, since)
+            done = 0
+            for camera, event_id, station_id in pending:
+                station = self.settings.station(station_id)
+                if (
+                    station is None
+                    or not station.reads_plates
+                    or (camera, event_id) in self._events
+                ):
+                    continue
+                try:
+                    record = await self.frigate.event(event_id)
+                except FrigateError as err:
+                    if err.transient:
+                        break  # away again: the next time it answers
+                    record = None
+                if record is None or record.camera != camera or record.end_time is None:
+                    reason = "not in Frigate's events any more"
+                    await self.in_db(self.store.set_unread_reason, camera, event_id, reason)
+                    continue
+                state = self._events[record.key] = EventState(record, station, confirmed=True)
+                state.finalizing = True
+                self.metrics.inc("passages_reread")
+                await self._finalize(state, None)
+                done += 1
+        if done:
+            _LOGGER.info("read again %d vehicles left unread while Frigate was away", done)
+        return done
 
     async def _retention(self) -> None:
         """Roll the traffic up to an hour ago, then purge what is past retention."""
@@ -1290,6 +1528,13 @@ class Engine:
     async def publish_stats(self) -> None:
         payload = await self.stats_payload()
         self.mqtt.publish(self.topics.stats, self.signer.encode(payload), retain=True)
+
+
+def _short_text(payload: bytes, limit: int = 32) -> str | None:
+    """A short status word from a payload (None: longer, so not one of Frigate's)."""
+    if len(payload) > limit:
+        return None
+    return payload.decode(errors="replace").strip()
 
 
 def _backoff(retries: int) -> float:

@@ -489,8 +489,13 @@ class Store:
             _LOGGER.warning("control characters removed from the %s of %s", what, owner)
         return cleaned[:limit]
 
-    def add_transit(self, transit: Transit, plate_reads: list[PlateRead]) -> bool:
-        """Store a transit, its reads and crop atomically; False when the event already has one."""
+    def add_transit(
+        self, transit: Transit, plate_reads: list[PlateRead], *, settle_unread: bool = False
+    ) -> bool:
+        """Store a transit, its reads and crop atomically; False when the event already has an
+        outcome. With ``settle_unread`` an unread passage of the event becomes this transit's
+        (read again once Frigate answered, or a real `end` after a forged one), in place, so
+        traffic counts and their rollups do not change."""
         owner = f"transit {transit.id}"
         row = {
             "id": transit.id,
@@ -537,21 +542,44 @@ class Store:
                             for read in plate_reads
                         ],
                     )
-                self._insert_passage(
+                settled = settle_unread and self._settle(
                     connection,
-                    event_id=transit.event_id,
-                    station_id=transit.station_id,
-                    camera=transit.camera,
-                    time=transit.time,
-                    vehicle=transit.vehicle,
-                    direction=transit.direction,
+                    transit.camera,
+                    transit.event_id,
                     status=PASSAGE_READ,
                     reason=None,
                     transit_id=transit.id,
                 )
+                if not settled:
+                    self._insert_passage(
+                        connection,
+                        event_id=transit.event_id,
+                        station_id=transit.station_id,
+                        camera=transit.camera,
+                        time=transit.time,
+                        vehicle=transit.vehicle,
+                        direction=transit.direction,
+                        status=PASSAGE_READ,
+                        reason=None,
+                        transit_id=transit.id,
+                    )
         except IntegrityError:
             return False
         return True
+
+    @staticmethod
+    def _settle(connection: Connection, camera: str, event_id: str, **values: Any) -> bool:
+        """Change an unread passage's outcome in place; False when there is none."""
+        changed = connection.execute(
+            passages.update()
+            .where(
+                passages.c.camera == camera,
+                passages.c.event_id == event_id,
+                passages.c.status == PASSAGE_UNREAD,
+            )
+            .values(values)
+        )
+        return bool(changed.rowcount)
 
     def add_passage(
         self,
@@ -564,10 +592,16 @@ class Store:
         direction: str | None,
         status: str,
         reason: str | None = None,
+        settle_unread: bool = False,
     ) -> bool:
-        """Record a vehicle event without a transit (unread, or a counting-only station)."""
+        """Record a vehicle event without a transit (unread, or a counting-only station); False
+        if it has an outcome already. With ``settle_unread`` an unread passage of the event
+        takes this (unread) outcome's reason instead: read again, still unread, but why."""
+        cleaned = self._clean(reason, 200, "reason", f"event {event_id}") or None
         try:
             with self._begin() as connection:
+                if settle_unread and self._settle(connection, camera, event_id, reason=cleaned):
+                    return True
                 self._insert_passage(
                     connection,
                     event_id=event_id,
@@ -577,7 +611,7 @@ class Store:
                     vehicle=vehicle,
                     direction=direction,
                     status=status,
-                    reason=self._clean(reason, 200, "reason", f"event {event_id}") or None,
+                    reason=cleaned,
                     transit_id=None,
                 )
         except IntegrityError:
@@ -590,14 +624,42 @@ class Store:
         values["reason"] = values["reason"][:200] if values["reason"] else None
         connection.execute(passages.insert().values(values))
 
+    def set_unread_reason(self, camera: str, event_id: str, reason: str) -> bool:
+        """Say why an unread passage stays unread (False: no such unread passage)."""
+        cleaned = self._clean(reason, 200, "reason", f"event {event_id}") or None
+        with self._begin() as connection:
+            return self._settle(connection, camera, event_id, reason=cleaned)
+
     def event_handled(self, camera: str, event_id: str) -> bool:
+        return self.event_outcome(camera, event_id) is not None
+
+    def event_outcome(self, camera: str, event_id: str) -> str | None:
+        """The status of the event's passage (``read``, ``unread``, ``counted``), None if none."""
         with self._begin() as connection:
             found = connection.scalar(
-                sa.select(passages.c.event_id).where(
+                sa.select(passages.c.status).where(
                     passages.c.camera == camera, passages.c.event_id == event_id
                 )
             )
-        return found is not None
+        return str(found) if found is not None else None
+
+    def unread_passages(
+        self, reason_prefix: str, since: datetime, limit: int = 500
+    ) -> list[tuple[str, str, str]]:
+        """(camera, event id, station id) of the unread passages since ``since`` whose reason
+        starts with ``reason_prefix``, oldest first."""
+        with self._begin() as connection:
+            rows = connection.execute(
+                sa.select(passages.c.camera, passages.c.event_id, passages.c.station_id)
+                .where(
+                    passages.c.status == PASSAGE_UNREAD,
+                    passages.c.reason.startswith(reason_prefix, autoescape=True),
+                    passages.c.time >= _utc(since),
+                )
+                .order_by(passages.c.time)
+                .limit(limit)
+            ).all()
+        return [(row.camera, row.event_id, row.station_id) for row in rows]
 
     def unpublished(self, limit: int = 100) -> list[Transit]:
         """This worker's transits the broker has not acknowledged yet, oldest first."""

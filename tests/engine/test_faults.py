@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +68,26 @@ async def test_frigate_http_errors_and_timeouts_then_recovery(
     replay.faults.fail_next = 10_000
     down = [await replay.replay_one(photo, "cam_pomino") for photo in photos[4:7]]
     await harness.wait_handled(7)
-    # Recovered.
+    counts = await harness.engine.in_db(harness.engine.store.passage_counts)
+    assert counts.unread == 3
+    unread = await harness.engine.in_db(
+        harness.engine.store.unread_passages,
+        "frigate unreachable",
+        datetime(2000, 1, 1, tzinfo=UTC),
+    )
+    assert {event for _camera, event, _station in unread} == set(down)
+    # Recovered: the three are read again (Frigate kept their snapshots), and the next vehicles.
     replay.faults.fail_next = 0
     after = [await replay.replay_one(photo, "cam_roma") for photo in photos[7:12]]
     await harness.wait_handled(12)
+    counters = harness.engine.metrics.counters
+    await harness.wait_for(lambda: counters["passages_read_again"] == 3, what="the re-reads")
     counts = await harness.engine.in_db(harness.engine.store.passage_counts)
-    assert counts.read + counts.unread == 12
-    assert counts.unread == 3
-    transit_events = {t["event_id"] for t in harness.received}
-    await harness.wait_for(lambda: len(harness.received) == counts.read, what="transits")
-    transit_events = {t["event_id"] for t in harness.received}
-    assert set(first) <= transit_events and set(after) <= transit_events
-    assert not set(down) & transit_events
-    assert harness.engine.metrics.counters["images_failed"] >= 3
+    assert (counts.read, counts.unread) == (12, 0)
+    await harness.wait_for(lambda: len(harness.received) == 12, what="transits")
+    transit_events = [t["event_id"] for t in harness.received]
+    assert sorted(transit_events) == sorted([*first, *down, *after])
+    assert counters["images_failed"] >= 3
 
 
 def _engine_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
