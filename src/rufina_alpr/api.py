@@ -15,12 +15,16 @@ import contextlib
 import csv
 import hmac
 import io
+import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
+from resource import RLIM_INFINITY, RLIMIT_NOFILE, getrlimit
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import voluptuous as vol
@@ -68,6 +72,10 @@ QUERY_NAMES_KEY: Final[web.AppKey[dict[tuple[str, str], frozenset[str]]]] = web.
 )
 _HTTP_METHODS: Final = ("get", "post", "put", "patch", "delete")
 MAX_IMPORT_BYTES: Final = 4 * 1024 * 1024
+# A request body's default bound (every JSON body); a route takes more with `max_body`.
+MAX_JSON_BYTES: Final = 1024 * 1024
+# A JSON body over this is parsed on a worker thread, not on the event loop.
+JSON_ON_LOOP_BYTES: Final = 64 * 1024
 PUBLIC_PATHS: Final = frozenset({"/api/health", "/api/openapi.yaml"})
 MAX_PAGE: Final = 500  # the default of `api.max_page`
 MAX_REASON: Final = 500
@@ -148,6 +156,39 @@ def requires(role: str) -> Callable[[H], H]:
     return mark
 
 
+def max_body(limit: int) -> Callable[[H], H]:
+    """The most bytes a handler's request body may have (default `MAX_JSON_BYTES`), checked by
+    the middleware, on the Content-Length and on the bytes received, before the handler runs."""
+
+    def mark(handler: H) -> H:
+        handler.max_body = limit  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+
+
+async def _bounded_body(request: web.Request, limit: int) -> web.Request:
+    """The request, its body read (at most ``limit`` bytes), for the handler.
+
+    A Content-Length over the limit is refused before any byte is read; a body without one
+    (chunked) is refused as soon as it passes the limit. aiohttp then reads and drops what is
+    left for `Timeouts.lingering` at most, so the client sees the answer, and closes.
+    """
+    too_large = ApiError(413, "payload_too_large", f"the body is at most {_size(limit)}")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    bounded = request.clone(client_max_size=limit)  # aiohttp's read() stops past the limit
+    try:
+        await bounded.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    return bounded
+
+
 def authenticate(engine: Engine, header: str) -> Principal | None:
     """The principal a bearer header names, or None. Every token is compared (constant time)."""
     scheme, _, token = header.partition(" ")
@@ -187,9 +228,10 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
                 )
             request[PRINCIPAL_KEY] = principal
             if request.can_read_body:
+                limit = getattr(request.match_info.route.handler, "max_body", MAX_JSON_BYTES)
                 try:  # read here, under a deadline: a half-sent body must not hold the socket
                     async with asyncio.timeout(request.app[TIMEOUTS_KEY].body):
-                        await request.read()
+                        request = await _bounded_body(request, limit)
                 except TimeoutError:
                     response = _error(408, "request_timeout", "the body came too slowly")
                     response.force_close()
@@ -239,6 +281,9 @@ def described_query_names(path: Path) -> dict[tuple[str, str], frozenset[str]]:
     return described
 
 
+_PARAMETER_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
 def _refuse_unknown_query(request: web.Request) -> None:
     resource = request.match_info.route.resource
     if resource is None or not request.query:
@@ -248,8 +293,9 @@ def _refuse_unknown_query(request: web.Request) -> None:
         return
     unknown = sorted(set(request.query) - allowed)
     if unknown:
-        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise bad_request(f"unknown query parameter(s): {shown}")
+        # Only names that look like one: a token pasted as a name must not come back.
+        shown = [repr(n) if _PARAMETER_NAME.fullmatch(n) else "(not a name)" for n in unknown[:5]]
+        raise bad_request(f"unknown query parameter(s): {', '.join(shown)}")
 
 
 def _text_value(name: str, value: str, min_length: int, max_length: int) -> str:
@@ -1014,7 +1060,13 @@ async def json_body(request: web.Request, schema: vol.Schema) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "the body must be application/json")
     try:
-        body = await request.json()
+        text = await request.text()  # not UTF-8: a ValueError too
+        # A large body is parsed on a worker thread: 8 MB of JSON held the event loop 3 s.
+        body = (
+            json.loads(text)
+            if len(text) <= JSON_ON_LOOP_BYTES
+            else await asyncio.to_thread(json.loads, text)
+        )
     except ValueError:
         raise bad_request("the body is not valid JSON") from None
     except RecursionError:
@@ -1496,14 +1548,13 @@ async def hotlist_remove(request: web.Request) -> web.Response:
 
 
 @requires("operator")
+@max_body(MAX_IMPORT_BYTES)  # held by the middleware, chunked bodies too
 async def hotlist_import(request: web.Request) -> web.Response:
     params = Params(request)
     replace = params.boolean("replace", default=False)
     fmt = params.choice("format", ("auto", "csv", "scntt"), "auto")
     reason = params.text("reason", max_length=MAX_REASON)
     list_id = _list_id(request)
-    if request.content_length is not None and request.content_length > MAX_IMPORT_BYTES:
-        raise ApiError(413, "payload_too_large", "an import is at most 4 MiB")
     raw = await request.read()
     try:
         text = raw.decode("utf-8-sig")
@@ -1730,7 +1781,8 @@ def routes() -> list[web.RouteDef]:
 def create_app(
     engine: Engine, *, openapi_path: Path = OPENAPI_PATH, timeouts: Timeouts = Timeouts()
 ) -> web.Application:
-    app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
+    # The largest body any route takes; the middleware holds each route to its own (max_body).
+    app = web.Application(middlewares=[_middleware], client_max_size=MAX_IMPORT_BYTES)
     app[ENGINE_KEY] = engine
     app[TIMEOUTS_KEY] = timeouts
     app[OPENAPI_KEY] = openapi_path
@@ -1792,10 +1844,177 @@ def server_options(timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------- connections
+FD_RESERVE_MIN: Final = 128
+"""Descriptors kept for the rest of the engine (Frigate's HTTP pool, the broker, the store, logs,
+models, threads): a quarter of the file limit, at least this many."""
+MIN_CONNECTIONS: Final = 8
+DEFAULT_CONNECTIONS_CEILING: Final = 4096
+
+
+def default_max_connections() -> int:
+    """The API's connection cap when `api.max_connections` is not set: the process's file limit
+    (RLIMIT_NOFILE, soft) less a reserve, so slow clients cannot take the descriptors Frigate's
+    fetches and the broker need (1,100 slow clients did)."""
+    soft, _ = getrlimit(RLIMIT_NOFILE)
+    if soft == RLIM_INFINITY:
+        return DEFAULT_CONNECTIONS_CEILING
+    reserve = max(FD_RESERVE_MIN, soft // 4)
+    return max(MIN_CONNECTIONS, min(DEFAULT_CONNECTIONS_CEILING, soft - reserve))
+
+
+class _ApiRequestHandler(web.RequestHandler):
+    """aiohttp's connection handler, with refusals that never quote the request, and counted
+    against the site's cap."""
+
+    def __init__(self, site: ApiSite, manager: web.Server, **options: Any) -> None:
+        super().__init__(manager, **options)
+        self._site = site
+        self._counted = True
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._counted:  # once: the descriptor is closed
+            self._counted = False
+            self._site.open_connections -= 1
+        super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's parser errors quote the offending bytes ("Invalid header value char:
+        # b'Authorization: Bearer <token>...'") and answer them back: the status line only.
+        if status != 500:
+            message = f"{status} {HTTPStatus(status).phrase}"
+        return super().handle_error(request, status, exc, message)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the cap: closed as soon as it is accepted."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class ApiSite(web.BaseSite):
+    """A TCP site that holds at most ``max_connections`` open: each holds a file descriptor
+    until its timeouts (`Timeouts`) close it. One over the cap is closed at once and counted
+    (``refused``), so a free slot, not a timeout, is what a new client waits for."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        options: Mapping[str, Any],
+        on_refused: Callable[[], None] = lambda: None,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(runner, backlog=backlog)
+        self._host, self._port = host, port
+        self.max_connections = max_connections
+        self.open_connections = 0
+        self._options = dict(options)
+        self._on_refused = on_refused
+        self._listening: asyncio.Server | None = None
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one asked for, or the one the system chose for 0)."""
+        sockets = self._listening.sockets if self._listening is not None else ()
+        return int(sockets[0].getsockname()[1]) if sockets else self._port
+
+    def _protocol(self) -> asyncio.BaseProtocol:
+        # Called for each accepted socket before its handler sees it: counted here, so sockets
+        # accepted in one batch are all counted.
+        server = self._runner.server
+        if server is None or self.open_connections >= self.max_connections:
+            self._on_refused()
+            return _Refused()
+        self.open_connections += 1
+        return _ApiRequestHandler(self, server, loop=asyncio.get_running_loop(), **self._options)
+
+    async def start(self) -> None:
+        await super().start()
+        self._server = self._listening = await asyncio.get_running_loop().create_server(
+            self._protocol, self._host, self._port, backlog=self._backlog
+        )
+
+
+class AcceptErrorLimiter(logging.Filter):
+    """asyncio logs each accept that fails for want of a descriptor (EMFILE), with a traceback,
+    again every second while it lasts (the log grew 175 MB in 80 s): one line per ``interval``
+    seconds, with how many were left out."""
+
+    PREFIX: Final = "socket.accept() out of system resource"
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self.left_out = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.PREFIX):
+            return True
+        now = self._clock()
+        if self._last is not None and now - self._last < self.interval:
+            self.left_out += 1
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        record.msg = "%s (%s); %d more like it since the last such line, at most one per %g s"
+        record.args = (
+            self.PREFIX,
+            error if error is not None else "?",
+            self.left_out,
+            self.interval,
+        )
+        record.exc_info = None
+        record.exc_text = None
+        self._last, self.left_out = now, 0
+        return True
+
+
+ACCEPT_ERRORS: Final = AcceptErrorLimiter()
+
+
 async def start_api(engine: Engine, *, timeouts: Timeouts = Timeouts()) -> web.AppRunner:
-    runner = web.AppRunner(create_app(engine, timeouts=timeouts), **server_options(timeouts))
+    options = server_options(timeouts)
+    runner = web.AppRunner(create_app(engine, timeouts=timeouts), **options)
     await runner.setup()
-    site = web.TCPSite(runner, engine.settings.api.host, engine.settings.api.port)
+    api = engine.settings.api
+    cap = api.max_connections or default_max_connections()
+    soft, _ = getrlimit(RLIMIT_NOFILE)
+    if soft != RLIM_INFINITY and cap > soft - FD_RESERVE_MIN:
+        _LOGGER.warning(
+            "api.max_connections %d leaves fewer than %d of the %d file descriptors allowed "
+            "for Frigate, the broker and the store",
+            cap,
+            FD_RESERVE_MIN,
+            soft,
+        )
+    asyncio_logger = logging.getLogger("asyncio")
+    if ACCEPT_ERRORS not in asyncio_logger.filters:
+        asyncio_logger.addFilter(ACCEPT_ERRORS)
+    engine.metrics.inc("api_connections_refused", 0)  # shown from the start, as zero
+    site = ApiSite(
+        runner,
+        api.host,
+        api.port,
+        max_connections=cap,
+        options={**options, "debug": False},
+        on_refused=lambda: engine.metrics.inc("api_connections_refused"),
+    )
     await site.start()
-    _LOGGER.info("HTTP API on %s:%d", engine.settings.api.host, engine.settings.api.port)
+    _LOGGER.info("HTTP API on %s:%d, at most %d connections", api.host, site.port, cap)
     return runner

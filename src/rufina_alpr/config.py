@@ -174,6 +174,11 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("max_page", default=500): vol.All(
                 vol.Coerce(int), vol.Range(min=1, max=10000)
             ),
+            # Open API connections at most (each holds a file descriptor); none: computed from
+            # the process's file limit less a reserve for Frigate, the broker and the store.
+            vol.Optional("max_connections", default=None): vol.Any(
+                None, vol.All(vol.Coerce(int), vol.Range(min=1, max=1_000_000))
+            ),
             # Home Assistant ingress (the add-on's panel): requests that come from the
             # Supervisor's ingress proxy (peer address in ``trusted_proxies``, with its
             # X-Ingress-Path header) are the logged-in HA user, with ``role`` (``admins``: HA user
@@ -290,6 +295,7 @@ class ApiSettings:
     users: tuple[ApiUser, ...] = ()
     max_page: int = 500
     ingress: IngressSettings = field(default_factory=IngressSettings)
+    max_connections: int | None = None  # None: computed (rufina_alpr.api.default_max_connections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,6 +534,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             public_url=api.get("public_url"),
             users=tuple(ApiUser(u["name"], u["token"], u["role"]) for u in api["users"]),
             max_page=api["max_page"],
+            max_connections=api["max_connections"],
             ingress=IngressSettings(
                 enabled=api["ingress"]["enabled"],
                 trusted_proxies=tuple(api["ingress"]["trusted_proxies"]),
