@@ -518,16 +518,20 @@ def _page_body(items: list[Any], limit: int, offset: int, key: str) -> dict[str,
 
 # ----------------------------------------------------------------------- public
 async def health(request: web.Request) -> web.Response:
-    """Liveness, and whether outcomes can be stored: ``degraded`` while the store fails.
+    """Liveness, and whether vehicles become transits: ``degraded`` while the store fails, the
+    broker is away or Frigate's API does not answer.
 
-    Still 200 then: the add-on's watchdog restarts on anything else, which frees no disk.
+    Still 200 then: the add-on's watchdog restarts on anything else, which mends none of them.
     """
     engine = request.app[ENGINE_KEY]
     store = engine.store_health()
+    mqtt = engine.mqtt.connected.is_set()
+    frigate = engine.frigate is None or engine.frigate.reachable is not False
     return web.json_response(
         {
-            "status": "ok" if store["state"] == "ok" else "degraded",
-            "mqtt": engine.mqtt.connected.is_set(),
+            "status": "ok" if store["state"] == "ok" and mqtt and frigate else "degraded",
+            "mqtt": mqtt,
+            "frigate": frigate,
             "queue": engine.queue_length,
             "store": store,
         }

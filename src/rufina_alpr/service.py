@@ -34,7 +34,7 @@ import aiohttp
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from rufina_alpr import contract, privacy, traffic
+from rufina_alpr import contract, privacy, traffic, verification
 from rufina_alpr.config import Settings
 from rufina_alpr.frigate import (
     EventError,
@@ -899,12 +899,12 @@ class Engine:
                 or (self._recording_due(event) is not None and not state.recording_read)
             ):
                 self._start_read(state, event)
-            verification = None if state.confirmed else await self._verify(state)
-            if verification is not None and verification.verdict == "refused":
-                refused = self._refuse(state, verification)
+            verdict = None if state.confirmed else await self._verify(state)
+            if verdict is not None and verdict.verdict == "refused":
+                refused = self._refuse(state, verdict)
                 return
             await asyncio.gather(*state.tasks)
-            if verification is not None and verification.verdict == "absent" and not state.reads:
+            if verdict is not None and verdict.verdict == "absent" and not state.reads:
                 self.metrics.inc("events_not_in_frigate")
                 _LOGGER.debug("event %s at %s: not in Frigate's events", event.id, station.id)
                 return
@@ -966,7 +966,7 @@ class Engine:
         dedicated = event.source == "lpr"
         ended = event.type == "end" and not dedicated
         async with self._verifying:
-            verification = await verify_event(
+            answer = await verify_event(
                 self.frigate.event,
                 event.camera,
                 event.id,
@@ -974,9 +974,10 @@ class Engine:
                 ended=ended,
                 # Frigate's record lags its MQTT `end`, and exists once there is a snapshot.
                 wait=dedicated or (ended and event.has_snapshot),
+                delays=verification.ASK_AGAIN,
             )
-        record = verification.event
-        if verification.verdict == "confirmed" and record is not None:
+        record = answer.event
+        if answer.verdict == "confirmed" and record is not None:
             state.confirmed = True
             state.lpr = None
             state.event = dataclasses.replace(
@@ -984,17 +985,17 @@ class Engine:
                 recognized_plate=record.recognized_plate,
                 end_time=record.end_time if ended else state.event.end_time,
             )
-        elif verification.verdict == "unverified":
+        elif answer.verdict == "unverified":
             self.metrics.inc("events_unverified")
-            state.failures.append(verification.reason)
-        return verification
+            state.failures.append(answer.reason)
+        return answer
 
-    def _refuse(self, state: EventState, verification: Verification) -> bool:
+    def _refuse(self, state: EventState, answer: Verification) -> bool:
         """An `end` (or a plate) Frigate's record contradicts. Another camera's or label's id:
         nothing of the event is this station's, it is dropped. Still tracked: the `end` is
         refused and the event goes on until Frigate's real one. True: its message is acked."""
         event = state.event
-        record = verification.event
+        record = answer.event
         if (
             record is not None
             and record.end_time is None
@@ -1010,7 +1011,7 @@ class Engine:
             "refused the end of event %s at %s: %s",
             event.id,
             state.station.id,
-            verification.reason,
+            answer.reason,
         )
         return True
 

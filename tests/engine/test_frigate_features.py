@@ -640,7 +640,9 @@ async def test_engine_reads_the_record_frame_with_the_box_scaled(
     await _settle(harness, 3)
     counters = harness.engine.metrics.counters
     assert counters["images_recording"] == 3
-    assert counters["images_recording_not_yet"] == 3
+    # The updates' reads run only while a worker is idle (under load some are not started,
+    # and the `end` read alone serves): each that ran took the snapshot, its segment not moved.
+    assert counters["images_recording_not_yet"] == counters["reads_done"] - 3
     assert counters["images_recording_waited"] == 3
     assert counters["images_recording_failed"] == 0
     recordings = [r for r in harness.replay.requests if "/recordings/" in r]

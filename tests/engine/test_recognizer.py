@@ -146,15 +146,17 @@ async def test_end_needs_no_read_when_the_final_snapshot_was_read(
 ) -> None:
     """At low load the engine reads the update's snapshot while the vehicle is in view (`new`
     has none saved yet: no position change); `end` carries the update's snapshot, so the
-    transit needs no further read (and no clean copy is fetched), and every plate is right."""
+    transit needs no further read (and no clean copy is fetched), and every plate is right.
+    On a busy machine an update's read may not start before its `end` (reads of updates run
+    only while a worker is idle): then the `end` read, on the clean copy, is the one read."""
     photos = load_photos(photos_dir)[:6]
     harness = await harness_factory(photos)
     event_ids = await harness.replay.run(rate=1.0)
     await harness.wait_handled(len(event_ids))
     counters = harness.engine.metrics.counters
     assert counters["reads_done"] == len(event_ids)
-    assert counters.get("images_clean", 0) == 0
-    assert counters.get("reads_skipped_busy", 0) == 0
+    not_in_view = counters.get("reads_skipped_busy", 0) + counters.get("reads_dropped", 0)
+    assert counters.get("images_clean", 0) == not_in_view
     await harness.wait_for(lambda: len(harness.received) == len(event_ids), what="transits")
     by_event = {t["event_id"]: t["plate"] for t in harness.received}
     for event_id in event_ids:

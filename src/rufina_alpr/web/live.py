@@ -32,6 +32,7 @@ from rufina_alpr.api import (
     bad_request,
     requires,
 )
+from rufina_alpr.frigate import FrigateError
 from rufina_alpr.store import Store, _transit_from_row, _utc, crops, transits
 from rufina_alpr.transits import Transit
 
@@ -285,8 +286,10 @@ async def _frigate_version(engine: Engine) -> tuple[bool, str | None, str | None
         return False, None, "not connected"
     try:
         version = await asyncio.wait_for(engine.frigate.version(), FRIGATE_TIMEOUT)
-    except Exception as err:  # any failure is "unreachable", with its class
-        return False, None, type(err).__name__
+    except FrigateError as err:  # what failed (method, path, status): no secret in it
+        return False, None, str(err)[:200]
+    except TimeoutError:
+        return False, None, f"no answer within {FRIGATE_TIMEOUT:g} s"
     return True, version, None
 
 

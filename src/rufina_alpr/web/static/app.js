@@ -542,7 +542,8 @@ function systemPage(root) {
           fact(t("sys.broker"), yesNo(sys.broker.connected, t("sys.connected"), t("sys.disconnected"))), fact("Host", `${sys.broker.host}:${sys.broker.port}`))),
         h("section", { class: "card", id: "sys-frigate" }, h("h2", {}, t("sys.frigate")), h("dl", { class: "facts" },
           fact(t("sys.frigate"), yesNo(sys.frigate.reachable, t("sys.reachable"), t("sys.unreachable"))),
-          fact(t("sys.version"), sys.frigate.version || sys.frigate.error || "—"), fact("URL", sys.frigate.url)))),
+          fact(t("sys.version"), sys.frigate.version || "—"),
+          ...(sys.frigate.error ? [fact(t("sys.error"), sys.frigate.error)] : []), fact("URL", sys.frigate.url)))),
       h("details", { class: "card" }, h("summary", {}, t("sys.counters")), h("div", { class: "table-wrap" }, h("table", {},
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("sys.counter")), h("th", { scope: "col" }, t("sys.value")))),
         h("tbody", {}, Object.entries(sys.counters).sort().map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, fmtNumber(v)))))))));
