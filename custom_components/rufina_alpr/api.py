@@ -12,6 +12,8 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from .signing import is_key, key_id
+
 REQUEST_TIMEOUT = 10
 
 
@@ -180,6 +182,14 @@ class RufinaAlprApiClient:
     async def async_purge(self, reason: str | None) -> Any:
         """Run the retention purge now (admin token)."""
         return await self._request("POST", "/api/v1/purge", params={"reason": reason})
+
+    async def async_get_signing_key(self) -> str:
+        """The key the engine signs its MQTT messages with (`GET /api/v1/contract`)."""
+        data = await self._request("GET", "/api/v1/contract")
+        key = data.get("signing_key") if isinstance(data, dict) else None
+        if not isinstance(key, str) or not is_key(key) or data.get("key_id") != key_id(key):
+            raise RufinaAlprApiError("the contract answer lacks a valid signing key")
+        return key
 
     async def async_get_info(self) -> EngineInfo:
         """The engine's identity; also proves that the token is accepted."""

@@ -10,6 +10,8 @@ LOGGER = logging.getLogger(__package__)
 
 # Config entry data keys (the API token uses HA's CONF_API_TOKEN, the URL CONF_URL).
 CONF_TOPIC_PREFIX: Final = "topic_prefix"
+# The key the engine signs its MQTT messages with, read from its API (kept for a start without it).
+CONF_SIGNING_KEY: Final = "signing_key"
 DEFAULT_TOPIC_PREFIX: Final = "rufina_alpr"
 
 # Options.
@@ -37,6 +39,9 @@ VEHICLE_CLASSES: Final[tuple[str, ...]] = ("car", "motorcycle", "bus", "truck", 
 ISSUE_ENGINE_OFFLINE: Final = "engine_offline"
 ISSUE_CONTRACT_MISMATCH: Final = "contract_mismatch"
 ISSUE_FRIGATE_OFFLINE: Final = "frigate_offline"
+# Messages on the engine's prefix that it did not sign; an engine that signs nothing (too old).
+ISSUE_FORGED_MESSAGES: Final = "forged_messages"
+ISSUE_UNSIGNED_ENGINE: Final = "unsigned_engine"
 # A station offline for long: one issue per station, its text chosen by the engine's reason.
 ISSUE_STATION_OFFLINE: Final = "station_offline"
 ISSUE_STATION_REASONS: Final[dict[str, str]] = {

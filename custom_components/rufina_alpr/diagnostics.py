@@ -9,12 +9,14 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_SIGNING_KEY
 from .hub import RufinaAlprConfigEntry
 
 # Plates are personal data (Italian Garante rules); tokens and URLs are secrets of the site.
 TO_REDACT = {
     CONF_API_TOKEN,
     CONF_URL,
+    CONF_SIGNING_KEY,
     "api_url",
     "token",
     "plate",
@@ -47,5 +49,8 @@ async def async_get_config_entry_diagnostics(
         },
         "messages_received": dict(hub.received),
         "messages_rejected": dict(hub.rejected),
+        "messages_refused_unsigned": dict(hub.refused),
+        "signing_key_known": hub.signing_key is not None,
+        "messages_held": hub.held_count,
     }
     return async_redact_data(data, TO_REDACT)

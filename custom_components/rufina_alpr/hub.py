@@ -6,6 +6,7 @@ keys they show, so one payload updates exactly the entities that depend on it.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,10 +21,17 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .api import EngineInfo, RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprForbiddenError
+from .api import (
+    EngineInfo,
+    RufinaAlprApiClient,
+    RufinaAlprApiError,
+    RufinaAlprForbiddenError,
+    RufinaAlprRequestError,
+)
 from .compat import async_get_device
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
+    CONF_SIGNING_KEY,
     CONF_TOPIC_PREFIX,
     DEFAULT_OFFLINE_ISSUE_MINUTES,
     DOMAIN,
@@ -31,9 +39,11 @@ from .const import (
     EVENT_TRANSIT,
     ISSUE_CONTRACT_MISMATCH,
     ISSUE_ENGINE_OFFLINE,
+    ISSUE_FORGED_MESSAGES,
     ISSUE_FRIGATE_OFFLINE,
     ISSUE_STATION_OFFLINE,
     ISSUE_STATION_REASONS,
+    ISSUE_UNSIGNED_ENGINE,
     KIND_LPR,
     LOGGER,
     MANUFACTURER,
@@ -50,8 +60,10 @@ from .models import (
     Station,
     Transit,
     UnsupportedVersionError,
+    decode,
     parse_stations,
 )
+from .signing import MAX_EVENT_AGE, SIGNATURE_FIELDS, in_future, key_id, sent_at, verify
 
 type RufinaAlprConfigEntry = ConfigEntry[RufinaAlprHub]
 
@@ -68,6 +80,17 @@ HOTLIST_REFRESH = timedelta(minutes=5)
 
 # Transit ids remembered to drop QoS 1 redeliveries (at-least-once on the wire).
 SEEN_TRANSITS = 512
+
+# The signing key is asked again at most this often (a message signed with another key id, an
+# engine whose API was away); hotlists likewise when a match names a list the API did not list.
+KEY_RETRY = timedelta(seconds=60)
+HOTLIST_RETRY = timedelta(seconds=60)
+# Messages kept, the latest per topic, while the key is not known yet: judged once it is.
+MAX_HELD = 64
+# Kinds whose messages are events (not retained state): an old one is a replay.
+EVENT_KINDS = frozenset({"transit", "hotlist_match"})
+
+type Handler = Callable[[ReceiveMessage], None]
 
 
 def station_key(kind: str, station_id: str) -> str:
@@ -116,7 +139,17 @@ class RufinaAlprHub:
         self.mqtt_connected = False
         self.received: dict[str, int] = {}
         self.rejected: dict[str, int] = {}
+        # Messages not acted on because the engine did not sign them (or too late, or too early).
+        self.refused: dict[str, int] = {}
+        self.signing_key: str | None = entry.data.get(CONF_SIGNING_KEY)
+        self._held: dict[str, tuple[Handler, ReceiveMessage]] = {}
+        self._key_task: asyncio.Task[None] | None = None
+        self._key_asked: datetime | None = None
+        self._hotlists_asked: datetime | None = None
+        self._unlisted_matches: dict[str, HotlistMatch] = {}
+        self._forged_issue = False
         self._seen: deque[str] = deque(maxlen=SEEN_TRANSITS)
+        self._seen_alerts: deque[tuple[str, str, str]] = deque(maxlen=SEEN_TRANSITS)
         self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
         self._station_adders: list[Callable[[Station], None]] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
@@ -133,13 +166,20 @@ class RufinaAlprHub:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def async_start(self) -> None:
-        """Create the engine device and subscribe to every topic of the contract."""
+        """Create the engine device, read the signing key and subscribe to the contract's topics.
+
+        With the API away the key kept from the last setup serves; without one, messages wait
+        (the latest per topic) until the key is read.
+        """
         self._async_update_engine_device()
+        if self.info is not None:
+            self._key_asked = dt_util.utcnow()
+            await self._async_fetch_key()
         self.mqtt_connected = mqtt.is_connected(self.hass)
         self._unsubscribe.append(
             mqtt.async_subscribe_connection_status(self.hass, self._async_mqtt_connection)
         )
-        subscriptions: list[tuple[str, Callable[[ReceiveMessage], None], str | None]] = [
+        subscriptions: list[tuple[str, Handler, str | None]] = [
             (f"{self.prefix}/status", self._async_on_status, "utf-8"),
             (f"{self.prefix}/stations", self._async_on_stations, "utf-8"),
             (f"{self.prefix}/stats", self._async_on_stats, "utf-8"),
@@ -186,6 +226,11 @@ class RufinaAlprHub:
             hotlist = Hotlist.from_dict(item)
             if hotlist is not None:
                 self.hotlists[hotlist.id] = hotlist
+        # A match that named a list before the API listed it (a new list) now has its entities;
+        # matches of lists the API does not list are forgotten (see _async_on_hotlist_match).
+        unlisted, self._unlisted_matches = self._unlisted_matches, {}
+        self.list_matches = {k: v for k, v in self.list_matches.items() if k in self.hotlists}
+        self.list_matches |= {k: v for k, v in unlisted.items() if k in self.hotlists}
         for list_id in self.hotlists:
             self._announce_list(list_id)
         self._notify(KEY_HOTLISTS)
@@ -215,6 +260,9 @@ class RufinaAlprHub:
         """Drop subscriptions and timers (the entry is unloading)."""
         while self._unsubscribe:
             self._unsubscribe.pop()()
+        if self._key_task is not None:
+            self._key_task.cancel()
+        self._held.clear()
         self._cancel_offline_timer()
         self._cancel_health_timers()
 
@@ -257,6 +305,11 @@ class RufinaAlprHub:
         return None if self.status is None else self.status.online
 
     @property
+    def held_count(self) -> int:
+        """Messages waiting for the signing key."""
+        return len(self._held)
+
+    @property
     def available(self) -> bool:
         """Entities show data only while the broker is reachable and the engine is online."""
         return self.mqtt_connected and self.online is True
@@ -283,6 +336,134 @@ class RufinaAlprHub:
             self.hass, self.entry.entry_id, self.station_identifier(station_id)
         )
         return device.id if device else None
+
+    # -- signatures ------------------------------------------------------------------------
+
+    def _accept(self, kind: str, msg: ReceiveMessage, handler: Handler) -> dict[str, Any] | None:
+        """The message's payload when the engine signed it, recently; None otherwise.
+
+        Anyone who may publish on the prefix can send anything: only what the engine signed with
+        the key its authenticated API gave is acted on. A message signed with another key id may
+        come from an engine whose key changed: it waits while the key is read again.
+        """
+        try:
+            data = decode(msg.payload)
+        except PayloadError as err:
+            self._reject(kind, msg.topic, err)
+            return None
+        key = self.signing_key
+        if key is None:
+            self._hold(msg, handler)
+            self._async_request_key()
+            return None
+        if not verify(data, key):
+            kid = data.get("kid")
+            if isinstance(kid, str) and kid != key_id(key) and self._may_request_key():
+                self._hold(msg, handler)  # first: the reading may end before this returns
+                self._async_request_key()
+                return None
+            self._refuse(kind, msg.topic, "not signed by the engine")
+            return None
+        sent = sent_at(data)
+        now = dt_util.utcnow()
+        if sent is None or in_future(sent, now):
+            self._refuse(kind, msg.topic, "dated in the future")
+            return None
+        if kind in EVENT_KINDS and sent < now - MAX_EVENT_AGE:
+            self._refuse(kind, msg.topic, "signed too long ago (a replay?)")
+            return None
+        # The signature is the transport's: events, actions and attributes carry the payload.
+        return {k: v for k, v in data.items() if k not in SIGNATURE_FIELDS}
+
+    def _hold(self, msg: ReceiveMessage, handler: Handler) -> None:
+        """Keep the latest message per topic until the key is known (bounded)."""
+        if msg.topic in self._held or len(self._held) < MAX_HELD:
+            self._held[msg.topic] = (handler, msg)
+
+    def _refuse(self, kind: str, topic: str, why: str) -> None:
+        """Count and log a message not acted on; the first one raises a repair issue."""
+        self.refused[kind] = self.refused.get(kind, 0) + 1
+        LOGGER.debug("Ignoring a %s message on %s: %s", kind, topic, why)
+        if self._forged_issue:
+            return
+        self._forged_issue = True
+        LOGGER.warning(
+            "Ignoring messages on %s/# that engine %s did not sign (first: %s on %s); "
+            "check who may publish there",
+            self.prefix,
+            self.instance,
+            kind,
+            topic,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{ISSUE_FORGED_MESSAGES}_{self.entry.entry_id}",
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_FORGED_MESSAGES,
+            translation_placeholders={"instance": self.instance, "topic": topic},
+        )
+
+    def _reading_key(self) -> bool:
+        return self._key_task is not None and not self._key_task.done()
+
+    def _may_request_key(self) -> bool:
+        """True while the key is being read or may be read again (not lately)."""
+        asked = self._key_asked
+        return self._reading_key() or asked is None or dt_util.utcnow() - asked >= KEY_RETRY
+
+    @callback
+    def _async_request_key(self) -> None:
+        """Read the key again (the held messages are judged then), unless that was done lately."""
+        if self._reading_key() or not self._may_request_key():
+            return
+        self._key_asked = dt_util.utcnow()
+        self._key_task = self.entry.async_create_background_task(
+            self.hass, self._async_fetch_key(replay=True), f"{DOMAIN} signing key"
+        )
+
+    async def _async_fetch_key(self, *, replay: bool = False) -> None:
+        """Read the signing key from the API; keep it in the entry for a start without the API."""
+        issue_id = f"{ISSUE_UNSIGNED_ENGINE}_{self.entry.entry_id}"
+        try:
+            key = await self.client.async_get_signing_key()
+        except RufinaAlprRequestError as err:
+            if err.status != 404:
+                LOGGER.warning("The engine's signing key cannot be read: %s", err)
+                return
+            LOGGER.error(
+                "Engine %s does not sign its messages (no /api/v1/contract): nothing it "
+                "publishes is used until it is updated",
+                self.instance,
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_UNSIGNED_ENGINE,
+                translation_placeholders={"instance": self.instance},
+            )
+            return
+        except RufinaAlprApiError as err:
+            LOGGER.warning("The engine's signing key cannot be read now: %s", err)
+            return
+        ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        if key != self.signing_key:
+            if self.signing_key is not None:
+                LOGGER.info("Engine %s signs with a new key", self.instance)
+            self.signing_key = key
+            self.hass.config_entries.async_update_entry(
+                self.entry, data={**self.entry.data, CONF_SIGNING_KEY: key}
+            )
+        if replay:
+            self._key_task = None  # judged with this key now: no second reading for them
+            held, self._held = self._held, {}
+            for handler, msg in held.values():
+                handler(msg)
 
     # -- message handlers ------------------------------------------------------------------
 
@@ -315,8 +496,10 @@ class RufinaAlprHub:
 
     @callback
     def _async_on_status(self, msg: ReceiveMessage) -> None:
+        if (data := self._accept("status", msg, self._async_on_status)) is None:
+            return
         try:
-            status = EngineStatus.from_payload(msg.payload)
+            status = EngineStatus.from_payload(data)
         except PayloadError as err:
             self._reject("status", msg.topic, err)
             return
@@ -399,8 +582,10 @@ class RufinaAlprHub:
 
     @callback
     def _async_on_health(self, msg: ReceiveMessage) -> None:
+        if (data := self._accept("health", msg, self._async_on_health)) is None:
+            return
         try:
-            health = EngineHealth.from_payload(msg.payload)
+            health = EngineHealth.from_payload(data)
         except PayloadError as err:
             self._reject("health", msg.topic, err)
             return
@@ -509,8 +694,10 @@ class RufinaAlprHub:
 
     @callback
     def _async_on_stations(self, msg: ReceiveMessage) -> None:
+        if (data := self._accept("stations", msg, self._async_on_stations)) is None:
+            return
         try:
-            stations = parse_stations(msg.payload)
+            stations = parse_stations(data)
         except PayloadError as err:
             self._reject("stations", msg.topic, err)
             return
@@ -581,8 +768,10 @@ class RufinaAlprHub:
 
     @callback
     def _async_on_stats(self, msg: ReceiveMessage) -> None:
+        if (data := self._accept("stats", msg, self._async_on_stats)) is None:
+            return
         try:
-            self.stats = EngineStats.from_payload(msg.payload)
+            self.stats = EngineStats.from_payload(data)
         except PayloadError as err:
             self._reject("stats", msg.topic, err)
             return
@@ -590,6 +779,11 @@ class RufinaAlprHub:
         self._notify(KEY_STATS)
 
     def _store_last(self, transit: Transit) -> None:
+        if in_future(transit.time):
+            # Frigate's times reach the engine from the broker too: a transit dated ahead of the
+            # clock would stay the station's latest until that date.
+            LOGGER.debug("Transit %s is dated in the future: not the station's last", transit.id)
+            return
         current = self.last_transits.get(transit.station)
         if current is not None and current.id == transit.id:
             return
@@ -606,8 +800,10 @@ class RufinaAlprHub:
 
     @callback
     def _async_on_transit(self, msg: ReceiveMessage) -> None:
+        if (data := self._accept("transit", msg, self._async_on_transit)) is None:
+            return
         try:
-            transit = Transit.from_payload(msg.payload)
+            transit = Transit.from_payload(data)
         except PayloadError as err:
             self._reject("transit", msg.topic, err)
             return
@@ -628,8 +824,10 @@ class RufinaAlprHub:
             self._clear_last(msg.topic[len(self.prefix) + 1 : -len("/last")])
             self._count("last")
             return
+        if (data := self._accept("last", msg, self._async_on_last)) is None:
+            return
         try:
-            transit = Transit.from_payload(msg.payload)
+            transit = Transit.from_payload(data)
         except PayloadError as err:
             self._reject("last", msg.topic, err)
             return
@@ -648,20 +846,44 @@ class RufinaAlprHub:
 
     @callback
     def _async_on_hotlist_match(self, msg: ReceiveMessage) -> None:
+        if (data := self._accept("hotlist_match", msg, self._async_on_hotlist_match)) is None:
+            return
         try:
-            match = HotlistMatch.from_payload(msg.payload)
+            match = HotlistMatch.from_payload(data)
         except PayloadError as err:
             self._reject("hotlist_match", msg.topic, err)
             return
+        alert = (match.transit.id, match.list, str(match.payload.get("entry_plate")))
+        if alert in self._seen_alerts:
+            LOGGER.debug("Dropping a repeated hotlist match of transit %s", match.transit.id)
+            return
+        self._seen_alerts.append(alert)
         self._count("hotlist_match")
         station_id = match.transit.station
         LOGGER.debug("Hotlist match on list %s at station %s", match.list, station_id)
         self.hass.bus.async_fire(EVENT_HOTLIST_MATCH, self._event_data(station_id, match.payload))
         self.hotlist_matches[station_id] = match
         self._notify(station_key("hotlist", station_id))
-        self.list_matches[match.list] = match
-        self._announce_list(match.list)
-        self._notify(list_key(match.list))
+        if match.list in self.hotlists:
+            self.list_matches[match.list] = match
+            self._announce_list(match.list)
+            self._notify(list_key(match.list))
+            return
+        if match.list in self._unlisted_matches or len(self._unlisted_matches) < MAX_HELD:
+            self._unlisted_matches[match.list] = match
+        self._async_request_hotlists()
+
+    @callback
+    def _async_request_hotlists(self) -> None:
+        """A match names a list the API did not list (a new one?): read the lists again, at
+        most once a minute. Entities are made for the lists the API lists, never from MQTT."""
+        now = dt_util.utcnow()
+        if self._hotlists_asked is not None and now - self._hotlists_asked < HOTLIST_RETRY:
+            return
+        self._hotlists_asked = now
+        self.entry.async_create_background_task(
+            self.hass, self.async_refresh_hotlists(), f"{DOMAIN} hotlists"
+        )
 
     def _event_data(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The engine's full payload, plus the ids automations filter on."""

@@ -164,12 +164,18 @@ _HEALTH_SCHEMA = vol.Schema(
 )
 
 
-def decode(payload: str | bytes | bytearray) -> dict[str, Any]:
-    """Decode one JSON payload and check its contract version."""
-    try:
-        data = json.loads(payload)
-    except ValueError as err:
-        raise PayloadError(f"not JSON: {err}") from err
+type Payload = str | bytes | bytearray | dict[str, Any]
+
+
+def decode(payload: Payload) -> dict[str, Any]:
+    """Decode one JSON payload (or take one decoded already) and check its contract version."""
+    if isinstance(payload, dict):
+        data: Any = payload
+    else:
+        try:
+            data = json.loads(payload)
+        except ValueError as err:
+            raise PayloadError(f"not JSON: {err}") from err
     if not isinstance(data, dict):
         raise PayloadError("not a JSON object")
     if data.get("v") != SUPPORTED_CONTRACT_VERSION:
@@ -203,7 +209,7 @@ class EngineStatus:
     since: datetime | None
 
     @classmethod
-    def from_payload(cls, payload: str | bytes | bytearray) -> EngineStatus:
+    def from_payload(cls, payload: Payload) -> EngineStatus:
         data = _check(_STATUS_SCHEMA, decode(payload))
         return cls(
             online=data["state"] == "online",
@@ -235,7 +241,7 @@ class Station:
         return self.kind == KIND_LPR
 
 
-def parse_stations(payload: str | bytes | bytearray) -> dict[str, Station]:
+def parse_stations(payload: Payload) -> dict[str, Station]:
     """The retained `stations` payload, by station id."""
     data = _check(_STATIONS_SCHEMA, decode(payload))
     stations: dict[str, Station] = {}
@@ -299,7 +305,7 @@ class Transit:
         )
 
     @classmethod
-    def from_payload(cls, payload: str | bytes | bytearray) -> Transit:
+    def from_payload(cls, payload: Payload) -> Transit:
         return cls.from_dict(decode(payload))
 
 
@@ -315,7 +321,7 @@ class HotlistMatch:
     payload: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def from_payload(cls, payload: str | bytes | bytearray) -> HotlistMatch:
+    def from_payload(cls, payload: Payload) -> HotlistMatch:
         raw = decode(payload)
         data = _check(_HOTLIST_SCHEMA, raw)
         return cls(
@@ -355,7 +361,7 @@ class EngineStats:
     unique_vehicles_yesterday: int | None = None
 
     @classmethod
-    def from_payload(cls, payload: str | bytes | bytearray) -> EngineStats:
+    def from_payload(cls, payload: Payload) -> EngineStats:
         data = _check(_STATS_SCHEMA, decode(payload))
         return cls(
             time=_time(data["time"]),
@@ -450,7 +456,7 @@ class EngineHealth:
     stations: dict[str, StationHealth]
 
     @classmethod
-    def from_payload(cls, payload: str | bytes | bytearray) -> EngineHealth:
+    def from_payload(cls, payload: Payload) -> EngineHealth:
         data = _check(_HEALTH_SCHEMA, decode(payload))
         frigate = data["frigate"]
         return cls(

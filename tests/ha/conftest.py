@@ -14,6 +14,7 @@ from referencing import Registry, Resource
 
 from custom_components.rufina_alpr.compat import async_get_device
 from custom_components.rufina_alpr.const import CONF_TOPIC_PREFIX, DOMAIN
+from custom_components.rufina_alpr.signing import key_id, sign
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import area_registry as ar, device_registry as dr
@@ -32,6 +33,14 @@ API_URL = "http://192.168.1.20:8787"
 TOKEN = "s3cret-token-0123"
 ENTRY_DATA = {CONF_TOPIC_PREFIX: PREFIX, CONF_URL: API_URL, CONF_API_TOKEN: TOKEN}
 INFO = {"instance": INSTANCE, "engine_version": "0.1.0", "contract_version": 1, "stations": 3}
+# The engine's MQTT signing key, as its API gives it (GET /api/v1/contract).
+SIGNING_KEY = "5eed" * 16
+CONTRACT = {
+    "contract_version": 1,
+    "signature": "hmac-sha256",
+    "key_id": key_id(SIGNING_KEY),
+    "signing_key": SIGNING_KEY,
+}
 HOTLISTS = {
     "hotlists": [
         {
@@ -101,9 +110,17 @@ def payload(name: str, **changes: Any) -> dict[str, Any]:
 
 
 def fire(
-    hass: HomeAssistant, topic: str, data: dict[str, Any] | bytes, retain: bool = False
+    hass: HomeAssistant,
+    topic: str,
+    data: dict[str, Any] | bytes,
+    retain: bool = False,
+    *,
+    key: str | None = SIGNING_KEY,
 ) -> None:
-    """Publish on the engine's prefix, as the engine does (JSON is compact UTF-8)."""
+    """Publish on the engine's prefix, as the engine does (JSON is compact UTF-8, signed with
+    `key` unless it is None or the payload carries a signature already)."""
+    if isinstance(data, dict) and key is not None and "sig" not in data:
+        data = sign(data, key)
     raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
     async_fire_mqtt_message(hass, f"{PREFIX}/{topic}", raw, qos=1, retain=retain)
 
@@ -177,6 +194,7 @@ def config_entry(hass: HomeAssistant) -> MockConfigEntry:
 def engine_api(aioclient_mock: AiohttpClientMocker) -> AiohttpClientMocker:
     """The engine's API answering with the right instance."""
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
     return aioclient_mock
 

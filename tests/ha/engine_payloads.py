@@ -6,9 +6,10 @@ the JSON it prints and feeds the payloads to the integration over the harness's 
 
 What it does is what the engine does for one Frigate event: the recognizer reads a labelled photo
 with the offline models, the reads are fused, a `Transit` is built for an LPR station of the town's
-registry and the contract's builders turn it, the status and the station list into payloads.
+registry and the contract's builders turn it, the status and the station list into payloads,
+signed with KEY as the engine signs what it publishes.
 
-Usage: python engine_payloads.py PHOTO INSTANCE
+Usage: python engine_payloads.py PHOTO INSTANCE KEY
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rufina_alpr.stations import load_registry
 from rufina_alpr.transits import Transit
 
 
-def main(photo: str, instance: str) -> int:
+def main(photo: str, instance: str, key: str) -> int:
     """Print {"status", "stations", "transit", "crop_b64"} as one JSON object."""
     registry_path = default_registry()
     if registry_path is None:
@@ -65,11 +66,13 @@ def main(photo: str, instance: str) -> int:
         "transit": contract.transit_payload(transit, station.name),
         "crop_b64": base64.b64encode(transit.crop_jpeg or b"").decode(),
     }
+    signer = contract.Signer(key)
     for kind in ("status", "stations", "transit"):
         contract.validate(kind, out[kind])  # type: ignore[arg-type]
+        out[kind] = signer.sign(out[kind])  # type: ignore[arg-type]
     sys.stdout.write(json.dumps(out))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))

@@ -184,12 +184,15 @@ async def test_hotlist_alert_filters_lists_stations_and_cooldown(
     assert notify[0].data["title"] == "Targa segnalata GA 456 BC (uninsured)"
     assert "priority" not in notify[0].data["data"] and "image" not in notify[0].data["data"]
 
+    # The same vehicle passing again: new transits (a repeated one is dropped by the hub).
     freezer.tick(timedelta(minutes=2))
-    fire(hass, "hotlist_match", match)  # within the cooldown
+    again = {**match["transit"], "id": "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e78"}
+    fire(hass, "hotlist_match", {**match, "transit": again})  # within the cooldown
     await hass.async_block_till_done()
     assert len(notify) == 1
     freezer.tick(timedelta(minutes=4))
-    fire(hass, "hotlist_match", match)
+    later = {**match["transit"], "id": "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e79"}
+    fire(hass, "hotlist_match", {**match, "transit": later})
     await hass.async_block_till_done()
     assert len(notify) == 2
 

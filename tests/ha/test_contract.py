@@ -37,7 +37,10 @@ from rufina_alpr.reads import PlateRead
 from rufina_alpr.stations import load_registry
 from rufina_alpr.transits import Transit
 
-from .conftest import FIXTURES, INSTANCE, REPO, fire, jpeg_bytes, kind_of, validate
+from .conftest import FIXTURES, INSTANCE, REPO, SIGNING_KEY, fire, jpeg_bytes, kind_of, validate
+
+# The engine's own signer: what the engine signs, the integration must accept.
+ENGINE_SIGNER = contract.Signer(SIGNING_KEY)
 
 INTEGRATION = REPO / "custom_components" / "rufina_alpr"
 PHOTOS = REPO.parent / "shared" / "data" / "openalpr-eu-dev"
@@ -135,22 +138,23 @@ def _engine_transit(station_id: str, camera: str, direction: str | None) -> dict
 async def test_engine_builders_feed_the_integration(
     hass: HomeAssistant, setup_integration: MockConfigEntry
 ) -> None:
-    """The engine's builders and the town's real registry: 34 stations become devices."""
+    """The engine's builders and signer, the town's real registry: 34 stations become devices."""
     registry_path = default_registry()
     assert registry_path is not None
     town = load_registry(registry_path)
     status = contract.status_payload(
         state="online", instance=INSTANCE, api_url=None, since=datetime.now(UTC)
     )
-    fire(hass, "status", status, retain=True)
-    fire(hass, "stations", contract.stations_payload(town.stations), retain=True)
+    fire(hass, "status", ENGINE_SIGNER.sign(status), retain=True)
+    stations = ENGINE_SIGNER.sign(contract.stations_payload(town.stations))
+    fire(hass, "stations", stations, retain=True)
     await hass.async_block_till_done()
 
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), setup_integration.entry_id)
     assert len(devices) == len(town.stations) + 1 == 35
     lpr = next(station for station in town.stations if station.reads_plates)
     transit = _engine_transit(lpr.id, lpr.camera, lpr.direction)
-    fire(hass, "transit", transit)
+    fire(hass, "transit", ENGINE_SIGNER.sign(transit))
     await hass.async_block_till_done()
 
     entities = er.async_get(hass)
@@ -235,7 +239,13 @@ def real_engine_output() -> dict[str, Any]:
             pytest.fail(reason)
         pytest.skip(reason)
     result = subprocess.run(
-        [python, str(Path(__file__).with_name("engine_payloads.py")), str(photo), INSTANCE],
+        [
+            python,
+            str(Path(__file__).with_name("engine_payloads.py")),
+            str(photo),
+            INSTANCE,
+            SIGNING_KEY,
+        ],
         capture_output=True,
         check=False,
         text=True,
@@ -258,6 +268,7 @@ async def test_real_engine_payloads(
     transit = out["transit"]
     for kind in ("status", "stations", "transit"):
         validate(kind, out[kind])
+        assert "sig" in out[kind], "signed by the engine, as it publishes"
     crop = base64.b64decode(out["crop_b64"])
     assert transit["plate"] == "M5XSX"  # the photo's label
     assert transit["has_crop"] is True

@@ -30,7 +30,7 @@ from rufina_alpr.contract import stations_payload, status_payload
 from rufina_alpr.stations import load_registry
 
 from ..dashboard_entities import dashboard_entities
-from .conftest import API_URL, PREFIX, TOKEN, fire, validate
+from .conftest import API_URL, CONTRACT, PREFIX, TOKEN, fire, validate
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "dashboards" / "rufina_alpr.yaml"
@@ -58,6 +58,7 @@ async def test_every_dashboard_entity_exists(
         f"{API_URL}/api/v1/info",
         json={"instance": INSTANCE, "engine_version": "0.1.0", "contract_version": 1},
     )
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json={"hotlists": []})
     entry = MockConfigEntry(
         domain=DOMAIN,

@@ -11,7 +11,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from .conftest import API_URL, TOKEN, fire, jpeg_bytes, payload, publish_engine
+from .conftest import API_URL, SIGNING_KEY, TOKEN, fire, jpeg_bytes, payload, publish_engine
 
 REDACTED = "**REDACTED**"
 
@@ -28,6 +28,7 @@ async def test_diagnostics_redacted(
     fire(hass, "transit", payload("transit_low_confidence"))
     fire(hass, "hotlist_match", payload("hotlist_match"))
     fire(hass, "transit", b"{broken")
+    fire(hass, "transit", payload("transit", id="forged-0001"), key=None)
     await hass.async_block_till_done()
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, setup_integration)
@@ -36,6 +37,7 @@ async def test_diagnostics_redacted(
         "topic_prefix": "rufina_alpr",
         "url": REDACTED,
         "api_token": REDACTED,
+        "signing_key": REDACTED,
     }
     assert diagnostics["mqtt_connected"] is True
     assert diagnostics["api_info"]["instance"] == "rufina-01"
@@ -62,7 +64,11 @@ async def test_diagnostics_redacted(
     assert diagnostics["messages_received"]["hotlist_match"] == 1
     assert diagnostics["messages_received"]["health"] == 1
     assert diagnostics["messages_rejected"] == {"transit": 1}
+    assert diagnostics["messages_refused_unsigned"] == {"transit": 1}
+    assert diagnostics["signing_key_known"] is True
+    assert diagnostics["messages_held"] == 0
 
     text = json.dumps(diagnostics)
-    for secret in (TOKEN, API_URL, "192.168.1.20", "FB123XY", "EX4O7TR", "EX407TR", "GA456BC"):
+    secrets = (TOKEN, SIGNING_KEY, API_URL, "192.168.1.20", "FB123XY", "EX4O7TR", "GA456BC")
+    for secret in (*secrets, "EX407TR"):
         assert secret not in text

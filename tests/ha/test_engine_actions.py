@@ -19,7 +19,17 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 
-from .conftest import API_URL, ENTRY_DATA, HOTLISTS, INFO, TOKEN, fire, payload, publish_engine
+from .conftest import (
+    API_URL,
+    CONTRACT,
+    ENTRY_DATA,
+    HOTLISTS,
+    INFO,
+    TOKEN,
+    fire,
+    payload,
+    publish_engine,
+)
 
 STOLEN_SIZE = "sensor.rufina_01_hotlist_size_stolen"
 STOLEN_MATCH = "sensor.rufina_01_hotlist_last_match_stolen"
@@ -56,9 +66,10 @@ async def test_hotlist_sensors(
 
 
 async def test_hotlist_match_sensor(
-    hass: HomeAssistant, setup_integration: MockConfigEntry
+    hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """A match on MQTT sets its list's sensor; a match on an unknown list creates one."""
+    """A match on MQTT sets its list's sensor; a match on a list the API did not list reads the
+    lists again, and gets entities only once the API lists it."""
     await publish_engine(hass)
     match = payload("hotlist_match")
     fire(hass, "hotlist_match", {**match, "list": "stolen"})
@@ -70,10 +81,17 @@ async def test_hotlist_match_sensor(
     assert state.attributes["entry_plate"] == match["entry_plate"]
     assert state.attributes["station"] == match["transit"]["station"]
     assert state.attributes["action"] == match["action"]
+    aioclient_mock.clear_requests()
+    watch = {**HOTLISTS["hotlists"][0], "id": "watch", "name": "Osservati"}
+    aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
+    aioclient_mock.get(
+        f"{API_URL}/api/v1/hotlists", json={"hotlists": [*HOTLISTS["hotlists"], watch]}
+    )
     fire(hass, "hotlist_match", {**match, "list": "watch"})
     await hass.async_block_till_done()
     assert hass.states.get("sensor.rufina_01_hotlist_last_match_watch").state != STATE_UNKNOWN
-    assert hass.states.get("sensor.rufina_01_hotlist_size_watch").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.rufina_01_hotlist_size_watch").state == "12"
 
 
 async def test_traffic_sensors_from_stats(
@@ -117,6 +135,7 @@ async def test_viewer_token_has_no_hotlist_sensors(
 ) -> None:
     """A token that may not read hotlists (403) means no hotlist entities, said once."""
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", status=403, json={"error": "forbidden"})
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()

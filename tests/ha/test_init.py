@@ -8,7 +8,7 @@ import aiohttp
 
 from custom_components.rufina_alpr import async_remove_config_entry_device
 from custom_components.rufina_alpr.compat import OPTIONS_FLOW_RELOADS
-from custom_components.rufina_alpr.const import CONF_TOPIC_PREFIX, DOMAIN
+from custom_components.rufina_alpr.const import CONF_SIGNING_KEY, CONF_TOPIC_PREFIX, DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
@@ -19,9 +19,11 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from .conftest import (
     API_URL,
+    CONTRACT,
     HOTLISTS,
     INFO,
     INSTANCE,
+    SIGNING_KEY,
     TOKEN,
     device_of,
     fire,
@@ -47,8 +49,12 @@ async def test_setup_and_unload(hass: HomeAssistant, setup_integration: MockConf
 async def test_token_sent(
     hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """The API is called with the bearer token (engine info, then the hotlists)."""
-    assert aioclient_mock.call_count == 2
+    """The API is called with the bearer token (engine info, signing key, then the hotlists)."""
+    assert [call[1].path for call in aioclient_mock.mock_calls] == [
+        "/api/v1/info",
+        "/api/v1/contract",
+        "/api/v1/hotlists",
+    ]
     for _method, _url, _data, headers in aioclient_mock.mock_calls:
         assert headers["Authorization"] == f"Bearer {TOKEN}"
 
@@ -74,7 +80,11 @@ async def test_setup_with_engine_down(
     config_entry: MockConfigEntry,
     aioclient_mock: AiohttpClientMocker,
 ) -> None:
-    """An unreachable API does not block the set-up: MQTT (and the last will) tell the state."""
+    """An unreachable API does not block the set-up: MQTT (and the last will) tell the state,
+    checked with the signing key kept from the last set-up."""
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_SIGNING_KEY: SIGNING_KEY}
+    )
     aioclient_mock.get(f"{API_URL}/api/v1/info", exc=aiohttp.ClientConnectionError("refused"))
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", exc=aiohttp.ClientConnectionError("refused"))
     assert await hass.config_entries.async_setup(config_entry.entry_id)
@@ -145,6 +155,7 @@ async def test_reconfigure_and_reauth_apply_to_the_loaded_entry(
     assert bool(entry.update_listeners) is not OPTIONS_FLOW_RELOADS
     new_url = "http://10.0.0.9:8787"
     engine_api.get(f"{new_url}/api/v1/info", json=INFO)
+    engine_api.get(f"{new_url}/api/v1/contract", json=CONTRACT)
     engine_api.get(f"{new_url}/api/v1/hotlists", json=HOTLISTS)
     before = entry.runtime_data
 
