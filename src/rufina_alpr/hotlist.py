@@ -117,8 +117,8 @@ SCNTT_COLUMNS: Final[tuple[str, ...]] = (
 )
 ImportFormat = Literal["auto", "csv", "scntt"]
 IMPORT_CHUNK: Final = 1000  # rows per import transaction
-# Expiries outside these years are typing mistakes; near year 1 or 9999 a time zone conversion
-# overflows.
+# Expiries typed outside these years are typing mistakes; near year 1 or 9999 a time zone
+# conversion overflows, so given ones (API) are clamped into it, which every time zone can show.
 EXPIRY_RANGE: Final = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 _HOURS = re.compile(r"(\d{1,2})(?::00)?\s*-\s*(\d{1,2})(?::00)?")
 _MAX_REASON, _MAX_NOTES, _MAX_NAME, _MAX_ID = 500, 2000, 120, 64
@@ -1139,23 +1139,29 @@ class Hotlists:
             elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
                 day = date.fromisoformat(text)
             else:
-                return self._aware(datetime.fromisoformat(text))
-            return datetime.combine(day + timedelta(days=1), time(), tzinfo=self.timezone)
+                day = None
+                moment = self._aware(datetime.fromisoformat(text))
+            if day is not None:
+                moment = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.timezone)
         except (ValueError, OverflowError) as err:
             raise HotlistError(f"expires: not a date ({text})") from err
+        # A typed year 1 or 9999 is a typing mistake (and overflowed on conversion: a 500).
+        if not EXPIRY_RANGE[0].year <= moment.year < EXPIRY_RANGE[1].year:
+            raise HotlistError(
+                f"expires: a year from {EXPIRY_RANGE[0].year} to {EXPIRY_RANGE[1].year - 1} "
+                f"({text})"
+            )
+        return moment
 
     def _expiry(self, moment: datetime) -> datetime:
-        """An expiry in UTC, within the years every time zone can show (a year-1 or year-9999
-        date overflowed on conversion: a 500 on import, or later on export)."""
+        """An expiry in UTC, clamped into `EXPIRY_RANGE` (a year-1 or year-9999 time overflowed
+        on conversion; clamped, it expires as it would have: long ago, or never in practice),
+        as the store clamps times outside its years."""
         try:
             utc = self._aware(moment).astimezone(UTC)
         except OverflowError:
-            utc = None
-        if utc is None or not EXPIRY_RANGE[0] <= utc < EXPIRY_RANGE[1]:
-            raise HotlistError(
-                f"expires: from the year {EXPIRY_RANGE[0].year} to {EXPIRY_RANGE[1].year - 1}"
-            )
-        return utc
+            utc = EXPIRY_RANGE[0] if moment.year < EXPIRY_RANGE[0].year else EXPIRY_RANGE[1]
+        return min(max(utc, EXPIRY_RANGE[0]), EXPIRY_RANGE[1])
 
     def _format_expiry(self, moment: datetime | None) -> str:
         if moment is None:
