@@ -367,7 +367,7 @@ class RufinaAlprHub:
         sent = sent_at(data)
         now = dt_util.utcnow()
         if sent is None or in_future(sent, now):
-            self._refuse(kind, msg.topic, "dated in the future")
+            self._refuse(kind, msg.topic, "no signing time, or one in the future")
             return None
         if kind in EVENT_KINDS and sent < now - MAX_EVENT_AGE:
             self._refuse(kind, msg.topic, "signed too long ago (a replay?)")
@@ -388,8 +388,8 @@ class RufinaAlprHub:
             return
         self._forged_issue = True
         LOGGER.warning(
-            "Ignoring messages on %s/# that engine %s did not sign (first: %s on %s); "
-            "check who may publish there",
+            "Ignoring messages on %s/# that engine %s did not sign, or not lately (first: %s "
+            "on %s); check who may publish there",
             self.prefix,
             self.instance,
             kind,
