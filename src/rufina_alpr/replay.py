@@ -675,7 +675,17 @@ class FrigateReplay:
         for index, message in enumerate(messages):
             if index:
                 await asyncio.sleep(max(0.0, walls[index] - time.time()))
-            after = message["after"]
+            await self.publish_tracked(message)
+        return tracked.id
+
+    async def publish_tracked(self, message: dict[str, Any]) -> None:
+        """Publish one of a tracked object's own messages (`TrackedObject.messages`) as Frigate
+        does: its database record follows (snapshot time; end time and zones on `end`), and a
+        plate known to its LPR goes out on ``tracked_object_update`` first. `publish` sends any
+        message and changes no record (a forged one, say)."""
+        after = message["after"]
+        record = self.records.get(after["id"])
+        if record is not None:
             if after["snapshot"] is not None:
                 record.snapshot_time = after["snapshot"]["frame_time"]
             if message["type"] == "end":
@@ -686,8 +696,7 @@ class FrigateReplay:
                 await self._publish_topic(
                     "tracked_object_update", self._lpr_update(record, after["frame_time"])
                 )
-            await self.publish(message)
-        return tracked.id
+        await self.publish(message)
 
     async def replay_dedicated(self, photo: Photo, camera: str, *, step: float = 0.2) -> str:
         """A dedicated ``type: lpr`` camera without a Frigate+ model: LPR creates the event

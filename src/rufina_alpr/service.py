@@ -1059,11 +1059,14 @@ class Engine:
             if state.lpr is not None
             else event.recognized_plate
         )
+        frigate_plate = None
         if frigate_read is not None:
             plate = normalize_plate(frigate_read.plate)
             score = frigate_read.score or 0.8
-            # Only what can be a plate (the contract's pattern): Frigate's API takes any text.
+            # Only what can be a plate (the contract's pattern): Frigate's API takes any text,
+            # and none of it but a plate goes on to the store and MQTT.
             if PLATE_TEXT.fullmatch(plate):
+                frigate_plate = plate
                 reads.append(
                     PlateRead(text=plate, char_confidences=(score,) * len(plate), source="frigate")
                 )
@@ -1078,7 +1081,7 @@ class Engine:
             time=self._event_time(event),
             vehicle=event.label,
             direction=station.direction_of(event.entered_zones),
-            frigate_plate=frigate_read.plate if frigate_read else None,
+            frigate_plate=frigate_plate,
         )
         return transit, reads, "engine" in fused.sources
 
@@ -1227,11 +1230,13 @@ class Engine:
             self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
         try:
             delivered = self.mqtt.publish(self.topics.transit, payload, qos=contract.QOS_TRANSIT)
-            self.mqtt.publish(self.topics.station_last(transit.station_id), payload, retain=True)
-            # No crop: an empty retained message clears the previous vehicle's crop.
-            self.mqtt.publish(
-                self.topics.station_crop(transit.station_id), transit.crop_jpeg or b"", retain=True
-            )
+            if await self.in_db(self.store.is_newest_transit, transit):
+                station = transit.station_id
+                self.mqtt.publish(self.topics.station_last(station), payload, retain=True)
+                # No crop: an empty retained message clears the previous vehicle's crop.
+                self.mqtt.publish(
+                    self.topics.station_crop(station), transit.crop_jpeg or b"", retain=True
+                )
             await delivered
             if received is not None:
                 self.metrics.observe_latency(time.monotonic() - received)

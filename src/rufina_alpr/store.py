@@ -630,6 +630,21 @@ class Store:
         with self._begin() as connection:
             return self._settle(connection, camera, event_id, reason=cleaned)
 
+    def is_newest_transit(self, transit: Transit) -> bool:
+        """Whether no later transit of its station is stored: only the newest may be the
+        station's retained `last` (an older one published late would stay there, plate and all,
+        after the purge took it, as the purge clears `last` only when it removed the newest)."""
+        with self._begin() as connection:
+            later = connection.scalar(
+                sa.select(transits.c.id)
+                .where(
+                    transits.c.station_id == transit.station_id,
+                    transits.c.time > _utc(transit.time),
+                )
+                .limit(1)
+            )
+        return later is None
+
     def event_handled(self, camera: str, event_id: str) -> bool:
         return self.event_outcome(camera, event_id) is not None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,11 @@ from rufina_alpr import service, verification
 from rufina_alpr.broker import MosquittoBroker
 from rufina_alpr.mqtt import Message
 from rufina_alpr.replay import Photo, load_photos
+from rufina_alpr.web.live import QUEUE_SIZE, LiveFeed
 
 from .conftest import SHARED, plates_equal
+from .test_hardening_api import _retained
+from .test_store import make_transit
 
 PAYLOADS = SHARED / "frigate" / "payloads"
 
@@ -191,3 +195,53 @@ async def test_forged_frigate_messages_cost_a_bounded_amount_and_count_no_vehicl
     await harness.wait_for(lambda: len(harness.received) == 1, 60, "the real transit")
     counts = await engine.in_db(engine.store.passage_counts)
     assert (counts.read, counts.unread) == (1, 0)
+
+
+async def test_an_older_transit_published_late_never_becomes_the_stations_last(
+    harness_factory: Any, photos_dir: Path, mosquitto: MosquittoBroker
+) -> None:
+    """The outbox publishes late what the broker missed: an older transit published after a
+    newer one became the station's retained `last`, and when the purge took it the purge did
+    not clear `last` (it clears it only when it removed the station's newest transit): the
+    purged plate stayed on the broker. Only the station's newest transit is its `last`."""
+    harness = await harness_factory(_labelled(photos_dir, 1))
+    engine = harness.engine
+    now = datetime.now(UTC)
+    newer = make_transit("e-newer", moment=now, plate="AB123CD")
+    older = make_transit("e-older", moment=now - timedelta(hours=1), plate="ZZ999ZZ")
+    for transit in (newer, older):
+        assert await engine.in_db(engine.store.add_transit, transit, [])
+    await engine._publish_transit(newer)
+    await engine._publish_transit(older, republish=True)
+    retained = await _retained(mosquitto, engine.mqtt, engine.topics)
+    last = json.loads(retained[engine.topics.station_last("st_pomino")])
+    assert last["id"] == newer.id and last["plate"] == "AB123CD"
+    await harness.wait_for(lambda: len(harness.received) == 2, 30, "both transits")
+
+
+async def test_the_panels_live_feed_keeps_up_with_a_busy_town(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """The live view fell 11 s behind at 10 vehicles/s: each poll re-read the last 30 s, crops
+    included, and stopped at 200 rows, all of them already sent. 400 transits stored since the
+    last poll all reach the panel in the next one."""
+    harness = await harness_factory(_labelled(photos_dir, 1))
+    engine = harness.engine
+    feed = LiveFeed(engine)
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
+    feed._queues.add(queue)
+    await feed.poll()
+    now = datetime.now(UTC)
+
+    def busy_town() -> None:
+        for n in range(400):
+            event = f"e-busy-{n:04d}"
+            engine.store.add_transit(make_transit(event, moment=now + timedelta(seconds=n)), [])
+
+    await engine.in_db(busy_town)
+    await feed.poll()
+    assert queue.qsize() == 400
+    sent = [queue.get_nowait() for _ in range(400)]
+    assert len({payload["id"] for payload in sent if payload}) == 400
+    await feed.poll()  # nothing new: nothing sent twice
+    assert queue.empty()

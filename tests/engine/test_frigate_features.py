@@ -288,7 +288,7 @@ async def test_cleared_plate_and_sub_label_on_end_still_make_the_transit(
         messages[-1][side]["recognized_license_plate"] = [None, None]
         messages[-1][side]["sub_label"] = [None, None]
     for message in messages:
-        await replay.publish(message)
+        await replay.publish_tracked(message)
         await asyncio.sleep(0.2)
     await _settle(harness, 1)
     (transit,) = harness.received
