@@ -981,6 +981,17 @@ def draw_chart(report: dict[str, Any], path: Path) -> None:
     cv2.imwrite(str(path), image)
 
 
+def unwritable_folder(folder: Path) -> str | None:
+    """Why the report could not be written to ``folder`` (made if missing), None if it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
@@ -989,6 +1000,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print("No labelled photos: give --data DIR (a folder with labels.csv).")
         return 2
     models = Path(args.models).expanduser() if args.models else default_models_dir()
+    if args.out and (problem := unwritable_folder(Path(args.out))) is not None:
+        console.print(f"[red]error:[/] cannot write to {args.out}: {problem}", soft_wrap=True)
+        return 2  # before minutes of benchmarking, not after
     options = BenchOptions(
         data=data,
         models_dir=models,

@@ -219,3 +219,14 @@ def test_offline_without_models_says_how_to_give_them(
     assert "cannot download fast-alpr's default models" in err
     for named in ("--models", "RUFINA_ALPR_MODELS", "shared/models", recognizer.OFFLINE_OCR):
         assert named in err, named
+
+
+def test_bench_refuses_an_unwritable_out_folder_before_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], photos_dir: Path
+) -> None:
+    """The report was written only after minutes of benchmarking: a traceback lost it all."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["bench", "--data", str(photos_dir), "--out", str(blocker / "report")]) == 2
+    output = capsys.readouterr().out
+    assert f"cannot write to {blocker / 'report'}" in output and "Traceback" not in output
