@@ -1355,6 +1355,8 @@ class Engine:
         while True:
             try:
                 await self.reconcile()
+                if self.frigate is not None and self.frigate.reachable:
+                    await self.reread_unreachable()
             except Exception:  # the next round tries again
                 self.metrics.inc("reconcile_failed")
                 _LOGGER.exception("reconciliation with Frigate's events failed")
