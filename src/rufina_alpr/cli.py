@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import resource
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 from rich.markup import escape
@@ -89,6 +91,25 @@ def _models_dir(value: str | None) -> Path | None:
 
 
 # ---------------------------------------------------------------------------- serve
+FILE_LIMIT: Final = 8192
+"""Descriptors `serve` asks for (the soft limit, up to the hard one): Debian's soft default of
+1,024 is what 1,100 slow API clients exhausted; the API's connection cap follows the limit."""
+
+
+def raise_file_limit(wanted: int = FILE_LIMIT) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards ``wanted`` (never above the hard limit,
+    never lower); the soft limit in force after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):
+            return soft
+        return target
+    return soft
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from rufina_alpr.api import start_api  # noqa: PLC0415 - heavy imports only for serve
     from rufina_alpr.service import Engine  # noqa: PLC0415
@@ -99,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
+    _LOGGER.debug("file descriptors: %d", raise_file_limit())
     models_dir = settings.models_dir or default_models_dir()
     try:
         recognizer = Recognizer(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,3 +232,19 @@ def test_bench_refuses_an_unwritable_out_folder_before_it_runs(
     assert main(["bench", "--data", str(photos_dir), "--out", str(blocker / "report")]) == 2
     output = capsys.readouterr().out
     assert f"cannot write to {blocker / 'report'}" in output and "Traceback" not in output
+
+
+def test_serve_raises_its_file_limit_towards_the_hard_one() -> None:
+    """1,100 slow API clients exhausted Debian's soft limit of 1,024 descriptors."""
+    script = (
+        "import resource\n"
+        "from rufina_alpr.cli import raise_file_limit\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096))\n"
+        "print(raise_file_limit(8192), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (2048, 2048))\n"
+        "print(raise_file_limit(1024))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["4096", "4096", "2048"]  # up to the hard limit, never lower
