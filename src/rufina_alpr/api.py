@@ -77,6 +77,8 @@ MAX_JSON_BYTES: Final = 1024 * 1024
 # A JSON body over this is parsed on a worker thread, not on the event loop.
 JSON_ON_LOOP_BYTES: Final = 64 * 1024
 PUBLIC_PATHS: Final = frozenset({"/api/health", "/api/openapi.yaml"})
+MAX_REJECTED_LISTED: Final = 100
+"""Refused lines an import answer lists (it counts them all)."""
 MAX_PAGE: Final = 500  # the default of `api.max_page`
 MAX_REASON: Final = 500
 MIN_REASON: Final = 3
@@ -1591,7 +1593,12 @@ async def hotlist_import(request: web.Request) -> web.Response:
         "added": report.added,
         "updated": report.updated,
         "removed": report.removed,
-        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
+        # The first lines refused and how many in all: a 4 MiB file of one bad line repeated
+        # answered 16 MB.
+        "rejected": [
+            {"line": r.line, "reason": r.reason} for r in report.rejected[:MAX_REJECTED_LISTED]
+        ],
+        "rejected_count": len(report.rejected),
     }
     await audit(
         request,

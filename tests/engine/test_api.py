@@ -841,6 +841,17 @@ async def test_hotlist_counts_replacing_an_entry_and_csv_lines_that_broke_the_im
     report = await imported.json()
     assert report["added"] == 1
     assert [r["line"] for r in report["rejected"]] == [2, 3, 4]
+    assert report["rejected_count"] == 3
+    # One bad line repeated a hundred thousand times: counted, the first hundred listed.
+    flood = await client.post(
+        "/api/v1/hotlists/w/import",
+        headers={**AS_OPERATOR, "Content-Type": "text/csv"},
+        data="plate,reason\n" + "not a plate!,x\n" * 100_000,
+    )
+    assert flood.status == 200, await flood.text()
+    answer = await flood.json()
+    assert answer["rejected_count"] == 100_000 and len(answer["rejected"]) == 100
+    assert len(await flood.read()) < 20_000
     export = await client.get(
         "/api/v1/hotlists/w/export", headers=AS_OPERATOR, params={"reason": REASON}
     )
