@@ -76,6 +76,8 @@ HOTLIST_ADD_SCHEMA = vol.Schema(
         vol.Optional(ATTR_EXPIRES_AT): cv.datetime,
         vol.Optional(ATTR_NOTES): vol.All(cv.string, vol.Length(max=2000)),
         vol.Optional(ATTR_PRIORITY): vol.All(vol.Coerce(int), vol.Range(min=1, max=9)),
+        # A listed plate is refused unless replacing is asked for: its reason is not lost.
+        vol.Optional(ATTR_REPLACE, default=False): cv.boolean,
     }
 )
 HOTLIST_REMOVE_SCHEMA = vol.Schema(
@@ -254,6 +256,8 @@ async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
         "notes": call.data.get(ATTR_NOTES),
         "priority": call.data.get(ATTR_PRIORITY),
     }
+    if call.data[ATTR_REPLACE]:
+        entry["replace"] = True
     added = await _api_call(
         hub, lambda: hub.client.async_add_hotlist_entry(call.data[ATTR_LIST_ID], entry)
     )

@@ -186,12 +186,16 @@ async def test_hotlist_add_remove_import(
     assert call[3]["Authorization"] == f"Bearer {TOKEN}"
     assert calls_to(aioclient_mock, "/api/v1/hotlists"), "sizes refreshed"
 
+    assert "replace" not in sent, "a listed plate is refused unless replacing is asked for"
+    aioclient_mock.mock_calls.clear()
     await hass.services.async_call(
         DOMAIN,
         "hotlist_add",
-        {"list_id": "stolen", "plate": "AB123CD", "reason": "furto"},
+        {"list_id": "stolen", "plate": "AB123CD", "reason": "furto", "replace": True},
         blocking=True,
     )
+    (again,) = calls_to(aioclient_mock, "/api/v1/hotlists/stolen/entries")
+    assert again[2]["replace"] is True
     await hass.services.async_call(
         DOMAIN,
         "hotlist_remove",
