@@ -326,12 +326,14 @@ function hotlistsPage(root) {
     const notes = h("input", { id: "hl-notes", maxlength: 2000 });
     const file = h("input", { id: "hl-file", type: "file", accept: ".csv,text/csv,text/plain", required: true });
     const replace = h("input", { id: "hl-replace", type: "checkbox" });
+    const replaceEntry = h("input", { id: "hl-replace-entry", type: "checkbox" });
     const reasonForm = h("form", { class: "grid", id: "hotlist-reason" },
       label(t("reason"), reason, t("hot.entriesReason")), h("button", { type: "submit", class: "secondary" }, t("hot.show")),
       h("button", { type: "button", class: "secondary", onclick: () => withReason(() => download(`api/v1/hotlists/${encodeURIComponent(list.id)}/export`, { reason: reason.value.trim() }, `hotlist-${list.id}.csv`)) }, t("hot.export")));
     const addForm = h("form", { class: "grid", id: "hotlist-add" },
       h("h3", {}, t("hot.add")), label(t("plate"), plate), label(t("hot.entryReason"), why), label(t("hot.expires"), expires),
-      label(t("hot.notes"), notes), h("button", { type: "submit" }, t("hot.add")));
+      label(t("hot.notes"), notes), h("label", { class: "inline" }, replaceEntry, t("hot.replaceEntry")),
+      h("button", { type: "submit" }, t("hot.add")));
     const importForm = h("form", { class: "grid", id: "hotlist-import" },
       h("h3", {}, t("hot.import")), label(t("hot.file"), file), h("label", { class: "inline" }, replace, t("hot.replace")),
       h("button", { type: "submit" }, t("hot.import")));
@@ -363,14 +365,15 @@ function hotlistsPage(root) {
       e.preventDefault();
       if (!addForm.reportValidity()) return;
       request("POST", `api/v1/hotlists/${encodeURIComponent(list.id)}/entries`, {
-        json: { plate: plate.value.trim(), reason: why.value.trim(), expires_at: isoFromLocal(expires.value), notes: notes.value.trim() || null },
+        json: { plate: plate.value.trim(), reason: why.value.trim(), expires_at: isoFromLocal(expires.value), notes: notes.value.trim() || null,
+          ...(replaceEntry.checked ? { replace: true } : {}) },
       }).then(async (entry) => {
         message.textContent = t("hot.added", { plate: entry.plate });
         announce(message.textContent);
         addForm.reset();
         await refresh();
         if (reason.value.trim().length >= 3) await showEntries();
-      }).catch(fail);
+      }).catch((err) => fail(err instanceof ApiError && err.status === 409 ? new Error(t("hot.listed")) : err));
     });
     importForm.addEventListener("submit", (e) => {
       e.preventDefault();
