@@ -25,7 +25,7 @@ REGISTRY = default_registry_path()
 
 async def _publish_object(harness: Any, tracked: TrackedObject) -> None:
     for message in tracked.messages(updates=1):
-        await harness.replay.publish(message)
+        await harness.replay.publish_tracked(message)
 
 
 async def _retained(host: str, port: int, topic: str) -> dict[str, Any]:
