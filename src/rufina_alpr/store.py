@@ -631,10 +631,12 @@ class Store:
             return self._settle(connection, camera, event_id, reason=cleaned)
 
     def is_newest_transit(self, transit: Transit) -> bool:
-        """Whether no later transit of its station is stored: only the newest may be the
-        station's retained `last` (an older one published late would stay there, plate and all,
-        after the purge took it, as the purge clears `last` only when it removed the newest)."""
+        """Whether the transit is still stored and no later one of its station is: only that
+        may be the station's retained `last` (an older one published late would stay there,
+        plate and all, after the purge took it, as the purge clears `last` only when it removed
+        the newest; one purged while the outbox published it, likewise)."""
         with self._begin() as connection:
+            stored = connection.scalar(sa.select(transits.c.id).where(transits.c.id == transit.id))
             later = connection.scalar(
                 sa.select(transits.c.id)
                 .where(
@@ -643,7 +645,7 @@ class Store:
                 )
                 .limit(1)
             )
-        return later is None
+        return stored is not None and later is None
 
     def event_handled(self, camera: str, event_id: str) -> bool:
         return self.event_outcome(camera, event_id) is not None
