@@ -12,15 +12,18 @@ import contextlib
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 _LOGGER = logging.getLogger(__name__)
+FAILURE_LOG_EVERY: Final = 60.0
+"""Seconds between the warnings that the broker still cannot be reached."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,9 @@ class MqttLink:
         self._pending: dict[int, asyncio.Future[None]] = {}
         self.connected = asyncio.Event()
         self.disconnects = 0
+        self.failed_attempts = 0
+        """Connection attempts that failed since the last connection (the broker unreachable)."""
+        self._failure_logged_at: float | None = None
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -87,6 +93,7 @@ class MqttLink:
         if will is not None:
             client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         client.on_connect = self._handle_connect
+        client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
@@ -151,9 +158,25 @@ class MqttLink:
             return
         for topic, qos in self._subscriptions:
             client.subscribe(topic, qos=qos)
+        self.failed_attempts, self._failure_logged_at = 0, None
         session = "resumed" if getattr(flags, "session_present", False) else "new"
         _LOGGER.info("connected to MQTT broker %s:%d (%s session)", self._host, self._port, session)
         self._call(self._set_connected)
+
+    def _handle_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        """The broker could not be reached (paho tries again, 1 s doubling to 30 s): said at
+        once, then once a minute with the count, so an engine without its broker is not silent
+        and its log does not fill."""
+        self.failed_attempts += 1
+        now = time.monotonic()
+        if self._failure_logged_at is None or now - self._failure_logged_at >= FAILURE_LOG_EVERY:
+            self._failure_logged_at = now
+            _LOGGER.warning(
+                "cannot reach the MQTT broker %s:%d (failed attempts: %d); trying again",
+                self._host,
+                self._port,
+                self.failed_attempts,
+            )
 
     def _set_connected(self) -> None:
         self.connected.set()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 
 from rufina_alpr import service, verification
 from rufina_alpr.broker import MosquittoBroker
-from rufina_alpr.mqtt import Message
+from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.replay import Photo, load_photos
 from rufina_alpr.web.live import QUEUE_SIZE, LiveFeed
 
@@ -245,3 +247,30 @@ async def test_the_panels_live_feed_keeps_up_with_a_busy_town(
     assert len({payload["id"] for payload in sent if payload}) == 400
     await feed.poll()  # nothing new: nothing sent twice
     assert queue.empty()
+
+
+async def test_an_engine_without_its_broker_says_so_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An engine whose broker cannot be reached logged nothing at all. It says so at the first
+    failed attempt, then at most once a minute, with the count."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    link = MqttLink(host="127.0.0.1", port=port, client_id="test-no-broker")
+    caplog.set_level(logging.WARNING, logger="rufina_alpr.mqtt")
+    await link.start()
+    try:
+        for _ in range(600):  # paho tries again after 1 s, then 2 s
+            if link.failed_attempts >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert link.failed_attempts >= 2
+    finally:
+        await link.stop()
+    lines = [
+        r.getMessage() for r in caplog.records if "cannot reach the MQTT broker" in r.getMessage()
+    ]
+    assert lines == [
+        f"cannot reach the MQTT broker 127.0.0.1:{port} (failed attempts: 1); trying again"
+    ]
