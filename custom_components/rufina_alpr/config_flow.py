@@ -14,6 +14,10 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -33,6 +37,7 @@ from .api import (
 from .compat import OptionsFlowBase, vol
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
+    CONF_OPERATORS,
     CONF_TOPIC_PREFIX,
     DEFAULT_OFFLINE_ISSUE_MINUTES,
     DEFAULT_TOPIC_PREFIX,
@@ -302,11 +307,26 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
     """Options of one engine; changed options reload the entry (OptionsFlowWithReload)."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """How many minutes offline before Home Assistant raises a repair issue."""
+        """How many minutes offline before Home Assistant raises a repair issue, and which
+        users besides administrators may call the actions that return plates (`permissions`)."""
+        users = [
+            user
+            for user in await self.hass.auth.async_get_users()
+            if user.is_active and not user.system_generated and not user.is_admin
+        ]
         if user_input is not None:
+            known = {user.id for user in users}
             return self.async_create_entry(
-                data={CONF_OFFLINE_ISSUE_MINUTES: int(user_input[CONF_OFFLINE_ISSUE_MINUTES])}
+                data={
+                    CONF_OFFLINE_ISSUE_MINUTES: int(user_input[CONF_OFFLINE_ISSUE_MINUTES]),
+                    CONF_OPERATORS: [
+                        user_id
+                        for user_id in user_input.get(CONF_OPERATORS, [])
+                        if user_id in known
+                    ],
+                }
             )
+        options = self.config_entry.options
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
@@ -321,12 +341,23 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
                                 unit_of_measurement="min",
                             )
                         ),
+                        vol.Optional(CONF_OPERATORS): SelectSelector(
+                            SelectSelectorConfig(
+                                options=[
+                                    SelectOptionDict(value=user.id, label=user.name or user.id)
+                                    for user in users
+                                ],
+                                multiple=True,
+                                mode=SelectSelectorMode.LIST,
+                            )
+                        ),
                     }
                 ),
                 {
-                    CONF_OFFLINE_ISSUE_MINUTES: self.config_entry.options.get(
+                    CONF_OFFLINE_ISSUE_MINUTES: options.get(
                         CONF_OFFLINE_ISSUE_MINUTES, DEFAULT_OFFLINE_ISSUE_MINUTES
-                    )
+                    ),
+                    CONF_OPERATORS: options.get(CONF_OPERATORS, []),
                 },
             ),
         )

@@ -17,6 +17,8 @@ DEFAULT_TOPIC_PREFIX: Final = "rufina_alpr"
 # Options.
 CONF_OFFLINE_ISSUE_MINUTES: Final = "offline_issue_minutes"
 DEFAULT_OFFLINE_ISSUE_MINUTES: Final = 30
+CONF_OPERATORS: Final = "operators"
+"""Option: ids of the Home Assistant users, besides administrators, who may call the actions."""
 
 # The engine's MQTT contract version this integration reads (engine: rufina_alpr.contract).
 SUPPORTED_CONTRACT_VERSION: Final = 1

@@ -30,6 +30,7 @@ from .api import (
 from .compat import async_get_device_by_id, device_config_entry_ids, vol
 from .const import DOMAIN
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
+from .permissions import async_check_operator
 
 SERVICE_GET_LAST_TRANSIT = "get_last_transit"
 SERVICE_HOTLIST_ADD = "hotlist_add"
@@ -167,6 +168,7 @@ def _station_of(hass: HomeAssistant, device_id: str) -> tuple[RufinaAlprConfigEn
 async def _async_get_last_transit(call: ServiceCall) -> ServiceResponse:
     """The station's latest transit payload as the engine published it (or None)."""
     entry, station_id = _station_of(call.hass, call.data[CONF_DEVICE_ID])
+    await async_check_operator(call.hass, call.context, entry)
     transit = entry.runtime_data.last_transits.get(station_id)
     return {
         "station": station_id,
@@ -198,6 +200,13 @@ def _engine_of(call: ServiceCall) -> RufinaAlprHub:
     if len(loaded) > 1:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="several_engines")
     hub: RufinaAlprHub = loaded[0].runtime_data
+    return hub
+
+
+async def _operator_engine(call: ServiceCall) -> RufinaAlprHub:
+    """`_engine_of`, for a user allowed to act on that engine (`permissions`)."""
+    hub = _engine_of(call)
+    await async_check_operator(call.hass, call.context, hub.entry)
     return hub
 
 
@@ -248,7 +257,7 @@ def _response(data: Any) -> ServiceResponse:
 
 
 async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
-    hub = _engine_of(call)
+    hub = await _operator_engine(call)
     entry = {
         "plate": call.data[ATTR_PLATE],
         "reason": call.data[ATTR_REASON],
@@ -266,7 +275,7 @@ async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_hotlist_remove(call: ServiceCall) -> None:
-    hub = _engine_of(call)
+    hub = await _operator_engine(call)
     await _api_call(
         hub,
         lambda: hub.client.async_remove_hotlist_entry(
@@ -277,7 +286,7 @@ async def _async_hotlist_remove(call: ServiceCall) -> None:
 
 
 async def _async_hotlist_import(call: ServiceCall) -> ServiceResponse:
-    hub = _engine_of(call)
+    hub = await _operator_engine(call)
     report = await _api_call(
         hub,
         lambda: hub.client.async_import_hotlist(
@@ -292,7 +301,7 @@ async def _async_hotlist_import(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_search_transits(call: ServiceCall) -> ServiceResponse:
-    hub = _engine_of(call)
+    hub = await _operator_engine(call)
     params: dict[str, Any] = {
         "reason": call.data[ATTR_REASON],
         "case_number": call.data.get(ATTR_CASE_NUMBER),
@@ -307,7 +316,7 @@ async def _async_search_transits(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_vehicle_route(call: ServiceCall) -> ServiceResponse:
-    hub = _engine_of(call)
+    hub = await _operator_engine(call)
     params: dict[str, Any] = {
         "plate": call.data[ATTR_PLATE],
         "reason": call.data[ATTR_REASON],
@@ -321,7 +330,7 @@ async def _async_vehicle_route(call: ServiceCall) -> ServiceResponse:
 async def _async_hold_transits(call: ServiceCall) -> ServiceResponse:
     if ATTR_PLATE not in call.data and not call.data.get(ATTR_TRANSIT_IDS):
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="hold_needs_target")
-    hub = _engine_of(call)
+    hub = await _operator_engine(call)
     body: dict[str, Any] = {
         "case_number": call.data[ATTR_CASE_NUMBER],
         "reason": call.data[ATTR_REASON],
@@ -338,7 +347,7 @@ async def _async_hold_transits(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_purge_now(call: ServiceCall) -> ServiceResponse:
-    hub = _engine_of(call)
+    hub = await _operator_engine(call)
     report = await _api_call(hub, lambda: hub.client.async_purge(call.data.get(ATTR_REASON)))
     return _response(report) if call.return_response else None
 

@@ -12,6 +12,7 @@ import pytest
 
 from custom_components.rufina_alpr.const import (
     CONF_OFFLINE_ISSUE_MINUTES,
+    CONF_OPERATORS,
     CONF_TOPIC_PREFIX,
     DOMAIN,
 )
@@ -449,4 +450,4 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         result["flow_id"], {CONF_OFFLINE_ISSUE_MINUTES: 5.0}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert config_entry.options == {CONF_OFFLINE_ISSUE_MINUTES: 5}
+    assert config_entry.options == {CONF_OFFLINE_ISSUE_MINUTES: 5, CONF_OPERATORS: []}

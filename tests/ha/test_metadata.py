@@ -189,7 +189,9 @@ def _string_constants(*names: str, pattern: str) -> set[str]:
 
 def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
     """Every translated exception and repair issue raised in the code has its text."""
-    keys = _string_constants("__init__.py", "services.py", pattern=r'translation_key="([a-z_]+)"')
+    keys = _string_constants(
+        "__init__.py", "services.py", "permissions.py", pattern=r'translation_key="([a-z_]+)"'
+    )
     assert keys
     assert keys == set(strings["exceptions"])
     from custom_components.rufina_alpr import const  # noqa: PLC0415
