@@ -9,14 +9,18 @@ from __future__ import annotations
 from homeassistant.components import mqtt
 from homeassistant.const import CONF_API_TOKEN, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import EngineInfo, RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprAuthError
 from .compat import OPTIONS_FLOW_RELOADS
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, ISSUE_TOKEN_REFUSED, LOGGER
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .services import async_setup_services
 
@@ -45,12 +49,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -
         async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_API_TOKEN]
     )
     info: EngineInfo | None = None
+    refused = False
     try:
         info = await client.async_get_info()
-    except RufinaAlprAuthError as err:
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN, translation_key="invalid_auth"
-        ) from err
+        ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_TOKEN_REFUSED}_{entry.entry_id}")
+    except RufinaAlprAuthError:
+        # A rotated token must not take the devices down: MQTT carries the data (and the
+        # signing key is kept in the entry); re-authentication is asked for at once.
+        refused = True
     except RufinaAlprApiError as err:
         # The data path is MQTT: an engine that is down right now is shown as offline (its last
         # will) with unavailable entities, rather than hiding its devices behind a setup retry.
@@ -60,6 +66,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -
     entry.runtime_data = hub
     await hub.async_start()
     entry.async_on_unload(hub.async_stop)
+    if refused:
+        hub.async_token_refused()
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if not OPTIONS_FLOW_RELOADS:

@@ -44,6 +44,7 @@ ISSUE_FRIGATE_OFFLINE: Final = "frigate_offline"
 # Messages on the engine's prefix that it did not sign; an engine that signs nothing (too old).
 ISSUE_FORGED_MESSAGES: Final = "forged_messages"
 ISSUE_UNSIGNED_ENGINE: Final = "unsigned_engine"
+ISSUE_TOKEN_REFUSED: Final = "token_refused"
 # A station offline for long: one issue per station, its text chosen by the engine's reason.
 ISSUE_STATION_OFFLINE: Final = "station_offline"
 ISSUE_STATION_REASONS: Final[dict[str, str]] = {

@@ -25,6 +25,7 @@ from .api import (
     EngineInfo,
     RufinaAlprApiClient,
     RufinaAlprApiError,
+    RufinaAlprAuthError,
     RufinaAlprForbiddenError,
     RufinaAlprRequestError,
 )
@@ -43,6 +44,7 @@ from .const import (
     ISSUE_FRIGATE_OFFLINE,
     ISSUE_STATION_OFFLINE,
     ISSUE_STATION_REASONS,
+    ISSUE_TOKEN_REFUSED,
     ISSUE_UNSIGNED_ENGINE,
     KIND_LPR,
     LOGGER,
@@ -134,6 +136,8 @@ class RufinaAlprHub:
         self.hotlists: dict[str, Hotlist] = {}
         self.list_matches: dict[str, HotlistMatch] = {}
         self.hotlists_readable: bool | None = None
+        self.token_refused = False
+        """The engine answered 401 to this entry's token (`async_token_refused`)."""
         self._hotlist_adders: list[Callable[[str], None]] = []
         self._known_lists: set[str] = set()
         self.mqtt_connected = False
@@ -217,6 +221,9 @@ class RufinaAlprHub:
                 LOGGER.info("The engine's API token may not read hotlists: no hotlist sensors")
             self.hotlists_readable = False
             return
+        except RufinaAlprAuthError:
+            self.async_token_refused()
+            return
         except RufinaAlprApiError as err:
             LOGGER.debug("Hotlists not refreshed: %s", err)
             return
@@ -234,6 +241,25 @@ class RufinaAlprHub:
         for list_id in self.hotlists:
             self._announce_list(list_id)
         self._notify(KEY_HOTLISTS)
+
+    @callback
+    def async_token_refused(self) -> None:
+        """The engine refused the API token (401, at set-up or any time after): ask for a new
+        one at once (re-authentication, and a repair saying why). Everything MQTT brings keeps
+        working meanwhile; only the actions and the hotlist sizes wait for the new token."""
+        if not self.token_refused:
+            self.token_refused = True
+            LOGGER.warning("Engine %s refused the API token: asking for a new one", self.instance)
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"{ISSUE_TOKEN_REFUSED}_{self.entry.entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_TOKEN_REFUSED,
+                translation_placeholders={"instance": self.instance},
+            )
+        self.entry.async_start_reauth(self.hass)
 
     def _announce_list(self, list_id: str) -> None:
         if list_id in self._known_lists:
@@ -447,6 +473,12 @@ class RufinaAlprHub:
                 translation_key=ISSUE_UNSIGNED_ENGINE,
                 translation_placeholders={"instance": self.instance},
             )
+            return
+        except RufinaAlprForbiddenError as err:
+            LOGGER.warning("The engine's signing key cannot be read now: %s", err)
+            return
+        except RufinaAlprAuthError:
+            self.async_token_refused()
             return
         except RufinaAlprApiError as err:
             LOGGER.warning("The engine's signing key cannot be read now: %s", err)

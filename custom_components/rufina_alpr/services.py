@@ -222,6 +222,7 @@ async def _api_call[R](hub: RufinaAlprHub, request: Callable[[], Awaitable[R]]) 
             translation_placeholders={"name": name},
         ) from err
     except RufinaAlprAuthError as err:
+        hub.async_token_refused()
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
     except RufinaAlprRequestError as err:
         raise ServiceValidationError(

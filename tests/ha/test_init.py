@@ -5,6 +5,7 @@ from __future__ import annotations
 from unittest.mock import patch
 
 import aiohttp
+import pytest
 
 from custom_components.rufina_alpr import async_remove_config_entry_device
 from custom_components.rufina_alpr.compat import OPTIONS_FLOW_RELOADS
@@ -13,6 +14,8 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
@@ -65,13 +68,34 @@ async def test_setup_auth_failure_starts_reauth(
     config_entry: MockConfigEntry,
     aioclient_mock: AiohttpClientMocker,
 ) -> None:
-    """A refused token fails the set-up and asks the user for a new one."""
+    """A refused token (rotated on the engine) asks the user for a new one at once, with a
+    repair; it no longer fails the set-up: every entity MQTT feeds stays (all 270 of the town's
+    disappeared after a reload), only the actions and hotlist sizes wait for the new token."""
     aioclient_mock.get(f"{API_URL}/api/v1/info", status=401, json={"error": "unauthorized"})
-    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", status=401, json={"error": "unauthorized"})
+    aioclient_mock.get(f"{API_URL}/api/v1/hotlists", status=401, json={"error": "unauthorized"})
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_SIGNING_KEY: SIGNING_KEY}
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert config_entry.state is ConfigEntryState.LOADED
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    issue_id = f"token_refused_{config_entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await publish_engine(hass)
+    last_plate = hass.states.get("sensor.rufina_01_st01_ss67_est_last_plate")
+    assert last_plate is not None, "the station's entities exist"
+    assert last_plate.state == payload("transit")["plate"], "the last plates still arrive"
+    # After the new token the entry reloads; the repair goes away.
+    aioclient_mock.clear_requests()
+    aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
+    aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
+    await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_setup_with_engine_down(
@@ -179,3 +203,38 @@ async def test_reconfigure_and_reauth_apply_to_the_loaded_entry(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not reconfigured
     assert entry.data[CONF_API_TOKEN] == "new-token"
+
+
+async def test_a_token_refused_while_running_asks_for_a_new_one_at_once(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
+) -> None:
+    """A token rotated while Home Assistant runs was swallowed at debug level: actions failed,
+    hotlist sizes went stale, nobody was asked. The first 401 (an action, the hotlist poll)
+    starts re-authentication with a repair; the entities MQTT feeds keep working."""
+    await publish_engine(hass)
+    aioclient_mock.clear_requests()
+    aioclient_mock.get(f"{API_URL}/api/v1/route", status=401, json={"error": "unauthorized"})
+    with pytest.raises(HomeAssistantError) as refused:
+        await hass.services.async_call(
+            DOMAIN,
+            "vehicle_route",
+            {"plate": "AB123CD", "reason": "incidente"},
+            blocking=True,
+            return_response=True,
+        )
+    assert refused.value.translation_key == "invalid_auth"
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    issue_id = f"token_refused_{setup_integration.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    # The hotlist poll refused too: still one prompt, and the station's entities work on.
+    aioclient_mock.get(f"{API_URL}/api/v1/hotlists", status=401, json={"error": "unauthorized"})
+    await setup_integration.runtime_data.async_refresh_hotlists()
+    await hass.async_block_till_done()
+    assert len(hass.config_entries.flow.async_progress_by_handler(DOMAIN)) == 1
+    assert setup_integration.state is ConfigEntryState.LOADED
+    fire(hass, "transit", payload("transit_low_confidence"))
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.rufina_01_st01_ss67_est_last_plate")
+    assert state is not None and state.state == payload("transit_low_confidence")["plate"]

@@ -203,6 +203,7 @@ def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
         const.ISSUE_STATION_OFFLINE,
         const.ISSUE_FORGED_MESSAGES,
         const.ISSUE_UNSIGNED_ENGINE,
+        const.ISSUE_TOKEN_REFUSED,
         *const.ISSUE_STATION_REASONS.values(),
     }
     # Every offline reason the engine sends has its translated attribute state.
