@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -195,6 +195,18 @@ class HotlistEntry:
         if self.from_hour < self.to_hour:
             return self.from_hour <= hour < self.to_hour
         return hour >= self.from_hour or hour < self.to_hour
+
+
+class EntryOptions(TypedDict, total=False):
+    """The optional values of an entry (`Hotlists.put_entry`'s keywords)."""
+
+    priority: int | None
+    expires_at: datetime | None
+    notes: str | None
+    stations: Iterable[str] | None
+    from_hour: int | None
+    to_hour: int | None
+    replace: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,29 +581,11 @@ class Hotlists:
         plate: str,
         reason: str,
         *,
-        priority: int | None = None,
-        expires_at: datetime | None = None,
-        notes: str | None = None,
-        stations: Iterable[str] | None = None,
-        from_hour: int | None = None,
-        to_hour: int | None = None,
         added_by: str,
-        replace: bool = False,
+        **options: Unpack[EntryOptions],
     ) -> HotlistEntry:
         """Put a plate on a list (see `put_entry`); the entry as stored."""
-        return self.put_entry(
-            list_id,
-            plate,
-            reason,
-            priority=priority,
-            expires_at=expires_at,
-            notes=notes,
-            stations=stations,
-            from_hour=from_hour,
-            to_hour=to_hour,
-            added_by=added_by,
-            replace=replace,
-        ).entry
+        return self.put_entry(list_id, plate, reason, added_by=added_by, **options).entry
 
     def put_entry(
         self,

@@ -115,8 +115,6 @@ class EventState:
     dedicated: bool = False
     """Known only from LPR updates (a dedicated LPR camera): no `end` will come."""
     quiet_timer: asyncio.TimerHandle | None = None
-    images: int = 0
-    """Images of this event that Frigate's HTTP API gave."""
     confirmed: bool = False
     """Frigate's own record (``GET /api/events/<id>``) is this camera's and label's: its plate
     replaces the one MQTT brought. Unconfirmed, Frigate's plate counts only where the engine's
@@ -760,7 +758,6 @@ class Engine:
                     _LOGGER.warning("snapshot of event %s not available: %s", event.id, err)
                     return
                 self.metrics.inc("images_fetched")
-                state.images += 1
                 try:
                     reads = await asyncio.get_running_loop().run_in_executor(
                         self._pool,
@@ -901,7 +898,8 @@ class Engine:
                 self._start_read(state, event)
             verdict = None if state.confirmed else await self._verify(state)
             if verdict is not None and verdict.verdict == "refused":
-                refused = self._refuse(state, verdict)
+                self._refuse(state, verdict)
+                refused = True  # its message is acknowledged, the event is not forgotten
                 return
             await asyncio.gather(*state.tasks)
             if verdict is not None and verdict.verdict == "absent" and not state.reads:
@@ -990,10 +988,10 @@ class Engine:
             state.failures.append(answer.reason)
         return answer
 
-    def _refuse(self, state: EventState, answer: Verification) -> bool:
+    def _refuse(self, state: EventState, answer: Verification) -> None:
         """An `end` (or a plate) Frigate's record contradicts. Another camera's or label's id:
         nothing of the event is this station's, it is dropped. Still tracked: the `end` is
-        refused and the event goes on until Frigate's real one. True: its message is acked."""
+        refused and the event goes on until Frigate's real one."""
         event = state.event
         record = answer.event
         if (
@@ -1013,7 +1011,6 @@ class Engine:
             state.station.id,
             answer.reason,
         )
-        return True
 
     def _forget(self, event: FrigateEvent, message: Message | None) -> None:
         """An event's outcome is stored (or it has none): acknowledge it and remember it."""
