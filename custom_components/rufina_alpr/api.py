@@ -15,6 +15,10 @@ from yarl import URL
 from .signing import is_key, key_id
 
 REQUEST_TIMEOUT = 10
+# The person a request is made for (percent-encoded UTF-8), and the engine's refusal of it to a
+# token that may not act for others (docs/openapi.yaml).
+ACTING_USER_HEADER = "X-Rufina-Acting-User"
+NOT_A_DELEGATE = "not_a_delegate"
 
 
 class RufinaAlprApiError(Exception):
@@ -31,6 +35,10 @@ class RufinaAlprAuthError(RufinaAlprApiError):
 
 class RufinaAlprForbiddenError(RufinaAlprAuthError):
     """The token is valid but its role is not enough for this request (HTTP 403)."""
+
+
+class RufinaAlprNotDelegateError(RufinaAlprForbiddenError):
+    """The token may not act for another person (`delegate` is off for it in the engine)."""
 
 
 class RufinaAlprRequestError(RufinaAlprApiError):
@@ -51,6 +59,8 @@ class EngineInfo:
     engine_version: str
     contract_version: int
     stations: int
+    delegate: bool = False
+    """The token may name the person it acts for (the engine writes them in its audit log)."""
 
 
 def _request_error(status: int, text: str) -> RufinaAlprRequestError:
@@ -83,10 +93,22 @@ def is_valid_url(url: str) -> bool:
 class RufinaAlprApiClient:
     """Talks to one engine; the session is injected (Home Assistant's shared one)."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        token: str,
+        acting_user: str | None = None,
+    ) -> None:
         self._session = session
         self._url = normalize_url(url)
         self._token = token
+        self._acting_user = acting_user
+
+    def acting_for(self, person: str) -> RufinaAlprApiClient:
+        """A client whose requests name the person they are made for: the engine's audit log
+        records them beside the token's user (the token must be a `delegate`)."""
+        return RufinaAlprApiClient(self._session, self._url, self._token, person)
 
     @property
     def url(self) -> str:
@@ -104,6 +126,8 @@ class RufinaAlprApiClient:
     ) -> Any:
         """One API call; JSON back (None for 204). Errors become the client's exceptions."""
         headers = {"Authorization": f"Bearer {self._token}"}
+        if self._acting_user is not None:
+            headers[ACTING_USER_HEADER] = quote(self._acting_user, safe="")
         data: bytes | None = None
         if text_body is not None:
             headers["Content-Type"] = "text/csv"
@@ -122,6 +146,8 @@ class RufinaAlprApiClient:
                     if response.status == HTTPStatus.UNAUTHORIZED:
                         raise RufinaAlprAuthError("token refused (401)")
                     if response.status == HTTPStatus.FORBIDDEN:
+                        if _request_error(403, await response.text()).code == NOT_A_DELEGATE:
+                            raise RufinaAlprNotDelegateError("the token is not a delegate (403)")
                         raise RufinaAlprForbiddenError("the token's role is not enough (403)")
                     if response.status == HTTPStatus.NO_CONTENT:
                         return None
@@ -200,6 +226,7 @@ class RufinaAlprApiClient:
                 engine_version=str(data["engine_version"]),
                 contract_version=int(data["contract_version"]),
                 stations=int(data.get("stations", 0)),
+                delegate=data.get("delegate") is True,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise RufinaAlprApiError("the info answer lacks required fields") from err

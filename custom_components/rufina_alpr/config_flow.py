@@ -11,6 +11,7 @@ from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -38,6 +39,7 @@ from .compat import OptionsFlowBase, vol
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_OPERATORS,
+    CONF_PLATES_IN_EVENTS,
     CONF_TOPIC_PREFIX,
     DEFAULT_OFFLINE_ISSUE_MINUTES,
     DEFAULT_TOPIC_PREFIX,
@@ -308,7 +310,8 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """How many minutes offline before Home Assistant raises a repair issue, and which
-        users besides administrators may call the actions that return plates (`permissions`)."""
+        users besides administrators may call the actions that return plates (`permissions`),
+        and whether transit events on the bus carry the plate (`retention`)."""
         users = [
             user
             for user in await self.hass.auth.async_get_users()
@@ -324,6 +327,7 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
                         for user_id in user_input.get(CONF_OPERATORS, [])
                         if user_id in known
                     ],
+                    CONF_PLATES_IN_EVENTS: bool(user_input.get(CONF_PLATES_IN_EVENTS, False)),
                 }
             )
         options = self.config_entry.options
@@ -351,6 +355,7 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
                                 mode=SelectSelectorMode.LIST,
                             )
                         ),
+                        vol.Optional(CONF_PLATES_IN_EVENTS): BooleanSelector(),
                     }
                 ),
                 {
@@ -358,6 +363,7 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
                         CONF_OFFLINE_ISSUE_MINUTES, DEFAULT_OFFLINE_ISSUE_MINUTES
                     ),
                     CONF_OPERATORS: options.get(CONF_OPERATORS, []),
+                    CONF_PLATES_IN_EVENTS: options.get(CONF_PLATES_IN_EVENTS, False),
                 },
             ),
         )

@@ -19,13 +19,19 @@ CONF_OFFLINE_ISSUE_MINUTES: Final = "offline_issue_minutes"
 DEFAULT_OFFLINE_ISSUE_MINUTES: Final = 30
 CONF_OPERATORS: Final = "operators"
 """Option: ids of the Home Assistant users, besides administrators, who may call the actions."""
+CONF_PLATES_IN_EVENTS: Final = "plates_in_events"
+"""Option: transit bus events carry the plate (Home Assistant's recorder keeps them; they are
+purged at the engine's retention, as everything of the integration that holds a plate)."""
 
 # The engine's MQTT contract version this integration reads (engine: rufina_alpr.contract).
 SUPPORTED_CONTRACT_VERSION: Final = 1
 
-# Events fired on the Home Assistant bus, carrying the engine's full payload.
+# Events fired on the Home Assistant bus: the engine's payload, a transit's without its plate
+# unless CONF_PLATES_IN_EVENTS (device triggers get it whole, through SIGNAL_TRIGGER).
 EVENT_TRANSIT: Final = f"{DOMAIN}_transit"
 EVENT_HOTLIST_MATCH: Final = f"{DOMAIN}_hotlist_match"
+# Dispatcher signal of every transit and hotlist match, whole, for the device triggers.
+SIGNAL_TRIGGER: Final = f"{DOMAIN}_trigger"
 
 # Device trigger types and the event entity's event types.
 TRIGGER_TRANSIT: Final = "transit"

@@ -6,10 +6,10 @@ from typing import Any
 
 from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
 from homeassistant.components.device_automation.exceptions import InvalidDeviceAutomationConfig
-from homeassistant.components.homeassistant.triggers import event as event_trigger
 from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_PLATFORM, CONF_TYPE
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
@@ -19,6 +19,7 @@ from .const import (
     EVENT_HOTLIST_MATCH,
     EVENT_TRANSIT,
     KIND_LPR,
+    SIGNAL_TRIGGER,
     TRIGGER_HOTLIST_MATCH,
     TRIGGER_LOW_CONFIDENCE,
     TRIGGER_TRANSIT,
@@ -28,7 +29,7 @@ TRIGGER_TYPES = (TRIGGER_TRANSIT, TRIGGER_LOW_CONFIDENCE, TRIGGER_HOTLIST_MATCH)
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend({vol.Required(CONF_TYPE): vol.In(TRIGGER_TYPES)})
 
-# Which bus event each trigger type listens to, and what the event data must contain.
+# Which of the hub's events each trigger type listens to, and what its data must contain.
 _EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
     TRIGGER_TRANSIT: (EVENT_TRANSIT, {}),
     TRIGGER_LOW_CONFIDENCE: (EVENT_TRANSIT, {"low_confidence": True}),
@@ -76,15 +77,31 @@ async def async_attach_trigger(
     action: TriggerActionType,
     trigger_info: TriggerInfo,
 ) -> CALLBACK_TYPE:
-    """Listen to the bus event the hub fires, filtered on the station's device id."""
-    event_type, extra = _EVENTS[config[CONF_TYPE]]
-    event_config = event_trigger.TRIGGER_SCHEMA(
-        {
-            CONF_PLATFORM: "event",
-            event_trigger.CONF_EVENT_TYPE: event_type,
-            "event_data": {CONF_DEVICE_ID: config[CONF_DEVICE_ID], **extra},
+    """Listen to the hub's transits and matches of this station, whole: the bus events leave a
+    transit's plate out (the recorder keeps them), a device trigger's variables are not kept.
+    `trigger.event.data` holds what the bus event would, plate included."""
+    trigger_type = config[CONF_TYPE]
+    event_type, extra = _EVENTS[trigger_type]
+    device_id = config[CONF_DEVICE_ID]
+    job = HassJob(action, f"{DOMAIN} device trigger {trigger_type}")
+
+    @callback
+    def dispatched(kind: str, data: dict[str, Any]) -> None:
+        if kind != event_type or data.get(CONF_DEVICE_ID) != device_id:
+            return
+        if any(data.get(key) != value for key, value in extra.items()):
+            return
+        variables = {
+            "trigger": {
+                **trigger_info["trigger_data"],
+                CONF_PLATFORM: "device",
+                CONF_DOMAIN: DOMAIN,
+                CONF_DEVICE_ID: device_id,
+                CONF_TYPE: trigger_type,
+                "event": {"event_type": event_type, "data": data},
+                "description": f"{DOMAIN} {trigger_type}",
+            }
         }
-    )
-    return await event_trigger.async_attach_trigger(
-        hass, event_config, action, trigger_info, platform_type="device"
-    )
+        hass.async_run_hass_job(job, variables)
+
+    return async_dispatcher_connect(hass, SIGNAL_TRIGGER, dispatched)

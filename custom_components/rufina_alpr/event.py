@@ -49,11 +49,18 @@ def _transit_attributes(transit: Transit) -> dict[str, Any]:
         "time": transit.time.isoformat() if transit.time else None,
         "transit_id": transit.id,
         "frigate_event_id": transit.event_id,
+        "station": transit.station,
+        "station_name": transit.payload.get("station_name"),
     }
 
 
 class RufinaAlprTransitEvent(RufinaAlprStationEntity, EventEntity):
-    """Fires `transit` for every vehicle passage and `hotlist_match` for alerts."""
+    """Fires `transit` for every vehicle passage and `hotlist_match` for alerts.
+
+    Automations triggered by its state read the plate; the recorder keeps none of it.
+    """
+
+    _unrecorded_attributes = frozenset({"plate", "display", "transit_id", "frigate_event_id"})
 
     async def async_added_to_hass(self) -> None:
         """Listen to live transits and hotlist matches (not to the retained `last`)."""

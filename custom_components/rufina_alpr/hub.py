@@ -18,6 +18,7 @@ from homeassistant.components.mqtt.models import ReceiveMessage
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
@@ -32,6 +33,7 @@ from .api import (
 from .compat import async_get_device
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
+    CONF_PLATES_IN_EVENTS,
     CONF_SIGNING_KEY,
     CONF_TOPIC_PREFIX,
     DEFAULT_OFFLINE_ISSUE_MINUTES,
@@ -50,6 +52,7 @@ from .const import (
     LOGGER,
     MANUFACTURER,
     REASON_FRIGATE_OFFLINE,
+    SIGNAL_TRIGGER,
     SUPPORTED_CONTRACT_VERSION,
 )
 from .models import (
@@ -65,6 +68,7 @@ from .models import (
     decode,
     parse_stations,
 )
+from .retention import async_purge_recorder, plate_entity_ids, strip_plates
 from .signing import MAX_EVENT_AGE, SIGNATURE_FIELDS, in_future, key_id, sent_at, verify
 
 type RufinaAlprConfigEntry = ConfigEntry[RufinaAlprHub]
@@ -91,6 +95,8 @@ HOTLIST_RETRY = timedelta(seconds=60)
 MAX_HELD = 64
 # Kinds whose messages are events (not retained state): an old one is a replay.
 EVENT_KINDS = frozenset({"transit", "hotlist_match"})
+# How often what Home Assistant holds of plates is checked against the engine's retention.
+PURGE_EVERY = timedelta(hours=1)
 
 type Handler = Callable[[ReceiveMessage], None]
 
@@ -205,9 +211,41 @@ class RufinaAlprHub:
                 cancel_on_shutdown=True,
             )
         )
+        self._unsubscribe.append(
+            async_track_time_interval(
+                self.hass, self._async_purge_timer, PURGE_EVERY, cancel_on_shutdown=True
+            )
+        )
         self.entry.async_create_background_task(
             self.hass, self.async_refresh_hotlists(), f"{DOMAIN} hotlists"
         )
+
+    @callback
+    def _async_purge_timer(self, _now: datetime) -> None:
+        self.async_purge_plates()
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long the engine keeps plates (from its `stats`); None until it says."""
+        if self.stats is None or self.stats.retention_days is None:
+            return None
+        return timedelta(days=self.stats.retention_days)
+
+    @callback
+    def async_purge_plates(self) -> bool:
+        """Forget, here and in the recorder, every plate older than the engine's retention:
+        the last match of a list, the history of the plate
+        entities and the integration's events. False while the retention is not known."""
+        if (retention := self.retention) is None:
+            return False
+        cutoff = dt_util.utcnow() - retention
+        for list_id, match in list(self.list_matches.items()):
+            if match.transit.time is None or match.transit.time < cutoff:
+                del self.list_matches[list_id]
+        for list_id in self.hotlists:  # a match restored after a restart expires too
+            self._notify(list_key(list_id))
+        async_purge_recorder(self.hass, plate_entity_ids(self.hass, self.entry.entry_id), cutoff)
+        return True
 
     async def _async_refresh_hotlists_timer(self, _now: datetime) -> None:
         await self.async_refresh_hotlists()
@@ -802,6 +840,7 @@ class RufinaAlprHub:
     def _async_on_stats(self, msg: ReceiveMessage) -> None:
         if (data := self._accept("stats", msg, self._async_on_stats)) is None:
             return
+        known = self.retention is not None
         try:
             self.stats = EngineStats.from_payload(data)
         except PayloadError as err:
@@ -809,6 +848,8 @@ class RufinaAlprHub:
             return
         self._count("stats")
         self._notify(KEY_STATS)
+        if not known and self.retention is not None:
+            self.async_purge_plates()  # the first the engine said of its retention
 
     def _store_last(self, transit: Transit) -> None:
         if in_future(transit.time):
@@ -846,7 +887,11 @@ class RufinaAlprHub:
         self._count("transit")
         self._store_last(transit)
         self.live_transits[transit.station] = transit
-        self.hass.bus.async_fire(EVENT_TRANSIT, self._event_data(transit.station, transit.payload))
+        data = self._event_data(transit.station, transit.payload)
+        async_dispatcher_send(self.hass, SIGNAL_TRIGGER, EVENT_TRANSIT, data)
+        if not self.options.get(CONF_PLATES_IN_EVENTS, False):
+            data = strip_plates(data)
+        self.hass.bus.async_fire(EVENT_TRANSIT, data)
         self._notify(station_key("transit", transit.station))
 
     @callback
@@ -893,7 +938,10 @@ class RufinaAlprHub:
         self._count("hotlist_match")
         station_id = match.transit.station
         LOGGER.debug("Hotlist match on list %s at station %s", match.list, station_id)
-        self.hass.bus.async_fire(EVENT_HOTLIST_MATCH, self._event_data(station_id, match.payload))
+        data = self._event_data(station_id, match.payload) | self._match_context(match)
+        async_dispatcher_send(self.hass, SIGNAL_TRIGGER, EVENT_HOTLIST_MATCH, data)
+        # An alarm's event carries the plate the patrol acts on (purged at the retention).
+        self.hass.bus.async_fire(EVENT_HOTLIST_MATCH, data)
         self.hotlist_matches[station_id] = match
         self._notify(station_key("hotlist", station_id))
         if match.list in self.hotlists:
@@ -916,6 +964,12 @@ class RufinaAlprHub:
         self.entry.async_create_background_task(
             self.hass, self.async_refresh_hotlists(), f"{DOMAIN} hotlists"
         )
+
+    def _match_context(self, match: HotlistMatch) -> dict[str, Any]:
+        """The list's name as the API lists it, for alarm messages (operators know lists by
+        name, not by id)."""
+        hotlist = self.hotlists.get(match.list)
+        return {"list_name": hotlist.name if hotlist else match.list}
 
     def _event_data(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The engine's full payload, plus the ids automations filter on."""

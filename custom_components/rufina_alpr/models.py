@@ -129,6 +129,7 @@ _STATS_SCHEMA = vol.Schema(
         vol.Required("stations"): {str: _STATION_STATS_SCHEMA},
         vol.Optional("vehicles_today"): _COUNT,
         vol.Optional("unique_vehicles_yesterday"): _COUNT,
+        vol.Optional("retention_days"): vol.All(_NUMBER, vol.Range(min=0, min_included=False)),
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -359,6 +360,8 @@ class EngineStats:
     stations: dict[str, StationStats]
     vehicles_today: int | None = None
     unique_vehicles_yesterday: int | None = None
+    retention_days: float | None = None
+    """How long the engine keeps plates: Home Assistant keeps them no longer (retention.py)."""
 
     @classmethod
     def from_payload(cls, payload: Payload) -> EngineStats:
@@ -383,6 +386,7 @@ class EngineStats:
             },
             vehicles_today=data.get("vehicles_today"),
             unique_vehicles_yesterday=data.get("unique_vehicles_yesterday"),
+            retention_days=data.get("retention_days"),
         )
 
 

@@ -16,7 +16,9 @@ from homeassistant.components.sensor import (
 from homeassistant.const import ATTR_LATITUDE, ATTR_LONGITUDE, EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
 from .const import KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
@@ -252,37 +254,81 @@ class RufinaAlprHotlistSizeSensor(_HotlistEntity, SensorEntity):
         }
 
 
-class RufinaAlprHotlistMatchSensor(_HotlistEntity, SensorEntity):
-    """When the list last matched a transit, with the match as attributes."""
+class RufinaAlprHotlistMatchSensor(_HotlistEntity, SensorEntity, RestoreEntity):
+    """When the list last matched a transit, with the match as attributes.
 
-    _unrecorded_attributes = frozenset({"transit_id", "score"})
+    Restored after a restart or a reload (the transit's own time, not the restart's), and
+    forgotten once older than the engine's retention, like the engine forgets it.
+    """
+
+    # Plates stay out of the recorder (its history keeps the match times only).
+    _unrecorded_attributes = frozenset({"entry_plate", "read_plate", "transit_id", "score"})
+
+    def __init__(
+        self, hub: RufinaAlprHub, list_id: str, description: SensorEntityDescription
+    ) -> None:
+        super().__init__(hub, list_id, description)
+        self._restored: tuple[datetime, dict[str, Any]] | None = None
 
     def listen_keys(self) -> tuple[str, ...]:
         """A hotlist match on this list updates it."""
         return (KEY_AVAILABILITY, list_key(self.list_id))
 
+    async def async_added_to_hass(self) -> None:
+        """Take the last match back from before the restart or reload."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_state()
+        if last is None or (moment := dt_util.parse_datetime(last.state)) is None:
+            return
+        attributes = {key: last.attributes.get(key) for key in _MATCH_ATTRIBUTES}
+        self._restored = (moment, attributes)
+        self.async_write_ha_state()
+
+    @property
+    def _match(self) -> tuple[datetime, dict[str, Any]] | None:
+        """The live match, else the restored one while the engine still keeps it."""
+        match = self.hub.list_matches.get(self.list_id)
+        if match is not None and match.transit.time is not None:
+            return match.transit.time, {
+                "list_id": self.list_id,
+                "entry_plate": match.payload.get("entry_plate"),
+                "read_plate": match.payload.get("read_plate"),
+                "station": match.transit.station,
+                "score": match.score,
+                "match": match.match,
+                "action": match.action,
+                "transit_id": match.transit.id,
+            }
+        if self._restored is None:
+            return None
+        retention = self.hub.retention
+        if retention is not None and self._restored[0] < dt_util.utcnow() - retention:
+            self._restored = None
+        return self._restored
+
     @property
     def native_value(self) -> datetime | None:
-        """The matched transit's time (unknown until a match since Home Assistant started)."""
-        match = self.hub.list_matches.get(self.list_id)
-        return match.transit.time if match else None
+        """The matched transit's time."""
+        match = self._match
+        return match[0] if match else None
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Plates, station, score and what to do."""
-        match = self.hub.list_matches.get(self.list_id)
-        if match is None:
-            return None
-        return {
-            "list_id": self.list_id,
-            "entry_plate": match.payload.get("entry_plate"),
-            "read_plate": match.payload.get("read_plate"),
-            "station": match.transit.station,
-            "score": match.score,
-            "match": match.match,
-            "action": match.action,
-            "transit_id": match.transit.id,
-        }
+        match = self._match
+        return match[1] if match else None
+
+
+_MATCH_ATTRIBUTES: tuple[str, ...] = (
+    "list_id",
+    "entry_plate",
+    "read_plate",
+    "station",
+    "score",
+    "match",
+    "action",
+    "transit_id",
+)
 
 
 class RufinaAlprEngineSensor(RufinaAlprEntity, SensorEntity):
@@ -357,8 +403,11 @@ class RufinaAlprStationSensor(_StationAttributesMixin, SensorEntity):
 class RufinaAlprLastPlateSensor(_StationAttributesMixin, SensorEntity):
     """The plate of the station's latest transit, with the read's details as attributes."""
 
-    # Alternatives and ids change on every transit and are of no use in history.
-    _unrecorded_attributes = frozenset({"alternatives", "frigate_event_id", "transit_id"})
+    # Its state, the plate, is purged from the recorder at the engine's retention (hub); the
+    # other plates and the ids change on every transit and are of no use in history.
+    _unrecorded_attributes = frozenset(
+        {"display", "alternatives", "frigate_event_id", "transit_id"}
+    )
 
     def listen_keys(self) -> tuple[str, ...]:
         """The retained `last` topic and live transits refresh it."""

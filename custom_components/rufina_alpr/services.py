@@ -21,10 +21,12 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
 from .api import (
+    RufinaAlprApiClient,
     RufinaAlprApiError,
     RufinaAlprAuthError,
     RufinaAlprConnectionError,
     RufinaAlprForbiddenError,
+    RufinaAlprNotDelegateError,
     RufinaAlprRequestError,
 )
 from .compat import async_get_device_by_id, device_config_entry_ids, vol
@@ -203,11 +205,12 @@ def _engine_of(call: ServiceCall) -> RufinaAlprHub:
     return hub
 
 
-async def _operator_engine(call: ServiceCall) -> RufinaAlprHub:
-    """`_engine_of`, for a user allowed to act on that engine (`permissions`)."""
+async def _operator_engine(call: ServiceCall) -> tuple[RufinaAlprHub, RufinaAlprApiClient]:
+    """`_engine_of`, for a user allowed to act on that engine (`permissions`), with a client
+    that names that user (or automation, or script) to the engine's audit log."""
     hub = _engine_of(call)
-    await async_check_operator(call.hass, call.context, hub.entry)
-    return hub
+    person = await async_check_operator(call.hass, call.context, hub.entry)
+    return hub, hub.client.acting_for(person)
 
 
 async def _api_call[R](hub: RufinaAlprHub, request: Callable[[], Awaitable[R]]) -> R:
@@ -215,6 +218,12 @@ async def _api_call[R](hub: RufinaAlprHub, request: Callable[[], Awaitable[R]]) 
     name = hub.entry.title
     try:
         return await request()
+    except RufinaAlprNotDelegateError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="engine_not_delegate",
+            translation_placeholders={"name": name},
+        ) from err
     except RufinaAlprForbiddenError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -258,7 +267,7 @@ def _response(data: Any) -> ServiceResponse:
 
 
 async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
-    hub = await _operator_engine(call)
+    hub, client = await _operator_engine(call)
     entry = {
         "plate": call.data[ATTR_PLATE],
         "reason": call.data[ATTR_REASON],
@@ -269,17 +278,17 @@ async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
     if call.data[ATTR_REPLACE]:
         entry["replace"] = True
     added = await _api_call(
-        hub, lambda: hub.client.async_add_hotlist_entry(call.data[ATTR_LIST_ID], entry)
+        hub, lambda: client.async_add_hotlist_entry(call.data[ATTR_LIST_ID], entry)
     )
     await hub.async_refresh_hotlists()
     return _response(added) if call.return_response else None
 
 
 async def _async_hotlist_remove(call: ServiceCall) -> None:
-    hub = await _operator_engine(call)
+    hub, client = await _operator_engine(call)
     await _api_call(
         hub,
-        lambda: hub.client.async_remove_hotlist_entry(
+        lambda: client.async_remove_hotlist_entry(
             call.data[ATTR_LIST_ID], call.data[ATTR_PLATE], call.data[ATTR_REASON]
         ),
     )
@@ -287,10 +296,10 @@ async def _async_hotlist_remove(call: ServiceCall) -> None:
 
 
 async def _async_hotlist_import(call: ServiceCall) -> ServiceResponse:
-    hub = await _operator_engine(call)
+    hub, client = await _operator_engine(call)
     report = await _api_call(
         hub,
-        lambda: hub.client.async_import_hotlist(
+        lambda: client.async_import_hotlist(
             call.data[ATTR_LIST_ID],
             call.data[ATTR_CSV],
             replace=call.data[ATTR_REPLACE],
@@ -302,7 +311,7 @@ async def _async_hotlist_import(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_search_transits(call: ServiceCall) -> ServiceResponse:
-    hub = await _operator_engine(call)
+    hub, client = await _operator_engine(call)
     params: dict[str, Any] = {
         "reason": call.data[ATTR_REASON],
         "case_number": call.data.get(ATTR_CASE_NUMBER),
@@ -313,11 +322,11 @@ async def _async_search_transits(call: ServiceCall) -> ServiceResponse:
         "vehicle": call.data.get(ATTR_VEHICLE),
         "limit": call.data[ATTR_LIMIT],
     }
-    return _response(await _api_call(hub, lambda: hub.client.async_search_transits(params)))
+    return _response(await _api_call(hub, lambda: client.async_search_transits(params)))
 
 
 async def _async_vehicle_route(call: ServiceCall) -> ServiceResponse:
-    hub = await _operator_engine(call)
+    hub, client = await _operator_engine(call)
     params: dict[str, Any] = {
         "plate": call.data[ATTR_PLATE],
         "reason": call.data[ATTR_REASON],
@@ -325,13 +334,13 @@ async def _async_vehicle_route(call: ServiceCall) -> ServiceResponse:
         "since": _iso(call.data.get(ATTR_SINCE)),
         "until": _iso(call.data.get(ATTR_UNTIL)),
     }
-    return _response(await _api_call(hub, lambda: hub.client.async_vehicle_route(params)))
+    return _response(await _api_call(hub, lambda: client.async_vehicle_route(params)))
 
 
 async def _async_hold_transits(call: ServiceCall) -> ServiceResponse:
     if ATTR_PLATE not in call.data and not call.data.get(ATTR_TRANSIT_IDS):
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="hold_needs_target")
-    hub = await _operator_engine(call)
+    hub, client = await _operator_engine(call)
     body: dict[str, Any] = {
         "case_number": call.data[ATTR_CASE_NUMBER],
         "reason": call.data[ATTR_REASON],
@@ -343,13 +352,14 @@ async def _async_hold_transits(call: ServiceCall) -> ServiceResponse:
         for key in (ATTR_SINCE, ATTR_UNTIL):
             if key in call.data:
                 body[key] = _iso(call.data[key])
-    hold = await _api_call(hub, lambda: hub.client.async_hold(body))
+    hold = await _api_call(hub, lambda: client.async_hold(body))
     return _response(hold) if call.return_response else None
 
 
 async def _async_purge_now(call: ServiceCall) -> ServiceResponse:
-    hub = await _operator_engine(call)
-    report = await _api_call(hub, lambda: hub.client.async_purge(call.data.get(ATTR_REASON)))
+    hub, client = await _operator_engine(call)
+    report = await _api_call(hub, lambda: client.async_purge(call.data.get(ATTR_REASON)))
+    hub.async_purge_plates()  # and what Home Assistant's recorder holds past the retention
     return _response(report) if call.return_response else None
 
 

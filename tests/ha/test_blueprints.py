@@ -46,6 +46,11 @@ def station_device(hass: HomeAssistant, station_id: str) -> str:
     return device.id
 
 
+def station_events(station_id: str) -> str:
+    """A station's transit event entity (the night watch and repeated visits listen to it)."""
+    return f"event.{INSTANCE.replace('-', '_')}_{station_id}_transit"
+
+
 def at(hour: int, minute: int = 0) -> datetime:
     """A time of 25 November 2026 in Rufina."""
     return datetime(2026, 11, 25, hour, minute, tzinfo=ROME)
@@ -115,7 +120,7 @@ def test_blueprint_is_valid(name: str) -> None:
     )
     assert len(metadata["description"]) > 80
     inputs = blueprint.inputs
-    assert "notify_actions" in inputs
+    assert {"notify_actions", "notify_devices"} & set(inputs)
     for key, spec in inputs.items():
         assert spec and spec.get("name"), f"input {key} has no name"
         assert "/" in spec["name"], f"input {key}: English / Italian label"
@@ -126,75 +131,123 @@ def test_every_blueprint_is_tested() -> None:
 
 
 # ------------------------------------------------------------------------------ hotlist alert
+@pytest.fixture
+def channels(hass: HomeAssistant) -> tuple[list[ServiceCall], list[ServiceCall]]:
+    """notify.send_message (notify entities) and Home Assistant's own notifications."""
+    return (
+        async_mock_service(hass, "notify", "send_message"),
+        async_mock_service(hass, "persistent_notification", "create"),
+    )
+
+
+def _match(match: dict[str, Any], transit_id: str, time: str, **changes: Any) -> dict[str, Any]:
+    """The fixture's match on another transit (the same vehicle passing again, or another)."""
+    return {**match, "transit": {**match["transit"], "id": transit_id, "time": time}, **changes}
+
+
 async def test_hotlist_alert_notifies_with_crop_and_urgency(
-    hass: HomeAssistant, engine: MockConfigEntry, notify: list[ServiceCall]
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    channels: tuple[list[ServiceCall], list[ServiceCall]],
 ) -> None:
+    entities, persistent = channels
     await use_blueprint(
         hass,
         "hotlist_alert",
         {
-            "lists": ["stolen"],
+            "lists": ["Veicoli rubati"],  # a list's name, as operators know it
             "stations": [station_device(hass, POMINO)],
-            "notify_actions": ["notify.pattuglia"],
+            "notify_entities": ["notify.pattuglia"],
         },
     )
     fire(hass, "hotlist_match", payload("hotlist_match"))
     await hass.async_block_till_done()
-    assert len(notify) == 1
-    data = notify[0].data
-    assert data["title"] == "URGENTE: Targa segnalata GA 456 BC (stolen)"
+    assert len(entities) == 1 and len(persistent) == 1
+    data = entities[0].data
+    assert data["entity_id"] == ["notify.pattuglia"]
+    assert data["title"] == "URGENTE: Targa segnalata GA 456 BC (Veicoli rubati)"
     assert data["message"] == (
-        "GA 456 BC letta a Pomino alle 08:33:21 (outbound, car): lista stolen, corrispondenza "
-        "exact 100%, azione alert - Furto denunciato il 2026-11-20."
+        "GA 456 BC letta a Pomino alle 08:33:21 (in uscita, auto): lista Veicoli rubati, "
+        "corrispondenza esatta 100%, azione allarme - Furto denunciato il 2026-11-20."
     )
-    assert data["data"]["priority"] == "high"
-    assert data["data"]["push"] == {"interruption-level": "time-sensitive"}
-    assert data["data"]["image"] == "/api/image_proxy/image.rufina_01_st09_pomino_plate_crop"
-    assert data["data"]["tag"] == "rufina_alpr_GA456BC"
+    assert persistent[0].data["title"] == data["title"]
+    assert persistent[0].data["notification_id"] == (
+        "rufina_alpr_5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e77_stolen"
+    )
 
 
-async def test_hotlist_alert_filters_lists_stations_and_cooldown(
+async def test_hotlist_alert_in_english_without_persistent(
     hass: HomeAssistant,
     engine: MockConfigEntry,
-    notify: list[ServiceCall],
-    freezer: FrozenDateTimeFactory,
+    channels: tuple[list[ServiceCall], list[ServiceCall]],
 ) -> None:
+    entities, persistent = channels
+    await use_blueprint(
+        hass,
+        "hotlist_alert",
+        {"notify_entities": ["notify.centrale"], "persistent": False, "language": "en"},
+    )
+    fire(hass, "hotlist_match", {**payload("hotlist_match"), "action": "stop_and_check"})
+    await hass.async_block_till_done()
+    assert persistent == []
+    assert entities[0].data["message"] == (
+        "GA 456 BC read at Pomino at 08:33:21 (outbound, car): list Veicoli rubati, match exact "
+        "100%, "
+        "action stop and check - Furto denunciato il 2026-11-20."
+    )
+
+
+async def test_hotlist_alert_never_drops_another_match(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    channels: tuple[list[ServiceCall], list[ServiceCall]],
+) -> None:
+    """Matches close together are all notified (parallel runs, no automation-wide cooldown: the
+    engine's own is per plate and station); lists and stations not chosen are not, and a
+    redelivered match is dropped by the hub."""
+    entities, _ = channels
     await use_blueprint(
         hass,
         "hotlist_alert",
         {
             "lists": ["stolen", "uninsured"],
             "stations": [station_device(hass, POMINO)],
-            "notify_actions": ["notify.pattuglia"],
-            "include_crop": False,
+            "notify_entities": ["notify.pattuglia"],
+            "persistent": False,
             "urgent_priority": 1,
-            "cooldown": {"minutes": 5},
         },
     )
     match = payload("hotlist_match")
-    fire(hass, "hotlist_match", {**match, "list": "watch"})  # a list not chosen
-    elsewhere = {**match["transit"], "station": SS67, "station_name": "SS67 ingresso est"}
+    fire(hass, "hotlist_match", _match(match, "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e70",
+                                       "2026-11-25T08:30:00+01:00", list="watch"))  # fmt: skip
+    elsewhere = {**match["transit"], "id": "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e71", "station": SS67}
     fire(hass, "hotlist_match", {**match, "transit": elsewhere})  # a station not chosen
     await hass.async_block_till_done()
-    assert notify == []
+    assert entities == []
 
-    fire(hass, "hotlist_match", {**match, "list": "uninsured", "priority": 3})
+    fire(hass, "hotlist_match", match)  # 08:33:21 stolen
+    fire(  # 42 s later, another vehicle on another list
+        hass,
+        "hotlist_match",
+        _match(
+            match, "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e80", "2026-11-25T08:34:03+01:00",
+            list="uninsured", entry_plate="EX407TR", read_plate="EX407TR", priority=3,
+        ),
+    )  # fmt: skip
+    fire(hass, "hotlist_match", match)  # a QoS 1 redelivery of the first
     await hass.async_block_till_done()
-    assert len(notify) == 1
-    assert notify[0].data["title"] == "Targa segnalata GA 456 BC (uninsured)"
-    assert "priority" not in notify[0].data["data"] and "image" not in notify[0].data["data"]
-
-    # The same vehicle passing again: new transits (a repeated one is dropped by the hub).
-    freezer.tick(timedelta(minutes=2))
-    again = {**match["transit"], "id": "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e78"}
-    fire(hass, "hotlist_match", {**match, "transit": again})  # within the cooldown
+    assert sorted(call.data["title"] for call in entities) == [
+        "Targa segnalata GA 456 BC (Senza assicurazione)",
+        "URGENTE: Targa segnalata GA 456 BC (Veicoli rubati)",
+    ]
+    # the stolen car seen again two minutes later (a new match from the engine): notified
+    fire(
+        hass,
+        "hotlist_match",
+        _match(match, "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e78", "2026-11-25T08:35:21+01:00"),
+    )
     await hass.async_block_till_done()
-    assert len(notify) == 1
-    freezer.tick(timedelta(minutes=4))
-    later = {**match["transit"], "id": "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e79"}
-    fire(hass, "hotlist_match", {**match, "transit": later})
-    await hass.async_block_till_done()
-    assert len(notify) == 2
+    assert len(entities) == 3
 
 
 # -------------------------------------------------------------------------------- night watch
@@ -208,7 +261,7 @@ async def test_night_watch(
         hass,
         "night_watch",
         {
-            "stations": [station_device(hass, SS67)],
+            "stations": [station_events(SS67)],
             "start": "22:00:00",
             "end": "06:00:00",
             "unknown_only": True,
@@ -284,7 +337,7 @@ async def test_repeated_visits_counts_through_the_engine_search(
         hass,
         "repeated_visits",
         {
-            "stations": [station_device(hass, SS67)],
+            "stations": [station_events(SS67)],
             "visits": 3,
             "window": {"minutes": 30},
             "reason": "Controllo passaggi ripetuti scuola",

@@ -13,6 +13,7 @@ import pytest
 from custom_components.rufina_alpr.const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_OPERATORS,
+    CONF_PLATES_IN_EVENTS,
     CONF_TOPIC_PREFIX,
     DOMAIN,
 )
@@ -442,7 +443,8 @@ async def test_reconfigure_errors(
 
 
 async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) -> None:
-    """The offline delay before a repair issue is an option, with a default."""
+    """The offline delay before a repair issue is an option, with a default; plates in the
+    transit bus events are off unless asked for."""
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
@@ -450,4 +452,13 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         result["flow_id"], {CONF_OFFLINE_ISSUE_MINUTES: 5.0}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert config_entry.options == {CONF_OFFLINE_ISSUE_MINUTES: 5, CONF_OPERATORS: []}
+    assert config_entry.options == {
+        CONF_OFFLINE_ISSUE_MINUTES: 5,
+        CONF_OPERATORS: [],
+        CONF_PLATES_IN_EVENTS: False,  # plates stay out of the recorded bus events by default
+    }
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_OFFLINE_ISSUE_MINUTES: 5, CONF_PLATES_IN_EVENTS: True}
+    )
+    assert config_entry.options[CONF_PLATES_IN_EVENTS] is True

@@ -6,8 +6,14 @@ from typing import Any
 
 import pytest
 
-from custom_components.rufina_alpr.const import DOMAIN, EVENT_HOTLIST_MATCH, EVENT_TRANSIT
+from custom_components.rufina_alpr.const import (
+    CONF_PLATES_IN_EVENTS,
+    DOMAIN,
+    EVENT_HOTLIST_MATCH,
+    EVENT_TRANSIT,
+)
 from custom_components.rufina_alpr.device_trigger import async_validate_trigger_config
+from custom_components.rufina_alpr.retention import PLATE_FIELDS
 from homeassistant.components import automation
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.components.device_automation.exceptions import InvalidDeviceAutomationConfig
@@ -37,7 +43,8 @@ def station_device(hass: HomeAssistant, station_id: str) -> dr.DeviceEntry:
 
 
 async def test_transit_bus_event(hass: HomeAssistant, setup_integration: MockConfigEntry) -> None:
-    """Each transit fires one bus event with the full payload and the station's device id."""
+    """Each transit fires one bus event with the station's device id and no plate (the recorder
+    keeps bus events); the option puts the engine's whole payload in it."""
     await publish_engine(hass)
     events = async_capture_events(hass, EVENT_TRANSIT)
     transit = payload("transit_low_confidence")
@@ -46,10 +53,18 @@ async def test_transit_bus_event(hass: HomeAssistant, setup_integration: MockCon
     await hass.async_block_till_done()
     assert len(events) == 1
     data = events[0].data
-    assert {key: data[key] for key in transit} == transit
+    assert not PLATE_FIELDS & set(data)
+    assert "EX4O7TR" not in repr(data)
+    assert data["id"] == transit["id"] and data["vehicle"] == "truck"
     assert data["device_id"] == station_device(hass, SS67).id
     assert data["config_entry_id"] == setup_integration.entry_id
     assert data["instance"] == INSTANCE
+
+    setup_integration.runtime_data.options[CONF_PLATES_IN_EVENTS] = True
+    fire(hass, "transit", payload("transit"))
+    await hass.async_block_till_done()
+    whole = events[1].data
+    assert {key: whole[key] for key in payload("transit")} == payload("transit")
 
 
 async def test_retained_last_fires_no_event(

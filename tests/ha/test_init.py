@@ -148,7 +148,11 @@ async def test_options_change_reloads(
             await hass.async_block_till_done()
             assert result["type"] is FlowResultType.CREATE_ENTRY
         assert setup_entry.call_count == 1
-    assert entry.options == {"offline_issue_minutes": 5, "operators": []}
+    assert entry.options == {
+        "offline_issue_minutes": 5,
+        "operators": [],
+        "plates_in_events": False,
+    }
 
 
 async def test_remove_config_entry_device(
