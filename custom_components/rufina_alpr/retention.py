@@ -3,7 +3,8 @@
 The engine deletes a transit `privacy.retention_days` after it passed (its `stats` say how long).
 Home Assistant's recorder keeps states and events for its own `purge_keep_days` (10 by default),
 so the integration deletes from the recorder, at the engine's retention, whatever of it holds a
-plate: the history of its plate-bearing entities, its bus events and the calls of its own actions.
+plate: the history of its plate-bearing entities, its bus events, the calls of its own actions
+and those its events led automations to make (notifications).
 Bus events of transits carry no plate unless the options ask for them (`strip_plates`).
 """
 
@@ -31,10 +32,12 @@ SIGNATURE_FIELDS: Final = frozenset({"sent", "kid", "sig"})
 
 # Entities whose state or attributes hold plates, by their translation key.
 PLATE_ENTITY_KEYS: Final = frozenset({"last_plate", "hotlist_last_match", "transit"})
-# Events that may hold plates: the integration's own, and the calls of its actions (their data
-# names plates: searches, hotlist entries), recorded by Home Assistant as `call_service`.
+# Events that may hold plates: the integration's own, and action calls (Home Assistant records
+# each as `call_service`, with its data): the integration's actions (searches, hotlist entries)
+# and the notifications of its blueprints, which name the domain in their data (tags, ids), or
+# whatever an automation triggered by one of its events called.
 PLATE_EVENT_TYPES: Final = (EVENT_TRANSIT, EVENT_HOTLIST_MATCH)
-_OWN_CALLS: Final = f'%"domain":"{DOMAIN}"%'
+_MARKED_CALLS: Final = f"%{DOMAIN}%"
 _BATCH: Final = 500
 
 
@@ -90,27 +93,37 @@ def _purge_events_task() -> Callable[[datetime], Any]:
 
 def _purge_event_batch(instance: Recorder, before: datetime) -> bool:
     """Delete up to _BATCH events, and their data where no other event shares it; True when
-    none was left."""
+    none was left. The action calls go first: those made by automations that one of the
+    integration's events triggered are found through that event (their context's parent)."""
     from sqlalchemy import and_, delete, or_, select  # noqa: PLC0415
 
     from homeassistant.components.recorder.db_schema import EventData, Events, EventTypes  # noqa: PLC0415
     from homeassistant.helpers.recorder import session_scope  # noqa: PLC0415
 
+    cutoff = before.timestamp()
     with session_scope(session=instance.get_session()) as session:
         plate_types = select(EventTypes.event_type_id).where(
             EventTypes.event_type.in_(PLATE_EVENT_TYPES)
         )
         call_type = select(EventTypes.event_type_id).where(EventTypes.event_type == "call_service")
-        own_calls = select(EventData.data_id).where(EventData.shared_data.like(_OWN_CALLS))
+        triggers = select(Events.context_id_bin).where(
+            Events.event_type_id.in_(plate_types), Events.time_fired_ts < cutoff
+        )
+        marked = select(EventData.data_id).where(EventData.shared_data.like(_MARKED_CALLS))
+        is_plate_event = Events.event_type_id.in_(plate_types)
         rows = session.execute(
             select(Events.event_id, Events.data_id)
             .where(
-                Events.time_fired_ts < before.timestamp(),
+                Events.time_fired_ts < cutoff,
                 or_(
-                    Events.event_type_id.in_(plate_types),
-                    and_(Events.event_type_id.in_(call_type), Events.data_id.in_(own_calls)),
+                    is_plate_event,
+                    and_(
+                        Events.event_type_id.in_(call_type),
+                        or_(Events.data_id.in_(marked), Events.context_parent_id_bin.in_(triggers)),
+                    ),
                 ),
             )
+            .order_by(is_plate_event)  # the calls before the events that lead to them
             .limit(_BATCH)
         ).all()
         if not rows:

@@ -406,7 +406,7 @@ class RufinaAlprLastPlateSensor(_StationAttributesMixin, SensorEntity):
     # Its state, the plate, is purged from the recorder at the engine's retention (hub); the
     # other plates and the ids change on every transit and are of no use in history.
     _unrecorded_attributes = frozenset(
-        {"display", "alternatives", "frigate_event_id", "transit_id"}
+        {"display", "alternatives", "hotlist", "frigate_event_id", "transit_id"}
     )
 
     def listen_keys(self) -> tuple[str, ...]:
