@@ -59,8 +59,9 @@ class EngineInfo:
     engine_version: str
     contract_version: int
     stations: int
-    delegate: bool = False
-    """The token may name the person it acts for (the engine writes them in its audit log)."""
+    delegate: bool | None = None
+    """The token may name the person it acts for (the engine writes them in its audit log);
+    None from an engine that does not say (older than the acting user)."""
 
 
 def _request_error(status: int, text: str) -> RufinaAlprRequestError:
@@ -226,7 +227,7 @@ class RufinaAlprApiClient:
                 engine_version=str(data["engine_version"]),
                 contract_version=int(data["contract_version"]),
                 stations=int(data.get("stations", 0)),
-                delegate=data.get("delegate") is True,
+                delegate=data["delegate"] if isinstance(data.get("delegate"), bool) else None,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise RufinaAlprApiError("the info answer lacks required fields") from err

@@ -51,6 +51,8 @@ ISSUE_FRIGATE_OFFLINE: Final = "frigate_offline"
 ISSUE_FORGED_MESSAGES: Final = "forged_messages"
 ISSUE_UNSIGNED_ENGINE: Final = "unsigned_engine"
 ISSUE_TOKEN_REFUSED: Final = "token_refused"
+# The engine says the token may not name the Home Assistant user it acts for (`delegate`).
+ISSUE_TOKEN_NOT_DELEGATE: Final = "token_not_delegate"
 # A station offline for long: one issue per station, its text chosen by the engine's reason.
 ISSUE_STATION_OFFLINE: Final = "station_offline"
 ISSUE_STATION_REASONS: Final[dict[str, str]] = {

@@ -32,7 +32,13 @@ PREFIX = "rufina_alpr"
 API_URL = "http://192.168.1.20:8787"
 TOKEN = "s3cret-token-0123"
 ENTRY_DATA = {CONF_TOPIC_PREFIX: PREFIX, CONF_URL: API_URL, CONF_API_TOKEN: TOKEN}
-INFO = {"instance": INSTANCE, "engine_version": "0.1.0", "contract_version": 1, "stations": 3}
+INFO = {
+    "instance": INSTANCE,
+    "engine_version": "0.1.0",
+    "contract_version": 1,
+    "stations": 3,
+    "delegate": True,
+}
 # The engine's MQTT signing key, as its API gives it (GET /api/v1/contract).
 SIGNING_KEY = "5eed" * 16
 CONTRACT = {

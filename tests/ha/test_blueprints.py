@@ -21,6 +21,7 @@ from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHE
 from homeassistant.components.blueprint import models
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
@@ -174,6 +175,35 @@ async def test_hotlist_alert_notifies_with_crop_and_urgency(
     assert persistent[0].data["notification_id"] == (
         "rufina_alpr_5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e77_stolen"
     )
+
+
+async def test_hotlist_alert_on_patrol_phones(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    channels: tuple[list[ServiceCall], list[ServiceCall]],
+) -> None:
+    """A companion-app phone chosen as a device gets a push with the crop and urgency; a phone
+    whose app is gone does not keep Home Assistant's own notification from being made."""
+    phones = MockConfigEntry(domain="mobile_app")
+    phones.add_to_hass(hass)
+    devices = dr.async_get(hass)
+    patrol = devices.async_get_or_create(
+        config_entry_id=phones.entry_id, identifiers={("mobile_app", "p1")}, name="Pattuglia 1"
+    )
+    gone = devices.async_get_or_create(
+        config_entry_id=phones.entry_id, identifiers={("mobile_app", "p2")}, name="Vecchio tablet"
+    )
+    pushes = async_mock_service(hass, "notify", "mobile_app_pattuglia_1")
+    await use_blueprint(hass, "hotlist_alert", {"notify_devices": [patrol.id, gone.id]})
+    fire(hass, "hotlist_match", payload("hotlist_match"))
+    await hass.async_block_till_done()
+    assert len(pushes) == 1 and len(channels[1]) == 1
+    data = pushes[0].data
+    assert data["title"] == "URGENTE: Targa segnalata GA 456 BC (Veicoli rubati)"
+    assert data["data"]["priority"] == "high"
+    assert data["data"]["push"] == {"interruption-level": "time-sensitive"}
+    assert data["data"]["image"] == "/api/image_proxy/image.rufina_01_st09_pomino_plate_crop"
+    assert data["data"]["tag"] == "rufina_alpr_GA456BC_stolen"
 
 
 async def test_hotlist_alert_in_english_without_persistent(

@@ -12,9 +12,10 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 
 from custom_components.rufina_alpr.api import ACTING_USER_HEADER
-from custom_components.rufina_alpr.const import DOMAIN
+from custom_components.rufina_alpr.const import DOMAIN, ISSUE_TOKEN_NOT_DELEGATE
 from homeassistant.core import Context, HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -23,7 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 
-from .conftest import API_URL, fire, payload, publish_engine
+from .conftest import API_URL, CONTRACT, HOTLISTS, INFO, fire, payload, publish_engine
 from .test_engine_actions import calls_to
 
 SEARCH = {"reason": "incidente via Roma", "plate": "AB1*"}
@@ -116,3 +117,30 @@ async def test_last_match_is_restored_then_forgotten_past_retention(
     state = hass.states.get(LAST_MATCH)
     assert state.state == "unknown"
     assert "read_plate" not in state.attributes
+
+
+@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.parametrize("case", [(False, True), (True, False), (None, False)])
+async def test_a_repair_when_the_engine_says_the_token_is_no_delegate(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    aioclient_mock: AiohttpClientMocker,
+    case: tuple[bool | None, bool],
+) -> None:
+    """At set-up: the engine's `delegate: false` raises a repair saying what to set; true, or an
+    older engine that does not say, none."""
+    delegate, raised = case
+    info = {key: value for key, value in INFO.items() if key != "delegate"}
+    if delegate is not None:
+        info["delegate"] = delegate
+    aioclient_mock.get(f"{API_URL}/api/v1/info", json=info)
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
+    aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"{ISSUE_TOKEN_NOT_DELEGATE}_{config_entry.entry_id}"
+    )
+    assert (issue is not None) is raised
+    if issue is not None:
+        assert issue.translation_key == ISSUE_TOKEN_NOT_DELEGATE
+        assert issue.translation_placeholders == {"instance": INFO["instance"]}

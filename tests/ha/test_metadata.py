@@ -204,6 +204,7 @@ def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
         const.ISSUE_FORGED_MESSAGES,
         const.ISSUE_UNSIGNED_ENGINE,
         const.ISSUE_TOKEN_REFUSED,
+        const.ISSUE_TOKEN_NOT_DELEGATE,
         *const.ISSUE_STATION_REASONS.values(),
     }
     # Every offline reason the engine sends has its translated attribute state.
