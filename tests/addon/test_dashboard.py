@@ -1,4 +1,6 @@
-"""The Lovelace dashboard (dashboards/rufina_alpr.yaml) in a real Home Assistant, in Chromium.
+"""The Lovelace dashboard (dashboards/rufina_alpr.yaml) in a real Home Assistant, in Chromium,
+and what Home Assistant does with plates: the hotlist-alert blueprint's alarms, the person named in
+the engine's audit log, and what the recorder's SQLite database keeps after the retention.
 
 Everything is real except Frigate, which is the replay: Mosquitto, the engine (`rufina-alpr serve`
 with the town's station registry and the offline models), Home Assistant with the integration,
@@ -7,6 +9,16 @@ the dashboard in YAML mode, headless Chromium driven by Playwright. Fails on a c
 render (`hui-error-card`), on a warning (`hui-warning`: an entity that does not exist), when the
 last plate of a replayed vehicle is not on the page and when Home Assistant reports a deprecated
 call of the integration; saves screenshots to artifacts/screenshots/<version>/.
+
+Alarms (issue 21, 4): an automation from blueprints/automation/rufina_alpr/hotlist_alert.yaml with
+Home Assistant's own notifications as its channel; two listed vehicles at two stations moments
+apart give two notifications (the old automation-wide cooldown dropped the second), the same
+vehicle again at the same station within the engine's hotlist cooldown gives none more.
+Retention (issue 21, 3): the engine keeps plates half a day here; Home Assistant's database is
+aged by 13 hours (its timestamps moved back, as if the time had passed), then
+`rufina_alpr.purge_now`, called through Home Assistant's API by its owner, is written in the
+engine's audit log under the owner's name and leaves no plate older than the engine's retention in
+Home Assistant's database (states, attributes, events, action calls).
 
 Two Home Assistant versions, one test each: the oldest supported (2025.4.4, `.venv-ha`, built by
 `scripts/ha-env.sh oldest`) and current (2026.11.0, `.venv-hass-2026`, Python 3.14, started inside
@@ -22,6 +34,7 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,6 +74,17 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VEHICLES = 6
+LISTED = 2  # the first vehicles' plates are on a hotlist
+RETENTION = 12 * 3600  # the engine's retention here, in seconds: half a day
+ALARM_ID = "rufina_alpr_"  # the blueprint's notification ids: rufina_alpr_<transit>_<list>
+HOTLIST_ALERT = {
+    "id": "allarme_liste",
+    "alias": "Allarme liste",
+    "use_blueprint": {
+        "path": "rufina_alpr/hotlist_alert.yaml",
+        "input": {"persistent": True, "language": "it"},
+    },
+}
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +154,7 @@ frontend:
 {http}api:
 recorder:
   commit_interval: 1
+automation: !include automations.yaml
 history:
 logbook:
 lovelace:
@@ -189,6 +214,8 @@ def hass_dir(tmp_path: Path, ha: HomeAssistantRun) -> Path:
         REPO / "custom_components" / "rufina_alpr"
     )
     shutil.copyfile(DASHBOARD, config / "rufina_alpr.yaml")
+    shutil.copytree(REPO / "blueprints", config / "blueprints")
+    (config / "automations.yaml").write_text(yaml.safe_dump([HOTLIST_ALERT]))
     (config / ".storage" / "onboarding").write_text(_onboarding_storage())
     return config
 
@@ -250,7 +277,9 @@ def _start_engine(
         "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
         "frigate": {"url": frigate_url},
         "models": {"dir": str(models_dir)},
-        "api": {"host": "127.0.0.1", "port": port, "token": TOKEN},
+        # Home Assistant's token names the person it acts for (the engine's audit log)
+        "api": {"host": "127.0.0.1", "port": port, "token": TOKEN, "delegate": True},
+        "privacy": {"retention_days": RETENTION / 86400},
         "stations_file": str(REGISTRY),
         "stats_interval": 2,
     }
@@ -343,6 +372,7 @@ async def test_dashboard_renders_in_a_real_home_assistant(
 
             await _until(engine_up, "the engine", timeout=90)
             assert engine.poll() is None, (tmp_path / "engine.log").read_text()[-3000:]
+            await _list_first_vehicles(session, engine_url, replay.photos[:LISTED])
 
             async def ha_running() -> bool:
                 assert hass.poll() is None, (tmp_path / "hass.log").read_text()[-5000:]
@@ -453,6 +483,7 @@ async def test_dashboard_renders_in_a_real_home_assistant(
                 return found == len(expected)
 
             await _until(plates_in_ha, "the replayed plates in Home Assistant", timeout=180)
+            await _alarms_never_go_silent(api, replay, lpr, states)
             current = await states()
             missing = sorted(e for e in named if e not in current)
             assert not missing, f"entities the dashboard names that do not exist: {missing}"
@@ -464,6 +495,9 @@ async def test_dashboard_renders_in_a_real_home_assistant(
             last_plate = current.get(_last_plate(last_station.id))
             assert last_plate is not None
             plate = last_plate["state"]
+            read_plates = [current[_last_plate(s.id)]["state"] for s in lpr if s.id in expected] + [
+                photo.plate or "" for photo in replay.photos[:LISTED]
+            ]
             assert plate.replace("O", "0") == expected[last_station.id].replace("O", "0")
             # Brand images: Home Assistant 2026.x serves a custom integration's brand/ folder
             # (its `brands` integration, loaded by default); 2025.4 has no such endpoint.
@@ -528,6 +562,12 @@ async def test_dashboard_renders_in_a_real_home_assistant(
             await context.close()
         bad = {view: counts for view, counts in results.items() if any(counts.values())}
         assert not bad, f"cards with errors or warnings: {bad}\n" + "\n".join(console[-30:])
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, url)
+            api.token = tokens["access_token"]
+            await _no_plate_outlives_the_retention(
+                api, hass_dir / "home-assistant_v2.db", engine_url, set(read_plates)
+            )
     finally:
         watcher.loop_stop()
         watcher.disconnect()
@@ -544,3 +584,149 @@ async def test_dashboard_renders_in_a_real_home_assistant(
 def _last_plate(station_id: str) -> str:
     """A station's Last plate sensor: the integration's stable entity id (engine `rufina`)."""
     return f"sensor.rufina_{station_id}_last_plate"
+
+
+async def _engine(
+    session: aiohttp.ClientSession, engine_url: str, method: str, path: str, **kwargs: Any
+) -> Any:
+    """One call of the engine's API with its admin token."""
+    async with session.request(
+        method, f"{engine_url}{path}", headers={"Authorization": f"Bearer {TOKEN}"}, **kwargs
+    ) as response:
+        text = await response.text()
+        assert response.status < 400, f"{method} {path}: {response.status} {text}"
+        return json.loads(text)
+
+
+async def _list_first_vehicles(
+    session: aiohttp.ClientSession, engine_url: str, photos: list[Any]
+) -> None:
+    """A hotlist with the first vehicles' plates, before Home Assistant reads the lists."""
+    await _engine(
+        session,
+        engine_url,
+        "POST",
+        "/api/v1/hotlists",
+        json={"id": "rubati", "name": "Veicoli rubati", "kind": "stolen", "priority": 1},
+    )
+    for photo in photos:
+        await _engine(
+            session,
+            engine_url,
+            "POST",
+            "/api/v1/hotlists/rubati/entries",
+            json={"plate": photo.plate, "reason": "Furto denunciato"},
+        )
+
+
+async def _alarms(api: Api) -> dict[str, dict[str, Any]]:
+    """Home Assistant's notifications from the hotlist-alert automation, by id."""
+    found = await api.websocket({"type": "persistent_notification/get"})
+    return {n["notification_id"]: n for n in found if n["notification_id"].startswith(ALARM_ID)}
+
+
+async def _alarms_never_go_silent(
+    api: Api, replay: FrigateReplay, lpr: list[Any], states: Any
+) -> None:
+    """Both listed vehicles, seconds apart at two stations: two notifications, in Italian, with
+    the list's name. The first vehicle again at its station, within the engine's cooldown (per
+    plate and station): none. The second at another station: one more."""
+
+    async def both() -> dict[str, dict[str, Any]] | None:
+        found = await _alarms(api)
+        return found if len(found) >= LISTED else None
+
+    found = await _until(both, "the hotlist alarms of both listed vehicles", timeout=120)
+    assert len(found) == LISTED, found
+    for alarm in found.values():
+        assert "Targa segnalata " in alarm["title"], alarm
+        assert alarm["title"].endswith(" (Veicoli rubati)"), alarm
+        assert ": lista Veicoli rubati, corrispondenza " in alarm["message"], alarm
+        assert "azione allarme" in alarm["message"], alarm
+
+    first = _last_plate(lpr[0].id)
+    seen = (await states())[first]["attributes"].get("transit_id")
+    await replay.replay_one(replay.photos[0], lpr[0].camera)
+
+    async def passed_again() -> bool:
+        return (await states())[first]["attributes"].get("transit_id") not in (None, seen)
+
+    await _until(passed_again, "the first vehicle's second transit", timeout=120)
+    await replay.replay_one(replay.photos[1], lpr[2].camera)
+
+    async def third() -> dict[str, dict[str, Any]] | None:
+        found = await _alarms(api)
+        return found if len(found) > LISTED else None
+
+    found = await _until(third, "the alarm of the second vehicle at another station", 120)
+    assert len(found) == LISTED + 1, sorted(found)
+
+
+def _plates_in_database(database: Path, plates: set[str], before: float) -> list[str]:
+    """Where Home Assistant's recorder holds one of the plates (spaces ignored) in a state or an
+    event from before `before` (a Unix time), or in any attributes (they should hold none)."""
+    queries = {
+        "states": "SELECT count(*) FROM states WHERE last_updated_ts < :before AND state = :plate",
+        "attributes": (
+            "SELECT count(*) FROM state_attributes"
+            " WHERE replace(shared_attrs, ' ', '') LIKE '%' || :plate || '%'"
+        ),
+        "events": (
+            "SELECT count(*) FROM events JOIN event_data ON events.data_id = event_data.data_id"
+            " WHERE events.time_fired_ts < :before"
+            " AND replace(event_data.shared_data, ' ', '') LIKE '%' || :plate || '%'"
+        ),
+    }
+    where: list[str] = []
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as connection:
+        for what, query in queries.items():
+            for plate in sorted(p for p in plates if len(p) >= 4):
+                found = connection.execute(query, {"before": before, "plate": plate}).fetchone()
+                if found[0]:
+                    where.append(f"{plate}: {found[0]} {what}")
+    return where
+
+
+def _age_database(database: Path, seconds: float) -> None:
+    """Move every state and event of the recorder `seconds` back in time (Home Assistant keeps
+    running: its recorder waits for the lock)."""
+    with sqlite3.connect(database, timeout=30) as connection:
+        connection.execute(
+            "UPDATE states SET last_updated_ts = last_updated_ts - ?,"
+            " last_changed_ts = last_changed_ts - ?",
+            (seconds, seconds),
+        )
+        connection.execute("UPDATE events SET time_fired_ts = time_fired_ts - ?", (seconds,))
+
+
+async def _no_plate_outlives_the_retention(
+    api: Api, database: Path, engine_url: str, plates: set[str]
+) -> None:
+    """Everything Home Assistant recorded so far made 13 hours old, past the engine's half day;
+    `purge_now` through Home Assistant by its owner: the engine's audit log names him, and Home
+    Assistant's database holds none of the plates from before the retention any more."""
+    _age_database(database, RETENTION + 3600)
+    cutoff = time.time() - RETENTION
+    assert _plates_in_database(database, plates, cutoff), "old plates before the purge"
+    reason = "Verifica della conservazione"
+    await api.call("POST", "/api/services/rufina_alpr/purge_now", {"reason": reason})
+
+    async def purged() -> bool:
+        return not _plates_in_database(database, plates, cutoff)
+
+    try:
+        await _until(purged, "no old plate in Home Assistant's database", timeout=120)
+    except AssertionError:
+        raise AssertionError(", ".join(_plates_in_database(database, plates, cutoff))) from None
+    async with aiohttp.ClientSession() as session:
+        audit = await _engine(
+            session,
+            engine_url,
+            "GET",
+            "/api/v1/audit",
+            params={"action": "purge", "reason": "verifica del test"},
+        )
+    people = {entry["acting_user"] for entry in audit["entries"]}
+    assert any(
+        person and person.startswith("Comandante (Home Assistant user ") for person in people
+    ), people
