@@ -144,3 +144,24 @@ async def test_a_repair_when_the_engine_says_the_token_is_no_delegate(
     if issue is not None:
         assert issue.translation_key == ISSUE_TOKEN_NOT_DELEGATE
         assert issue.translation_placeholders == {"instance": INFO["instance"]}
+
+
+async def test_last_match_survives_a_reload(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """Reloading the integration (options, re-authentication) keeps the list's last match, with
+    the transit's time: the dashboard's "Allarmi liste" does not go blank."""
+    await publish_engine(hass)
+    fire(hass, "hotlist_match", payload("hotlist_match"))
+    await hass.async_block_till_done()
+    before = hass.states.get(LAST_MATCH)
+    assert before is not None
+    passed = dt_util.parse_datetime(payload("hotlist_match")["transit"]["time"])
+    assert passed is not None
+    assert dt_util.parse_datetime(before.state) == passed.replace(microsecond=0)
+    assert await hass.config_entries.async_reload(setup_integration.entry_id)
+    await publish_engine(hass)  # the retained topics, as the broker gives them again
+    after = hass.states.get(LAST_MATCH)
+    assert after is not None
+    assert after.state == before.state
+    assert after.attributes["read_plate"] == "GA456BC"
