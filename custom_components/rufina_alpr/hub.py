@@ -234,8 +234,8 @@ class RufinaAlprHub:
     @callback
     def async_purge_plates(self) -> bool:
         """Forget, here and in the recorder, every plate older than the engine's retention:
-        the last match of a list, the history of the plate
-        entities and the integration's events. False while the retention is not known."""
+        the last match of a list, the history of the plate entities, the integration's events
+        and the action calls they led to. False while the retention is not known."""
         if (retention := self.retention) is None:
             return False
         cutoff = dt_util.utcnow() - retention

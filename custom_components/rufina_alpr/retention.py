@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 PLATE_FIELDS: Final = frozenset(
     {"plate", "display", "frigate_plate", "alternatives", "reads", "hotlist"}
 )
-# Signature fields sign the whole payload: meaningless once fields are left out.
-SIGNATURE_FIELDS: Final = frozenset({"sent", "kid", "sig"})
 
 # Entities whose state or attributes hold plates, by their translation key.
 PLATE_ENTITY_KEYS: Final = frozenset({"last_plate", "hotlist_last_match", "transit"})
@@ -43,7 +41,7 @@ _BATCH: Final = 500
 
 def strip_plates(payload: dict[str, Any]) -> dict[str, Any]:
     """A transit payload without its plate (for bus events, which the recorder keeps)."""
-    return {k: v for k, v in payload.items() if k not in PLATE_FIELDS | SIGNATURE_FIELDS}
+    return {k: v for k, v in payload.items() if k not in PLATE_FIELDS}
 
 
 def plate_entity_ids(hass: HomeAssistant, entry_id: str) -> set[str]:
