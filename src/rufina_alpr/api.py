@@ -5,7 +5,9 @@ the built-in admin token (``api.token``) or a named user's (``api.users``), comp
 time and never logged. Roles, least to most: viewer (statistics), operator (searches, routes,
 hotlists, holds, evidence), admin (audit log, purge, settings). Every request that returns plates
 needs a ``reason`` (and takes a ``case_number``) and is written to the audit log before the
-response goes out. Errors are JSON: ``{"error": code, "message": text}``.
+response goes out. A delegate's token (``delegate: true``: Home Assistant's) may name the person it
+acts for in ``X-Rufina-Acting-User``; the audit log records both. Errors are JSON:
+``{"error": code, "message": text}``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import json
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from resource import RLIM_INFINITY, RLIMIT_NOFILE, getrlimit
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import unquote
 
 import voluptuous as vol
 import yaml
@@ -87,6 +91,11 @@ EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 ROLE_RANK: Final = {role: rank for rank, role in enumerate(ROLES)}
 ADMIN_NAME: Final = "admin"
+ACTING_USER_HEADER: Final = "X-Rufina-Acting-User"
+MAX_ACTING_USER: Final = 120  # characters, decoded: the audit log's `acting_user`
+MAX_AUTHOR: Final = 120  # characters: the store's created_by and added_by
+# As urllib.parse.quote(text, safe="") writes it: unreserved characters and %XX, nothing else.
+_PERCENT_ENCODED: Final = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
@@ -113,10 +122,26 @@ TIMEOUTS_KEY: Final[web.AppKey[Timeouts]] = web.AppKey("timeouts", Timeouts)
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling."""
+    """Who is calling: the token's user (or Home Assistant's, through ingress) and its role; a
+    ``delegate`` token may act for a person (``acting_user``, from X-Rufina-Acting-User)."""
 
     name: str
     role: str
+    delegate: bool = False
+    acting_user: str | None = None
+
+    @property
+    def who(self) -> str:
+        """Who did it, where the engine records an author (hotlists, holds, evidence): the person
+        and the token, "Comandante Bianchi via agente.rossi", within `MAX_AUTHOR` characters (a
+        long name is cut, the token's user kept)."""
+        if self.acting_user is None:
+            return self.name
+        via = f" via {self.name}"
+        person = self.acting_user
+        if len(person) + len(via) > MAX_AUTHOR:
+            person = person[: max(MAX_AUTHOR - len(via) - 1, 0)] + "…"
+        return (person + via)[:MAX_AUTHOR]
 
 
 PRINCIPAL_KEY: Final[web.RequestKey[Principal]] = web.RequestKey("principal", Principal)
@@ -200,11 +225,45 @@ def authenticate(engine: Engine, header: str) -> Principal | None:
     given = token.encode("utf-8", "surrogateescape")
     found: Principal | None = None
     if hmac.compare_digest(given, engine.settings.api.token.encode()):
-        found = Principal(ADMIN_NAME, "admin")
+        found = Principal(ADMIN_NAME, "admin", engine.settings.api.delegate)
     for user in engine.settings.api.users:
         if hmac.compare_digest(given, user.token.encode()) and found is None:
-            found = Principal(user.name, user.role)
+            found = Principal(user.name, user.role, user.delegate)
     return found
+
+
+def acting_for(principal: Principal, request: web.Request) -> Principal:
+    """The principal with the person X-Rufina-Acting-User names, when it does.
+
+    Only a delegate's token may send it (403 ``not_a_delegate``: nothing of the request happens);
+    its value is one UTF-8 text percent-encoded as ``urllib.parse.quote(text, safe="")`` writes
+    it, 1 to `MAX_ACTING_USER` characters decoded, none a control character (400
+    ``bad_acting_user``): the audit log and the engine's log name it.
+    """
+    given = request.headers.getall(ACTING_USER_HEADER, [])
+    if not given:
+        return principal
+    if not principal.delegate:
+        raise ApiError(
+            403,
+            "not_a_delegate",
+            f"this token may not act for another person ({ACTING_USER_HEADER})",
+        )
+    refused = ApiError(
+        400,
+        "bad_acting_user",
+        f"{ACTING_USER_HEADER} must be one name of 1 to {MAX_ACTING_USER} characters, UTF-8 "
+        "percent-encoded, without control characters",
+    )
+    if len(given) != 1 or not _PERCENT_ENCODED.fullmatch(given[0]):
+        raise refused
+    try:
+        person = unquote(given[0], errors="strict")
+    except UnicodeDecodeError:
+        raise refused from None
+    if len(person) > MAX_ACTING_USER or any(unicodedata.category(c) == "Cc" for c in person):
+        raise refused
+    return replace(principal, acting_user=person)
 
 
 @web.middleware
@@ -228,7 +287,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
                     "forbidden",
                     f"this request needs the {needed} role (you are {principal.role})",
                 )
-            request[PRINCIPAL_KEY] = principal
+            request[PRINCIPAL_KEY] = acting_for(principal, request)
             if request.can_read_body:
                 limit = getattr(request.match_info.route.handler, "max_body", MAX_JSON_BYTES)
                 try:  # read here, under a deadline: a half-sent body must not hold the socket
@@ -448,7 +507,8 @@ async def audit(
     reason: str | None,
     case_number: str | None = None,
 ) -> None:
-    """Append to the audit log (before the caller answers): who, role, when, what, why, how many."""
+    """Append to the audit log (before the caller answers): who (and for whom), role, when, what,
+    why, how many."""
     engine = request.app[ENGINE_KEY]
     principal = request[PRINCIPAL_KEY]
     log = privacy.Audit(engine.store)
@@ -458,14 +518,13 @@ async def audit(
             principal.role,
             action,
             _jsonable(query),
+            acting_user=principal.acting_user,
             reason=reason,
             case_number=case_number,
             results=results,
         )
     )
-    _LOGGER.info(
-        "audit: %s by %s (%s), %s results", action, principal.name, principal.role, results
-    )
+    _LOGGER.info("audit: %s by %s (%s), %s results", action, principal.who, principal.role, results)
 
 
 def _jsonable(value: Any) -> Any:
@@ -560,6 +619,8 @@ async def info(request: web.Request) -> web.Response:
             "detector": engine.recognizer.info.detector,
             "ocr": engine.recognizer.info.ocr,
             "role": request[PRINCIPAL_KEY].role,
+            # Whether this token may act for others (X-Rufina-Acting-User): HA's must.
+            "delegate": request[PRINCIPAL_KEY].delegate,
         }
     )
 
@@ -570,7 +631,7 @@ async def contract_key(request: web.Request) -> web.Response:
     it (docs/mqtt.md, Signatures). Viewer: Home Assistant may hold a viewer token; whoever holds
     it could sign messages, so API tokens are given to trusted consumers only."""
     engine = request.app[ENGINE_KEY]
-    _LOGGER.info("MQTT signing key read by %s", request[PRINCIPAL_KEY].name)
+    _LOGGER.info("MQTT signing key read by %s", request[PRINCIPAL_KEY].who)
     return web.json_response(
         {
             "contract_version": contract.CONTRACT_VERSION,
@@ -790,7 +851,7 @@ async def _evidence_response(
     body = evidence.build_zip(
         items,
         generated_at=now,
-        generated_by=principal.name,
+        generated_by=principal.who,
         reason=reason,
         case_number=case_number,
         query=_jsonable(query),
@@ -1262,7 +1323,7 @@ async def hold_create(request: web.Request) -> web.Response:
     try:
         hold = await engine.in_db(
             lambda: privacy.hold(
-                engine.store, ids, body["case_number"], body["reason"], principal.name
+                engine.store, ids, body["case_number"], body["reason"], principal.who
             )
         )
     except privacy.UnknownTransitError as err:
@@ -1437,7 +1498,7 @@ async def hotlist_create(request: web.Request) -> web.Response:
             action=body.get("action"),
             priority=body.get("priority"),
             description=body.get("description"),
-            created_by=principal.name,
+            created_by=principal.who,
         ),
     )
     await audit(request, "hotlist_create", body, results=1, reason=body.get("description"))
@@ -1510,7 +1571,7 @@ async def hotlist_add(request: web.Request) -> web.Response:
                     stations=body.get("stations"),
                     from_hour=body.get("from_hour"),
                     to_hour=body.get("to_hour"),
-                    added_by=principal.name,
+                    added_by=principal.who,
                     replace=body["replace"],
                 )
             )
@@ -1578,7 +1639,7 @@ async def hotlist_import(request: web.Request) -> web.Response:
             lambda: hotlists_of(request).prepare_import(
                 list_id,
                 text,
-                added_by=principal.name,
+                added_by=principal.who,
                 replace=replace,
                 format=fmt,  # type: ignore[arg-type]
             )
@@ -1684,7 +1745,10 @@ async def settings_view(request: web.Request) -> web.Response:
                 "port": s.api.port,
                 "public_url": s.api.public_url,
                 "max_page": s.api.max_page,
-                "users": [{"name": u.name, "role": u.role} for u in s.api.users],
+                "delegate": s.api.delegate,
+                "users": [
+                    {"name": u.name, "role": u.role, "delegate": u.delegate} for u in s.api.users
+                ],
             },
             "privacy": {
                 "retention_days": s.privacy.retention_days,
@@ -1707,6 +1771,7 @@ def _audit_json(entry: privacy.AuditEntry) -> dict[str, Any]:
         "id": entry.id,
         "time": contract.iso_time(entry.time),
         "actor": entry.actor,
+        "acting_user": entry.acting_user,
         "role": entry.role,
         "action": entry.action,
         "query": entry.query,

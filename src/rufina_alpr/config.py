@@ -163,12 +163,17 @@ SCHEMA: Final = vol.Schema(
                 msg=f"must be a string of at least {MIN_TOKEN_LENGTH} characters",
             ),
             vol.Optional("public_url"): vol.Any(None, vol.Url()),
+            # A delegate's token may name the person it acts for (X-Rufina-Acting-User), whom the
+            # audit log then records: Home Assistant's token, acting for its users. ``delegate``
+            # here is the built-in token's (the add-on turns it on: it hands that token to HA).
+            vol.Optional("delegate", default=False): vol.Boolean(),
             # Named users and their roles; ``token`` above is the built-in admin.
             vol.Optional("users", default=[]): [
                 {
                     vol.Required("name"): vol.All(str, vol.Length(min=1, max=120)),
                     vol.Required("token"): vol.All(str, vol.Length(min=MIN_TOKEN_LENGTH)),
                     vol.Required("role"): vol.In(ROLES),
+                    vol.Optional("delegate", default=False): vol.Boolean(),
                 }
             ],
             vol.Optional("max_page", default=500): vol.All(
@@ -269,11 +274,13 @@ class RecognitionSettings:
 
 @dataclass(frozen=True, slots=True)
 class ApiUser:
-    """Who calls the API, with what role (viewer < operator < admin)."""
+    """Who calls the API, with what role (viewer < operator < admin); a ``delegate`` may act for
+    another person (the API's X-Rufina-Acting-User header)."""
 
     name: str
     token: str = field(repr=False)
     role: str
+    delegate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +303,7 @@ class ApiSettings:
     max_page: int = 500
     ingress: IngressSettings = field(default_factory=IngressSettings)
     max_connections: int | None = None  # None: computed (rufina_alpr.api.default_max_connections)
+    delegate: bool = False  # the built-in token (``token``) may act for another person
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,9 +540,12 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             port=api["port"],
             token=api.get("token") or _generated_token(data_dir),
             public_url=api.get("public_url"),
-            users=tuple(ApiUser(u["name"], u["token"], u["role"]) for u in api["users"]),
+            users=tuple(
+                ApiUser(u["name"], u["token"], u["role"], u["delegate"]) for u in api["users"]
+            ),
             max_page=api["max_page"],
             max_connections=api["max_connections"],
+            delegate=api["delegate"],
             ingress=IngressSettings(
                 enabled=api["ingress"]["enabled"],
                 trusted_proxies=tuple(api["ingress"]["trusted_proxies"]),

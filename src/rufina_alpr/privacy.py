@@ -87,9 +87,12 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """``actor``: the token's user; ``acting_user``: the person it acted for (a delegate's)."""
+
     id: int
     time: datetime
     actor: str
+    acting_user: str | None
     role: str
     action: str
     query: dict[str, Any]
@@ -342,12 +345,13 @@ class Audit:
         action: str,
         query: Mapping[str, Any],
         *,
+        acting_user: str | None = None,
         reason: str | None = None,
         case_number: str | None = None,
         results: int | None = None,
         now: datetime | None = None,
     ) -> int:
-        """Append one entry (who, what, why, how many results); returns its id."""
+        """Append one entry (who, for whom, what, why, how many results); returns its id."""
         if not actor or not action:
             raise ValueError("an audit entry needs an actor and an action")
         with self._store.engine.begin() as connection:
@@ -356,6 +360,7 @@ class Audit:
                 .values(
                     time=_utc(now or datetime.now(UTC)),
                     actor=actor[:120],
+                    acting_user=acting_user[:120] if acting_user else None,
                     role=role[:16],
                     action=action[:48],
                     query=_jsonable(query),
@@ -378,10 +383,19 @@ class Audit:
         limit: int = 100,
         offset: int = 0,
     ) -> list[AuditEntry]:
-        """Entries matching every filter given, newest first; time window [start, end)."""
+        """Entries matching every filter given, newest first; time window [start, end).
+
+        ``actor``: the token's user by name, or the person it acted for by any part of theirs
+        ("Bianchi" finds "Comandante Bianchi (Home Assistant user 6b0f...)"), case aside.
+        """
         query = sa.select(audit_log)
         if actor is not None:
-            query = query.where(audit_log.c.actor == actor)
+            query = query.where(
+                sa.or_(
+                    audit_log.c.actor == actor,
+                    audit_log.c.acting_user.icontains(actor, autoescape=True),
+                )
+            )
         if action is not None:
             query = query.where(audit_log.c.action == action)
         if case_number is not None:
@@ -397,6 +411,7 @@ class Audit:
                     id=int(row.id),
                     time=_utc(row.time),
                     actor=row.actor,
+                    acting_user=row.acting_user,
                     role=row.role,
                     action=row.action,
                     query=dict(row.query),

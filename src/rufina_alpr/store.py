@@ -214,7 +214,8 @@ held_transits = sa.Table(
 )
 
 # Append-only record of every search, route query, export and hotlist change (the store has no
-# method that updates or deletes it): who, when, what, and why.
+# method that updates or deletes it): who, when, what, and why. ``actor`` is the token's user;
+# ``acting_user`` (v5) the person a delegate's token acted for (Home Assistant's user), if any.
 audit_log = sa.Table(
     "audit_log",
     metadata,
@@ -227,6 +228,7 @@ audit_log = sa.Table(
     sa.Column("reason", sa.String(500)),
     sa.Column("case_number", sa.String(64)),
     sa.Column("results", sa.Integer),
+    sa.Column("acting_user", sa.String(120)),  # last, where the v5 migration adds it
     sa.Index("ix_audit_log_time", "time"),
 )
 
@@ -370,11 +372,19 @@ def _create_engine_meta_v4(connection: Connection) -> None:
     connection.execute(engine_meta.insert().values(key=SIGNING_KEY, value=secrets.token_hex(32)))
 
 
+def _add_acting_user_v5(connection: Connection) -> None:
+    """The audit log's ``acting_user``, NULL in the entries written before it. A database created
+    at v5 has it already (v2 makes the audit log in its current shape)."""
+    if "acting_user" not in {c["name"] for c in sa.inspect(connection).get_columns("audit_log")}:
+        connection.execute(sa.text("ALTER TABLE audit_log ADD COLUMN acting_user VARCHAR(120)"))
+
+
 MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     _create_v1,
     _create_v2,
     _key_events_by_camera_v3,
     _create_engine_meta_v4,
+    _add_acting_user_v5,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

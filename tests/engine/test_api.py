@@ -230,6 +230,7 @@ async def test_info(client: TestClient[Any, Any], recognizer: Recognizer, engine
         "detector": recognizer.info.detector,
         "ocr": recognizer.info.ocr,
         "role": "operator",
+        "delegate": False,
     }
 
 

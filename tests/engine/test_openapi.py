@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.mutations import OperatorKind
 from schemathesis.generation.modes import GenerationMode
 
 from rufina_alpr.api import OPENAPI_PATH, create_app, server_options
@@ -55,7 +56,9 @@ async def engine(tmp_path: Path, recognizer: Recognizer) -> AsyncIterator[Engine
     settings = settings_from_mapping(
         {
             "data_dir": str(tmp_path),
-            "api": {"token": ADMIN},  # api.max_page: its default, the maximum described
+            # api.max_page: its default, the maximum described. A delegate: the acting user's
+            # header, when schemathesis sends it, is judged by its value (documented exactly).
+            "api": {"token": ADMIN, "delegate": True},
             "stations_file": str(default_registry_path()),
         }
     )
@@ -95,6 +98,25 @@ def _problems(label: str, err: BaseException, answer: str) -> list[str]:
     return [f"{label}: {getattr(f, 'title', type(f).__name__)}: {answer}" for f in failures]
 
 
+def _one_valid_item_sent(operation: Any, case: Any) -> bool:
+    """Whether the negations of a negative case are all an array query parameter's type changed
+    to a scalar whose text is one valid item (``id=343``, ``id=true``: transit ids): the request
+    sent is then a valid one, which schemathesis knows of scalar parameters only. (A negation
+    that leaves the Authorization header out is not on the wire: every case is sent with it.)"""
+    mutations = [
+        m for m in getattr(case.meta.phase.data, "mutations", ()) if m.parameter != "Authorization"
+    ]
+    parameters = {parameter.name: parameter for parameter in operation.query}
+    return bool(mutations) and all(
+        m.operator is OperatorKind.CHANGE_TYPE
+        and m.original_value == "array"
+        and m.parameter in parameters
+        and isinstance(value := (case.query or {}).get(m.parameter), str | int | float)
+        and parameters[m.parameter].get_validator().is_valid([str(value)])
+        for m in mutations
+    )
+
+
 def _fuzz_operation(
     operation: Any,
     mode: GenerationMode,
@@ -125,6 +147,7 @@ def _fuzz_operation(
             hypothesis.assume(
                 not any(v == [] for k, v in (case.query or {}).items() if k not in declared)
             )
+            hypothesis.assume(not _one_valid_item_sent(operation, case))
         response = case.call(base_url=base_url, headers=headers, timeout=30)
         statuses.add(response.status_code)
         try:

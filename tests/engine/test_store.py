@@ -11,14 +11,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from rufina_alpr.privacy import Audit
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.store import (
     PASSAGE_COUNTED,
     PASSAGE_UNREAD,
     SCHEMA_VERSION,
+    SIGNING_KEY,
     Store,
     StoreError,
+    audit_log,
     crops,
+    engine_meta,
     metadata,
     passages,
     reads,
@@ -282,6 +286,60 @@ def test_v2_database_is_keyed_by_camera_keeping_its_rows(store_url: str) -> None
                 )
                 == 0
             )
+    finally:
+        store.close()
+
+
+def _v4_database(url: str) -> None:
+    """A database as engines before v5 made it: an audit log without `acting_user`, one entry."""
+    old = sa.MetaData()
+    for table in metadata.sorted_tables:
+        if table is not audit_log:
+            table.to_metadata(old)
+    before = sa.Table(
+        audit_log.name,
+        old,
+        *(
+            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in audit_log.columns
+            if c.name != "acting_user"
+        ),
+    )
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        old.create_all(connection)
+        for version in range(1, 5):
+            connection.execute(
+                schema_version.insert().values(version=version, applied_at=datetime.now(UTC))
+            )
+        connection.execute(engine_meta.insert().values(key=SIGNING_KEY, value="ab" * 32))
+        connection.execute(
+            before.insert().values(
+                time=NOON, actor="agente.rossi", role="operator", action="search", query={}
+            )
+        )
+    engine.dispose()
+
+
+def test_v4_audit_log_gets_the_acting_user_keeping_its_entries(store_url: str) -> None:
+    _v4_database(store_url)
+    store = Store(store_url, worker="rufina/worker-1")
+    try:
+        log = Audit(store)
+        log.record(
+            "home-assistant", "operator", "search", {}, acting_user="Comandante Bianchi", now=NOON
+        )
+        assert [(e.actor, e.acting_user) for e in log.entries()] == [
+            ("home-assistant", "Comandante Bianchi"),
+            ("agente.rossi", None),
+        ]
+        assert [e.actor for e in log.entries(actor="bianchi")] == ["home-assistant"]
+        assert store.signing_key() == "ab" * 32, "the v4 key is kept"
+        with store.engine.connect() as connection:
+            versions = connection.execute(sa.select(schema_version.c.version)).scalars().all()
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
     finally:
         store.close()
 
