@@ -195,10 +195,19 @@ async def test_every_page_loads_in_italian_without_console_errors(
     await page.wait_for_selector("#traffic-out svg")
     await panel.shot("05-traffico")
 
+    # A search Home Assistant's token made for one of its users: the person, then the token.
+    log = privacy.Audit(panel.harness.engine.store)
+    await panel.harness.engine.in_db(
+        lambda: log.record(
+            "home-assistant", "operator", "search", {}, acting_user="Comandante Bianchi"
+        )
+    )
     await panel.go("audit")
     await page.fill("#audit-reason", "Controllo periodico del registro")
     await page.click("#audit-form button[type=submit]")
     await page.wait_for_selector("#audit-table tr[data-action=search]")
+    acting = page.locator("#audit-table td", has_text="Comandante Bianchi tramite home-assistant")
+    assert await acting.count() == 1
     await panel.shot("06-registro")
 
     await panel.go("system")

@@ -493,6 +493,11 @@ function kpi(key, value) {
 }
 
 // ------------------------------------------------------------------ audit
+// The token's user, or the person it acted for through it (Home Assistant's user).
+function auditActor(entry) {
+  return entry.acting_user ? t("audit.via", { person: entry.acting_user, actor: entry.actor }) : entry.actor;
+}
+
 function auditPage(root) {
   if (RANK[state.me.role] < RANK.admin) {
     root.append(h("h1", {}, t("audit.title")), h("p", { class: "card" }, t("audit.admins")));
@@ -504,7 +509,7 @@ function auditPage(root) {
   const since = h("input", { id: "audit-since", type: "datetime-local", value: localInput(new Date(Date.now() - 7 * 86400000)) });
   const out = h("div", { id: "audit-out", "aria-live": "polite" });
   const form = h("form", { class: "card grid", id: "audit-form" },
-    label(t("reason"), reason, t("reasonHint")), label(t("audit.actor"), actor), label(t("audit.action"), action),
+    label(t("reason"), reason, t("reasonHint")), label(t("audit.actor"), actor, t("audit.actorHint")), label(t("audit.action"), action),
     label(t("since"), since), h("button", { type: "submit" }, t("audit.show")));
   async function load() {
     const body = await get("api/v1/audit", { reason: reason.value.trim(), actor: actor.value.trim(), action: action.value.trim(), since: isoFromLocal(since.value), limit: 200 });
@@ -512,7 +517,7 @@ function auditPage(root) {
       h("caption", {}, t("audit.caption")),
       h("thead", {}, h("tr", {}, [t("time"), t("audit.actor"), t("audit.action"), t("reason"), t("caseNumber"), t("audit.query"), t("audit.results")].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, body.entries.map((entry) => h("tr", { "data-action": entry.action },
-        h("td", {}, fmtTime(entry.time)), h("td", {}, `${entry.actor} (${t(`role.${entry.role}`)})`), h("td", {}, entry.action),
+        h("td", {}, fmtTime(entry.time)), h("td", {}, `${auditActor(entry)} (${t(`role.${entry.role}`)})`), h("td", {}, entry.action),
         h("td", {}, entry.reason || ""), h("td", {}, entry.case_number || ""),
         h("td", { class: "query" }, h("code", {}, JSON.stringify(entry.query))), h("td", {}, entry.results ?? "")))))) : h("p", {}, t("none")));
   }
