@@ -100,6 +100,7 @@ def test_options_and_broker_become_engine_settings(
     assert settings.api.host == "0.0.0.0" and settings.api.port == start_script.API_PORT
     assert settings.api.public_url == f"http://abcd1234-rufina-alpr:{start_script.API_PORT}"
     assert settings.api.token == API_TOKEN
+    assert settings.api.delegate is True, "HA's token names the HA user in the audit log"
     assert settings.api.ingress.enabled is True
     assert settings.api.ingress.role == "viewer"
     assert settings.api.ingress.admins == ("comandante",)
