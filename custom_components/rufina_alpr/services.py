@@ -213,39 +213,38 @@ async def _operator_engine(call: ServiceCall) -> tuple[RufinaAlprHub, RufinaAlpr
     return hub, hub.client.acting_for(person)
 
 
+# The engine's refusals that name only the engine, and the translated error each becomes.
+ENGINE_ERRORS: tuple[tuple[type[RufinaAlprApiError], str], ...] = (
+    (RufinaAlprNotDelegateError, "engine_not_delegate"),
+    (RufinaAlprForbiddenError, "engine_forbidden"),
+    (RufinaAlprConnectionError, "engine_unreachable"),
+)
+
+
 async def _api_call[R](hub: RufinaAlprHub, request: Callable[[], Awaitable[R]]) -> R:
     """Run an API request; its failures become translated errors."""
     name = hub.entry.title
     try:
         return await request()
-    except RufinaAlprNotDelegateError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="engine_not_delegate",
-            translation_placeholders={"name": name},
-        ) from err
-    except RufinaAlprForbiddenError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="engine_forbidden",
-            translation_placeholders={"name": name},
-        ) from err
-    except RufinaAlprAuthError as err:
-        hub.async_token_refused()
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
-    except RufinaAlprRequestError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="engine_refused",
-            translation_placeholders={"name": name, "message": err.message or err.code},
-        ) from err
-    except RufinaAlprConnectionError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="engine_unreachable",
-            translation_placeholders={"name": name},
-        ) from err
     except RufinaAlprApiError as err:
+        for kind, key in ENGINE_ERRORS:
+            if isinstance(err, kind):
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key=key,
+                    translation_placeholders={"name": name},
+                ) from err
+        if isinstance(err, RufinaAlprAuthError):
+            hub.async_token_refused()
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        if isinstance(err, RufinaAlprRequestError):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="engine_refused",
+                translation_placeholders={"name": name, "message": err.message or err.code},
+            ) from err
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="engine_error",

@@ -189,9 +189,11 @@ def _string_constants(*names: str, pattern: str) -> set[str]:
 
 def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
     """Every translated exception and repair issue raised in the code has its text."""
+    from custom_components.rufina_alpr.services import ENGINE_ERRORS  # noqa: PLC0415
+
     keys = _string_constants(
         "__init__.py", "services.py", "permissions.py", pattern=r'translation_key="([a-z_]+)"'
-    )
+    ) | {key for _, key in ENGINE_ERRORS}
     assert keys
     assert keys == set(strings["exceptions"])
     from custom_components.rufina_alpr import const  # noqa: PLC0415
