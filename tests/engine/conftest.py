@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ import cv2
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
 
+from rufina_alpr.api import Timeouts, create_app, server_options
 from rufina_alpr.benchmark import direct_alpr
 from rufina_alpr.broker import MosquittoBroker, free_port, wait_for_port
 from rufina_alpr.config import Settings
@@ -343,3 +346,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("measured figures")
         for line in _FIGURES:
             terminalreporter.write_line(line)
+
+
+@asynccontextmanager
+async def api_client(
+    engine: Engine, timeouts: Timeouts | None = None
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A test client of the engine's HTTP API, served as `start_api` serves it."""
+    server = TestServer(create_app(engine), host="127.0.0.1")
+    await server.start_server(**server_options(timeouts or Timeouts()))
+    async with TestClient(server) as client:
+        yield client

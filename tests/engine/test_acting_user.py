@@ -18,7 +18,7 @@ from urllib.parse import quote
 import hypothesis
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.test_utils import TestClient, make_mocked_request
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
@@ -30,14 +30,13 @@ from rufina_alpr.api import (
     ApiError,
     Principal,
     acting_for,
-    create_app,
-    server_options,
 )
 from rufina_alpr.config import SettingsError, load_settings, settings_from_mapping
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
 from rufina_alpr.stations import default_registry_path
 
+from .conftest import api_client
 from .traffic_day import TrafficDay, generate_day, insert_day
 
 ADMIN = "acting-admin-token-0123456789abcdef"
@@ -90,9 +89,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer, day: TrafficDay) -> Asy
 
 @pytest.fixture
 async def client(engine: Engine) -> AsyncIterator[TestClient[Any, Any]]:
-    server = TestServer(create_app(engine), host="127.0.0.1")
-    await server.start_server(**server_options())
-    async with TestClient(server) as test_client:
+    async with api_client(engine) as test_client:
         yield test_client
 
 

@@ -20,16 +20,16 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from rufina_alpr import __version__, contract
-from rufina_alpr.api import create_app, server_options
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
 from rufina_alpr.stations import default_registry_path
 from rufina_alpr.store import audit_log
 
+from .conftest import api_client
 from .traffic_day import CROP, TrafficDay, generate_day, insert_day
 
 ADMIN = "api-admin-token-0123456789abcdef"
@@ -77,9 +77,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer, day: TrafficDay) -> Asy
 
 @pytest.fixture
 async def client(engine: Engine) -> AsyncIterator[TestClient[Any, Any]]:
-    server = TestServer(create_app(engine), host="127.0.0.1")
-    await server.start_server(**server_options())  # as `start_api` runs it
-    async with TestClient(server) as test_client:
+    async with api_client(engine) as test_client:
         yield test_client
 
 

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from rufina_alpr.api import (
     MAX_IMPORT_BYTES,
@@ -28,8 +28,6 @@ from rufina_alpr.api import (
     AcceptErrorLimiter,
     ApiSite,
     Timeouts,
-    create_app,
-    server_options,
     start_api,
 )
 from rufina_alpr.broker import free_port
@@ -37,6 +35,8 @@ from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
 from rufina_alpr.stations import default_registry_path
+
+from .conftest import api_client
 
 ADMIN = "limits-admin-token-0123456789abcdef"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
@@ -62,9 +62,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer) -> AsyncIterator[Engine
 
 @pytest.fixture
 async def client(engine: Engine) -> AsyncIterator[TestClient[Any, Any]]:
-    server = TestServer(create_app(engine), host="127.0.0.1")
-    await server.start_server(**server_options(FAST))
-    async with TestClient(server) as test_client:
+    async with api_client(engine, FAST) as test_client:
         yield test_client
 
 

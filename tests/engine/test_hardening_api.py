@@ -18,11 +18,11 @@ from typing import Any
 import hypothesis
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from hypothesis import strategies as st
 
 from rufina_alpr import privacy, traffic
-from rufina_alpr.api import Timeouts, create_app, server_options, start_api
+from rufina_alpr.api import Timeouts, start_api
 from rufina_alpr.broker import MosquittoBroker, free_port
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.contract import Topics
@@ -35,6 +35,7 @@ from rufina_alpr.service import Engine
 from rufina_alpr.stations import default_registry_path
 from rufina_alpr.store import Store, hotlist_entries
 
+from .conftest import api_client
 from .test_store import NOON, add_passage, make_transit
 
 SETTINGS = hypothesis.settings(
@@ -233,9 +234,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer) -> AsyncIterator[Engine
 
 @pytest.fixture
 async def client(engine: Engine) -> AsyncIterator[TestClient[Any, Any]]:
-    server = TestServer(create_app(engine), host="127.0.0.1")
-    await server.start_server(**server_options())
-    async with TestClient(server) as test_client:
+    async with api_client(engine) as test_client:
         yield test_client
 
 
