@@ -10,17 +10,13 @@ from homeassistant.components import mqtt
 from homeassistant.const import CONF_API_TOKEN, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers import (
-    config_validation as cv,
-    device_registry as dr,
-    issue_registry as ir,
-)
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import EngineInfo, RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprAuthError
 from .compat import OPTIONS_FLOW_RELOADS
-from .const import DOMAIN, ISSUE_TOKEN_NOT_DELEGATE, ISSUE_TOKEN_REFUSED, LOGGER
+from .const import DOMAIN, LOGGER
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .services import async_setup_services
 
@@ -51,9 +47,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -
     info: EngineInfo | None = None
     refused = False
     try:
-        info = await client.async_get_info()
-        ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_TOKEN_REFUSED}_{entry.entry_id}")
-        _async_check_delegate(hass, entry, info)
+        info = await client.async_get_info()  # the hub's repairs say what it answered
     except RufinaAlprAuthError:
         # A rotated token must not take the devices down: MQTT carries the data (and the
         # signing key is kept in the entry); re-authentication is asked for at once.
@@ -76,26 +70,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -
         # reconfigure and reauth (async_update_reload_and_abort) reload the entry themselves.
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
-
-
-def _async_check_delegate(
-    hass: HomeAssistant, entry: RufinaAlprConfigEntry, info: EngineInfo
-) -> None:
-    """A repair while the engine says that its token may not name the Home Assistant user an
-    action is for: the actions would be refused rather than audited under the wrong person."""
-    issue_id = f"{ISSUE_TOKEN_NOT_DELEGATE}_{entry.entry_id}"
-    if info.delegate is not False:
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
-        return
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        issue_id,
-        is_fixable=False,
-        severity=ir.IssueSeverity.WARNING,
-        translation_key=ISSUE_TOKEN_NOT_DELEGATE,
-        translation_placeholders={"instance": info.instance},
-    )
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: RufinaAlprConfigEntry) -> None:

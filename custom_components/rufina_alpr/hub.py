@@ -1,7 +1,9 @@
 """The hub: the one object that owns an engine's MQTT subscriptions, its API client and its state.
 
 Entities never touch MQTT themselves: they read the hub's state and register listeners for the
-keys they show, so one payload updates exactly the entities that depend on it.
+keys they show, so one payload updates exactly the entities that depend on it. The hub tells
+what happened to the two objects it owns: its repair issues (`repairs.py`) and its devices in the
+device registry (`devices.py`).
 """
 
 from __future__ import annotations
@@ -10,16 +12,14 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.components.mqtt.models import ReceiveMessage
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
-from homeassistant.helpers.event import async_call_later, async_track_time_interval
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .api import (
@@ -30,31 +30,18 @@ from .api import (
     RufinaAlprForbiddenError,
     RufinaAlprRequestError,
 )
-from .compat import async_get_device
 from .const import (
-    CONF_OFFLINE_ISSUE_MINUTES,
     CONF_PLATES_IN_EVENTS,
     CONF_SIGNING_KEY,
     CONF_TOPIC_PREFIX,
-    DEFAULT_OFFLINE_ISSUE_MINUTES,
     DOMAIN,
     EVENT_HOTLIST_MATCH,
     EVENT_TRANSIT,
-    ISSUE_CONTRACT_MISMATCH,
-    ISSUE_ENGINE_OFFLINE,
-    ISSUE_FORGED_MESSAGES,
-    ISSUE_FRIGATE_OFFLINE,
-    ISSUE_STATION_OFFLINE,
-    ISSUE_STATION_REASONS,
-    ISSUE_TOKEN_REFUSED,
-    ISSUE_UNSIGNED_ENGINE,
-    KIND_LPR,
     LOGGER,
-    MANUFACTURER,
-    REASON_FRIGATE_OFFLINE,
     SIGNAL_TRIGGER,
     SUPPORTED_CONTRACT_VERSION,
 )
+from .devices import RufinaAlprDevices
 from .models import (
     EngineHealth,
     EngineStats,
@@ -68,6 +55,7 @@ from .models import (
     decode,
     parse_stations,
 )
+from .repairs import RufinaAlprRepairs
 from .retention import async_purge_recorder, plate_entity_ids, strip_plates
 from .signing import MAX_EVENT_AGE, SIGNATURE_FIELDS, in_future, key_id, sent_at, verify
 
@@ -157,21 +145,15 @@ class RufinaAlprHub:
         self._key_asked: datetime | None = None
         self._hotlists_asked: datetime | None = None
         self._unlisted_matches: dict[str, HotlistMatch] = {}
-        self._forged_issue = False
         self._seen: deque[str] = deque(maxlen=SEEN_TRANSITS)
         self._seen_alerts: deque[tuple[str, str, str]] = deque(maxlen=SEEN_TRANSITS)
         self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
         self._station_adders: list[Callable[[Station], None]] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
-        self._offline_timer: CALLBACK_TYPE | None = None
-        # Repairs of Frigate's and the stations' health, by issue id: the clocks still running,
-        # the issue each would raise (translation key, placeholders) and the issues raised.
-        self._health_timers: dict[str, CALLBACK_TYPE] = {}
-        self._health_pending: dict[str, tuple[str, dict[str, str]]] = {}
-        self._health_issues: set[str] = set()
         self._unavailable_logged = False
         self._warned_versions: set[str] = set()
-        self._engine_device_id: str | None = None
+        self.repairs = RufinaAlprRepairs(hass, entry, self.instance)
+        self.devices = RufinaAlprDevices(hass, entry, self.instance, client.url)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -181,8 +163,9 @@ class RufinaAlprHub:
         With the API away the key kept from the last setup serves; without one, messages wait
         (the latest per topic) until the key is read.
         """
-        self._async_update_engine_device()
+        self.devices.async_update_engine(self.status, self.info)
         if self.info is not None:
+            self.repairs.async_token_accepted(self.info)
             self._key_asked = dt_util.utcnow()
             await self._async_fetch_key()
         self.mqtt_connected = mqtt.is_connected(self.hass)
@@ -288,15 +271,7 @@ class RufinaAlprHub:
         if not self.token_refused:
             self.token_refused = True
             LOGGER.warning("Engine %s refused the API token: asking for a new one", self.instance)
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                f"{ISSUE_TOKEN_REFUSED}_{self.entry.entry_id}",
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_TOKEN_REFUSED,
-                translation_placeholders={"instance": self.instance},
-            )
+            self.repairs.async_token_refused()
         self.entry.async_start_reauth(self.hass)
 
     def _announce_list(self, list_id: str) -> None:
@@ -327,8 +302,7 @@ class RufinaAlprHub:
         if self._key_task is not None:
             self._key_task.cancel()
         self._held.clear()
-        self._cancel_offline_timer()
-        self._cancel_health_timers()
+        self.repairs.async_stop()
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -378,28 +352,21 @@ class RufinaAlprHub:
         """Entities show data only while the broker is reachable and the engine is online."""
         return self.mqtt_connected and self.online is True
 
-    @property
-    def offline_issue_minutes(self) -> int:
-        """How long the engine may be offline before a repair issue is raised."""
-        minutes: int = self.entry.options.get(
-            CONF_OFFLINE_ISSUE_MINUTES, DEFAULT_OFFLINE_ISSUE_MINUTES
-        )
-        return minutes
-
     def engine_identifier(self) -> tuple[str, str]:
         """Device registry identifier of the engine."""
-        return (DOMAIN, self.instance)
+        return self.devices.engine_identifier()
 
     def station_identifier(self, station_id: str) -> tuple[str, str]:
         """Device registry identifier of a station: unique across engines."""
-        return (DOMAIN, f"{self.instance}_{station_id}")
+        return self.devices.station_identifier(station_id)
 
     def station_device_id(self, station_id: str) -> str | None:
         """Device registry id of a station, for events and device triggers."""
-        device = async_get_device(
-            self.hass, self.entry.entry_id, self.station_identifier(station_id)
-        )
-        return device.id if device else None
+        return self.devices.station_device_id(station_id)
+
+    def station_issue_id(self, station_id: str) -> str:
+        """Repair issue id of a station offline for long."""
+        return self.repairs.station_issue_id(station_id)
 
     # -- signatures ------------------------------------------------------------------------
 
@@ -448,27 +415,7 @@ class RufinaAlprHub:
         """Count and log a message not acted on; the first one raises a repair issue."""
         self.refused[kind] = self.refused.get(kind, 0) + 1
         LOGGER.debug("Ignoring a %s message on %s: %s", kind, topic, why)
-        if self._forged_issue:
-            return
-        self._forged_issue = True
-        LOGGER.warning(
-            "Ignoring messages on %s/# that engine %s did not sign, or not lately (first: %s "
-            "on %s); check who may publish there",
-            self.prefix,
-            self.instance,
-            kind,
-            topic,
-        )
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            f"{ISSUE_FORGED_MESSAGES}_{self.entry.entry_id}",
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_FORGED_MESSAGES,
-            translation_placeholders={"instance": self.instance, "topic": topic},
-        )
+        self.repairs.async_message_refused(self.prefix, kind, topic)
 
     def _reading_key(self) -> bool:
         return self._key_task is not None and not self._key_task.done()
@@ -490,7 +437,6 @@ class RufinaAlprHub:
 
     async def _async_fetch_key(self, *, replay: bool = False) -> None:
         """Read the signing key from the API; keep it in the entry for a start without the API."""
-        issue_id = f"{ISSUE_UNSIGNED_ENGINE}_{self.entry.entry_id}"
         try:
             key = await self.client.async_get_signing_key()
         except RufinaAlprRequestError as err:
@@ -502,15 +448,7 @@ class RufinaAlprHub:
                 "publishes is used until it is updated",
                 self.instance,
             )
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_UNSIGNED_ENGINE,
-                translation_placeholders={"instance": self.instance},
-            )
+            self.repairs.async_engine_unsigned()
             return
         except RufinaAlprForbiddenError as err:
             LOGGER.warning("The engine's signing key cannot be read now: %s", err)
@@ -521,7 +459,7 @@ class RufinaAlprHub:
         except RufinaAlprApiError as err:
             LOGGER.warning("The engine's signing key cannot be read now: %s", err)
             return
-        ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        self.repairs.async_engine_signs()
         if key != self.signing_key:
             if self.signing_key is not None:
                 LOGGER.info("Engine %s signs with a new key", self.instance)
@@ -585,68 +523,18 @@ class RufinaAlprHub:
         self._count("status")
         previous = self.status
         self.status = status
-        self._check_contract_version(status)
+        self.repairs.async_contract_announced(status)
         if previous is None or previous.online != status.online:
-            self._async_online_changed(status.online)
+            if status.online:
+                self.repairs.async_engine_online()
+            else:
+                self.repairs.async_engine_offline()
         if previous is None or previous.engine_version != status.engine_version:
-            self._async_update_engine_device()
+            self.devices.async_update_engine(self.status, self.info)
         self._log_availability()
         self._async_check_health()
         self._notify(KEY_STATUS)
         self._notify(KEY_AVAILABILITY)
-
-    def _check_contract_version(self, status: EngineStatus) -> None:
-        issue_id = f"{ISSUE_CONTRACT_MISMATCH}_{self.entry.entry_id}"
-        if status.contract_version == SUPPORTED_CONTRACT_VERSION:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_CONTRACT_MISMATCH,
-            translation_placeholders={
-                "instance": self.instance,
-                "engine_version": status.engine_version,
-                "contract_version": str(status.contract_version),
-                "supported_version": str(SUPPORTED_CONTRACT_VERSION),
-            },
-        )
-
-    def _async_online_changed(self, online: bool) -> None:
-        """Start or stop the clock of the 'offline for long' repair issue."""
-        self._cancel_offline_timer()
-        if online:
-            ir.async_delete_issue(
-                self.hass, DOMAIN, f"{ISSUE_ENGINE_OFFLINE}_{self.entry.entry_id}"
-            )
-            return
-        self._offline_timer = async_call_later(
-            self.hass, self.offline_issue_minutes * 60, self._async_raise_offline_issue
-        )
-
-    def _cancel_offline_timer(self) -> None:
-        if self._offline_timer is not None:
-            self._offline_timer()
-            self._offline_timer = None
-
-    @callback
-    def _async_raise_offline_issue(self, _now: datetime) -> None:
-        self._offline_timer = None
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            f"{ISSUE_ENGINE_OFFLINE}_{self.entry.entry_id}",
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_ENGINE_OFFLINE,
-            translation_placeholders={
-                "instance": self.instance,
-                "minutes": str(self.offline_issue_minutes),
-            },
-        )
 
     # -- Frigate's and the stations' health ------------------------------------------------
 
@@ -667,90 +555,10 @@ class RufinaAlprHub:
         self._async_check_health()
         self._notify(KEY_HEALTH)
 
-    def _health_problems(self) -> dict[str, tuple[str, dict[str, str]]]:
-        """The repair issues the current health calls for, by issue id.
-
-        While Frigate is offline every station is too (reason `frigate_offline`): the one Frigate
-        issue stands for them all, rather than one issue per station.
-        """
-        problems: dict[str, tuple[str, dict[str, str]]] = {}
-        if (health := self.health) is None:
-            return problems
-        minutes = str(self.offline_issue_minutes)
-        if health.frigate.online is False:
-            problems[f"{ISSUE_FRIGATE_OFFLINE}_{self.entry.entry_id}"] = (
-                ISSUE_FRIGATE_OFFLINE,
-                {"instance": self.instance, "minutes": minutes},
-            )
-            return problems
-        for station_id, station in health.stations.items():
-            if station.online is not False or station.reason == REASON_FRIGATE_OFFLINE:
-                continue
-            known = self.stations.get(station_id)
-            problems[self.station_issue_id(station_id)] = (
-                ISSUE_STATION_REASONS.get(station.reason or "", ISSUE_STATION_OFFLINE),
-                {
-                    "instance": self.instance,
-                    "station": known.name if known else station_id,
-                    "camera": known.camera if known else station_id,
-                    "reason": station.reason or "unknown",
-                    "minutes": minutes,
-                },
-            )
-        return problems
-
-    def station_issue_id(self, station_id: str) -> str:
-        """Repair issue id of a station offline for long."""
-        return f"{ISSUE_STATION_OFFLINE}_{self.entry.entry_id}_{station_id}"
-
     @callback
     def _async_check_health(self) -> None:
-        """Start, keep or stop the clocks of the health repairs; remove those that recovered.
-
-        The engine's health is only as fresh as the engine: while it (or the broker) is away no
-        clock runs and raised issues stay, until the engine is back and says what changed.
-        """
-        if not self.available:
-            self._cancel_health_timers()
-            return
-        problems = self._health_problems()
-        self._health_pending = problems
-        for issue_id in set(self._health_timers) - set(problems):
-            self._health_timers.pop(issue_id)()
-        for issue_id in self._health_issues - set(problems):
-            self._health_issues.discard(issue_id)
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-        for issue_id in problems:
-            if issue_id in self._health_issues:
-                self._async_raise_health_issue(issue_id)  # the reason may have changed
-            elif issue_id not in self._health_timers:
-                self._health_timers[issue_id] = async_call_later(
-                    self.hass,
-                    self.offline_issue_minutes * 60,
-                    partial(self._async_health_timer_fired, issue_id),
-                )
-
-    def _cancel_health_timers(self) -> None:
-        while self._health_timers:
-            self._health_timers.popitem()[1]()
-
-    @callback
-    def _async_health_timer_fired(self, issue_id: str, _now: datetime) -> None:
-        self._health_timers.pop(issue_id, None)
-        self._health_issues.add(issue_id)
-        self._async_raise_health_issue(issue_id)
-
-    def _async_raise_health_issue(self, issue_id: str) -> None:
-        translation_key, placeholders = self._health_pending[issue_id]
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=translation_key,
-            translation_placeholders=placeholders,
-        )
+        """Frigate's and the stations' health repairs follow the health while it is fresh."""
+        self.repairs.async_health_changed(self.available, self.health, self.stations)
 
     def _log_availability(self) -> None:
         """Log once when the entities go unavailable and once when they are back."""
@@ -772,69 +580,16 @@ class RufinaAlprHub:
             self._reject("stations", msg.topic, err)
             return
         self._count("stations")
-        registry = dr.async_get(self.hass)
-        for station in stations.values():
-            self._async_update_station_device(registry, station)
-        self._async_remove_stale_devices(registry, set(stations))
+        self.devices.async_update_stations(stations)
+        for cache in (self.last_transits, self.crops, self.live_transits, self.hotlist_matches):
+            for station_id in set(cache) - set(stations):
+                del cache[station_id]
         new = [station for sid, station in stations.items() if sid not in self.stations]
         self.stations = stations
         for station in new:
             for adder in list(self._station_adders):
                 adder(station)
         self._async_check_health()  # station names in the health repairs
-
-    def _async_update_station_device(self, registry: dr.DeviceRegistry, station: Station) -> None:
-        """Create or refresh a station's device: name, model, area suggestion, engine link.
-
-        The link goes by the engine's device id (`via_device_id`), which every supported Home
-        Assistant accepts when updating a device (`via_device`, by identifier, is deprecated).
-        """
-        device = registry.async_get_or_create(
-            config_entry_id=self.entry.entry_id,
-            identifiers={self.station_identifier(station.id)},
-            name=station.name,
-            manufacturer=MANUFACTURER,
-            model="LPR station" if station.kind == KIND_LPR else "Context station",
-            model_id=station.kind,
-            suggested_area=station.locality,
-        )
-        if device.via_device_id != self._engine_device_id:
-            registry.async_update_device(device.id, via_device_id=self._engine_device_id)
-
-    def _async_remove_stale_devices(self, registry: dr.DeviceRegistry, keep: set[str]) -> None:
-        """Stations the engine no longer announces lose their device (and its entities)."""
-        keep_identifiers = {self.station_identifier(sid) for sid in keep}
-        keep_identifiers.add(self.engine_identifier())
-        for device in dr.async_entries_for_config_entry(registry, self.entry.entry_id):
-            if device.identifiers & keep_identifiers:
-                continue
-            LOGGER.info(
-                "Removing station device %s: the engine no longer announces it", device.name
-            )
-            registry.async_remove_device(device.id)  # a device belongs to this entry only
-        for cache in (self.last_transits, self.crops, self.live_transits, self.hotlist_matches):
-            for station_id in set(cache) - keep:
-                del cache[station_id]
-
-    @callback
-    def _async_update_engine_device(self) -> None:
-        """The engine device: name, versions and a link to its operator UI."""
-        version = self.status.engine_version if self.status else None
-        if version is None and self.info is not None:
-            version = self.info.engine_version
-        self._engine_device_id = (
-            dr.async_get(self.hass)
-            .async_get_or_create(
-                config_entry_id=self.entry.entry_id,
-                identifiers={self.engine_identifier()},
-                name=self.entry.title,
-                manufacturer=MANUFACTURER,
-                model="ALPR engine",
-                sw_version=version,
-                configuration_url=self.client.url,
-            )
-            .id
-        )
 
     @callback
     def _async_on_stats(self, msg: ReceiveMessage) -> None:
