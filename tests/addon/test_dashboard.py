@@ -49,8 +49,8 @@ import paho.mqtt.client as paho
 import pytest
 import yaml
 
-from rufina_alpr.broker import MosquittoBroker, free_port
-from rufina_alpr.replay import FrigateReplay, load_photos
+from rufina_alpr.sim.broker import MosquittoBroker, free_port
+from rufina_alpr.sim.replay import FrigateReplay, load_photos
 from rufina_alpr.stations import load_registry
 
 from ..dashboard_entities import dashboard_entities

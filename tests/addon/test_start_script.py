@@ -27,9 +27,9 @@ import paho.mqtt.client as paho
 import pytest
 from aiohttp import web
 
-from rufina_alpr.broker import MosquittoBroker, free_port
 from rufina_alpr.config import load_settings
-from rufina_alpr.replay import FrigateReplay, load_photos
+from rufina_alpr.sim.broker import MosquittoBroker, free_port
+from rufina_alpr.sim.replay import FrigateReplay, load_photos
 from rufina_alpr.stations import load_registry
 
 from .conftest import REGISTRY, REPO, START_SCRIPT

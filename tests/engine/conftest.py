@@ -28,17 +28,17 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from rufina_alpr.api import Timeouts, create_app, server_options
-from rufina_alpr.benchmark import direct_alpr
-from rufina_alpr.broker import MosquittoBroker, free_port, wait_for_port
+from rufina_alpr.cli.bench.benchmark import direct_alpr
+from rufina_alpr.cli.demo import TransitCollector, engine_settings
 from rufina_alpr.config import Settings
-from rufina_alpr.demo import TransitCollector, engine_settings
 from rufina_alpr.paths import SHARED
 from rufina_alpr.recognizer import (
     ModelSettings,
     Recognizer,
 )
-from rufina_alpr.replay import FrigateReplay, Photo, load_photos
 from rufina_alpr.service import Engine
+from rufina_alpr.sim.broker import MosquittoBroker, free_port, wait_for_port
+from rufina_alpr.sim.replay import FrigateReplay, Photo, load_photos
 from rufina_alpr.stations import Station, load_registry
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -30,10 +30,10 @@ from rufina_alpr.api import (
     Timeouts,
     start_api,
 )
-from rufina_alpr.broker import free_port
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
+from rufina_alpr.sim.broker import free_port
 from rufina_alpr.stations import default_registry_path
 
 from .conftest import api_client

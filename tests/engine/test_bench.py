@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from rufina_alpr.broker import MosquittoBroker
-from rufina_alpr.demo import TransitCollector, engine_settings
-from rufina_alpr.pgtemp import TemporaryPostgres
+from rufina_alpr.cli.demo import TransitCollector, engine_settings
 from rufina_alpr.recognizer import OFFLINE_CROP_DETECTOR, OFFLINE_DETECTOR, Recognizer
-from rufina_alpr.replay import FrigateReplay, load_photos
 from rufina_alpr.service import Engine
+from rufina_alpr.sim.broker import MosquittoBroker
+from rufina_alpr.sim.pgtemp import TemporaryPostgres
+from rufina_alpr.sim.replay import FrigateReplay, load_photos
 from rufina_alpr.store import passages, transits
 
 from .conftest import TEST_STATIONS, direct_fast_alpr_count, require

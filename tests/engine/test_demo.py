@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from rufina_alpr import demo
-from rufina_alpr.broker import AmqttBroker, BrokerError, free_port
-from rufina_alpr.demo import TransitCollector, plates_match, run_demo
+from rufina_alpr.cli import demo
+from rufina_alpr.cli.demo import TransitCollector, plates_match, run_demo
 from rufina_alpr.mqtt import MqttLink
-from rufina_alpr.replay import load_photos
+from rufina_alpr.sim.broker import AmqttBroker, BrokerError, free_port
+from rufina_alpr.sim.replay import load_photos
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 from rufina_alpr import contract
 from rufina_alpr.mqtt import Message, MqttLink
-from rufina_alpr.replay import TrackedObject, load_photos
+from rufina_alpr.sim.replay import TrackedObject, load_photos
 from rufina_alpr.stations import default_registry_path, load_registry
 
 REGISTRY = default_registry_path()

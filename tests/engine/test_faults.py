@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from rufina_alpr.broker import MosquittoBroker
-from rufina_alpr.demo import TransitCollector
-from rufina_alpr.replay import FrigateReplay, load_photos
+from rufina_alpr.cli.demo import TransitCollector
+from rufina_alpr.sim.broker import MosquittoBroker
+from rufina_alpr.sim.replay import FrigateReplay, load_photos
 from rufina_alpr.store import Store
 
 from .conftest import TEST_STATIONS

@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
+from rufina_alpr.cli.stations import add_stations_commands
 from rufina_alpr.frigate_config import (
     FRIGATE_VERSIONS,
     PLATE_LABEL,
@@ -22,7 +23,6 @@ from rufina_alpr.frigate_config import (
     generate_frigate_config,
 )
 from rufina_alpr.stations import Registry, load_registry
-from rufina_alpr.stations_cli import add_stations_commands
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = REPO / "frigate_config" / "stations.yaml"

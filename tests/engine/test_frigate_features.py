@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 
 from rufina_alpr import contract
-from rufina_alpr.broker import MosquittoBroker
 from rufina_alpr.frigate import FrigateClient, FrigateError, ssl_context
 from rufina_alpr.mqtt import Message, MqttLink
-from rufina_alpr.replay import CameraGeometry, FrigateAuth, FrigateReplay, Photo, load_photos
 from rufina_alpr.service import Engine
+from rufina_alpr.sim.broker import MosquittoBroker
+from rufina_alpr.sim.replay import CameraGeometry, FrigateAuth, FrigateReplay, Photo, load_photos
 
 from .conftest import TEST_STATIONS, plates_equal, require
 

@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 import pytest
 
-from rufina_alpr.broker import MosquittoBroker, free_port
 from rufina_alpr.frigate import (
     EventError,
     FrigateClient,
@@ -30,7 +29,8 @@ from rufina_alpr.frigate import (
     parse_plate,
 )
 from rufina_alpr.paths import SHARED
-from rufina_alpr.replay import (
+from rufina_alpr.sim.broker import MosquittoBroker, free_port
+from rufina_alpr.sim.replay import (
     FRIGATE_VERSION,
     EventRecord,
     FrigateAuth,

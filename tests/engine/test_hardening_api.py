@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from rufina_alpr import privacy, traffic
 from rufina_alpr.api import Timeouts, start_api
-from rufina_alpr.broker import MosquittoBroker, free_port
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.contract import Topics
 from rufina_alpr.csv_cells import FORMULA_START, safe_cell, unescape_cell
@@ -32,6 +31,7 @@ from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
+from rufina_alpr.sim.broker import MosquittoBroker, free_port
 from rufina_alpr.stations import default_registry_path
 from rufina_alpr.store import Store, hotlist_entries
 

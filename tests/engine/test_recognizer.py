@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from rufina_alpr import recognizer as recognizer_module
-from rufina_alpr.broker import MosquittoBroker
 from rufina_alpr.fusion import fuse
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.recognizer import (
@@ -27,7 +26,8 @@ from rufina_alpr.recognizer import (
     ModelSettings,
     Recognizer,
 )
-from rufina_alpr.replay import load_photos
+from rufina_alpr.sim.broker import MosquittoBroker
+from rufina_alpr.sim.replay import load_photos
 
 from .conftest import plates_equal
 

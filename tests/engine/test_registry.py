@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from rufina_alpr.cli.stations import add_stations_commands
 from rufina_alpr.stations import (
     Registry,
     RegistryError,
@@ -19,7 +20,6 @@ from rufina_alpr.stations import (
     load_registry,
     parse_registry,
 )
-from rufina_alpr.stations_cli import add_stations_commands
 
 REGISTRY = Path(__file__).resolve().parents[2] / "frigate_config" / "stations.yaml"
 NEW_LOCALITIES = {"Pomino", "Falgano", "Masseto", "Via Roma"}

@@ -2,7 +2,8 @@
 
 Mosquitto when it is installed (the real thing, also what Home Assistant's add-on runs), otherwise
 the pure-Python amqtt (MQTT 3.1.1 only), whose clients are admitted by
-:class:`rufina_alpr.amqtt_auth.LoopbackClients` so that persistent sessions survive a disconnect.
+:class:`rufina_alpr.sim.amqtt_auth.LoopbackClients` so that persistent sessions survive a
+disconnect.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class AmqttBroker:
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             # Only the plugins named here load: no $SYS topics, no topic checks.
-            "plugins": {"rufina_alpr.amqtt_auth.LoopbackClients": {}},
+            "plugins": {"rufina_alpr.sim.amqtt_auth.LoopbackClients": {}},
         }
         self._broker = _Amqtt(config)
         await self._broker.start()

@@ -23,12 +23,12 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rufina_alpr.broker import Broker, BrokerError, embedded_broker
 from rufina_alpr.config import Settings, settings_from_mapping
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.recognizer import Recognizer, model_settings_for
-from rufina_alpr.replay import FrigateReplay, Photo
 from rufina_alpr.service import Engine
+from rufina_alpr.sim.broker import Broker, BrokerError, embedded_broker
+from rufina_alpr.sim.replay import FrigateReplay, Photo
 from rufina_alpr.stations import Station, load_registry
 
 _LOGGER = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from rufina_alpr import __version__
-from rufina_alpr.bench import add_bench_commands
-from rufina_alpr.broker import BrokerError
+from rufina_alpr.cli.bench import add_bench_commands
+from rufina_alpr.cli.hotlists import add_hotlist_commands
+from rufina_alpr.cli.stations import add_stations_commands
 from rufina_alpr.config import SettingsError, load_settings
-from rufina_alpr.hotlist_cli import add_hotlist_commands
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
 from rufina_alpr.recognizer import (
     ImageError,
@@ -31,7 +31,7 @@ from rufina_alpr.recognizer import (
     decode_image,
     model_settings_for,
 )
-from rufina_alpr.stations_cli import add_stations_commands
+from rufina_alpr.sim.broker import BrokerError
 from rufina_alpr.store import StoreError
 
 _LOGGER = logging.getLogger("rufina_alpr")
@@ -285,8 +285,8 @@ def cmd_models_check(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    from rufina_alpr.demo import print_summary, run_demo  # noqa: PLC0415
-    from rufina_alpr.replay import PHOTO_SUFFIXES, load_photos  # noqa: PLC0415
+    from rufina_alpr.cli.demo import print_summary, run_demo  # noqa: PLC0415
+    from rufina_alpr.sim.replay import PHOTO_SUFFIXES, load_photos  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()

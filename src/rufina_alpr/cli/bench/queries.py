@@ -9,7 +9,6 @@ traffic (the older days are rolled up and purged first, untimed, as a running en
 
 from __future__ import annotations
 
-import argparse
 import random
 import tempfile
 import time
@@ -173,24 +172,3 @@ def run(count: int, store_url: str | None) -> int:
         )
         store.close()
     return 0
-
-
-def cmd_bench_queries(args: argparse.Namespace) -> int:
-    return run(args.transits, args.store_url)
-
-
-def add_bench_commands(commands: Any) -> None:
-    from rufina_alpr.benchmark import add_bench_arguments  # noqa: PLC0415
-
-    bench = commands.add_parser(
-        "bench",
-        help="benchmarks: the full measurement (default) or `queries`",
-        description="Without a sub-command: accuracy, throughput against raw fast-alpr, latency,"
-        " memory, load sweep and (--workers N) scale-out. `bench queries`: store queries.",
-    )
-    add_bench_arguments(bench)
-    sub = bench.add_subparsers(dest="bench_command", required=False, metavar="COMMAND")
-    queries = sub.add_parser("queries", help="route, wildcard search and purge times")
-    queries.add_argument("--transits", type=int, default=1_000_000, help="transits to generate")
-    queries.add_argument("--store-url", help="empty database URL (default: a temporary SQLite)")
-    queries.set_defaults(func=cmd_bench_queries)

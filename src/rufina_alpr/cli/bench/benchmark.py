@@ -47,12 +47,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rufina_alpr.broker import MosquittoBroker
-from rufina_alpr.demo import TransitCollector, demo_stations
+from rufina_alpr.cli.demo import TransitCollector, demo_stations
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
 from rufina_alpr.plate_formats import edit_distance
-from rufina_alpr.replay import FrigateReplay, Photo, load_photos
+from rufina_alpr.sim.broker import MosquittoBroker
+from rufina_alpr.sim.replay import FrigateReplay, Photo, load_photos
 from rufina_alpr.stations import Station
 
 _LOGGER = logging.getLogger(__name__)
@@ -550,7 +550,7 @@ def _postgres_when(needed: bool) -> Iterator[Any]:
     if not needed:
         yield None
         return
-    from rufina_alpr.pgtemp import TemporaryPostgres  # noqa: PLC0415
+    from rufina_alpr.sim.pgtemp import TemporaryPostgres  # noqa: PLC0415
 
     server = TemporaryPostgres()
     server.start()

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from rufina_alpr.broker import free_port, wait_for_port
+from rufina_alpr.sim.broker import free_port, wait_for_port
 
 
 def pg_bin(name: str) -> str | None:
