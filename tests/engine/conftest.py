@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from rufina_alpr.api import Timeouts, create_app, server_options
-from rufina_alpr.cli.bench.benchmark import direct_alpr
+from rufina_alpr.cli.bench.accuracy import direct_alpr
 from rufina_alpr.cli.demo import TransitCollector, engine_settings
 from rufina_alpr.config import Settings
 from rufina_alpr.paths import SHARED

@@ -1,11 +1,39 @@
-"""`rufina-alpr bench`: the engine benchmark (`benchmark`) and `bench queries` (`queries`)."""
+"""`rufina-alpr bench`: accuracy, throughput against raw fast-alpr, latency, memory, scale-out.
+
+One run on a folder of labelled photos (``labels.csv``: ``file,x,y,w,h,plate``):
+
+1. **raw baseline** — fast-alpr called directly on each photo (the same models), one caller thread
+   (onnxruntime with as many threads as the engine uses in all), then as many caller threads as
+   the engine has recognition workers (one onnxruntime thread each, as the engine runs);
+2. **engine end to end** — a real Mosquitto, the Frigate replay serving the photos through
+   Frigate's HTTP paths and MQTT messages, and the engine as its own process(es) (``rufina-alpr
+   serve``): latency from Frigate's ``end`` to the transit on MQTT at a moderate load, sustained
+   vehicles per second under a saturating load, peak RSS and CPU seconds per vehicle;
+3. the ratio engine ÷ raw, and the accuracy of both (exact with O = 0, at most one character
+   wrong, no read);
+4. a load sweep — offered events per second from 1 to past saturation: achieved rate, latency,
+   queue (events ended but not yet answered), late and lost events;
+5. with ``--workers N`` (N > 1): N engine processes sharing Frigate's events through an MQTT shared
+   subscription and one PostgreSQL, on the same events: speed-up, duplicates, losses.
+
+It prints a table, and writes ``bench.json`` and ``bench.png`` (the load sweep) to ``--out``.
+
+`rufina-alpr bench queries`: query and purge times on a large store (`queries`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from rufina_alpr.cli.bench.phases import BenchOptions, run_bench
 from rufina_alpr.cli.bench.queries import run
+from rufina_alpr.cli.bench.report import print_report, unwritable_folder
+from rufina_alpr.paths import default_models_dir, default_photos_dir
 
 
 def cmd_bench_queries(args: argparse.Namespace) -> int:
@@ -13,8 +41,6 @@ def cmd_bench_queries(args: argparse.Namespace) -> int:
 
 
 def add_bench_commands(commands: Any) -> None:
-    from rufina_alpr.cli.bench.benchmark import add_bench_arguments  # noqa: PLC0415
-
     bench = commands.add_parser(
         "bench",
         help="benchmarks: the full measurement (default) or `queries`",
@@ -27,3 +53,68 @@ def add_bench_commands(commands: Any) -> None:
     queries.add_argument("--transits", type=int, default=1_000_000, help="transits to generate")
     queries.add_argument("--store-url", help="empty database URL (default: a temporary SQLite)")
     queries.set_defaults(func=cmd_bench_queries)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console()
+    data = Path(args.data) if args.data else default_photos_dir()
+    if data is None or not (data / "labels.csv").is_file():
+        console.print("No labelled photos: give --data DIR (a folder with labels.csv).")
+        return 2
+    models = Path(args.models).expanduser() if args.models else default_models_dir()
+    if args.out and (problem := unwritable_folder(Path(args.out))) is not None:
+        console.print(f"[red]error:[/] cannot write to {args.out}: {problem}", soft_wrap=True)
+        return 2  # before minutes of benchmarking, not after
+    options = BenchOptions(
+        data=data,
+        models_dir=models,
+        limit=args.limit,
+        workers=args.workers,
+        out=Path(args.out) if args.out else None,
+        events=args.events,
+        sweep_rates=[float(r) for r in args.sweep_rates.split(",")] if args.sweep_rates else None,
+        sweep_seconds=args.sweep_seconds,
+        late_ms=args.late_ms,
+        store_url=args.store_url,
+        model_threads=args.model_threads,
+    )
+    try:
+        report = run_bench(options, console)
+    except (FileNotFoundError, RuntimeError) as err:
+        console.print(f"[red]error:[/] {err}")
+        return 2
+    print_report(report, console)
+    if options.out is not None:
+        console.print(f"written: {options.out / 'bench.json'}, {options.out / 'bench.png'}")
+    return 0
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="labelled photos (default: ../shared/data/openalpr-eu-dev)")
+    parser.add_argument(
+        "--models", help="models folder (default: $RUFINA_ALPR_MODELS, ../shared/models)"
+    )
+    parser.add_argument("--limit", type=int, help="use only the first N photos")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="engine processes for the scale-out run (default 1)"
+    )
+    parser.add_argument("--out", help="folder for bench.json and bench.png")
+    parser.add_argument("--events", type=int, help="vehicles in the throughput burst")
+    parser.add_argument("--sweep-rates", help="offered events/s of the load sweep, e.g. 1,4,8")
+    parser.add_argument(
+        "--sweep-seconds", type=float, default=8.0, help="seconds of load per sweep step"
+    )
+    parser.add_argument(
+        "--late-ms", type=float, default=1000.0, help="a transit later than this is late"
+    )
+    parser.add_argument(
+        "--store-url", help="empty database for the engines (default: SQLite, or PostgreSQL)"
+    )
+    parser.add_argument(
+        "--model-threads",
+        type=int,
+        default=1,
+        help="onnxruntime threads per recognition worker (models.threads; 1 as in the engine)",
+    )
+    parser.set_defaults(func=cmd_bench)

@@ -1,6 +1,6 @@
 """`rufina-alpr bench queries`: query and purge times on a store holding a million transits.
 
-(`rufina-alpr bench` without a sub-command is the engine benchmark: see `benchmark`.)
+(`rufina-alpr bench` without a sub-command is the engine benchmark: see `rufina_alpr.cli.bench`.)
 
 It bulk-generates transits (with their passages) at the 15 plate-reading stations, about 12,000 a
 day back from today, then times a route query, wildcard searches and the purge of one day of
