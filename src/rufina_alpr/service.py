@@ -26,23 +26,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
-import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from rufina_alpr import contract, privacy, traffic, verification
 from rufina_alpr.config import Settings
+from rufina_alpr.engine.events import EventState
+from rufina_alpr.engine.reads import ReadScheduler
 from rufina_alpr.frigate import (
     EventError,
     EventKey,
     FrigateClient,
     FrigateError,
     FrigateEvent,
-    LprUpdate,
     PlateGuess,
     event_from_api,
     parse_event,
@@ -56,7 +55,7 @@ from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message, MqttLink, Will
 from rufina_alpr.plate_formats import normalize_plate
 from rufina_alpr.reads import PlateRead
-from rufina_alpr.recognizer import ImageError, Recognizer, decode_image
+from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.stations import Station
 from rufina_alpr.store import PASSAGE_COUNTED, PASSAGE_UNREAD, Store
 from rufina_alpr.transits import Transit
@@ -88,43 +87,6 @@ MAX_LIVE_EVENTS = 2000
 never showed an image is dropped, so forged `new` messages cannot grow memory without bound."""
 VERIFICATIONS = 8
 """Questions to Frigate's API about events (`verification`) at once."""
-
-
-@dataclass(slots=True)
-class EventState:
-    """What the engine knows of one Frigate event until it ends."""
-
-    event: FrigateEvent
-    station: Station
-    first_seen: float = field(default_factory=time.monotonic)
-    reads: list[PlateRead] = field(default_factory=list)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    reads_scheduled: int = 0
-    reads_running: int = 0
-    last_read_at: float = 0.0
-    last_snapshot_time: float | None = None
-    recording_read: bool = False
-    """The last read took the record frame of ``last_snapshot_time`` (else the snapshot)."""
-    newer: FrigateEvent | None = None
-    """The newest snapshot that came while this event's read ran: read next, the others never
-    (under load the `end` read takes the final snapshot anyway)."""
-    failures: list[str] = field(default_factory=list)
-    finalizing: bool = False
-    lpr: LprUpdate | None = None
-    """Frigate's latest plate for this object (`tracked_object_update` type ``lpr``)."""
-    dedicated: bool = False
-    """Known only from LPR updates (a dedicated LPR camera): no `end` will come."""
-    quiet_timer: asyncio.TimerHandle | None = None
-    confirmed: bool = False
-    """Frigate's own record (``GET /api/events/<id>``) is this camera's and label's: its plate
-    replaces the one MQTT brought. Unconfirmed, Frigate's plate counts only where the engine's
-    own OCR agrees with it (`verification`)."""
-    store_retries: int = 0
-
-    @property
-    def unseen(self) -> bool:
-        """Nothing of the event was ever seen but messages: no image asked for, no plate."""
-        return self.reads_scheduled == 0 and self.lpr is None and not self.finalizing
 
 
 class StoreFailure(RuntimeError):
@@ -162,16 +124,12 @@ class Engine:
         self._inflight: set[str] = set()
         self._alerts_inflight: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._pool = ThreadPoolExecutor(
-            settings.recognition.workers, thread_name_prefix="recognize"
-        )
         self._db = ThreadPoolExecutor(1, thread_name_prefix="store")
-        self._slots = asyncio.Semaphore(settings.recognition.queue_size)
-        self._waiting = 0
-        self._deferred: dict[EventKey, tuple[EventState, FrigateEvent]] = {}
-        """Optional reads refused while the workers were busy, by event, oldest first."""
         self._session: aiohttp.ClientSession | None = None
         self.frigate: FrigateClient | None = None
+        self.scheduler = ReadScheduler(
+            settings, recognizer, self.metrics, frigate=lambda: self.frigate, events=self._events
+        )
         frigate_prefix = settings.mqtt.frigate_prefix
         self._frigate_prefix = frigate_prefix
         events_topic = f"{frigate_prefix}/events"
@@ -203,8 +161,6 @@ class Engine:
         self._camera_roles: dict[str, dict[str, str]] = {}
         self._health_sent: dict[str, Any] | None = None
         self._health_started = time.monotonic()
-        self._detect_sizes: dict[str, tuple[int, int]] = {}
-        self._config_loaded_at: float | None = None
         self._reconcile_lock = asyncio.Lock()
         self._reread_lock = asyncio.Lock()
         self._verifying = asyncio.Semaphore(VERIFICATIONS)
@@ -271,7 +227,7 @@ class Engine:
         )
         if self._session is not None:
             await self._session.close()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.scheduler.shutdown()
         await self.in_db(self.store.close)
         self._db.shutdown(wait=True)
 
@@ -330,7 +286,7 @@ class Engine:
     @property
     def queue_length(self) -> int:
         """Images waiting for a recognizer slot or being read."""
-        return self._waiting
+        return self.scheduler.queue_length
 
     def _status(self, state: str) -> dict[str, Any]:
         return contract.status_payload(
@@ -461,7 +417,7 @@ class Engine:
             state.finalizing = True
             self._spawn(self._finalize(state, message), name=f"finalize-{event.id}")
             return True
-        self._offer_read(state, event)
+        self.scheduler.offer(state, event)
         return False
 
     def _on_lpr_update(self, payload: bytes) -> None:
@@ -533,7 +489,7 @@ class Engine:
         dropped = self._events.pop(oldest)
         if dropped.quiet_timer is not None:
             dropped.quiet_timer.cancel()
-        self._deferred.pop(oldest, None)
+        self.scheduler.discard(oldest)
         self.metrics.inc("events_dropped_unseen")
         return True
 
@@ -663,214 +619,9 @@ class Engine:
             self._spawn(self.reread_unreachable(), name="reread")
         self._publish_health(force=True)
 
-    def _offer_read(self, state: EventState, event: FrigateEvent) -> bool:
-        """An optional read of a `new`/`update` snapshot: started now (True), kept to be read
-        later, or not wanted (False).
-
-        Reads of these snapshots run only while a worker would otherwise be idle: under load
-        each vehicle then costs one inference, and an `end` never queues behind another
-        vehicle's optional read. One that comes while the vehicle's own read runs is read
-        next; one refused because the workers are busy waits (the newest snapshot of each
-        vehicle, oldest vehicle first) for a worker to come free before `end`.
-        """
-        if not event.has_snapshot or event.snapshot_time is None:
-            return False
-        if event.snapshot_time == state.last_snapshot_time:
-            return False
-        budget = self.settings.recognition.max_reads_per_event - 1  # one is kept for `end`
-        if state.reads_scheduled >= budget:
-            return False
-        if state.reads_running:
-            state.newer = event
-            return False
-        interval = self.settings.recognition.min_update_interval
-        if state.reads_scheduled and time.monotonic() - state.last_read_at < interval:
-            return False
-        if self._waiting >= self.settings.recognition.queue_size:
-            self.metrics.inc("reads_dropped")
-            return False
-        if self._busy():
-            if state.event.key in self._deferred:
-                self.metrics.inc("reads_skipped_busy")  # replaced by a newer snapshot
-            self._deferred[state.event.key] = (state, event)  # keeps its place in line
-            return False
-        self._start_read(state, event)
-        return True
-
-    def _start_read(self, state: EventState, event: FrigateEvent) -> None:
-        due = self._recording_due(event)
-        # During the event the frame's segment is not recorded yet: that read takes the
-        # snapshot, and the `end` read waits for the segment (which delays the transit).
-        wait = due if due is not None and (due == 0 or event.type == "end") else None
-        if due and wait is None:
-            self.metrics.inc("images_recording_not_yet")
-        state.reads_scheduled += 1
-        state.reads_running += 1
-        state.last_read_at = time.monotonic()
-        state.last_snapshot_time = event.snapshot_time
-        state.recording_read = wait is not None
-        state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event, wait)))
-
-    def _busy(self) -> bool:
-        return self._waiting >= max(1, self.settings.recognition.workers - 1)
-
-    def _read_deferred(self) -> None:
-        """A worker came free: start the oldest vehicle's deferred read, if any is still useful.
-        One at a time: `_waiting` counts a read only once its task runs."""
-        while self._deferred and not self._busy():
-            key = next(iter(self._deferred))
-            state, event = self._deferred.pop(key)
-            live = self._events.get(key) is state and not state.finalizing
-            if live and self._offer_read(state, event):
-                return
-
-    def _recording_due(self, event: FrigateEvent) -> float | None:
-        """Seconds until the record stream's frame at the snapshot time can exist (0: now), or
-        None when no record frame is wanted (another ``image_source``, or no snapshot time, as
-        for events from ``GET /api/events``). Counted on Frigate's clock, the message's own
-        end or frame time, so the hosts' clocks need not agree."""
-        if self.settings.frigate.image_source != "recording" or event.snapshot_time is None:
-            return None
-        now = event.end_time if event.end_time is not None else event.frame_time
-        return max(0.0, event.snapshot_time + self.settings.frigate.recording_delay - now)
-
-    async def _read(
-        self, state: EventState, event: FrigateEvent, recording_wait: float | None
-    ) -> None:
-        """One read; ``recording_wait`` (None: no record frame) is how long to wait first for
-        the record frame's segment."""
-        if recording_wait:
-            self.metrics.inc("images_recording_waited")
-            _LOGGER.debug(
-                "event %s: waiting %.1f s for its recording segment", event.id, recording_wait
-            )
-            await asyncio.sleep(recording_wait)
-        self._waiting += 1
-        try:
-            async with self._slots:
-                try:
-                    data, box, frame_size = await self._image(
-                        event, recording=recording_wait is not None
-                    )
-                except FrigateError as err:
-                    self.metrics.inc("images_failed")
-                    state.failures.append(f"{UNREACHABLE if err.transient else 'frigate'}: {err}")
-                    _LOGGER.warning("snapshot of event %s not available: %s", event.id, err)
-                    return
-                self.metrics.inc("images_fetched")
-                try:
-                    reads = await asyncio.get_running_loop().run_in_executor(
-                        self._pool,
-                        self._recognize,
-                        data,
-                        box,
-                        event.snapshot_time,
-                        frame_size,
-                        event.relative_box,
-                    )
-                except ImageError as err:
-                    self.metrics.inc("images_invalid")
-                    state.failures.append(f"image: {err}")
-                    _LOGGER.warning("snapshot of event %s unusable: %s", event.id, err)
-                    return
-                except Exception as err:  # a model failure must not take other events down
-                    self.metrics.inc("reads_failed")
-                    state.failures.append(f"recognizer: {err}")
-                    _LOGGER.exception("plate recognition failed on event %s", event.id)
-                    return
-                self.metrics.inc("reads_done")
-                state.reads.extend(reads)
-        finally:
-            self._waiting -= 1
-            state.reads_running -= 1
-            newer, state.newer = state.newer, None
-            started = newer is not None and not state.finalizing and self._offer_read(state, newer)
-            if not started:  # the worker is free for another vehicle's deferred read
-                self._read_deferred()
-
-    async def _image(
-        self, event: FrigateEvent, *, recording: bool
-    ) -> tuple[bytes, tuple[int, int, int, int] | None, tuple[int, int] | None]:
-        """The best image Frigate has of the event, with the vehicle box and the size of the
-        frame that box is in (None: the image's own): the record-stream frame at the snapshot
-        time when ``recording`` (detect box scaled), the clean copy of an ended event (unless
-        ``image_source`` is ``snapshot``), snapshot.jpg; each falls back to the ones after it,
-        and a dedicated LPR event to its thumbnail at last."""
-        assert self.frigate is not None
-        source = self.settings.frigate.image_source
-        box = event.snapshot_box or event.box
-        ended = event.type == "end"
-        quality = self.settings.frigate.snapshot_quality
-        if recording and event.snapshot_time is not None:
-            size = await self._detect_size(event.camera)
-            if size is not None or box is None:
-                try:
-                    data = await self.frigate.recording_frame(event.camera, event.snapshot_time)
-                    self.metrics.inc("images_recording")
-                    return data, box, size
-                except FrigateError as err:
-                    self.metrics.inc("images_recording_failed")
-                    _LOGGER.debug("no recording frame for %s: %s", event.id, err)
-        if source != "snapshot" and ended:
-            clean = await self.frigate.clean_snapshot(event.id)
-            if clean is not None:
-                self.metrics.inc("images_clean")
-                return clean, box, None
-            self.metrics.inc("images_clean_missing")
-        try:
-            data = await self.frigate.rendered_snapshot(event.id, quality=quality)
-        except FrigateError as err:
-            if event.source != "lpr" or err.status is None:
-                raise
-            data = await self.frigate.thumbnail(event.id)
-        self.metrics.inc("images_snapshot")
-        return data, box, None
-
-    async def _detect_size(self, camera: str) -> tuple[int, int] | None:
-        """The camera's detect resolution from Frigate's effective config (asked at most once a
-        minute while unknown): boxes are in detect pixels, recordings in record pixels."""
-        if camera in self._detect_sizes:
-            return self._detect_sizes[camera]
-        now = time.monotonic()
-        if self._config_loaded_at is not None and now - self._config_loaded_at < 60:
-            return None
-        self._config_loaded_at = now
-        assert self.frigate is not None
-        try:
-            config = await self.frigate.config()
-        except (FrigateError, ValueError) as err:
-            _LOGGER.warning("Frigate's config is not available: %s", err)
-            return None
-        for name, camera_config in (config.get("cameras") or {}).items():
-            detect = camera_config.get("detect") if isinstance(camera_config, dict) else None
-            if isinstance(detect, dict):
-                width, height = detect.get("width"), detect.get("height")
-                if isinstance(width, int) and isinstance(height, int) and width > 0 < height:
-                    self._detect_sizes[name] = (width, height)
-        return self._detect_sizes.get(camera)
-
-    def _recognize(
-        self,
-        data: bytes,
-        box: tuple[int, int, int, int] | None,
-        frame_time: float | None,
-        frame_size: tuple[int, int] | None = None,
-        relative_box: tuple[float, float, float, float] | None = None,
-    ) -> list[PlateRead]:
-        image = decode_image(data, max_pixels=self.settings.recognition.max_image_pixels)
-        height, width = image.shape[:2]
-        if box is not None and frame_size is not None:
-            sx, sy = width / frame_size[0], height / frame_size[1]
-            box = (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
-        elif box is None and relative_box is not None:
-            x, y, w, h = relative_box
-            box = (
-                round(x * width),
-                round(y * height),
-                round((x + w) * width),
-                round((y + h) * height),
-            )
-        return self.recognizer.read(image, vehicle_box=_clip_box(box, image), frame_time=frame_time)
+    def _recognize(self, *args: Any, **kwargs: Any) -> list[PlateRead]:
+        """The scheduler's `ReadScheduler.recognize` (kept for tests that read an image)."""
+        return self.scheduler.recognize(*args, **kwargs)
 
     # ----------------------------------------------------------------- outcomes
     async def _finalize(self, state: EventState, message: Message | None) -> None:
@@ -879,8 +630,7 @@ class Engine:
         unreachable, or a forged `end` came first) is settled by this one."""
         event, station = state.event, state.station
         received = time.monotonic()
-        if self._deferred.pop(event.key, None) is not None:
-            self.metrics.inc("reads_skipped_busy")  # its `end` came first: the end read decides
+        self.scheduler.ending(event.key)  # its `end` came first: the end read decides
         retry = refused = False
         try:
             outcome = await self._in_store(
@@ -890,18 +640,13 @@ class Engine:
                 self.metrics.inc("events_duplicate")
                 return
             settle = outcome == PASSAGE_UNREAD
-            if event.has_snapshot and (
-                state.reads_scheduled == 0
-                or event.snapshot_time != state.last_snapshot_time
-                or (self._recording_due(event) is not None and not state.recording_read)
-            ):
-                self._start_read(state, event)
+            self.scheduler.read_end(state)
             verdict = None if state.confirmed else await self._verify(state)
             if verdict is not None and verdict.verdict == "refused":
                 self._refuse(state, verdict)
                 refused = True  # its message is acknowledged, the event is not forgotten
                 return
-            await asyncio.gather(*state.tasks)
+            await self.scheduler.drain(state)
             if verdict is not None and verdict.verdict == "absent" and not state.reads:
                 self.metrics.inc("events_not_in_frigate")
                 _LOGGER.debug("event %s at %s: not in Frigate's events", event.id, station.id)
@@ -1331,7 +1076,7 @@ class Engine:
                 if not state.finalizing and now - state.first_seen > timeout:
                     if state.unseen:  # messages only: nothing to count, nothing to store
                         self._events.pop(key, None)
-                        self._deferred.pop(key, None)
+                        self.scheduler.discard(key)
                         self.metrics.inc("events_expired_unseen")
                         continue
                     state.finalizing = True
@@ -1546,14 +1291,3 @@ def _backoff(retries: int) -> float:
     """Seconds to wait before storing again after ``retries`` failed attempts."""
     first, most = STORE_RETRY
     return float(min(most, first * 2 ** min(retries, 16)))
-
-
-def _clip_box(
-    box: tuple[int, int, int, int] | None, image: np.ndarray
-) -> tuple[int, int, int, int] | None:
-    """Frigate's box in image pixels, or None when it does not fit the image."""
-    if box is None:
-        return None
-    height, width = image.shape[:2]
-    x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(width, box[2]), min(height, box[3])
-    return (x1, y1, x2, y2) if x2 - x1 > 8 and y2 - y1 > 8 else None

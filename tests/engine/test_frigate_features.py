@@ -667,9 +667,9 @@ async def test_accuracy_of_each_input_on_the_shared_photos(
     (box scaled), and that frame fused with Frigate's own read. Frigate's LPR is stood in for by
     the same OCR run on the detect frame and kept only at Frigate's `recognition_threshold`
     (0.9), as Frigate publishes nothing below it."""
+    from rufina_alpr.engine.reads import clip_box as _clip_box  # noqa: PLC0415
     from rufina_alpr.fusion import fuse  # noqa: PLC0415
     from rufina_alpr.reads import PlateRead  # noqa: PLC0415
-    from rufina_alpr.service import _clip_box  # noqa: PLC0415
 
     replay = geometry_replay
     hits: Counter[str] = Counter()

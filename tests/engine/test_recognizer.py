@@ -165,14 +165,14 @@ async def test_end_needs_no_read_when_the_final_snapshot_was_read(
 
 def _hold_reads(engine: Any) -> threading.Event:
     """Make the engine's reads wait (in their worker) until the returned gate is set."""
-    original = engine._recognize
+    original = engine.scheduler.recognize
     gate = threading.Event()
 
     def held(*args: Any, **kwargs: Any) -> Any:
         gate.wait(10)
         return original(*args, **kwargs)
 
-    engine._recognize = held
+    engine.scheduler.recognize = held
     return gate
 
 
