@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import rufina_alpr.web
+import rufina_alpr.api.panel
 
-STATIC = Path(rufina_alpr.web.__file__).parent / "static"
+STATIC = Path(rufina_alpr.api.panel.__file__).parent / "static"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 

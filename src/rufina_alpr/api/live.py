@@ -24,14 +24,10 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from rufina_alpr import __version__, contract
-from rufina_alpr.api import (
-    ENGINE_KEY,
-    PRINCIPAL_KEY,
-    Params,
-    audit,
-    bad_request,
-    requires,
-)
+from rufina_alpr.api.audit import audit
+from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
+from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.params import Params, bad_request
 from rufina_alpr.frigate import FrigateError
 from rufina_alpr.store import Store, _transit_from_row, _utc, crops, transits
 from rufina_alpr.transits import Transit
@@ -39,7 +35,7 @@ from rufina_alpr.transits import Transit
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = logging.getLogger("rufina_alpr.web.live")  # the name its log lines had
 
 POLL_INTERVAL: Final = 1.0
 HEARTBEAT: Final = 15.0

@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 
 from aiohttp import web
 
-from rufina_alpr.web.ingress import ingress_path
+from rufina_alpr.api.auth import ingress_path
 
 STATIC: Final = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES: Final = {

@@ -1,0 +1,92 @@
+"""The HTTP API package's shape: leaves import no resource module, and no import cycle.
+
+``context``, ``params``, ``auth`` and ``audit`` are the leaves; every resource module (one per
+resource, and the panel's ``live`` and ``panel``) imports only leaves; ``app`` collects the
+resource modules; the package's ``__init__`` re-exports from ``app`` and the leaves.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import rufina_alpr.api
+
+PACKAGE = Path(rufina_alpr.api.__file__).parent
+PREFIX = "rufina_alpr.api"
+LEAVES = frozenset({"context", "params", "auth", "audit"})
+FACADES = frozenset({"__init__", "app"})
+
+
+def _module_names() -> set[str]:
+    return {path.stem for path in PACKAGE.glob("*.py")}
+
+
+def _imports(name: str, modules: set[str]) -> set[str]:
+    """The package's modules that ``name`` imports (at import time or under TYPE_CHECKING)."""
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module is not None:
+            if node.level:  # relative: resolve against the package
+                base = PREFIX if node.level == 1 else None
+                module = f"{base}.{node.module}" if base and node.module else base
+            else:
+                module = node.module
+            if module == PREFIX:
+                found |= {alias.name for alias in node.names if alias.name in modules}
+            elif module and module.startswith(PREFIX + "."):
+                found.add(module.removeprefix(PREFIX + ".").split(".")[0])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(PREFIX + "."):
+                    found.add(alias.name.removeprefix(PREFIX + ".").split(".")[0])
+    return (found & modules) - {name}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _module_names()
+    return {name: _imports(name, modules) for name in modules}
+
+
+def test_the_package_has_its_leaves_and_resources() -> None:
+    modules = _module_names()
+    assert modules >= LEAVES | FACADES
+    assert modules >= {"system", "transits", "tracking", "traffic", "holds", "hotlists", "admin"}
+    assert modules >= {"live", "panel"}
+    assert (PACKAGE / "static" / "index.html").is_file()
+
+
+def test_leaves_import_only_leaves() -> None:
+    graph = _graph()
+    for leaf in LEAVES:
+        assert graph[leaf] <= LEAVES, f"{leaf} imports {sorted(graph[leaf] - LEAVES)}"
+
+
+def test_resource_modules_import_only_leaves() -> None:
+    graph = _graph()
+    for name, imported in graph.items():
+        if name in LEAVES | FACADES:
+            continue
+        assert imported <= LEAVES, f"{name} imports {sorted(imported - LEAVES)}"
+
+
+def test_no_module_imports_app_but_the_package() -> None:
+    graph = _graph()
+    assert {name for name, imported in graph.items() if "app" in imported} <= {"__init__"}
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = _graph()
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, (*path, name))
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())
