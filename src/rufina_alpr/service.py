@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from rufina_alpr import contract, privacy, traffic, verification
 from rufina_alpr.config import Settings
 from rufina_alpr.engine.events import EventState
+from rufina_alpr.engine.health import HealthMonitor, short_text
 from rufina_alpr.engine.reads import ReadScheduler
 from rufina_alpr.frigate import (
     EventError,
@@ -73,15 +74,6 @@ ROLLUP_LAG = timedelta(hours=1)
 PLATE_TEXT = re.compile(r"[A-Z0-9]{1,12}")
 # Frigate's dedicated LPR events carry this label (no vehicle class is known for them).
 LPR_LABEL = "license_plate"
-# Frigate's camera roles whose state decides a station's: without detect frames nothing is read.
-DECISIVE_ROLE = "detect"
-# What Frigate publishes on `frigate/available` and `frigate/<camera>/status/<role>`: anything else
-# is not Frigate's and never reaches the health topic.
-AVAILABLE_STATES = frozenset({"online", "offline", "stopped"})
-ROLE_STATES = frozenset({"online", "offline", "disabled"})
-ROLE_NAME = re.compile(r"[a-z_]{1,16}")
-MAX_ROLES = 8
-VERSION_TEXT = re.compile(r"[0-9A-Za-z.+_-]{1,40}")
 MAX_LIVE_EVENTS = 2000
 """Events tracked at once (a town's busiest minute is a few dozen): past it, the oldest one that
 never showed an image is dropped, so forged `new` messages cannot grow memory without bound."""
@@ -152,23 +144,16 @@ class Engine:
             (self._stats_topic, 0),
             (f"{frigate_prefix}/+/status/+", 1),
         )
-        # Frigate's health as last seen (see `health_payload`).
-        self.frigate_available: str | None = None
-        self.frigate_version: str | None = None
-        self._stats_at: float | None = None
-        self._stats_wall: datetime | None = None
-        self._camera_fps: dict[str, float] = {}
-        self._camera_roles: dict[str, dict[str, str]] = {}
+        self.health = HealthMonitor(
+            settings, self.metrics, frigate=lambda: self.frigate, publish=self._publish_health
+        )
         self._health_sent: dict[str, Any] | None = None
-        self._health_started = time.monotonic()
         self._reconcile_lock = asyncio.Lock()
         self._reread_lock = asyncio.Lock()
         self._verifying = asyncio.Semaphore(VERIFICATIONS)
         self._finished_order: deque[EventKey] = deque(maxlen=4096)
         self._finished: set[EventKey] = set()
         """Recently finished events: a late message of one of them is not a new event."""
-        self.store_error: tuple[str, datetime] | None = None
-        """The kind of the store's last failure and since when, until a store call succeeds."""
         self.mqtt = MqttLink(
             host=settings.mqtt.host,
             port=settings.mqtt.port,
@@ -254,23 +239,39 @@ class Engine:
             result = await self.in_db(function, *args)
         except (SQLAlchemyError, OSError) as err:  # not a bug of ours: those fail the task
             self.metrics.inc("store_failures")
-            if self.store_error is None:
-                self.store_error = (type(err).__name__, datetime.now(self.settings.timezone))
-                _LOGGER.error("the store is failing (%s): outcomes wait", type(err).__name__)
-                self._publish_health(force=True)
+            self.health.store_failed(type(err).__name__)
             raise StoreFailure(type(err).__name__) from err
-        if self.store_error is not None and writes:
-            self.store_error = None
-            _LOGGER.info("the store works again")
-            self._publish_health(force=True)
+        if writes:
+            self.health.store_works()
         return result
 
     def store_health(self) -> dict[str, Any]:
         """The store's state for the health topic and ``/api/health``."""
-        if self.store_error is None:
-            return {"state": "ok", "error": None, "since": None}
-        kind, since = self.store_error
-        return {"state": "failing", "error": kind, "since": contract.iso_time(since)}
+        return self.health.store_health()
+
+    @property
+    def store_error(self) -> tuple[str, datetime] | None:
+        """The kind of the store's last failure and since when (`HealthMonitor.store_error`)."""
+        return self.health.store_error
+
+    @store_error.setter
+    def store_error(self, value: tuple[str, datetime] | None) -> None:
+        self.health.store_error = value
+
+    @property
+    def frigate_available(self) -> str | None:
+        """Frigate's last word on ``frigate/available`` (`HealthMonitor`)."""
+        return self.health.frigate_available
+
+    @property
+    def frigate_version(self) -> str | None:
+        """Frigate's version from its last stats (`HealthMonitor`)."""
+        return self.health.frigate_version
+
+    @property
+    def _camera_roles(self) -> dict[str, dict[str, str]]:
+        """The station cameras' role states (`HealthMonitor`; tests look at them)."""
+        return self.health._camera_roles
 
     def _retry_later(self, state: EventState, message: Message | None) -> None:
         """Store the outcome of an event again after a back-off; its message stays unacked."""
@@ -329,33 +330,13 @@ class Engine:
         elif topic == self._reviews_topic:
             self._on_review(message.payload)
         elif topic == self._available_topic:
-            available = _short_text(message.payload)
-            if available in AVAILABLE_STATES:
-                self.frigate_available = available
-                self._publish_health()
-            else:
-                self.metrics.inc("frigate_status_ignored")
+            self.health.on_available(message.payload)
         elif topic == self._stats_topic:
-            self._on_stats(message.payload)
+            self.health.on_stats(message.payload)
         elif topic.startswith(f"{self._frigate_prefix}/") and "/status/" in topic:
             camera, _, role = topic[len(self._frigate_prefix) + 1 :].partition("/status/")
-            self._on_camera_status(camera, role, _short_text(message.payload))
+            self.health.on_camera_status(camera, role, short_text(message.payload))
         return False
-
-    def _on_camera_status(self, camera: str, role: str, state: str | None) -> None:
-        """Keep a station camera's role state: only stations' cameras, Frigate's role names and
-        states (anyone may publish 200,000 made-up topics; they cost nothing here)."""
-        roles = self._camera_roles.get(camera)
-        known = roles is not None or self.settings.station_for_camera(camera) is not None
-        if not known or state not in ROLE_STATES or not ROLE_NAME.fullmatch(role):
-            self.metrics.inc("frigate_status_ignored")
-            return
-        roles = self._camera_roles.setdefault(camera, {})
-        if role not in roles and len(roles) >= MAX_ROLES:
-            self.metrics.inc("frigate_status_ignored")
-            return
-        roles[role] = state
-        self._publish_health()
 
     def _dead_letter(self, message: Message, err: Exception) -> None:
         """Count, log (topic, size and the kind of fault: never the payload, which may hold a
@@ -523,69 +504,9 @@ class Engine:
             if isinstance(event_id, str) and valid_event_id(event_id):
                 self._finish_dedicated((camera, event_id))
 
-    def _on_stats(self, payload: bytes) -> None:
-        try:
-            stats = json.loads(payload)
-            cameras = stats.get("cameras") or {}
-            fps = {
-                name: float(values.get("camera_fps") or 0.0)
-                for name, values in cameras.items()
-                if isinstance(values, dict) and self.settings.station_for_camera(name) is not None
-            }
-            service = stats.get("service") or {}
-        except (ValueError, AttributeError, TypeError):
-            self.metrics.inc("frigate_stats_malformed")
-            return
-        self._stats_at = time.monotonic()
-        self._stats_wall = datetime.now(self.settings.timezone)
-        self._camera_fps = fps
-        version = service.get("version") if isinstance(service, dict) else None
-        if isinstance(version, str) and VERSION_TEXT.fullmatch(version):
-            self.frigate_version = version
-        self._publish_health()
-
     # ----------------------------------------------------------------- Frigate's health
     def health_payload(self) -> dict[str, Any]:
-        now = time.monotonic()
-        timeout = self.settings.frigate.stats_timeout
-        stats_fresh = self._stats_at is not None and now - self._stats_at <= timeout
-        stats_stale = (now - (self._stats_at or self._health_started)) > timeout
-        frigate: contract.HealthState
-        api_down = self.frigate is not None and self.frigate.reachable is False
-        if self.frigate_available in ("offline", "stopped") or stats_stale or api_down:
-            frigate = "offline"
-        elif self.frigate_available == "online" or stats_fresh:
-            frigate = "online"
-        else:
-            frigate = "unknown"
-        stations: dict[str, tuple[contract.HealthState, str | None, dict[str, str]]] = {}
-        for station in self.settings.stations:
-            roles = self._camera_roles.get(station.camera, {})
-            fps = self._camera_fps.get(station.camera) if stats_fresh else None
-            state: contract.HealthState
-            reason: str | None = None
-            if frigate == "offline":
-                state, reason = "offline", "frigate_offline"
-            elif roles.get(DECISIVE_ROLE) == "offline":
-                state, reason = "offline", "detect_offline"
-            elif fps is not None and fps <= 0:
-                state, reason = "offline", "no_frames"
-            elif roles.get(DECISIVE_ROLE) == "disabled" and not fps:
-                state, reason = "offline", "disabled"
-            elif roles.get(DECISIVE_ROLE) == "online" or (fps or 0) > 0:
-                state = "online"
-            else:
-                state = "unknown"
-            stations[station.id] = (state, reason, roles)
-        return contract.health_payload(
-            time=datetime.now(self.settings.timezone),
-            frigate_state=frigate,
-            available=self.frigate_available,
-            last_stats=self._stats_wall,
-            version=self.frigate_version,
-            stations=stations,
-            store=self.store_health(),
-        )
+        return self.health.payload()
 
     def _publish_health(self, *, force: bool = False) -> None:
         """Publish `<prefix>/health` (retained) when something changed, or when ``force``d."""
@@ -1278,13 +1199,6 @@ class Engine:
     async def publish_stats(self) -> None:
         payload = await self.stats_payload()
         self.mqtt.publish(self.topics.stats, self.signer.encode(payload), retain=True)
-
-
-def _short_text(payload: bytes, limit: int = 32) -> str | None:
-    """A short status word from a payload (None: longer, so not one of Frigate's)."""
-    if len(payload) > limit:
-        return None
-    return payload.decode(errors="replace").strip()
 
 
 def _backoff(retries: int) -> float:
