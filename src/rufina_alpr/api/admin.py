@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from rufina_alpr import contract, privacy
-from rufina_alpr.api.audit import audit, page_body
+from rufina_alpr.api.audit import audit, justified, page_body
 from rufina_alpr.api.auth import requires
 from rufina_alpr.api.context import ENGINE_KEY
 from rufina_alpr.api.params import MAX_CASE_NUMBER, MAX_REASON, Params, iso
 
-_LOGGER = logging.getLogger("rufina_alpr.api")  # the name api.py's log lines had
+_LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
 
 @requires("admin")
@@ -110,8 +110,8 @@ def _audit_json(entry: privacy.AuditEntry) -> dict[str, Any]:
 @requires("admin")
 async def audit_view(request: web.Request) -> web.Response:
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     actor = params.text("actor", max_length=120)
     action = params.text("action", max_length=48)
     case = params.text("case", max_length=MAX_CASE_NUMBER)
@@ -131,13 +131,10 @@ async def audit_view(request: web.Request) -> web.Response:
     )
     rows = [_audit_json(entry) for entry in entries]
     query = {"actor": actor, "action": action, "case": case, "since": since, "until": until}
-    await audit(
-        request,
+    await asked.record(
         "audit_log",
         {**query, "limit": limit, "offset": offset},
         results=min(len(rows), limit),
-        reason=reason,
-        case_number=case_number,
     )
     return web.json_response(page_body(rows, limit, offset, "entries"))
 

@@ -35,7 +35,7 @@ from rufina_alpr.hotlist import Hotlists
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine
 
-_LOGGER = logging.getLogger("rufina_alpr.api")  # the name api.py's log lines had
+_LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
 RESOURCES: Final = (system, transits, tracking, traffic, holds, hotlists, admin)
 """The API's resource modules, in the order their routes are added (the panel's come after)."""

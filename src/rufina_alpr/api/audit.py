@@ -1,11 +1,14 @@
 """The audit log: ``audit()`` records who asked what, why and how many results before a
-response with plates goes out; pages of results and the audited page of a query.
+response with plates goes out. ``justified(request)`` is the preamble of every handler that
+returns plates (its parameters, then the ``reason`` it must give) and its ``record`` the audit
+entry with that justification; pages of results and the audited page of a query.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +17,9 @@ from aiohttp import web
 from rufina_alpr import contract, privacy
 from rufina_alpr.api.auth import PRINCIPAL_KEY
 from rufina_alpr.api.context import ENGINE_KEY
-from rufina_alpr.api.params import T, iso
+from rufina_alpr.api.params import Params, T, iso
 
-_LOGGER = logging.getLogger("rufina_alpr.api")  # the name api.py's log lines had
+_LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
 
 async def audit(
@@ -58,29 +61,49 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Justified:
+    """A request that returns plates: its query parameters and the justification it must give
+    (``reason``, optional ``case_number``), read before anything else; ``record`` writes its
+    audit entry with that justification, before the answer goes out."""
+
+    request: web.Request
+    params: Params
+    reason: str
+    case_number: str | None
+
+    async def record(self, action: str, query: Mapping[str, Any], *, results: int | None) -> None:
+        await audit(
+            self.request,
+            action,
+            query,
+            results=results,
+            reason=self.reason,
+            case_number=self.case_number,
+        )
+
+
+def justified(request: web.Request) -> Justified:
+    """The preamble of every handler that returns plates: a 400 without a valid ``reason``."""
+    params = Params(request)
+    reason, case_number = params.justification()
+    return Justified(request, params, reason, case_number)
+
+
 async def audited_results(
-    request: web.Request,
+    asked: Justified,
     action: str,
     query: dict[str, Any],
     found: Sequence[T],
     serialize: Callable[[T], dict[str, Any]],
     *,
     page: tuple[int, int],
-    justification: tuple[str, str | None],
     window: tuple[datetime, datetime],
 ) -> web.Response:
     """One page of a query that returns plates, audited (query, page, total) before it is sent;
     the answer says the window it covers (`time_window` may have cut it)."""
     limit, offset = page
-    reason, case_number = justification
-    await audit(
-        request,
-        action,
-        {**query, "limit": limit, "offset": offset},
-        results=len(found),
-        reason=reason,
-        case_number=case_number,
-    )
+    await asked.record(action, {**query, "limit": limit, "offset": offset}, results=len(found))
     items = [serialize(item) for item in found[offset : offset + limit + 1]]
     body = page_body(items, limit, offset, "results")
     body["total"] = len(found)

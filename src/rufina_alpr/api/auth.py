@@ -31,7 +31,7 @@ from rufina_alpr.config import ROLES, IngressSettings
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine
 
-_LOGGER = logging.getLogger("rufina_alpr.api")  # the name api.py's log lines had
+_LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
 # ----------------------------------------------------------------------- HA ingress
 # Home Assistant ingress: who a request that came through the Supervisor's proxy is.

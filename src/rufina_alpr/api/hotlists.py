@@ -11,7 +11,7 @@ import voluptuous as vol
 from aiohttp import web
 
 from rufina_alpr import contract
-from rufina_alpr.api.audit import audit, page_body
+from rufina_alpr.api.audit import audit, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
 from rufina_alpr.api.context import ENGINE_KEY, HOTLISTS_KEY
 from rufina_alpr.api.params import (
@@ -190,8 +190,8 @@ async def hotlist_delete(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def hotlist_entries(request: web.Request) -> web.Response:
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     include_expired = params.boolean("include_expired", default=False)
     limit, offset = params.page()
     list_id = _list_id(request)
@@ -200,13 +200,10 @@ async def hotlist_entries(request: web.Request) -> web.Response:
         lambda: hotlists_of(request).entries(list_id, include_expired=include_expired),
     )
     page = entries[offset : offset + limit + 1]
-    await audit(
-        request,
+    await asked.record(
         "hotlist_entries",
         {"list": list_id, "include_expired": include_expired, "limit": limit, "offset": offset},
         results=min(len(page), limit),
-        reason=reason,
-        case_number=case_number,
     )
     return web.json_response(page_body([_entry_json(e) for e in page], limit, offset, "entries"))
 
@@ -337,17 +334,13 @@ async def hotlist_import(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def hotlist_export(request: web.Request) -> web.Response:
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
     list_id = _list_id(request)
     text = await _hotlist_call(request, lambda: hotlists_of(request).export_csv(list_id))
-    await audit(
-        request,
+    await asked.record(
         "hotlist_export",
         {"list": list_id},
         results=max(0, text.count("\n") - 1),
-        reason=reason,
-        case_number=case_number,
     )
     return web.Response(
         text=text,

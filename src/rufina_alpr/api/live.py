@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from rufina_alpr import __version__, contract
-from rufina_alpr.api.audit import audit
+from rufina_alpr.api.audit import justified
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
 from rufina_alpr.api.context import ENGINE_KEY
-from rufina_alpr.api.params import Params, bad_request
+from rufina_alpr.api.params import bad_request
 from rufina_alpr.frigate import FrigateError
 from rufina_alpr.store import Store, _transit_from_row, _utc, crops, transits
 from rufina_alpr.transits import Transit
@@ -35,7 +35,7 @@ from rufina_alpr.transits import Transit
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine
 
-_LOGGER = logging.getLogger("rufina_alpr.web.live")  # the name its log lines had
+_LOGGER = logging.getLogger("rufina_alpr.web.live")  # log lines keep web/live.py's logger name
 
 POLL_INTERVAL: Final = 1.0
 HEARTBEAT: Final = 15.0
@@ -188,19 +188,16 @@ def _sse(event: str, data: Any) -> bytes:
 async def live(request: web.Request) -> web.StreamResponse:
     """The newest transits, then (``Accept: text/event-stream``) every new one as it is stored."""
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     backlog = params.integer("backlog", 20, 0, BACKLOG)
     assert backlog is not None
     streaming = "text/event-stream" in request.headers.get("Accept", "")
     feed = request.app[LIVE_KEY]
-    await audit(
-        request,
+    await asked.record(
         "live",
         {"stream": streaming, "backlog": backlog},
         results=None,
-        reason=reason,
-        case_number=case_number,
     )
     if not streaming:
         rows = await engine.in_db(latest_transits, engine.store, backlog)
@@ -236,8 +233,7 @@ async def live(request: web.Request) -> web.StreamResponse:
 async def crops_batch(request: web.Request) -> web.Response:
     """Crops of several transits at once (``id`` repeated), one audit entry for all."""
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
     given = request.query.getall("id", [])
     if not given:
         raise bad_request("'id': give at least one transit id")
@@ -247,13 +243,10 @@ async def crops_batch(request: web.Request) -> web.Response:
         )
     ids = list(dict.fromkeys(given))
     found = await engine.in_db(crops_of, engine.store, ids)
-    await audit(
-        request,
+    await asked.record(
         "transit_crops",
         {"transit_ids": ids},
         results=len(found),
-        reason=reason,
-        case_number=case_number,
     )
     return web.json_response({"crops": {key: _data_url(value) for key, value in found.items()}})
 

@@ -18,7 +18,7 @@ from rufina_alpr.metrics import COUNTER_NAMES
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine
 
-_LOGGER = logging.getLogger("rufina_alpr.api")  # the name api.py's log lines had
+_LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
 
 async def health(request: web.Request) -> web.Response:

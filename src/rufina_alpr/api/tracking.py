@@ -9,7 +9,7 @@ from typing import Final
 from aiohttp import web
 
 from rufina_alpr import tracking
-from rufina_alpr.api.audit import audit, audited_results
+from rufina_alpr.api.audit import audited_results, justified
 from rufina_alpr.api.auth import requires
 from rufina_alpr.api.context import ENGINE_KEY
 from rufina_alpr.api.params import (
@@ -28,8 +28,8 @@ from rufina_alpr.api.params import (
 async def vehicle_route(request: web.Request) -> web.Response:
     """A plate's journeys (transits split on gaps longer than `journey_gap`) and legs."""
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     plate = plate_param(params, "plate", required=True)
     assert plate is not None
     if "*" in plate or "?" in plate:
@@ -40,13 +40,10 @@ async def vehicle_route(request: web.Request) -> web.Response:
         lambda: tracking.route(engine.store, plate, since, until, journey_gap=gap)
     )
     count = sum(len(j.transits) for j in journeys)
-    await audit(
-        request,
+    await asked.record(
         "route",
         {"plate": plate, "since": since, "until": until, "journey_gap": gap.total_seconds()},
         results=count,
-        reason=reason,
-        case_number=case_number,
     )
     body = {
         "plate": plate,
@@ -78,8 +75,8 @@ async def vehicle_route(request: web.Request) -> web.Response:
 async def seen_then(request: web.Request) -> web.Response:
     """Vehicles seen at station A and then at station B within `within` seconds."""
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     station_a = params.station("from_station", required=True)
     station_b = params.station("to_station", required=True)
     assert station_a is not None and station_b is not None
@@ -92,7 +89,7 @@ async def seen_then(request: web.Request) -> web.Response:
         )
     )
     return await audited_results(
-        request,
+        asked,
         "seen_then",
         {
             "from_station": station_a,
@@ -109,7 +106,6 @@ async def seen_then(request: web.Request) -> web.Response:
             "then": engine.transit_payload(item.then),
         },
         page=(limit, offset),
-        justification=(reason, case_number),
         window=(since, until),
     )
 
@@ -118,8 +114,8 @@ async def seen_then(request: web.Request) -> web.Response:
 async def loitering(request: web.Request) -> web.Response:
     """Plates seen at least `min_count` times within `window` seconds (at a station or anywhere)."""
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     station = params.station("station")
     min_count = params.integer("min_count", 3, 2, 10_000)
     assert min_count is not None
@@ -132,7 +128,7 @@ async def loitering(request: web.Request) -> web.Response:
         )
     )
     return await audited_results(
-        request,
+        asked,
         "loitering",
         {
             "station": station,
@@ -150,7 +146,6 @@ async def loitering(request: web.Request) -> web.Response:
             "transit_ids": list(item.transit_ids),
         },
         page=(limit, offset),
-        justification=(reason, case_number),
         window=(since, until),
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from rufina_alpr import evidence
-from rufina_alpr.api.audit import audit, jsonable, page_body
+from rufina_alpr.api.audit import Justified, jsonable, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
 from rufina_alpr.api.context import ENGINE_KEY
 from rufina_alpr.api.params import Params, bad_request, not_found, plate_param
@@ -40,20 +40,17 @@ def _query_record(query: TransitQuery) -> dict[str, Any]:
 async def transits(request: web.Request) -> web.Response:
     """Transit search: plate pattern (* and ?), stations, time range, vehicle class, paging."""
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     query = _transit_query(params)
     limit, offset = params.page()
     rows = await engine.in_db(
         lambda: search_transits(engine.store, query, limit=limit + 1, offset=offset)
     )
-    await audit(
-        request,
+    await asked.record(
         "search",
         {**_query_record(query), "limit": limit, "offset": offset},
         results=min(len(rows), limit),
-        reason=reason,
-        case_number=case_number,
     )
     payloads = [engine.transit_payload(t) for t in rows]
     return web.json_response(page_body(payloads, limit, offset, "transits"))
@@ -69,17 +66,13 @@ def _transit_id(request: web.Request) -> str:
 @requires("operator")
 async def transit(request: web.Request) -> web.Response:
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
     transit_id = _transit_id(request)
     found = await engine.in_db(engine.store.transit, transit_id)
-    await audit(
-        request,
+    await asked.record(
         "transit",
         {"transit_id": transit_id},
         results=int(found is not None),
-        reason=reason,
-        case_number=case_number,
     )
     if found is None:
         raise not_found("no such transit")
@@ -89,17 +82,13 @@ async def transit(request: web.Request) -> web.Response:
 @requires("operator")
 async def transit_crop(request: web.Request) -> web.Response:
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
     transit_id = _transit_id(request)
     found = await engine.in_db(engine.store.transit, transit_id)
-    await audit(
-        request,
+    await asked.record(
         "transit_crop",
         {"transit_id": transit_id},
         results=int(found is not None and found.crop_jpeg is not None),
-        reason=reason,
-        case_number=case_number,
     )
     if found is None:
         raise not_found("no such transit")
@@ -113,8 +102,7 @@ async def _evidence_response(
     *,
     transit_ids: list[str],
     query: dict[str, Any],
-    reason: str,
-    case_number: str | None,
+    asked: Justified,
     action: str,
 ) -> web.Response:
     engine = request.app[ENGINE_KEY]
@@ -122,7 +110,7 @@ async def _evidence_response(
     items = await engine.in_db(
         evidence.load_items, engine.store, transit_ids, engine.transit_payload
     )
-    await audit(request, action, query, results=len(items), reason=reason, case_number=case_number)
+    await asked.record(action, query, results=len(items))
     if not items and action == "evidence_transit":
         raise not_found("no such transit")
     now = datetime.now(engine.settings.timezone)
@@ -130,8 +118,8 @@ async def _evidence_response(
         items,
         generated_at=now,
         generated_by=principal.who,
-        reason=reason,
-        case_number=case_number,
+        reason=asked.reason,
+        case_number=asked.case_number,
         query=jsonable(query),
         frigate_url=engine.settings.frigate.url,
     )
@@ -145,15 +133,13 @@ async def _evidence_response(
 
 @requires("operator")
 async def transit_evidence(request: web.Request) -> web.Response:
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
     transit_id = _transit_id(request)
     return await _evidence_response(
         request,
         transit_ids=[transit_id],
         query={"transit_id": transit_id},
-        reason=reason,
-        case_number=case_number,
+        asked=asked,
         action="evidence_transit",
     )
 
@@ -162,8 +148,8 @@ async def transit_evidence(request: web.Request) -> web.Response:
 async def search_evidence(request: web.Request) -> web.Response:
     """Evidence for a search result (at most `max_page` transits, newest first)."""
     engine = request.app[ENGINE_KEY]
-    params = Params(request)
-    reason, case_number = params.justification()
+    asked = justified(request)
+    params = asked.params
     query = _transit_query(params)
     if query.since is None or query.until is None:  # required: no export without a period
         raise bad_request("an evidence export needs 'since' and 'until': the period it covers")
@@ -176,8 +162,7 @@ async def search_evidence(request: web.Request) -> web.Response:
         request,
         transit_ids=[t.id for t in rows],
         query=record,
-        reason=reason,
-        case_number=case_number,
+        asked=asked,
         action="evidence_search",
     )
 
