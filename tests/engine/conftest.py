@@ -27,7 +27,8 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from rufina_alpr.api import Timeouts, create_app, server_options
+from rufina_alpr.api.app import create_app, server_options
+from rufina_alpr.api.context import Timeouts
 from rufina_alpr.cli.bench.accuracy import direct_alpr
 from rufina_alpr.cli.demo import TransitCollector, engine_settings
 from rufina_alpr.config import Settings

@@ -23,14 +23,9 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from rufina_alpr import privacy
-from rufina_alpr.api import (
-    ACTING_USER_HEADER,
-    MAX_AUTHOR,
-    OPENAPI_PATH,
-    ApiError,
-    Principal,
-    acting_for,
-)
+from rufina_alpr.api.auth import ACTING_USER_HEADER, Principal, acting_for
+from rufina_alpr.api.context import OPENAPI_PATH
+from rufina_alpr.api.params import MAX_AUTHOR, ApiError
 from rufina_alpr.config import SettingsError, load_settings, settings_from_mapping
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine

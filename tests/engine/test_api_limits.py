@@ -22,14 +22,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from rufina_alpr.api import (
-    MAX_IMPORT_BYTES,
-    MAX_JSON_BYTES,
-    AcceptErrorLimiter,
-    ApiSite,
-    Timeouts,
-    start_api,
-)
+from rufina_alpr.api.app import AcceptErrorLimiter, ApiSite, start_api
+from rufina_alpr.api.context import Timeouts
+from rufina_alpr.api.params import MAX_IMPORT_BYTES, MAX_JSON_BYTES
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from rufina_alpr import __version__, contract
-from rufina_alpr.api import create_app
+from rufina_alpr.api.app import create_app
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.service import Engine
 from rufina_alpr.stations import load_registry

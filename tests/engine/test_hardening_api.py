@@ -22,7 +22,8 @@ from aiohttp.test_utils import TestClient
 from hypothesis import strategies as st
 
 from rufina_alpr import privacy, traffic
-from rufina_alpr.api import Timeouts, start_api
+from rufina_alpr.api.app import start_api
+from rufina_alpr.api.context import Timeouts
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.contract import Topics
 from rufina_alpr.csv_cells import FORMULA_START, safe_cell, unescape_cell

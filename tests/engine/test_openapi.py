@@ -20,7 +20,8 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.mutations import OperatorKind
 from schemathesis.generation.modes import GenerationMode
 
-from rufina_alpr.api import OPENAPI_PATH, create_app, server_options
+from rufina_alpr.api.app import create_app, server_options
+from rufina_alpr.api.context import OPENAPI_PATH
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
