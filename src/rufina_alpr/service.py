@@ -36,6 +36,7 @@ from rufina_alpr import contract, privacy, traffic, verification
 from rufina_alpr.config import Settings
 from rufina_alpr.engine.events import EventState
 from rufina_alpr.engine.health import HealthMonitor, short_text
+from rufina_alpr.engine.publisher import Publisher, mask_plate
 from rufina_alpr.engine.reads import ReadScheduler
 from rufina_alpr.frigate import (
     EventError,
@@ -66,7 +67,6 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HOUSEKEEPING_INTERVAL = 15.0
-OUTBOX_PAGE = 500
 STORE_RETRY = (1.0, 30.0)
 """Seconds before an outcome the store refused is stored again: first, and at most (doubling)."""
 # Passages reach the store when their Frigate event ends: roll up only what is an hour old.
@@ -86,13 +86,9 @@ class StoreFailure(RuntimeError):
     the outcome stays unacknowledged and the outcome is stored again later."""
 
 
-def mask_plate(plate: str) -> str:
-    """A plate as it may appear in INFO logs: personal data, so only its first two characters."""
-    return plate[:2] + "*" * max(0, len(plate) - 2)
-
-
 class Engine:
-    """Owns every connection: MQTT, Frigate's HTTP API, the store, the worker pool."""
+    """Owns every connection (MQTT, Frigate's HTTP API, the store) and wires the stages of
+    `rufina_alpr.engine`: `ReadScheduler` (the worker pool), `HealthMonitor`, `Publisher`."""
 
     def __init__(self, settings: Settings, recognizer: Recognizer) -> None:
         self.settings = settings
@@ -113,8 +109,6 @@ class Engine:
             known_stations=[station.id for station in settings.stations],
         )
         self._events: dict[EventKey, EventState] = {}
-        self._inflight: set[str] = set()
-        self._alerts_inflight: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._session: aiohttp.ClientSession | None = None
@@ -147,13 +141,26 @@ class Engine:
         self.health = HealthMonitor(
             settings, self.metrics, frigate=lambda: self.frigate, publish=self._publish_health
         )
-        self._health_sent: dict[str, Any] | None = None
         self._reconcile_lock = asyncio.Lock()
         self._reread_lock = asyncio.Lock()
         self._verifying = asyncio.Semaphore(VERIFICATIONS)
         self._finished_order: deque[EventKey] = deque(maxlen=4096)
         self._finished: set[EventKey] = set()
         """Recently finished events: a late message of one of them is not a new event."""
+        self.publisher = Publisher(
+            settings,
+            self.metrics,
+            topics=self.topics,
+            signer=self.signer,
+            store=self.store,
+            hotlists=self.hotlists,
+            started_at=self.started_at,
+            mqtt=lambda: self.mqtt,
+            in_db=self.in_db,
+            spawn=self._spawn,
+            health=self.health_payload,
+            stats=self.stats_payload,
+        )
         self.mqtt = MqttLink(
             host=settings.mqtt.host,
             port=settings.mqtt.port,
@@ -161,10 +168,10 @@ class Engine:
             username=settings.mqtt.username,
             password=settings.mqtt.password,
             keepalive=settings.mqtt.keepalive,
-            will=Will(self.topics.status, self.signer.encode(self._status("offline"))),
+            will=Will(self.topics.status, self.signer.encode(self.publisher.status("offline"))),
             subscriptions=subscriptions,
             on_message=self._on_message,
-            on_connected=self._on_connected,
+            on_connected=self.publisher.on_connected,
         )
 
     # ----------------------------------------------------------------- life cycle
@@ -208,7 +215,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.mqtt.stop(
-            final=(self.topics.status, self.signer.encode(self._status("offline")))
+            final=(self.topics.status, self.signer.encode(self.publisher.status("offline")))
         )
         if self._session is not None:
             await self._session.close()
@@ -288,23 +295,6 @@ class Engine:
     def queue_length(self) -> int:
         """Images waiting for a recognizer slot or being read."""
         return self.scheduler.queue_length
-
-    def _status(self, state: str) -> dict[str, Any]:
-        return contract.status_payload(
-            state=state,  # type: ignore[arg-type]
-            instance=self.settings.instance,
-            api_url=self.settings.api.public_url,
-            since=self.started_at,
-        )
-
-    def _on_connected(self) -> None:
-        self.mqtt.publish(
-            self.topics.status, self.signer.encode(self._status("online")), retain=True
-        )
-        stations = contract.stations_payload(self.settings.stations)
-        self.mqtt.publish(self.topics.stations, self.signer.encode(stations), retain=True)
-        self._publish_health(force=True)
-        self._spawn(self._flush_outbox(), name="outbox")
 
     # ----------------------------------------------------------------- incoming events
     def _on_message(self, message: Message) -> None:
@@ -509,24 +499,7 @@ class Engine:
         return self.health.payload()
 
     def _publish_health(self, *, force: bool = False) -> None:
-        """Publish `<prefix>/health` (retained) when something changed, or when ``force``d."""
-        if not self.mqtt.connected.is_set():
-            return
-        payload = self.health_payload()
-        comparable = {k: v for k, v in payload.items() if k != "time"}
-        comparable["frigate"] = {k: v for k, v in payload["frigate"].items() if k != "last_stats"}
-        if not force and comparable == self._health_sent:
-            return
-        changed = self._health_sent is not None and comparable != self._health_sent
-        self._health_sent = comparable
-        if changed:
-            offline = [s for s, v in payload["stations"].items() if v["state"] == "offline"]
-            _LOGGER.info(
-                "Frigate %s; stations offline: %s",
-                payload["frigate"]["state"],
-                ", ".join(offline) or "none",
-            )
-        self.mqtt.publish(self.topics.health, self.signer.encode(payload), retain=True)
+        self.publisher.publish_health(force=force)
 
     def _frigate_reachable(self, answered: bool) -> None:
         """Frigate's API stopped answering, or answers (again, or for the first time since the
@@ -608,7 +581,7 @@ class Engine:
             if message is not None:
                 self.mqtt.ack(message)
                 message = None
-            self._publish_soon(transit, alerts, received)
+            self.publisher.publish_soon(transit, alerts, received)
             if self.settings.frigate.write_back_plate or self.settings.frigate.write_back_sub_label:
                 self._spawn(self._write_back(transit), name=f"write-back-{event.id}")
         except StoreFailure:
@@ -769,7 +742,7 @@ class Engine:
         """On the database thread: match the hotlists (unless ``match_hotlists`` is False: an
         unconfirmed read raises no alert), store the transit with its ``hotlist`` summary, then
         record the matches. Returns the stored transit (None: a duplicate) and the alerts to
-        publish (None: recording failed, `_publish_transit` tries again)."""
+        publish (None: recording failed, `Publisher.publish_transit` tries again)."""
         try:
             matches = (
                 self.hotlists.match(
@@ -805,16 +778,6 @@ class Engine:
             )
             return transit, None
         return transit, alerts
-
-    def _recorded_alerts(self, transit: Transit) -> list[HotlistMatch]:
-        """On the database thread: a stored transit's unpublished alerts, recording its matches
-        first if that never happened (crash or failure right after the transit was stored)."""
-        matches = self.hotlists.match(
-            transit.plate, transit.alternatives, transit.station_id, transit.time
-        )
-        return self.hotlists.record(
-            transit.id, transit.station_id, transit.time, matches, self.settings.hotlists.cooldown
-        )
 
     def _event_time(self, event: FrigateEvent) -> datetime:
         moment = event.snapshot_time or event.start_time
@@ -858,131 +821,16 @@ class Engine:
         self.mqtt.ack(message)
 
     def transit_payload(self, transit: Transit) -> dict[str, Any]:
-        station = self.settings.station(transit.station_id)
-        return contract.transit_payload(transit, station.name if station else None)
+        return self.publisher.transit_payload(transit)
 
-    def _publish_soon(
-        self, transit: Transit, alerts: list[HotlistMatch] | None, received: float
-    ) -> None:
-        """Publish a stored transit without waiting for the broker: while it is away the outbox
-        publishes it once it is back, and nobody (reconciliation least) waits meanwhile."""
-        if not self.mqtt.connected.is_set():
-            self.metrics.inc("transits_held_for_broker")
-            return
-        # Marked in flight now, so that an outbox flush before the task runs skips them.
-        self._inflight.add(transit.id)
-        self._alerts_inflight.update(a.record_id for a in alerts or () if a.record_id is not None)
-        self._spawn(
-            self._publish_transit(transit, alerts=alerts, received=received),
-            name=f"publish-{transit.id}",
-        )
+    async def _publish_transit(self, transit: Transit, **kwargs: Any) -> None:
+        """`Publisher.publish_transit` (tests publish stored transits with it)."""
+        await self.publisher.publish_transit(transit, **kwargs)
 
-    async def _publish_transit(
-        self,
-        transit: Transit,
-        *,
-        republish: bool = False,
-        alerts: list[HotlistMatch] | None = None,
-        received: float | None = None,
-    ) -> None:
-        """Publish a stored transit, then its hotlist alerts (``alerts`` None: from the store)."""
-        transit_payload = self.transit_payload(transit)
-        payload = self.signer.encode(transit_payload)
-        self._inflight.add(transit.id)
-        if alerts is not None:
-            self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
-        try:
-            delivered = self.mqtt.publish(self.topics.transit, payload, qos=contract.QOS_TRANSIT)
-            if await self.in_db(self.store.is_newest_transit, transit):
-                station = transit.station_id
-                self.mqtt.publish(self.topics.station_last(station), payload, retain=True)
-                # No crop: an empty retained message clears the previous vehicle's crop.
-                self.mqtt.publish(
-                    self.topics.station_crop(station), transit.crop_jpeg or b"", retain=True
-                )
-            await delivered
-            if received is not None:
-                self.metrics.observe_latency(time.monotonic() - received)
-            await self.in_db(self.store.mark_published, transit.id)
-            self.metrics.inc("transits_republished" if republish else "transits_published")
-            if alerts is None and transit.hotlist is not None:
-                alerts = await self.in_db(self._recorded_alerts, transit)
-            if alerts:
-                await self._publish_alerts(transit_payload, transit.station_id, alerts)
-        finally:
-            self._inflight.discard(transit.id)
-            for alert in alerts or ():
-                self._alerts_inflight.discard(alert.record_id or -1)
-
-    async def _publish_alerts(
-        self, transit_payload: dict[str, Any], station_id: str, alerts: list[HotlistMatch]
-    ) -> None:
-        """Publish hotlist alerts (QoS 1); each is marked published once the broker has it."""
-        queued: list[tuple[HotlistMatch, asyncio.Future[None]]] = []
-        for alert in alerts:
-            if alert.action == "allow":
-                continue
-            self._alerts_inflight.add(alert.record_id or -1)
-            payload = contract.hotlist_match_payload(
-                transit_payload,
-                list_id=alert.list_id,
-                entry_plate=alert.entry_plate,
-                read_plate=alert.read_plate,
-                score=alert.score,
-                match=alert.match,
-                action="stop_and_check" if alert.action == "stop_and_check" else "alert",
-                priority=alert.priority,
-                reason=alert.reason,
-            )
-            delivered = self.mqtt.publish(
-                self.topics.hotlist_match, self.signer.encode(payload), qos=contract.QOS_TRANSIT
-            )
-            queued.append((alert, delivered))
-            self.metrics.inc("hotlist_alerts")
-            _LOGGER.info(
-                "hotlist %s at %s: %s (%s %.2f, %s)",
-                alert.list_id,
-                station_id,
-                mask_plate(alert.entry_plate),
-                alert.match,
-                alert.score,
-                alert.action,
-            )
-        try:
-            for alert, delivered in queued:
-                await delivered
-                if alert.record_id is not None:
-                    await self.in_db(self.hotlists.mark_alert_published, alert.record_id)
-                self.metrics.inc("hotlist_alerts_published")
-        finally:
-            for alert, _delivered in queued:
-                self._alerts_inflight.discard(alert.record_id or -1)
-
-    async def _flush_outbox(self) -> None:
-        """Publish what was stored but never acknowledged (crash, or broker away), a page at a
-        time until nothing is left or the broker goes away again."""
-        while self.mqtt.connected.is_set():
-            pending = await self.in_db(self.store.unpublished, OUTBOX_PAGE)
-            waiting = [t for t in pending if t.id not in self._inflight]
-            if waiting:
-                _LOGGER.info("publishing %d stored transits not delivered yet", len(waiting))
-            await asyncio.gather(*(self._publish_transit(t, republish=True) for t in waiting))
-            if len(pending) < OUTBOX_PAGE or not waiting:
-                break
-        await self._flush_alerts()
-
-    async def _flush_alerts(self) -> None:
-        """Publish the hotlist alerts stored but never acknowledged, after their transits."""
-        pending = await self.in_db(self.hotlists.pending_alerts, 500)
-        waiting = [p for p in pending if p.match.record_id not in self._alerts_inflight]
-        if waiting:
-            _LOGGER.info("publishing %d stored hotlist alerts not delivered yet", len(waiting))
-        for item in waiting:
-            transit = await self.in_db(self.store.transit, item.transit_id)
-            if transit is not None:
-                await self._publish_alerts(
-                    self.transit_payload(transit), transit.station_id, [item.match]
-                )
+    @property
+    def _inflight(self) -> set[str]:
+        """The transits being published (`Publisher`; tests wait for none to be left)."""
+        return self.publisher._inflight
 
     # ----------------------------------------------------------------- periodic work
     async def _housekeeping(self) -> None:
@@ -1162,7 +1010,7 @@ class Engine:
                     self.store, now, retention, _LOGGER, tz=tz, audit_retention=audit
                 )
             )
-            privacy.clear_retained(self.mqtt, self.topics, report)
+            self.publisher.clear_retained(report)
         except Exception:  # the next round tries again; the engine keeps running
             self.metrics.inc("purge_failed")
             _LOGGER.exception("traffic rollup or retention purge failed")
@@ -1197,8 +1045,7 @@ class Engine:
         }
 
     async def publish_stats(self) -> None:
-        payload = await self.stats_payload()
-        self.mqtt.publish(self.topics.stats, self.signer.encode(payload), retain=True)
+        await self.publisher.publish_stats()
 
 
 def _backoff(retries: int) -> float:
