@@ -285,7 +285,7 @@ class ApiUser:
 
 @dataclass(frozen=True, slots=True)
 class IngressSettings:
-    """Trust Home Assistant's ingress proxy (see ``rufina_alpr.web.ingress``)."""
+    """Trust Home Assistant's ingress proxy (see ``rufina_alpr.api.auth``)."""
 
     enabled: bool = False
     trusted_proxies: tuple[str, ...] = ("172.30.32.2",)
