@@ -124,17 +124,22 @@ models, threads): a quarter of the file limit, at least this many."""
 
 MIN_CONNECTIONS: Final = 8
 
+ACCEPT_BACKLOG: Final = 128
+"""The listening socket's backlog, which is also how many sockets asyncio accepts in one go
+before any of them reaches `ApiSite._protocol`: that many may be open at once over the cap."""
+
 DEFAULT_CONNECTIONS_CEILING: Final = 4096
 
 
 def default_max_connections() -> int:
     """The API's connection cap when `api.max_connections` is not set: the process's file limit
     (RLIMIT_NOFILE, soft) less a reserve, so slow clients cannot take the descriptors Frigate's
-    fetches and the broker need (1,100 slow clients did)."""
+    fetches and the broker need (1,100 slow clients did), and less one accept batch: the sockets
+    asyncio accepts together are refused only after all of them hold a descriptor."""
     soft, _ = getrlimit(RLIMIT_NOFILE)
     if soft == RLIM_INFINITY:
         return DEFAULT_CONNECTIONS_CEILING
-    reserve = max(FD_RESERVE_MIN, soft // 4)
+    reserve = max(FD_RESERVE_MIN, soft // 4) + ACCEPT_BACKLOG
     return max(MIN_CONNECTIONS, min(DEFAULT_CONNECTIONS_CEILING, soft - reserve))
 
 
@@ -188,7 +193,7 @@ class ApiSite(web.BaseSite):
         max_connections: int,
         options: Mapping[str, Any],
         on_refused: Callable[[], None] = lambda: None,
-        backlog: int = 128,
+        backlog: int = ACCEPT_BACKLOG,
     ) -> None:
         super().__init__(runner, backlog=backlog)
         self._host, self._port = host, port
