@@ -51,7 +51,7 @@ from rufina_alpr.frigate import (
     ssl_context,
 )
 from rufina_alpr.fusion import fuse
-from rufina_alpr.hotlist import HotlistMatch, Hotlists, hotlist_summary
+from rufina_alpr.hotlists import HotlistMatch, Hotlists, hotlist_summary
 from rufina_alpr.intake import IntakeError, check_payload, plausible_times, valid_event_id
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message, MqttLink, Will

@@ -27,7 +27,7 @@ from rufina_alpr.api.context import Timeouts
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.contract import Topics
 from rufina_alpr.csv_cells import FORMULA_START, safe_cell, unescape_cell
-from rufina_alpr.hotlist import IMPORT_CHUNK, HotlistMatch, Hotlists
+from rufina_alpr.hotlists import IMPORT_CHUNK, HotlistMatch, Hotlists
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.recognizer import Recognizer

@@ -19,7 +19,7 @@ import pytest
 
 from rufina_alpr import contract
 from rufina_alpr.cli import main
-from rufina_alpr.hotlist import (
+from rufina_alpr.hotlists import (
     HotlistAlreadyListed,
     HotlistConflict,
     HotlistError,

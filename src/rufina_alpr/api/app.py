@@ -30,7 +30,7 @@ from rufina_alpr.api.context import (
     Timeouts,
 )
 from rufina_alpr.api.params import MAX_IMPORT_BYTES, described_query_names
-from rufina_alpr.hotlist import Hotlists
+from rufina_alpr.hotlists import Hotlists
 
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from aiohttp import web
 
-from rufina_alpr.hotlist import Hotlists
+from rufina_alpr.hotlists import Hotlists
 
 if TYPE_CHECKING:
     from rufina_alpr.service import Engine

@@ -26,7 +26,7 @@ from rufina_alpr.api.params import (
     max_body,
     not_found,
 )
-from rufina_alpr.hotlist import (
+from rufina_alpr.hotlists import (
     ACTIONS,
     KINDS,
     HotlistAlreadyListed,

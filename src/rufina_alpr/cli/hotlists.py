@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from rufina_alpr.config import SettingsError, load_settings
-from rufina_alpr.hotlist import (
+from rufina_alpr.hotlists import (
     ACTIONS,
     KINDS,
     HotlistAlreadyListed,

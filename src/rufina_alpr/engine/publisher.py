@@ -18,7 +18,7 @@ from typing import Any
 
 from rufina_alpr import contract, privacy
 from rufina_alpr.config import Settings
-from rufina_alpr.hotlist import HotlistMatch, Hotlists
+from rufina_alpr.hotlists import HotlistMatch, Hotlists
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.store import Store

@@ -1,0 +1,66 @@
+"""Hotlists: named lists of plates the Polizia Municipale watches for, matched on every transit.
+
+`models` holds the values (lists, entries, matches, alerts, errors, kinds and actions), `matching`
+the match score and the fuzzy index, `lists` the `Hotlists` class over the store, and `csv_io` the
+CSV import and export (`docs/hotlists.md`).
+"""
+
+from rufina_alpr.hotlists.csv_io import (
+    HotlistImport,
+    HotlistsCsv,
+    ImportReport,
+    RejectedRow,
+    parse_hours,
+)
+from rufina_alpr.hotlists.lists import Hotlists
+from rufina_alpr.hotlists.matching import match_score
+from rufina_alpr.hotlists.models import (
+    ACTIONS,
+    CSV_HEADER,
+    DEFAULT_ACTION,
+    DEFAULT_PRIORITY,
+    EXPIRY_RANGE,
+    IMPORT_CHUNK,
+    KINDS,
+    SCNTT_COLUMNS,
+    EntryChange,
+    EntryOptions,
+    HotlistAlreadyListed,
+    HotlistConflict,
+    HotlistEntry,
+    HotlistError,
+    HotlistInfo,
+    HotlistMatch,
+    HotlistNotFound,
+    PendingAlert,
+    hotlist_summary,
+)
+
+__all__ = [
+    "ACTIONS",
+    "CSV_HEADER",
+    "DEFAULT_ACTION",
+    "DEFAULT_PRIORITY",
+    "EXPIRY_RANGE",
+    "IMPORT_CHUNK",
+    "KINDS",
+    "SCNTT_COLUMNS",
+    "EntryChange",
+    "EntryOptions",
+    "HotlistAlreadyListed",
+    "HotlistConflict",
+    "HotlistEntry",
+    "HotlistError",
+    "HotlistImport",
+    "HotlistInfo",
+    "HotlistMatch",
+    "HotlistNotFound",
+    "Hotlists",
+    "HotlistsCsv",
+    "ImportReport",
+    "PendingAlert",
+    "RejectedRow",
+    "hotlist_summary",
+    "match_score",
+    "parse_hours",
+]
