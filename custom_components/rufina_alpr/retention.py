@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.core import HomeAssistant, callback
@@ -71,8 +72,10 @@ def async_purge_recorder(hass: HomeAssistant, entity_ids: Iterable[str], before:
     return True
 
 
+@cache
 def _purge_events_task() -> Callable[[datetime], Any]:
-    """The recorder task class (imported late: the recorder is an optional dependency)."""
+    """The recorder task class, made once (imported late: the recorder is an optional
+    dependency)."""
     from homeassistant.components.recorder.tasks import RecorderTask  # noqa: PLC0415
 
     @dataclass(slots=True)
