@@ -14,13 +14,15 @@ from typing import Final
 import aiohttp
 from aiohttp import hdrs
 
+from rufina_alpr.errors import RufinaError
+
 CHUNK: Final = 65_536
 _WBITS: Final = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 0}
 """The encodings Frigate's nginx sends (gzip, for JSON) and the other one of RFC 9110 that
 aiohttp would have decoded; ``0`` lets zlib take a zlib header (raw deflate is not accepted)."""
 
 
-class BodyRefused(ValueError):
+class BodyRefused(RufinaError, ValueError):
     """The body is larger than allowed, on the wire or decoded, or its encoding is unknown."""
 
 

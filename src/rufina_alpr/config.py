@@ -21,6 +21,7 @@ import yaml
 from voluptuous.humanize import humanize_error
 
 from rufina_alpr.contract import DEFAULT_PREFIX
+from rufina_alpr.errors import RufinaError
 from rufina_alpr.frigate import DEFAULT_MAX_IMAGE_BYTES
 from rufina_alpr.intake import DEFAULT_MAX_PAYLOAD
 from rufina_alpr.stations import STATION_SCHEMA, RegistryError, Station, load_registry
@@ -39,7 +40,7 @@ SECRET_KEYS: Final = frozenset({"password", "token"})
 MIN_TOKEN_LENGTH: Final = 16
 
 
-class SettingsError(ValueError):
+class SettingsError(RufinaError, ValueError):
     """Invalid settings; the message names the offending key."""
 
 

@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp import hdrs
 
 from rufina_alpr.bounded_body import BodyRefused, read_bounded
+from rufina_alpr.errors import RufinaError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,11 +47,11 @@ ACCEPT_ENCODING: Final = "gzip, deflate"
 """What `read_bounded` decodes; Frigate's nginx gzips JSON (not images) when asked."""
 
 
-class EventError(ValueError):
+class EventError(RufinaError, ValueError):
     """A `frigate/events` message that cannot be used (malformed JSON or wrong types)."""
 
 
-class FrigateError(RuntimeError):
+class FrigateError(RufinaError, RuntimeError):
     """Frigate's HTTP API failed (after retries) or refused the request."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from rufina_alpr.errors import RufinaError
+
 DEFAULT_MAX_PAYLOAD: Final = 256 * 1024
 """Bytes; Frigate 0.17's `frigate/events` messages are 3-5 KB (``shared/frigate/payloads``)."""
 MAX_NESTING: Final = 32
@@ -30,7 +32,7 @@ _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPEN, _CLOSE = frozenset(b"[{"), frozenset(b"]}")
 
 
-class IntakeError(ValueError):
+class IntakeError(RufinaError, ValueError):
     """A message refused before parsing; ``reason`` is a short, plate-free word for counters."""
 
     def __init__(self, reason: str, detail: str) -> None:

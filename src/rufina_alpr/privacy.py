@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from rufina_alpr import traffic
 from rufina_alpr.contract import Topics
+from rufina_alpr.errors import RufinaError
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.store import (
     Store,
@@ -37,7 +38,7 @@ _LOGGER = logging.getLogger(__name__)
 ROLES: Final = ("viewer", "operator", "admin", "system")
 
 
-class UnknownTransitError(ValueError):
+class UnknownTransitError(RufinaError, ValueError):
     """A hold names transits the store does not have (never stored, or already purged)."""
 
     def __init__(self, missing: int) -> None:

@@ -27,6 +27,7 @@ from rufina_alpr.detectors import (
     YoloV8OnnxDetector,
     fast_alpr_yolov9_detector,
 )
+from rufina_alpr.errors import RufinaError
 from rufina_alpr.reads import PlateRead
 
 _LOGGER = logging.getLogger(__name__)
@@ -78,11 +79,11 @@ def _downloads(settings: ModelSettings, crop_value: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class ModelError(RuntimeError):
+class ModelError(RufinaError, RuntimeError):
     """A model is missing or cannot be loaded: raised once, at start-up."""
 
 
-class ImageError(ValueError):
+class ImageError(RufinaError, ValueError):
     """An image cannot be used (not an image, truncated, too large)."""
 
 

@@ -38,6 +38,7 @@ from rufina_alpr.engine.events import EventState
 from rufina_alpr.engine.health import HealthMonitor, short_text
 from rufina_alpr.engine.publisher import Publisher, mask_plate
 from rufina_alpr.engine.reads import ReadScheduler
+from rufina_alpr.errors import RufinaError
 from rufina_alpr.frigate import (
     EventError,
     EventKey,
@@ -81,7 +82,7 @@ VERIFICATIONS = 8
 """Questions to Frigate's API about events (`verification`) at once."""
 
 
-class StoreFailure(RuntimeError):
+class StoreFailure(RufinaError, RuntimeError):
     """The store refused a write or a read (disk full, database away): the message that brought
     the outcome stays unacknowledged and the outcome is stored again later."""
 

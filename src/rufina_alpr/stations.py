@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 import voluptuous as vol
 import yaml
 
+from rufina_alpr.errors import RufinaError
+
 StationKind = Literal["lpr", "context"]
 STATION_KINDS: tuple[StationKind, ...] = ("lpr", "context")
 Direction = Literal["inbound", "outbound"]
@@ -204,7 +206,7 @@ class Registry:
         return {"stations": [station.engine_settings() for station in self.stations]}
 
 
-class RegistryError(ValueError):
+class RegistryError(RufinaError, ValueError):
     """The registry cannot be used; ``problems`` lists every mistake, naming station and key."""
 
     def __init__(self, source: Path | None, problems: Iterable[str]) -> None:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from rufina_alpr.errors import RufinaError
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.transits import Transit
@@ -389,7 +390,7 @@ MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-class StoreError(RuntimeError):
+class StoreError(RufinaError, RuntimeError):
     """The database cannot be opened or is newer than this engine."""
 
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from rufina_alpr.errors import RufinaError
 from rufina_alpr.plate_formats import normalize_plate
 from rufina_alpr.store import Store, _transit_from_row, transits
 from rufina_alpr.transits import Transit
@@ -29,7 +30,7 @@ PATTERN: Final = re.compile(r"[A-Z0-9*?]{1,16}")
 LIKE_ESCAPE: Final = "\\"
 
 
-class PatternError(ValueError):
+class PatternError(RufinaError, ValueError):
     """A search pattern with characters a plate cannot have, or too long."""
 
 

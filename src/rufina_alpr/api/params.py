@@ -22,6 +22,7 @@ from rufina_alpr import contract
 from rufina_alpr.api.context import ENGINE_KEY, QUERY_NAMES_KEY, H
 from rufina_alpr.api_queries import PatternError, plate_pattern
 from rufina_alpr.csv_cells import safe_mapping
+from rufina_alpr.errors import RufinaError
 
 _HTTP_METHODS: Final = ("get", "post", "put", "patch", "delete")
 
@@ -50,7 +51,7 @@ MAX_AUTHOR: Final = 120  # characters: the store's created_by and added_by
 T = TypeVar("T")
 
 
-class ApiError(Exception):
+class ApiError(RufinaError):
     """A request the API refuses; becomes ``{"error": code, "message": message}``."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

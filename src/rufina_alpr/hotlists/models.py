@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
+from rufina_alpr.errors import RufinaError
+
 Kind = Literal["stolen", "police", "uninsured", "inspection", "watch", "authorised"]
 Action = Literal["alert", "stop_and_check", "allow"]
 MatchKind = Literal["exact", "fuzzy"]
@@ -85,7 +87,7 @@ MAX_REASON, MAX_NOTES, MAX_NAME, MAX_ID = 500, 2000, 120, 64
 LIST_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
-class HotlistError(ValueError):
+class HotlistError(RufinaError, ValueError):
     """A request the hotlists refuse (bad plate, kind, scope...): the caller's mistake."""
 
 
