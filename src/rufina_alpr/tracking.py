@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from rufina_alpr.errors import RufinaError
 from rufina_alpr.plate_formats import normalize_plate
-from rufina_alpr.store import Store, _transit_from_row, transits
+from rufina_alpr.store import Store, transit_from_row, transits
 from rufina_alpr.transits import Transit
 
 # A search pattern: plate characters plus the wildcards ``*`` (any run) and ``?`` (one character).
@@ -106,7 +106,7 @@ def _window(query: Any, start: datetime | None, end: datetime | None) -> Any:
 
 def _fetch(store: Store, query: Any) -> list[Transit]:
     with store.engine.connect() as connection:
-        return [_transit_from_row(row._mapping) for row in connection.execute(query)]
+        return [transit_from_row(row._mapping) for row in connection.execute(query)]
 
 
 def plate_history(

@@ -1,7 +1,9 @@
-"""The store on SQLite and a real PostgreSQL: schema versions, transits, outbox, passages."""
+"""The store on SQLite and a real PostgreSQL: schema versions, transits, outbox, passages; the
+database thread (`Database`)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 
+from rufina_alpr.metrics import Metrics
 from rufina_alpr.privacy import Audit
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.store import (
@@ -18,6 +22,7 @@ from rufina_alpr.store import (
     PASSAGE_UNREAD,
     SCHEMA_VERSION,
     SIGNING_KEY,
+    Database,
     Store,
     StoreError,
     audit_log,
@@ -436,3 +441,79 @@ def test_newest_transits_first_with_limit(store: Store) -> None:
 
 def _fields(transit: Transit) -> dict[str, object]:
     return {name: getattr(transit, name) for name in Transit.__dataclass_fields__}
+
+
+# --------------------------------------------------------------------------- the database thread
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(f"sqlite:///{tmp_path / 'rufina_alpr.db'}", worker="rufina/worker-1")
+    yield opened
+    opened.close()
+
+
+async def test_database_runs_every_call_on_one_store_thread(sqlite_store: Store) -> None:
+    database = Database(sqlite_store, metrics=Metrics())
+    assert database.store is sqlite_store
+    names = {await database.run(lambda: threading.current_thread().name) for _ in range(5)}
+    names.add(await database.write(lambda: threading.current_thread().name))
+    assert len(names) == 1
+    assert next(iter(names)).startswith("store")
+    assert next(iter(names)) != threading.current_thread().name
+    assert await database.run(sqlite_store.count_transits) == 0
+    await database.close()
+
+
+async def test_a_failed_write_is_a_store_error_counted_and_reported(sqlite_store: Store) -> None:
+    metrics = Metrics()
+    failures: list[str] = []
+    successes: list[None] = []
+    database = Database(
+        sqlite_store,
+        metrics=metrics,
+        on_failure=failures.append,
+        on_success=lambda: successes.append(None),
+    )
+
+    def full_disk() -> None:
+        raise OperationalError("INSERT INTO transits", {}, Exception("database or disk is full"))
+
+    with pytest.raises(StoreError, match="OperationalError") as raised:
+        await database.write(full_disk)
+    assert isinstance(raised.value.__cause__, OperationalError)
+    assert failures == ["OperationalError"]
+    assert metrics.snapshot()["store_failures"] == 1
+    assert not successes
+    with pytest.raises(ZeroDivisionError):  # a bug of ours is no store failure
+        await database.write(lambda: 1 / 0)
+    assert failures == ["OperationalError"]
+    await database.close()
+
+
+async def test_a_write_that_succeeds_is_reported_and_a_read_is_not(sqlite_store: Store) -> None:
+    metrics = Metrics()
+    successes: list[None] = []
+    database = Database(sqlite_store, metrics=metrics, on_success=lambda: successes.append(None))
+    stored = await database.write(sqlite_store.add_transit, make_transit("ev-db"), [])
+    assert stored is True
+    assert len(successes) == 1
+    assert await database.write(sqlite_store.count_transits, writes=False) == 1
+    assert len(successes) == 1
+    assert metrics.snapshot()["store_failures"] == 0
+    await database.close()
+
+
+async def test_closing_closes_the_store_and_ends_the_thread(sqlite_store: Store) -> None:
+    closed: list[str] = []
+    real_close = sqlite_store.close
+
+    def close() -> None:
+        closed.append(threading.current_thread().name)
+        real_close()
+
+    sqlite_store.close = close  # type: ignore[method-assign]
+    database = Database(sqlite_store, metrics=Metrics())
+    await database.close()
+    assert len(closed) == 1
+    assert closed[0].startswith("store")
+    with pytest.raises(RuntimeError):  # the thread is gone
+        await database.run(sqlite_store.count_transits)

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-import sqlalchemy as sa
 from aiohttp import web
 
 from rufina_alpr import __version__, contract
@@ -29,7 +28,7 @@ from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
 from rufina_alpr.api.context import ENGINE_KEY
 from rufina_alpr.api.params import bad_request
 from rufina_alpr.frigate import FrigateError
-from rufina_alpr.store import Store, _transit_from_row, _utc, crops, transits
+from rufina_alpr.store.search import crops_of, latest_transits, recent_transit_ids, transits_by_id
 from rufina_alpr.transits import Transit
 
 if TYPE_CHECKING:
@@ -51,54 +50,6 @@ MAX_CROPS: Final = 100
 # A transit id as the engine makes them (UUIDs); docs/openapi.yaml describes the same.
 TRANSIT_ID: Final = re.compile(r"[A-Za-z0-9-]{1,36}")
 QUEUE_SIZE: Final = 500
-
-
-# ----------------------------------------------------------------------- store queries
-def recent_transit_ids(
-    store: Store, *, created_after: datetime, now: datetime
-) -> list[tuple[str, datetime]]:
-    """Ids and storing times of the transits stored after ``created_after``: cheap, so the
-    overlap the poller re-reads costs no crops, and no batch limit can hide newer transits
-    behind ones already sent (at 10 vehicles/s the panel fell 11 s behind that way)."""
-    query = (
-        sa.select(transits.c.id, transits.c.created_at)
-        .where(transits.c.time >= _utc(now - LOOKBACK))
-        .where(transits.c.created_at > _utc(created_after))
-        .order_by(transits.c.created_at, transits.c.id)
-        .limit(MAX_RECENT)
-    )
-    with store.engine.connect() as connection:
-        return [(row.id, _utc(row.created_at)) for row in connection.execute(query)]
-
-
-def transits_by_id(store: Store, ids: list[str]) -> list[Transit]:
-    """These transits (with crops), in the order given."""
-    query = (
-        sa.select(transits, crops.c.jpeg)
-        .select_from(transits.outerjoin(crops, crops.c.transit_id == transits.c.id))
-        .where(transits.c.id.in_(ids))
-    )
-    with store.engine.connect() as connection:
-        found = {row.id: _transit_from_row(row._mapping) for row in connection.execute(query)}
-    return [found[i] for i in ids if i in found]
-
-
-def latest_transits(store: Store, limit: int) -> list[Transit]:
-    """The newest transits (with crops), newest first."""
-    query = (
-        sa.select(transits, crops.c.jpeg)
-        .select_from(transits.outerjoin(crops, crops.c.transit_id == transits.c.id))
-        .order_by(transits.c.time.desc(), transits.c.id)
-        .limit(limit)
-    )
-    with store.engine.connect() as connection:
-        return [_transit_from_row(row._mapping) for row in connection.execute(query)]
-
-
-def crops_of(store: Store, ids: list[str]) -> dict[str, bytes]:
-    query = sa.select(crops.c.transit_id, crops.c.jpeg).where(crops.c.transit_id.in_(ids))
-    with store.engine.connect() as connection:
-        return {row.transit_id: row.jpeg for row in connection.execute(query)}
 
 
 def _data_url(jpeg: bytes | None) -> str | None:
@@ -158,7 +109,9 @@ class LiveFeed:
         now = datetime.now(UTC)
         cursor = self._cursor
         recent = await engine.in_db(
-            lambda: recent_transit_ids(engine.store, created_after=cursor - OVERLAP, now=now)
+            lambda: recent_transit_ids(
+                engine.store, created_after=cursor - OVERLAP, since=now - LOOKBACK, limit=MAX_RECENT
+            )
         )
         fresh = [transit_id for transit_id, _stored in recent if transit_id not in self._seen]
         for start in range(0, len(fresh), MAX_BATCH):

@@ -20,9 +20,9 @@ from aiohttp import web
 
 from rufina_alpr import contract
 from rufina_alpr.api.context import ENGINE_KEY, QUERY_NAMES_KEY, H
-from rufina_alpr.api_queries import PatternError, plate_pattern
 from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.errors import RufinaError
+from rufina_alpr.tracking import PatternError, normalize_pattern
 
 _HTTP_METHODS: Final = ("get", "post", "put", "patch", "delete")
 
@@ -305,7 +305,7 @@ def plate_text(name: str, raw: str) -> str:
             " (* any run, ? one character), spaces, dashes and dots, with one character besides *"
         )
     try:
-        return plate_pattern(raw)
+        return normalize_pattern(raw)
     except PatternError as err:
         raise bad_request(f"'{name}': {err}") from None
 

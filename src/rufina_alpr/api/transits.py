@@ -12,7 +12,7 @@ from rufina_alpr.api.audit import Justified, jsonable, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
 from rufina_alpr.api.context import ENGINE_KEY
 from rufina_alpr.api.params import Params, bad_request, not_found, plate_param
-from rufina_alpr.api_queries import TransitQuery, search_transits
+from rufina_alpr.store.search import TransitQuery, search_transits
 
 
 def _transit_query(params: Params) -> TransitQuery:
