@@ -50,7 +50,8 @@ import pytest
 import yaml
 
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
-from rufina_alpr.sim.replay import FrigateReplay, load_photos
+from rufina_alpr.sim.photos import load_photos
+from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.stations import load_registry
 
 from ..dashboard_entities import dashboard_entities

@@ -29,7 +29,8 @@ from aiohttp import web
 
 from rufina_alpr.config import load_settings
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
-from rufina_alpr.sim.replay import FrigateReplay, load_photos
+from rufina_alpr.sim.photos import load_photos
+from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.stations import load_registry
 
 from .conftest import REGISTRY, REPO, START_SCRIPT

@@ -39,7 +39,8 @@ from rufina_alpr.recognizer import (
 )
 from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker, free_port, wait_for_port
-from rufina_alpr.sim.replay import FrigateReplay, Photo, load_photos
+from rufina_alpr.sim.photos import Photo, load_photos
+from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.stations import Station, load_registry
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

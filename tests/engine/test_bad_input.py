@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import yaml
 
 from rufina_alpr.recognizer import OFFLINE_DETECTOR
-from rufina_alpr.sim.replay import Photo, load_photos
+from rufina_alpr.sim.photos import Photo, load_photos
 from rufina_alpr.store import passages
 
 from .conftest import TEST_STATIONS, plates_equal

@@ -22,7 +22,8 @@ from rufina_alpr.recognizer import OFFLINE_CROP_DETECTOR, OFFLINE_DETECTOR, Reco
 from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker
 from rufina_alpr.sim.pgtemp import TemporaryPostgres
-from rufina_alpr.sim.replay import FrigateReplay, load_photos
+from rufina_alpr.sim.photos import load_photos
+from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.store import passages, transits
 
 from .conftest import TEST_STATIONS, direct_fast_alpr_count, require

@@ -24,7 +24,7 @@ from rufina_alpr.cli import demo
 from rufina_alpr.cli.demo import TransitCollector, plates_match, run_demo
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.sim.broker import AmqttBroker, BrokerError, free_port
-from rufina_alpr.sim.replay import load_photos
+from rufina_alpr.sim.photos import load_photos
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rufina_alpr import contract
-from rufina_alpr.sim.replay import load_photos
+from rufina_alpr.sim.photos import load_photos
 
 from .conftest import direct_fast_alpr_count, make_far_camera_set, plates_equal
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from rufina_alpr import contract
 from rufina_alpr.mqtt import Message, MqttLink
-from rufina_alpr.sim.replay import TrackedObject, load_photos
+from rufina_alpr.sim.frigate_mqtt import TrackedObject
+from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.stations import default_registry_path, load_registry
 
 REGISTRY = default_registry_path()

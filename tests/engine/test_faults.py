@@ -18,7 +18,8 @@ import yaml
 
 from rufina_alpr.cli.demo import TransitCollector
 from rufina_alpr.sim.broker import MosquittoBroker
-from rufina_alpr.sim.replay import FrigateReplay, load_photos
+from rufina_alpr.sim.photos import load_photos
+from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.store import Store
 
 from .conftest import TEST_STATIONS

@@ -22,7 +22,7 @@ from rufina_alpr import service, verification
 from rufina_alpr.api.live import QUEUE_SIZE, LiveFeed
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.sim.broker import MosquittoBroker
-from rufina_alpr.sim.replay import Photo, load_photos
+from rufina_alpr.sim.photos import Photo, load_photos
 
 from .conftest import SHARED, plates_equal
 from .test_hardening_api import _retained

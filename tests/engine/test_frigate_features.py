@@ -29,7 +29,9 @@ from rufina_alpr.frigate import FrigateClient, FrigateError, ssl_context
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker
-from rufina_alpr.sim.replay import CameraGeometry, FrigateAuth, FrigateReplay, Photo, load_photos
+from rufina_alpr.sim.frigate_http import FrigateAuth
+from rufina_alpr.sim.photos import CameraGeometry, Photo, load_photos
+from rufina_alpr.sim.replay import FrigateReplay
 
 from .conftest import TEST_STATIONS, plates_equal, require
 

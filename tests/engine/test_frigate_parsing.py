@@ -30,14 +30,10 @@ from rufina_alpr.frigate import (
 )
 from rufina_alpr.paths import SHARED
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
-from rufina_alpr.sim.replay import (
-    FRIGATE_VERSION,
-    EventRecord,
-    FrigateAuth,
-    FrigateReplay,
-    Photo,
-    load_photos,
-)
+from rufina_alpr.sim.frigate_http import FrigateAuth
+from rufina_alpr.sim.frigate_state import FRIGATE_VERSION, EventRecord
+from rufina_alpr.sim.photos import Photo, load_photos
+from rufina_alpr.sim.replay import FrigateReplay
 
 from .conftest import require
 

@@ -34,7 +34,7 @@ from rufina_alpr.cli.demo import engine_settings
 from rufina_alpr.frigate import FrigateClient, FrigateError
 from rufina_alpr.recognizer import FORMATS, ImageError, Recognizer, image_format
 from rufina_alpr.service import Engine
-from rufina_alpr.sim.replay import Photo, load_photos
+from rufina_alpr.sim.photos import Photo, load_photos
 
 from .conftest import TEST_STATIONS, plates_equal
 from .crafted_images import NOT_SERVED_BY_FRIGATE, SERVED_BY_FRIGATE

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import strategies as st
 
 from rufina_alpr.mqtt import Message
-from rufina_alpr.sim.replay import load_photos
+from rufina_alpr.sim.photos import load_photos
 
 from .conftest import SHARED
 

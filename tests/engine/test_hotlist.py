@@ -31,7 +31,7 @@ from rufina_alpr.hotlists import (
 )
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.service import Engine
-from rufina_alpr.sim.replay import load_photos
+from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
 

@@ -28,7 +28,8 @@ from rufina_alpr.intake import check_payload, scan_nesting, too_deep, valid_even
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.service import Engine
-from rufina_alpr.sim.replay import event_id, load_photos
+from rufina_alpr.sim.frigate_state import event_id
+from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.store import passages
 
 from .conftest import SHARED, plates_equal, require

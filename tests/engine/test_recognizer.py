@@ -27,7 +27,7 @@ from rufina_alpr.recognizer import (
     Recognizer,
 )
 from rufina_alpr.sim.broker import MosquittoBroker
-from rufina_alpr.sim.replay import load_photos
+from rufina_alpr.sim.photos import load_photos
 
 from .conftest import plates_equal
 

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from rufina_alpr import privacy
 from rufina_alpr.api.app import create_app, server_options
-from rufina_alpr.sim.replay import Photo, load_photos
+from rufina_alpr.sim.photos import Photo, load_photos
 from rufina_alpr.stations import default_registry_path, load_registry
 
 from .conftest import require

@@ -286,7 +286,7 @@ def cmd_models_check(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from rufina_alpr.cli.demo import print_summary, run_demo  # noqa: PLC0415
-    from rufina_alpr.sim.replay import PHOTO_SUFFIXES, load_photos  # noqa: PLC0415
+    from rufina_alpr.sim.photos import PHOTO_SUFFIXES, load_photos  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()

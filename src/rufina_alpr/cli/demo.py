@@ -28,7 +28,8 @@ from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.recognizer import Recognizer, model_settings_for
 from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import Broker, BrokerError, embedded_broker
-from rufina_alpr.sim.replay import FrigateReplay, Photo
+from rufina_alpr.sim.photos import Photo
+from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.stations import Station, load_registry
 
 _LOGGER = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from rufina_alpr.plate_formats import edit_distance
-from rufina_alpr.sim.replay import Photo
+from rufina_alpr.sim.photos import Photo
 
 
 # ----------------------------------------------------------------------------------- accuracy

@@ -23,7 +23,7 @@ from rufina_alpr.cli.bench.rig import RECOGNITION_WORKERS, PhaseResult, Rig
 from rufina_alpr.cli.demo import demo_stations
 from rufina_alpr.paths import default_registry
 from rufina_alpr.sim.broker import MosquittoBroker
-from rufina_alpr.sim.replay import Photo, load_photos
+from rufina_alpr.sim.photos import Photo, load_photos
 from rufina_alpr.stations import Station
 
 

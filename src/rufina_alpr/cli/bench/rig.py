@@ -21,7 +21,8 @@ from rufina_alpr.cli.bench.accuracy import percentiles
 from rufina_alpr.cli.demo import TransitCollector
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.sim.broker import MosquittoBroker
-from rufina_alpr.sim.replay import FrigateReplay, Photo
+from rufina_alpr.sim.photos import Photo
+from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.stations import Station
 
 BENCH_TOKEN = "bench-token-not-for-production"
