@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from rufina_alpr.cli.stations import add_stations_commands
-from rufina_alpr.frigate_config import (
+from rufina_alpr.frigate.config_gen import (
     FRIGATE_VERSIONS,
     PLATE_LABEL,
     VEHICLE_LABELS,

@@ -24,10 +24,13 @@ from rufina_alpr.frigate import (
     FrigateClient,
     FrigateError,
     PlateGuess,
+    event_from_api,
     jwt_expiry,
     parse_event,
     parse_plate,
+    parse_tracked_object_update,
 )
+from rufina_alpr.intake import LATEST_TIME
 from rufina_alpr.paths import SHARED
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
 from rufina_alpr.sim.frigate_http import FrigateAuth
@@ -252,6 +255,102 @@ def test_json_infinity_in_box_is_an_event_error_not_a_crash() -> None:
     raw = compact(payload("events_new_car")).replace(b"[1380, 410, 1672, 615]", b"[1e999, 0, 1, 1]")
     with pytest.raises(EventError, match="finite"):
         parse_event(raw)
+
+
+# ----------------------------------------------------------------------------- validation
+# Every parser returns only events whose id Frigate can have made (a URL segment, a store key, a
+# log field) and whose times lie within 1970-2100; the engine needs no check of its own.
+FORGED_IDS = ["../../config/raw", "a b", ".hidden", "-1753373411.48", "id\n", "x;y", "é-k3v9qa"]
+LPR_SAMPLES = ["tracked_object_update_lpr", "tracked_object_update_lpr_v017"]
+
+
+def _api_item(**changes: Any) -> dict[str, Any]:
+    """An event as ``GET /api/events`` lists it (``EventResponse``)."""
+    item: dict[str, Any] = {
+        "id": EVENT_ID,
+        "camera": "st07_main_st_lpr",
+        "label": "car",
+        "start_time": 1753373411.482137,
+        "end_time": 1753373417.682137,
+        "zones": ["lpr_zone"],
+        "has_snapshot": True,
+        "data": {"recognized_license_plate": "KBX4721", "recognized_license_plate_score": 0.94},
+    }
+    item.update(changes)
+    return item
+
+
+def _lpr(name: str = "tracked_object_update_lpr", **changes: Any) -> bytes:
+    message = payload(name)
+    message.update(changes)
+    return compact(message)
+
+
+@pytest.mark.parametrize("identifier", FORGED_IDS)
+def test_every_parser_refuses_an_id_frigate_cannot_have_made(identifier: str) -> None:
+    with pytest.raises(EventError, match="'id' is not a Frigate event id"):
+        parse_event(_broken(_after(id=identifier))())
+    with pytest.raises(EventError, match="'id' is not a Frigate event id"):
+        parse_tracked_object_update(_lpr(id=identifier))
+    with pytest.raises(EventError, match="'id' is not a Frigate event id"):
+        event_from_api(_api_item(id=identifier))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        _after(start_time=-1.0),
+        _after(end_time=1e300),
+        _after(frame_time=LATEST_TIME + 1),
+        lambda m: m["after"]["snapshot"].update(frame_time=-0.5),
+    ],
+    ids=["start_time", "end_time", "frame_time", "snapshot"],
+)
+def test_parse_event_refuses_a_time_outside_1970_2100(mutate: Any) -> None:
+    with pytest.raises(EventError, match="a time is outside 1970-2100"):
+        parse_event(_broken(mutate)())
+
+
+@pytest.mark.parametrize("timestamp", [-1.0, LATEST_TIME + 1, 1e300])
+def test_lpr_update_refuses_a_timestamp_outside_1970_2100(timestamp: float) -> None:
+    with pytest.raises(EventError, match="'timestamp' is outside 1970-2100"):
+        parse_tracked_object_update(_lpr(timestamp=timestamp))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"start_time": -1.0},
+        {"end_time": LATEST_TIME + 1},
+        {"end_time": float("inf")},
+        {"end_time": float("nan")},
+    ],
+    ids=["start_time", "end_time", "end_time_inf", "end_time_nan"],
+)
+def test_event_from_api_refuses_a_time_outside_1970_2100(changes: dict[str, Any]) -> None:
+    with pytest.raises(EventError, match="a time is outside 1970-2100"):
+        event_from_api(_api_item(**changes))
+
+
+def test_other_tracked_object_updates_are_not_checked() -> None:
+    """Only an ``lpr`` update is returned, so only it is validated (descriptions are ignored)."""
+    message = {"type": "description", "id": "../x", "camera": "cam", "timestamp": -5.0}
+    assert parse_tracked_object_update(compact(message)) is None
+
+
+@pytest.mark.parametrize("identifier", [EVENT_ID, "1753373411.48-abc123", "evt_1.a-B", "x" * 64])
+def test_valid_ids_and_times_pass_every_parser(identifier: str) -> None:
+    event = parse_event(_broken(_after(id=identifier, start_time=0.0, end_time=LATEST_TIME))())
+    assert event.id == identifier
+    assert (event.start_time, event.end_time) == (0.0, LATEST_TIME)
+    for name in LPR_SAMPLES:
+        update = parse_tracked_object_update(_lpr(name, id=identifier))
+        assert update is not None and update.id == identifier
+        assert update.timestamp == payload(name)["timestamp"]
+    api = event_from_api(_api_item(id=identifier))
+    assert api.id == identifier and api.source == "api"
+    assert api.recognized_plate == PlateGuess("KBX4721", pytest.approx(0.94))
+    assert api.end_time == pytest.approx(1753373417.682137)
 
 
 # ----------------------------------------------------------------------------- HTTP client

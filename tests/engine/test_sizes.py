@@ -17,7 +17,6 @@ MAX_CLASS = 400
 # (one schema, one loader) is allowed; the others are the next steps of the split.
 MODULES: dict[str, int] = {
     "config.py": 613,
-    "frigate.py": 722,
     "service.py": 1054,
 }
 CLASSES: dict[str, int] = {

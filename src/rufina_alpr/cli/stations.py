@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from rufina_alpr.frigate_config import (
+from rufina_alpr.frigate.config_gen import (
     DEFAULT_FRIGATE_VERSION,
     DEFAULT_MQTT_HOST,
     DEFAULT_RETENTION_DAYS,
