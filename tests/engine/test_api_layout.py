@@ -2,7 +2,9 @@
 
 ``context``, ``params``, ``auth`` and ``audit`` are the leaves; every resource module (one per
 resource, and the panel's ``live`` and ``panel``) imports only leaves; ``app`` collects the
-resource modules; the package's ``__init__`` re-exports from ``app`` and the leaves.
+resource modules; the package's ``__init__`` re-exports from ``app`` and the leaves. Handlers
+read `ApiContext`, not the engine: only ``context`` imports it (for typing), and no module opens SQL
+(the queries are the store's).
 """
 
 from __future__ import annotations
@@ -90,3 +92,33 @@ def test_the_import_graph_has_no_cycle() -> None:
 
     for name in sorted(graph):
         visit(name, ())
+
+
+def _imported_modules(name: str) -> set[str]:
+    """Every module ``name`` imports, absolute, with ``from X import y`` as X and X.y."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module is not None and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_only_the_context_imports_the_engine() -> None:
+    """Handlers read `ApiContext`; the engine's module is named once (context.py, for typing)."""
+    engine_modules = ("rufina_alpr.service", "rufina_alpr.engine")
+    importers = {
+        name
+        for name in _module_names()
+        if any(module.startswith(engine_modules) for module in _imported_modules(name))
+    }
+    assert importers <= {"context"}
+
+
+def test_no_module_opens_sql() -> None:
+    """The API calls store functions on the database thread; SQL is the store's."""
+    for name in _module_names():
+        sql = {m for m in _imported_modules(name) if m.split(".")[0] == "sqlalchemy"}
+        assert not sql, f"{name} imports {sorted(sql)}"

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from rufina_alpr import service, verification
+from rufina_alpr.api.context import ApiContext
 from rufina_alpr.api.live import QUEUE_SIZE, LiveFeed
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.sim.broker import MosquittoBroker
@@ -229,7 +230,7 @@ async def test_the_panels_live_feed_keeps_up_with_a_busy_town(
     last poll all reach the panel in the next one."""
     harness = await harness_factory(_labelled(photos_dir, 1))
     engine = harness.engine
-    feed = LiveFeed(engine)
+    feed = LiveFeed(ApiContext.of(engine))
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
     feed._queues.add(queue)
     await feed.poll()

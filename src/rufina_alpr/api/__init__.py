@@ -11,10 +11,11 @@ acts for in ``X-Rufina-Acting-User``; the audit log records both. Errors are JSO
 
 The package has one module per resource, as Frigate's ``api/``: ``system``, ``transits``,
 ``tracking``, ``traffic``, ``holds``, ``hotlists``, ``admin`` and the operator panel's ``live``
-and ``panel`` (its files in ``static/``). They build on the leaves ``context`` (the app keys),
-``params`` (errors, query parameters, bodies), ``auth`` (tokens, roles, Home Assistant ingress,
-the middleware) and ``audit`` (the audit log, pages of results); ``app`` collects every module's
-``routes()`` and serves them. Leaves import no resource module, resource modules only leaves.
+and ``panel`` (its files in ``static/``). They build on the leaves ``context`` (the app keys, and
+`ApiContext`: what handlers use of the engine), ``params`` (errors, query parameters, bodies),
+``auth`` (tokens, roles, Home Assistant ingress, the middleware) and ``audit`` (the audit log,
+pages of results); ``app`` collects every module's ``routes()`` and serves them. Leaves import
+no resource module, resource modules only leaves.
 """
 
 from __future__ import annotations
@@ -36,19 +37,20 @@ from rufina_alpr.api.auth import (
     authenticate,
     requires,
 )
-from rufina_alpr.api.context import ENGINE_KEY, OPENAPI_PATH, Timeouts
+from rufina_alpr.api.context import CONTEXT_KEY, OPENAPI_PATH, ApiContext, Timeouts
 from rufina_alpr.api.params import MAX_AUTHOR, MAX_IMPORT_BYTES, MAX_JSON_BYTES, ApiError
 
 __all__ = [
     "ACCEPT_ERRORS",
     "ACTING_USER_HEADER",
-    "ENGINE_KEY",
+    "CONTEXT_KEY",
     "MAX_AUTHOR",
     "MAX_IMPORT_BYTES",
     "MAX_JSON_BYTES",
     "OPENAPI_PATH",
     "AcceptErrorLimiter",
     "AccessLogger",
+    "ApiContext",
     "ApiError",
     "ApiSite",
     "Principal",

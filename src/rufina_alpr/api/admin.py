@@ -13,7 +13,7 @@ from aiohttp import web
 from rufina_alpr import contract, privacy
 from rufina_alpr.api.audit import audit, justified, page_body
 from rufina_alpr.api.auth import requires
-from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.context import CONTEXT_KEY
 from rufina_alpr.api.params import MAX_CASE_NUMBER, MAX_REASON, Params, iso
 
 _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
@@ -22,19 +22,19 @@ _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger
 @requires("admin")
 async def purge_now(request: web.Request) -> web.Response:
     """Run the retention purge now (traffic rolled up first; held transits kept)."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     params = Params(request)
     reason = params.text("reason", max_length=MAX_REASON)
-    tz = engine.settings.timezone
-    retention = timedelta(days=engine.settings.privacy.retention_days)
-    audit_retention = timedelta(days=engine.settings.privacy.audit_retention_days)
+    tz = context.settings.timezone
+    retention = timedelta(days=context.settings.privacy.retention_days)
+    audit_retention = timedelta(days=context.settings.privacy.audit_retention_days)
     now = datetime.now(tz)
-    report = await engine.in_db(
+    report = await context.run(
         lambda: privacy.purge(
-            engine.store, now, retention, _LOGGER, tz=tz, audit_retention=audit_retention
+            context.store, now, retention, _LOGGER, tz=tz, audit_retention=audit_retention
         )
     )
-    privacy.clear_retained(engine.mqtt, engine.topics, report)
+    privacy.clear_retained(context.mqtt, context.topics, report)
     body = {
         "cutoff": iso(report.cutoff),
         "transits": report.transits,
@@ -53,7 +53,7 @@ async def purge_now(request: web.Request) -> web.Response:
 @requires("admin")
 async def settings_view(request: web.Request) -> web.Response:
     """The effective settings without secrets."""
-    s = request.app[ENGINE_KEY].settings
+    s = request.app[CONTEXT_KEY].settings
     return web.json_response(
         {
             "instance": s.instance,
@@ -109,7 +109,7 @@ def _audit_json(entry: privacy.AuditEntry) -> dict[str, Any]:
 
 @requires("admin")
 async def audit_view(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
     actor = params.text("actor", max_length=120)
@@ -117,8 +117,8 @@ async def audit_view(request: web.Request) -> web.Response:
     case = params.text("case", max_length=MAX_CASE_NUMBER)
     since, until = params.time_range()
     limit, offset = params.page()
-    log = privacy.Audit(engine.store)
-    entries = await engine.in_db(
+    log = privacy.Audit(context.store)
+    entries = await context.run(
         lambda: log.entries(
             actor=actor,
             action=action,

@@ -20,20 +20,21 @@ from aiohttp.abc import AbstractAccessLogger
 from rufina_alpr.api import admin, holds, hotlists, live, panel, system, tracking, traffic, transits
 from rufina_alpr.api.auth import auth_middleware
 from rufina_alpr.api.context import (
-    ENGINE_KEY,
+    CONTEXT_KEY,
     HOTLISTS_KEY,
     OPENAPI_KEY,
     OPENAPI_PATH,
     QUERY_NAMES_KEY,
     ROUTE_PATTERN_KEY,
     TIMEOUTS_KEY,
+    ApiContext,
     Timeouts,
 )
 from rufina_alpr.api.params import MAX_IMPORT_BYTES, described_query_names
 from rufina_alpr.hotlists import Hotlists
 
 if TYPE_CHECKING:
-    from rufina_alpr.service import Engine
+    from rufina_alpr.api.context import Engine
 
 _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
@@ -53,7 +54,8 @@ def create_app(
 ) -> web.Application:
     # The largest body any route takes; the middleware holds each route to its own (max_body).
     app = web.Application(middlewares=[auth_middleware], client_max_size=MAX_IMPORT_BYTES)
-    app[ENGINE_KEY] = engine
+    context = ApiContext.of(engine)
+    app[CONTEXT_KEY] = context
     app[TIMEOUTS_KEY] = timeouts
     app[OPENAPI_KEY] = openapi_path
     app[QUERY_NAMES_KEY] = described_query_names(openapi_path)
@@ -63,16 +65,16 @@ def create_app(
         existing
         if isinstance(existing, Hotlists)
         else Hotlists(
-            engine.store,
-            timezone=engine.settings.timezone,
-            fuzzy_min_score=engine.settings.hotlists.fuzzy_min_score,
-            known_stations=[station.id for station in engine.settings.stations],
+            context.store,
+            timezone=context.settings.timezone,
+            fuzzy_min_score=context.settings.hotlists.fuzzy_min_score,
+            known_stations=[station.id for station in context.settings.stations],
         )
     )
     app.add_routes(routes())
     # The operator panel (/panel/) and its calls (live.py).
     app.add_routes(panel.routes())
-    live.setup(app, engine)
+    live.setup(app, context)
     return app
 
 

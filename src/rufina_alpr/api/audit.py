@@ -16,7 +16,7 @@ from aiohttp import web
 
 from rufina_alpr import contract, privacy
 from rufina_alpr.api.auth import PRINCIPAL_KEY
-from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.context import CONTEXT_KEY
 from rufina_alpr.api.params import Params, T, iso
 
 _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
@@ -33,10 +33,10 @@ async def audit(
 ) -> None:
     """Append to the audit log (before the caller answers): who (and for whom), role, when, what,
     why, how many."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     principal = request[PRINCIPAL_KEY]
-    log = privacy.Audit(engine.store)
-    await engine.in_db(
+    log = privacy.Audit(context.store)
+    await context.run(
         lambda: log.record(
             principal.name,
             principal.role,

@@ -12,12 +12,19 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from rufina_alpr.api.context import ENGINE_KEY, ROUTE_PATTERN_KEY, TIMEOUTS_KEY, H, Handler
+from rufina_alpr.api.context import (
+    CONTEXT_KEY,
+    ROUTE_PATTERN_KEY,
+    TIMEOUTS_KEY,
+    ApiContext,
+    H,
+    Handler,
+)
 from rufina_alpr.api.params import (
     MAX_AUTHOR,
     MAX_JSON_BYTES,
@@ -27,9 +34,6 @@ from rufina_alpr.api.params import (
     refuse_unknown_query,
 )
 from rufina_alpr.config import ROLES, IngressSettings
-
-if TYPE_CHECKING:
-    from rufina_alpr.service import Engine
 
 _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
@@ -129,7 +133,7 @@ def requires(role: str) -> Callable[[H], H]:
     return mark
 
 
-def authenticate(engine: Engine, header: str) -> Principal | None:
+def authenticate(context: ApiContext, header: str) -> Principal | None:
     """The principal a bearer header names, or None. Every token is compared (constant time)."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -137,9 +141,9 @@ def authenticate(engine: Engine, header: str) -> Principal | None:
     # aiohttp hands non-ASCII header bytes over as surrogates: back to the bytes that were sent.
     given = token.encode("utf-8", "surrogateescape")
     found: Principal | None = None
-    if hmac.compare_digest(given, engine.settings.api.token.encode()):
-        found = Principal(ADMIN_NAME, "admin", engine.settings.api.delegate)
-    for user in engine.settings.api.users:
+    if hmac.compare_digest(given, context.settings.api.token.encode()):
+        found = Principal(ADMIN_NAME, "admin", context.settings.api.delegate)
+    for user in context.settings.api.users:
         if hmac.compare_digest(given, user.token.encode()) and found is None:
             found = Principal(user.name, user.role, user.delegate)
     return found
@@ -186,10 +190,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     try:
         public = getattr(request.match_info.route.handler, "public", False)
         if request.path not in PUBLIC_PATHS and not public:
-            engine = request.app[ENGINE_KEY]
-            principal = authenticate(engine, request.headers.get("Authorization", ""))
+            context = request.app[CONTEXT_KEY]
+            principal = authenticate(context, request.headers.get("Authorization", ""))
             if principal is None and "Authorization" not in request.headers:
-                ingress = ingress_identity(engine.settings.api.ingress, request)
+                ingress = ingress_identity(context.settings.api.ingress, request)
                 principal = Principal(*ingress) if ingress else None
             if principal is None:
                 return error_response(401, "unauthorized", "a valid bearer token is required")

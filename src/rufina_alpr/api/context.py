@@ -1,22 +1,84 @@
-"""The application's keys (the engine, the hotlists, the OpenAPI description and its query
-names, the timeouts, the matched route) and the OpenAPI file's location.
+"""The application's keys (the API's view of the engine, the hotlists, the OpenAPI description
+and its query names, the timeouts, the matched route) and the OpenAPI file's location.
+
+Handlers read `ApiContext`, what the API uses of the engine, never the engine itself: its
+settings, store and database thread, payload builders, and the engine's live values as callables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 
 from rufina_alpr.hotlists import Hotlists
 
 if TYPE_CHECKING:
-    from rufina_alpr.service import Engine
+    from rufina_alpr.config import Settings
+    from rufina_alpr.contract import Signer, Topics
+    from rufina_alpr.frigate import FrigateClient
+    from rufina_alpr.metrics import Metrics
+    from rufina_alpr.mqtt import MqttLink
+    from rufina_alpr.recognizer import Recognizer
+    from rufina_alpr.service import Engine as Engine  # noqa: PLC0414 - create_app's type
+    from rufina_alpr.store import Store
+    from rufina_alpr.transits import Transit
 
-ENGINE_KEY: Final[web.AppKey[Engine]] = web.AppKey("engine")
+R = TypeVar("R")
+
+
+class Runner(Protocol):
+    """Runs a store call on the database thread (the engine's ``in_db``)."""
+
+    def __call__(self, function: Callable[..., R], /, *args: Any) -> Awaitable[R]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """What the API's handlers use of the engine. ``frigate``, ``queue_length``,
+    ``store_health`` and ``stats_payload`` are callables: the engine's values change."""
+
+    settings: Settings
+    store: Store
+    run: Runner
+    metrics: Metrics
+    mqtt: MqttLink
+    topics: Topics
+    signer: Signer
+    recognizer: Recognizer
+    started_at: datetime
+    transit_payload: Callable[[Transit], dict[str, Any]]
+    frigate: Callable[[], FrigateClient | None]
+    queue_length: Callable[[], int]
+    store_health: Callable[[], dict[str, Any]]
+    stats_payload: Callable[[], Awaitable[dict[str, Any]]]
+
+    @classmethod
+    def of(cls, engine: Engine) -> ApiContext:
+        """The context of an engine (started or not: its live values are read when used)."""
+        return cls(
+            settings=engine.settings,
+            store=engine.store,
+            run=engine.in_db,
+            metrics=engine.metrics,
+            mqtt=engine.mqtt,
+            topics=engine.topics,
+            signer=engine.signer,
+            recognizer=engine.recognizer,
+            started_at=engine.started_at,
+            transit_payload=engine.transit_payload,
+            frigate=lambda: engine.frigate,
+            queue_length=lambda: engine.queue_length,
+            store_health=engine.store_health,
+            stats_payload=engine.stats_payload,
+        )
+
+
+CONTEXT_KEY: Final[web.AppKey[ApiContext]] = web.AppKey("context", ApiContext)
 
 # The wheel carries docs/openapi.yaml inside the package; a checkout (editable install) has docs/.
 _PACKAGED_OPENAPI: Final = Path(__file__).resolve().parents[1] / "openapi.yaml"

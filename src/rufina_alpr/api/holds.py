@@ -10,7 +10,7 @@ from aiohttp import web
 from rufina_alpr import privacy, tracking
 from rufina_alpr.api.audit import audit
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.context import CONTEXT_KEY
 from rufina_alpr.api.params import (
     MAX_CASE_NUMBER,
     MAX_PLATE_TEXT,
@@ -64,7 +64,7 @@ def _hold_json(hold: privacy.Hold) -> dict[str, Any]:
 async def hold_create(request: web.Request) -> web.Response:
     """Keep transits past retention for an investigation: by ids, or every transit of a plate
     in a window."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     body = await json_body(request, HOLD_BODY)
     principal = request[PRINCIPAL_KEY]
     ids: list[str] = list(body.get("transit_ids", []))
@@ -74,8 +74,8 @@ async def hold_create(request: web.Request) -> web.Response:
         if "*" in plate or "?" in plate:
             raise bad_request("'plate': a hold names one plate, without wildcards")
         since, until = body.get("since"), body.get("until")
-        history = await engine.in_db(
-            lambda: tracking.plate_history(engine.store, plate or "", since, until)
+        history = await context.run(
+            lambda: tracking.plate_history(context.store, plate or "", since, until)
         )
         # A plate lookup, like a search: audited whether or not it finds transits to hold.
         await audit(
@@ -92,9 +92,9 @@ async def hold_create(request: web.Request) -> web.Response:
     if not ids:
         raise not_found("no transit of that plate in that window")
     try:
-        hold = await engine.in_db(
+        hold = await context.run(
             lambda: privacy.hold(
-                engine.store, ids, body["case_number"], body["reason"], principal.who
+                context.store, ids, body["case_number"], body["reason"], principal.who
             )
         )
     except privacy.UnknownTransitError as err:
@@ -114,19 +114,19 @@ async def hold_create(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def holds_index(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     params = Params(request)
     active = params.boolean("active", default=False)
     case = params.text("case_number", max_length=MAX_CASE_NUMBER)
-    found = await engine.in_db(
-        lambda: privacy.holds(engine.store, active_only=active, case_number=case)
+    found = await context.run(
+        lambda: privacy.holds(context.store, active_only=active, case_number=case)
     )
     return web.json_response({"holds": [_hold_json(h) for h in found]})
 
 
 @requires("operator")
 async def hold_release(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     params = Params(request)
     reason = params.text("reason", max_length=MAX_REASON)
     try:
@@ -135,7 +135,7 @@ async def hold_release(request: web.Request) -> web.Response:
         raise not_found("no such hold") from None
     if not 1 <= hold_id <= 2**62:
         raise not_found("no such hold")
-    released = await engine.in_db(lambda: privacy.release(engine.store, hold_id))
+    released = await context.run(lambda: privacy.release(context.store, hold_id))
     if released is None:
         raise not_found("no such hold")
     await audit(

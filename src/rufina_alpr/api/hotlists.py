@@ -13,7 +13,7 @@ from aiohttp import web
 from rufina_alpr import contract
 from rufina_alpr.api.audit import audit, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import ENGINE_KEY, HOTLISTS_KEY
+from rufina_alpr.api.context import CONTEXT_KEY, HOTLISTS_KEY
 from rufina_alpr.api.params import (
     MAX_IMPORT_BYTES,
     MAX_REASON,
@@ -135,7 +135,7 @@ def _hotlist_errors() -> Iterator[None]:
 
 async def _hotlist_call(request: web.Request, function: Callable[[], T]) -> T:
     with _hotlist_errors():
-        return await request.app[ENGINE_KEY].in_db(function)
+        return await request.app[CONTEXT_KEY].run(function)
 
 
 def _list_id(request: web.Request) -> str:
@@ -213,15 +213,15 @@ async def hotlist_add(request: web.Request) -> web.Response:
     list_id = _list_id(request)
     body = await json_body(request, ADD_ENTRY)
     principal = request[PRINCIPAL_KEY]
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     if any(
-        name.strip() and engine.settings.station(name.strip()) is None
+        name.strip() and context.settings.station(name.strip()) is None
         for name in body.get("stations") or ()
     ):  # as for the query parameters: a station that does not exist is not found
         raise not_found("'stations': unknown station")
     with _hotlist_errors():
         try:
-            change = await engine.in_db(
+            change = await context.run(
                 lambda: hotlists_of(request).put_entry(
                     list_id,
                     body["plate"],
@@ -292,7 +292,7 @@ async def hotlist_import(request: web.Request) -> web.Response:
         except UnicodeDecodeError:
             raise bad_request("the CSV must be UTF-8 or Windows-1252 text") from None
     principal = request[PRINCIPAL_KEY]
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     with _hotlist_errors():
         # Parsed on a worker thread, written in short steps on the store thread: transits are
         # stored between them.
@@ -307,7 +307,7 @@ async def hotlist_import(request: web.Request) -> web.Response:
         )
         with contextlib.closing(job.steps()) as steps:
             for step in steps:
-                await engine.in_db(step)
+                await context.run(step)
     report = job.report
     body = {
         "list": report.list_id,

@@ -18,21 +18,18 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from rufina_alpr import __version__, contract
 from rufina_alpr.api.audit import justified
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.context import CONTEXT_KEY, ApiContext
 from rufina_alpr.api.params import bad_request
 from rufina_alpr.frigate import FrigateError
 from rufina_alpr.store.search import crops_of, latest_transits, recent_transit_ids, transits_by_id
 from rufina_alpr.transits import Transit
-
-if TYPE_CHECKING:
-    from rufina_alpr.service import Engine
 
 _LOGGER = logging.getLogger("rufina_alpr.web.live")  # log lines keep web/live.py's logger name
 
@@ -56,17 +53,17 @@ def _data_url(jpeg: bytes | None) -> str | None:
     return None if jpeg is None else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
 
-def live_payload(engine: Engine, transit: Transit) -> dict[str, Any]:
+def live_payload(context: ApiContext, transit: Transit) -> dict[str, Any]:
     """The transit as the contract has it, plus its crop inline (the stream is audited once)."""
-    return {**engine.transit_payload(transit), "crop": _data_url(transit.crop_jpeg)}
+    return {**context.transit_payload(transit), "crop": _data_url(transit.crop_jpeg)}
 
 
 # ----------------------------------------------------------------------- the feed
 class LiveFeed:
     """One poller of the store fanning new transits out to every open stream."""
 
-    def __init__(self, engine: Engine, interval: float = POLL_INTERVAL) -> None:
-        self._engine = engine
+    def __init__(self, context: ApiContext, interval: float = POLL_INTERVAL) -> None:
+        self._context = context
         self._interval = interval
         self._queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -105,20 +102,20 @@ class LiveFeed:
             await asyncio.sleep(self._interval)
 
     async def poll(self) -> None:
-        engine = self._engine
+        context = self._context
         now = datetime.now(UTC)
-        cursor = self._cursor
-        recent = await engine.in_db(
+        after = self._cursor - OVERLAP
+        recent = await context.run(
             lambda: recent_transit_ids(
-                engine.store, created_after=cursor - OVERLAP, since=now - LOOKBACK, limit=MAX_RECENT
+                context.store, created_after=after, since=now - LOOKBACK, limit=MAX_RECENT
             )
         )
         fresh = [transit_id for transit_id, _stored in recent if transit_id not in self._seen]
         for start in range(0, len(fresh), MAX_BATCH):
             batch = fresh[start : start + MAX_BATCH]
-            for transit in await engine.in_db(transits_by_id, engine.store, batch):
+            for transit in await context.run(transits_by_id, context.store, batch):
                 self._seen[transit.id] = now
-                payload = live_payload(engine, transit)
+                payload = live_payload(context, transit)
                 for queue in list(self._queues):
                     try:
                         queue.put_nowait(payload)
@@ -140,7 +137,7 @@ def _sse(event: str, data: Any) -> bytes:
 @requires("operator")
 async def live(request: web.Request) -> web.StreamResponse:
     """The newest transits, then (``Accept: text/event-stream``) every new one as it is stored."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
     backlog = params.integer("backlog", 20, 0, BACKLOG)
@@ -153,8 +150,8 @@ async def live(request: web.Request) -> web.StreamResponse:
         results=None,
     )
     if not streaming:
-        rows = await engine.in_db(latest_transits, engine.store, backlog)
-        return web.json_response({"transits": [live_payload(engine, t) for t in rows]})
+        rows = await context.run(latest_transits, context.store, backlog)
+        return web.json_response({"transits": [live_payload(context, t) for t in rows]})
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -165,8 +162,9 @@ async def live(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     async with feed.subscribe() as queue:
-        rows = await engine.in_db(latest_transits, engine.store, backlog)
-        await response.write(_sse("backlog", {"transits": [live_payload(engine, t) for t in rows]}))
+        rows = await context.run(latest_transits, context.store, backlog)
+        backlog_body = {"transits": [live_payload(context, t) for t in rows]}
+        await response.write(_sse("backlog", backlog_body))
         try:
             while not feed.closed:
                 try:
@@ -185,7 +183,7 @@ async def live(request: web.Request) -> web.StreamResponse:
 @requires("operator")
 async def crops_batch(request: web.Request) -> web.Response:
     """Crops of several transits at once (``id`` repeated), one audit entry for all."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     given = request.query.getall("id", [])
     if not given:
@@ -195,7 +193,7 @@ async def crops_batch(request: web.Request) -> web.Response:
             f"'id': 1 to {MAX_CROPS} transit ids (letters, digits and dashes, at most 36), repeated"
         )
     ids = list(dict.fromkeys(given))
-    found = await engine.in_db(crops_of, engine.store, ids)
+    found = await context.run(crops_of, context.store, ids)
     await asked.record(
         "transit_crops",
         {"transit_ids": ids},
@@ -207,7 +205,7 @@ async def crops_batch(request: web.Request) -> web.Response:
 @requires("viewer")
 async def stations(request: web.Request) -> web.Response:
     """The stations, with their kind, locality and coordinates (for the map)."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     return web.json_response(
         {
             "stations": [
@@ -222,7 +220,7 @@ async def stations(request: web.Request) -> web.Response:
                     "latitude": s.latitude,
                     "longitude": s.longitude,
                 }
-                for s in engine.settings.stations
+                for s in context.settings.stations
             ]
         }
     )
@@ -243,11 +241,12 @@ async def whoami(request: web.Request) -> web.Response:
 FRIGATE_TIMEOUT: Final = 3.0
 
 
-async def _frigate_version(engine: Engine) -> tuple[bool, str | None, str | None]:
-    if engine.frigate is None:
+async def _frigate_version(context: ApiContext) -> tuple[bool, str | None, str | None]:
+    frigate = context.frigate()
+    if frigate is None:
         return False, None, "not connected"
     try:
-        version = await asyncio.wait_for(engine.frigate.version(), FRIGATE_TIMEOUT)
+        version = await asyncio.wait_for(frigate.version(), FRIGATE_TIMEOUT)
     except FrigateError as err:  # what failed (method, path, status): no secret in it
         return False, None, str(err)[:200]
     except TimeoutError:
@@ -258,44 +257,44 @@ async def _frigate_version(engine: Engine) -> tuple[bool, str | None, str | None
 @requires("viewer")
 async def system(request: web.Request) -> web.Response:
     """Engine, broker and Frigate status, queue and latency: the panel's system page."""
-    engine = request.app[ENGINE_KEY]
-    reachable, version, problem = await _frigate_version(engine)
-    stats = await engine.stats_payload()
-    now = datetime.now(engine.settings.timezone)
+    context = request.app[CONTEXT_KEY]
+    reachable, version, problem = await _frigate_version(context)
+    stats = await context.stats_payload()
+    now = datetime.now(context.settings.timezone)
     return web.json_response(
         {
             "engine": {
-                "instance": engine.settings.instance,
+                "instance": context.settings.instance,
                 "version": __version__,
                 "contract_version": contract.CONTRACT_VERSION,
-                "started_at": contract.iso_time(engine.started_at),
-                "uptime": round((now - engine.started_at).total_seconds(), 1),
-                "detector": engine.recognizer.info.detector,
-                "ocr": engine.recognizer.info.ocr,
-                "workers": engine.settings.recognition.workers,
-                "queue_size": engine.settings.recognition.queue_size,
+                "started_at": contract.iso_time(context.started_at),
+                "uptime": round((now - context.started_at).total_seconds(), 1),
+                "detector": context.recognizer.info.detector,
+                "ocr": context.recognizer.info.ocr,
+                "workers": context.settings.recognition.workers,
+                "queue_size": context.settings.recognition.queue_size,
                 "store": "postgresql"
-                if engine.settings.store_url.startswith("postgres")
+                if context.settings.store_url.startswith("postgres")
                 else "sqlite",
-                "retention_days": engine.settings.privacy.retention_days,
+                "retention_days": context.settings.privacy.retention_days,
             },
             "broker": {
-                "connected": engine.mqtt.connected.is_set(),
-                "host": engine.settings.mqtt.host,
-                "port": engine.settings.mqtt.port,
+                "connected": context.mqtt.connected.is_set(),
+                "host": context.settings.mqtt.host,
+                "port": context.settings.mqtt.port,
             },
             "frigate": {
                 "reachable": reachable,
                 "version": version,
                 "error": problem,
-                "url": engine.settings.frigate.url,
+                "url": context.settings.frigate.url,
             },
-            "queue": engine.queue_length,
+            "queue": context.queue_length(),
             "latency_ms": stats["latency_ms"],
             "counters": stats["counters"],
             "transits_today": stats["transits_today"],
             "vehicles_today": stats["vehicles_today"],
-            "stations": len(engine.settings.stations),
+            "stations": len(context.settings.stations),
         }
     )
 
@@ -310,8 +309,8 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def setup(app: web.Application, engine: Engine) -> None:
-    app[LIVE_KEY] = LiveFeed(engine)
+def setup(app: web.Application, context: ApiContext) -> None:
+    app[LIVE_KEY] = LiveFeed(context)
 
     async def stop(app: web.Application) -> None:
         await app[LIVE_KEY].close()

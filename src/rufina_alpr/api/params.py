@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 
 from rufina_alpr import contract
-from rufina_alpr.api.context import ENGINE_KEY, QUERY_NAMES_KEY, H
+from rufina_alpr.api.context import CONTEXT_KEY, QUERY_NAMES_KEY, H
 from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.errors import RufinaError
 from rufina_alpr.tracking import PatternError, normalize_pattern
@@ -171,7 +171,7 @@ class Params:
 
     def __init__(self, request: web.Request) -> None:
         self._query = request.query
-        self._engine = request.app[ENGINE_KEY]
+        self._context = request.app[CONTEXT_KEY]
 
     def text(
         self, name: str, *, required: bool = False, max_length: int = 200, min_length: int = 1
@@ -218,7 +218,7 @@ class Params:
         except ValueError:
             raise bad_request(f"'{name}' must be an ISO 8601 date and time") from None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=self._engine.settings.timezone)
+            value = value.replace(tzinfo=self._context.settings.timezone)
         try:
             value = value.astimezone(UTC)
         except (OverflowError, ValueError):  # within a day of year 1 or 9999
@@ -254,7 +254,7 @@ class Params:
 
     def station(self, name: str, *, required: bool = False) -> str | None:
         value = self.text(name, required=required, max_length=64)
-        if value is not None and self._engine.settings.station(value) is None:
+        if value is not None and self._context.settings.station(value) is None:
             raise not_found(f"'{name}': unknown station")
         return value
 
@@ -265,12 +265,12 @@ class Params:
         if len(given) > MAX_STATION_PARAMS or not all(values):
             raise bad_request(f"'{name}': 1 to {MAX_STATION_PARAMS} station ids, none empty")
         for value in values:
-            if self._engine.settings.station(value) is None:
+            if self._context.settings.station(value) is None:
                 raise not_found(f"'{name}': unknown station")
         return list(dict.fromkeys(values))
 
     def page(self) -> tuple[int, int]:
-        top = self._engine.settings.api.max_page
+        top = self._context.settings.api.max_page
         limit = self.integer("limit", min(50, top), 1, top)
         offset = self.integer("offset", 0, 0, 1_000_000)
         assert limit is not None and offset is not None

@@ -5,18 +5,15 @@ contract key, statistics and Prometheus metrics.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from aiohttp import web
 
 from rufina_alpr import __version__, contract
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import ENGINE_KEY, OPENAPI_KEY
+from rufina_alpr.api.context import CONTEXT_KEY, OPENAPI_KEY, ApiContext
 from rufina_alpr.api.params import not_found
 from rufina_alpr.metrics import COUNTER_NAMES
-
-if TYPE_CHECKING:
-    from rufina_alpr.service import Engine
 
 _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
@@ -27,16 +24,17 @@ async def health(request: web.Request) -> web.Response:
 
     Still 200 then: the add-on's watchdog restarts on anything else, which mends none of them.
     """
-    engine = request.app[ENGINE_KEY]
-    store = engine.store_health()
-    mqtt = engine.mqtt.connected.is_set()
-    frigate = engine.frigate is None or engine.frigate.reachable is not False
+    context = request.app[CONTEXT_KEY]
+    store = context.store_health()
+    mqtt = context.mqtt.connected.is_set()
+    client = context.frigate()
+    frigate = client is None or client.reachable is not False
     return web.json_response(
         {
             "status": "ok" if store["state"] == "ok" and mqtt and frigate else "degraded",
             "mqtt": mqtt,
             "frigate": frigate,
-            "queue": engine.queue_length,
+            "queue": context.queue_length(),
             "store": store,
         }
     )
@@ -51,15 +49,15 @@ async def openapi(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def info(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     return web.json_response(
         {
-            "instance": engine.settings.instance,
+            "instance": context.settings.instance,
             "engine_version": __version__,
             "contract_version": contract.CONTRACT_VERSION,
-            "stations": len(engine.settings.stations),
-            "detector": engine.recognizer.info.detector,
-            "ocr": engine.recognizer.info.ocr,
+            "stations": len(context.settings.stations),
+            "detector": context.recognizer.info.detector,
+            "ocr": context.recognizer.info.ocr,
             "role": request[PRINCIPAL_KEY].role,
             # Whether this token may act for others (X-Rufina-Acting-User): HA's must.
             "delegate": request[PRINCIPAL_KEY].delegate,
@@ -72,14 +70,14 @@ async def contract_key(request: web.Request) -> web.Response:
     """The MQTT contract's version and signing key: consumers verify the engine's messages with
     it (docs/mqtt.md, Signatures). Viewer: Home Assistant may hold a viewer token; whoever holds
     it could sign messages, so API tokens are given to trusted consumers only."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     _LOGGER.info("MQTT signing key read by %s", request[PRINCIPAL_KEY].who)
     return web.json_response(
         {
             "contract_version": contract.CONTRACT_VERSION,
             "signature": "hmac-sha256",
-            "key_id": engine.signer.kid,
-            "signing_key": engine.signer.key,
+            "key_id": context.signer.kid,
+            "signing_key": context.signer.key,
         },
         headers={"Cache-Control": "no-store"},
     )
@@ -87,7 +85,7 @@ async def contract_key(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[ENGINE_KEY].stats_payload())
+    return web.json_response(await request.app[CONTEXT_KEY].stats_payload())
 
 
 _COUNTER_HELP: Final = {
@@ -97,10 +95,10 @@ _COUNTER_HELP: Final = {
 }
 
 
-def prometheus_text(engine: Engine) -> str:
+def prometheus_text(context: ApiContext) -> str:
     """The engine's counters and latency in Prometheus' text exposition format (no plates)."""
     lines: list[str] = []
-    counters = engine.metrics.snapshot()
+    counters = context.metrics.snapshot()
     for name in sorted(set(COUNTER_NAMES) | set(counters)):
         metric = f"rufina_alpr_{name}_total"
         helptext = _COUNTER_HELP.get(name, name.replace("_", " ").capitalize())
@@ -109,7 +107,7 @@ def prometheus_text(engine: Engine) -> str:
             f"# TYPE {metric} counter",
             f"{metric} {counters.get(name, 0)}",
         ]
-    latency = engine.metrics.latency_ms()
+    latency = context.metrics.latency_ms()
     lines += [
         "# HELP rufina_alpr_read_latency_seconds Plate read latency (recent window).",
         "# TYPE rufina_alpr_read_latency_seconds summary",
@@ -121,17 +119,17 @@ def prometheus_text(engine: Engine) -> str:
     lines += [
         "# HELP rufina_alpr_queue_length Images waiting for or in recognition.",
         "# TYPE rufina_alpr_queue_length gauge",
-        f"rufina_alpr_queue_length {engine.queue_length}",
+        f"rufina_alpr_queue_length {context.queue_length()}",
         "# HELP rufina_alpr_mqtt_connected 1 when the engine is connected to the broker.",
         "# TYPE rufina_alpr_mqtt_connected gauge",
-        f"rufina_alpr_mqtt_connected {int(engine.mqtt.connected.is_set())}",
+        f"rufina_alpr_mqtt_connected {int(context.mqtt.connected.is_set())}",
         "# HELP rufina_alpr_stations Configured stations.",
         "# TYPE rufina_alpr_stations gauge",
-        f"rufina_alpr_stations {len(engine.settings.stations)}",
+        f"rufina_alpr_stations {len(context.settings.stations)}",
         "# HELP rufina_alpr_info Engine version.",
         "# TYPE rufina_alpr_info gauge",
         f'rufina_alpr_info{{version="{_label(__version__)}",'
-        f'instance="{_label(engine.settings.instance)}"}} 1',
+        f'instance="{_label(context.settings.instance)}"}} 1',
     ]
     return "\n".join(lines) + "\n"
 
@@ -142,7 +140,7 @@ def _label(value: str) -> str:
 
 @requires("viewer")
 async def metrics(request: web.Request) -> web.Response:
-    response = web.Response(text=prometheus_text(request.app[ENGINE_KEY]))
+    response = web.Response(text=prometheus_text(request.app[CONTEXT_KEY]))
     response.content_type = "text/plain"
     response.charset = "utf-8"
     response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"

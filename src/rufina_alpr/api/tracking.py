@@ -11,7 +11,7 @@ from aiohttp import web
 from rufina_alpr import tracking
 from rufina_alpr.api.audit import audited_results, justified
 from rufina_alpr.api.auth import requires
-from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.context import CONTEXT_KEY
 from rufina_alpr.api.params import (
     Params,
     bad_request,
@@ -27,7 +27,7 @@ from rufina_alpr.api.params import (
 @requires("operator")
 async def vehicle_route(request: web.Request) -> web.Response:
     """A plate's journeys (transits split on gaps longer than `journey_gap`) and legs."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
     plate = plate_param(params, "plate", required=True)
@@ -35,9 +35,9 @@ async def vehicle_route(request: web.Request) -> web.Response:
     if "*" in plate or "?" in plate:
         raise bad_request("'plate': a route is for one plate, without wildcards")
     since, until = params.time_range()
-    gap = seconds_param(params, "journey_gap", engine.settings.tracking.journey_gap, 7 * 86400)
-    journeys = await engine.in_db(
-        lambda: tracking.route(engine.store, plate, since, until, journey_gap=gap)
+    gap = seconds_param(params, "journey_gap", context.settings.tracking.journey_gap, 7 * 86400)
+    journeys = await context.run(
+        lambda: tracking.route(context.store, plate, since, until, journey_gap=gap)
     )
     count = sum(len(j.transits) for j in journeys)
     await asked.record(
@@ -63,7 +63,7 @@ async def vehicle_route(request: web.Request) -> web.Response:
                     }
                     for a, b in zip(journey.transits, journey.transits[1:], strict=False)
                 ],
-                "transits": [engine.transit_payload(t) for t in journey.transits],
+                "transits": [context.transit_payload(t) for t in journey.transits],
             }
             for journey in journeys
         ],
@@ -74,7 +74,7 @@ async def vehicle_route(request: web.Request) -> web.Response:
 @requires("operator")
 async def seen_then(request: web.Request) -> web.Response:
     """Vehicles seen at station A and then at station B within `within` seconds."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
     station_a = params.station("from_station", required=True)
@@ -83,9 +83,9 @@ async def seen_then(request: web.Request) -> web.Response:
     within = seconds_param(params, "within", 3600, 7 * 86400)
     since, until = time_window(params)
     limit, offset = params.page()
-    found = await engine.in_db(
+    found = await context.run(
         lambda: tracking.seen_then(
-            engine.store, station_a, station_b, start=since, end=until, within=within
+            context.store, station_a, station_b, start=since, end=until, within=within
         )
     )
     return await audited_results(
@@ -102,8 +102,8 @@ async def seen_then(request: web.Request) -> web.Response:
         lambda item: {
             "plate": item.plate,
             "elapsed": item.elapsed.total_seconds(),
-            "first": engine.transit_payload(item.first),
-            "then": engine.transit_payload(item.then),
+            "first": context.transit_payload(item.first),
+            "then": context.transit_payload(item.then),
         },
         page=(limit, offset),
         window=(since, until),
@@ -113,7 +113,7 @@ async def seen_then(request: web.Request) -> web.Response:
 @requires("operator")
 async def loitering(request: web.Request) -> web.Response:
     """Plates seen at least `min_count` times within `window` seconds (at a station or anywhere)."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
     station = params.station("station")
@@ -122,9 +122,9 @@ async def loitering(request: web.Request) -> web.Response:
     window = seconds_param(params, "window", 3600, 31 * 86400)
     since, until = time_window(params)
     limit, offset = params.page()
-    found = await engine.in_db(
+    found = await context.run(
         lambda: tracking.loitering(
-            engine.store, station, min_count=min_count, window=window, start=since, end=until
+            context.store, station, min_count=min_count, window=window, start=since, end=until
         )
     )
     return await audited_results(
@@ -156,14 +156,14 @@ TRAVEL_FIELDS: Final = ("from_station", "to_station", "count", "median", "p90")
 @requires("viewer")
 async def travel_times(request: web.Request) -> web.Response:
     """Travel times (median, p90, seconds) between consecutive stations of journeys: no plates."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     params = Params(request)
     since, until = time_window(params)
     stations = params.stations("station")
-    gap = seconds_param(params, "journey_gap", engine.settings.tracking.journey_gap, 7 * 86400)
+    gap = seconds_param(params, "journey_gap", context.settings.tracking.journey_gap, 7 * 86400)
     fmt = params.choice("format", ("json", "csv"), "json")
-    pairs = await engine.in_db(
-        lambda: tracking.travel_times(engine.store, since, until, gap, stations=stations or None)
+    pairs = await context.run(
+        lambda: tracking.travel_times(context.store, since, until, gap, stations=stations or None)
     )
     rows = [
         {

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from rufina_alpr import traffic
 from rufina_alpr.api.auth import requires
-from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.context import CONTEXT_KEY
 from rufina_alpr.api.params import Params, bad_request, csv_response, iso, time_window
 
 # The longest window per bucket size (bounded answers: 34 stations x buckets x classes).
@@ -25,8 +25,8 @@ TRAFFIC_BY: Final = re.compile(r" *(?:none|(?:vehicle|direction)(?: *, *(?:vehic
 @requires("viewer")
 async def traffic_counts(request: web.Request) -> web.Response:
     """Vehicles per station and 15 min / hour / day bucket, by class and direction (no plates)."""
-    engine = request.app[ENGINE_KEY]
-    tz = engine.settings.timezone
+    context = request.app[CONTEXT_KEY]
+    tz = context.settings.timezone
     params = Params(request)
     period = params.choice("period", traffic.PERIODS, "1h")
     assert period is not None
@@ -45,9 +45,9 @@ async def traffic_counts(request: web.Request) -> web.Response:
         longest_days=TRAFFIC_MAX_DAYS[period],
         default_since=lambda end: traffic.bucket_start(end, "1d", tz),
     )
-    rows = await engine.in_db(
+    rows = await context.run(
         lambda: traffic.counts(
-            engine.store,
+            context.store,
             period=period,  # type: ignore[arg-type]
             start=since,
             end=until,
@@ -81,8 +81,8 @@ async def traffic_counts(request: web.Request) -> web.Response:
 @requires("viewer")
 async def traffic_unique(request: web.Request) -> web.Response:
     """Distinct vehicles per station (``*``: the network) per local day; counts only."""
-    engine = request.app[ENGINE_KEY]
-    tz = engine.settings.timezone
+    context = request.app[CONTEXT_KEY]
+    tz = context.settings.timezone
     params = Params(request)
     stations = params.stations("station")
     since, until = time_window(
@@ -91,8 +91,9 @@ async def traffic_unique(request: web.Request) -> web.Response:
     first = since.astimezone(tz).date()
     last = until.astimezone(tz).date() + timedelta(days=1) if until > since else first
     wanted = [*stations, traffic.NETWORK] if stations else None
-    rows = await engine.in_db(
-        lambda: traffic.unique_vehicles(engine.store, start=first, end=last, stations=wanted, tz=tz)
+    store = context.store
+    rows = await context.run(
+        lambda: traffic.unique_vehicles(store, start=first, end=last, stations=wanted, tz=tz)
     )
     return web.json_response(
         {

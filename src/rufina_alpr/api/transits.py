@@ -10,7 +10,7 @@ from aiohttp import web
 from rufina_alpr import evidence
 from rufina_alpr.api.audit import Justified, jsonable, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import ENGINE_KEY
+from rufina_alpr.api.context import CONTEXT_KEY
 from rufina_alpr.api.params import Params, bad_request, not_found, plate_param
 from rufina_alpr.store.search import TransitQuery, search_transits
 
@@ -39,20 +39,20 @@ def _query_record(query: TransitQuery) -> dict[str, Any]:
 @requires("operator")
 async def transits(request: web.Request) -> web.Response:
     """Transit search: plate pattern (* and ?), stations, time range, vehicle class, paging."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
     query = _transit_query(params)
     limit, offset = params.page()
-    rows = await engine.in_db(
-        lambda: search_transits(engine.store, query, limit=limit + 1, offset=offset)
+    rows = await context.run(
+        lambda: search_transits(context.store, query, limit=limit + 1, offset=offset)
     )
     await asked.record(
         "search",
         {**_query_record(query), "limit": limit, "offset": offset},
         results=min(len(rows), limit),
     )
-    payloads = [engine.transit_payload(t) for t in rows]
+    payloads = [context.transit_payload(t) for t in rows]
     return web.json_response(page_body(payloads, limit, offset, "transits"))
 
 
@@ -65,10 +65,10 @@ def _transit_id(request: web.Request) -> str:
 
 @requires("operator")
 async def transit(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     transit_id = _transit_id(request)
-    found = await engine.in_db(engine.store.transit, transit_id)
+    found = await context.run(context.store.transit, transit_id)
     await asked.record(
         "transit",
         {"transit_id": transit_id},
@@ -76,15 +76,15 @@ async def transit(request: web.Request) -> web.Response:
     )
     if found is None:
         raise not_found("no such transit")
-    return web.json_response(engine.transit_payload(found))
+    return web.json_response(context.transit_payload(found))
 
 
 @requires("operator")
 async def transit_crop(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     transit_id = _transit_id(request)
-    found = await engine.in_db(engine.store.transit, transit_id)
+    found = await context.run(context.store.transit, transit_id)
     await asked.record(
         "transit_crop",
         {"transit_id": transit_id},
@@ -105,15 +105,15 @@ async def _evidence_response(
     asked: Justified,
     action: str,
 ) -> web.Response:
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     principal = request[PRINCIPAL_KEY]
-    items = await engine.in_db(
-        evidence.load_items, engine.store, transit_ids, engine.transit_payload
+    items = await context.run(
+        evidence.load_items, context.store, transit_ids, context.transit_payload
     )
     await asked.record(action, query, results=len(items))
     if not items and action == "evidence_transit":
         raise not_found("no such transit")
-    now = datetime.now(engine.settings.timezone)
+    now = datetime.now(context.settings.timezone)
     body = evidence.build_zip(
         items,
         generated_at=now,
@@ -121,7 +121,7 @@ async def _evidence_response(
         reason=asked.reason,
         case_number=asked.case_number,
         query=jsonable(query),
-        frigate_url=engine.settings.frigate.url,
+        frigate_url=context.settings.frigate.url,
     )
     name = f"rufina-alpr-evidence-{now:%Y%m%d-%H%M%S}.zip"
     return web.Response(
@@ -147,15 +147,15 @@ async def transit_evidence(request: web.Request) -> web.Response:
 @requires("operator")
 async def search_evidence(request: web.Request) -> web.Response:
     """Evidence for a search result (at most `max_page` transits, newest first)."""
-    engine = request.app[ENGINE_KEY]
+    context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
     query = _transit_query(params)
     if query.since is None or query.until is None:  # required: no export without a period
         raise bad_request("an evidence export needs 'since' and 'until': the period it covers")
     limit, offset = params.page()
-    rows = await engine.in_db(
-        lambda: search_transits(engine.store, query, limit=limit, offset=offset)
+    rows = await context.run(
+        lambda: search_transits(context.store, query, limit=limit, offset=offset)
     )
     record = {**_query_record(query), "limit": limit, "offset": offset}
     return await _evidence_response(
