@@ -1,8 +1,7 @@
 """Engine settings: one voluptuous schema fed by a YAML file, the environment or add-on options.
 
-Precedence: built-in defaults < YAML file < add-on ``options.json`` < environment variables.
-Environment variables are ``RUFINA_ALPR__SECTION__KEY=value`` (double underscores nest), plus the
-short forms ``RUFINA_ALPR_MODELS``, ``RUFINA_ALPR_DATA`` and ``RUFINA_ALPR_API_TOKEN``.
+Precedence: built-in defaults < YAML file < add-on ``options.json`` < environment variables:
+``RUFINA_ALPR__SECTION__KEY=value`` (double underscores nest) and the short forms (`ENV_SHORT`).
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeAlias
 
 ReadSource = Literal["engine", "frigate"]
+Box: TypeAlias = tuple[int, int, int, int]
+"""A box in an image's pixels: left, top, right, bottom (Frigate's order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class PlateRead:
     region_confidence: float | None = None
     detection_confidence: float = 1.0
     source: ReadSource = "engine"
-    box: tuple[int, int, int, int] | None = None
+    box: Box | None = None
     frame_time: float | None = None
     views: int = 1
     """How many crop views of its image this read stands for: when the OCR is sure of a plate

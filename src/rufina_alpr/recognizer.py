@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import cv2
 import numpy as np
@@ -28,7 +28,7 @@ from rufina_alpr.detectors import (
     fast_alpr_yolov9_detector,
 )
 from rufina_alpr.errors import RufinaError
-from rufina_alpr.reads import PlateRead
+from rufina_alpr.reads import Box, PlateRead
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -196,6 +196,22 @@ def _crop_detector_value(settings: ModelSettings) -> str | None:
     )
 
 
+class PlateReader(Protocol):
+    """What the engine needs of a recognizer: `Recognizer` runs the models; a pipeline test may
+    hand the engine one that reads without them."""
+
+    @property
+    def info(self) -> ModelInfo:
+        """The models in use, for the logs, the API and the health."""
+        ...
+
+    def read(
+        self, image: np.ndarray, *, vehicle_box: Box | None = None, frame_time: float | None = None
+    ) -> list[PlateRead]:
+        """Every plate on a BGR image, as reads."""
+        ...
+
+
 class Recognizer:
     """Loads the models once; `read` is thread-safe and CPU-bound (run it in a worker)."""
 
@@ -231,7 +247,7 @@ class Recognizer:
         self,
         image: np.ndarray,
         *,
-        vehicle_box: tuple[int, int, int, int] | None = None,
+        vehicle_box: Box | None = None,
         frame_time: float | None = None,
     ) -> list[PlateRead]:
         """All plates on ``image`` (BGR): one read of each; when the OCR is unsure of any, one
@@ -397,9 +413,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     return image
 
 
-def _vehicle_region(
-    image: np.ndarray, vehicle_box: tuple[int, int, int, int] | None
-) -> tuple[int, int, np.ndarray]:
+def _vehicle_region(image: np.ndarray, vehicle_box: Box | None) -> tuple[int, int, np.ndarray]:
     height, width = image.shape[:2]
     if vehicle_box is None:
         return 0, 0, image
@@ -412,9 +426,7 @@ def _vehicle_region(
     return left, top, image[top:bottom, left:right]
 
 
-def _plate_crop(
-    image: np.ndarray, box: tuple[int, int, int, int], margin: float, upscale: bool
-) -> np.ndarray:
+def _plate_crop(image: np.ndarray, box: Box, margin: float, upscale: bool) -> np.ndarray:
     x1, y1, x2, y2 = box
     pad_x, pad_y = (x2 - x1) * margin, (y2 - y1) * margin * 2
     height, width = image.shape[:2]

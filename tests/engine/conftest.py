@@ -32,12 +32,12 @@ from rufina_alpr.api.context import Timeouts
 from rufina_alpr.cli.bench.accuracy import direct_alpr
 from rufina_alpr.cli.demo import TransitCollector, engine_settings
 from rufina_alpr.config import Settings
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.paths import SHARED
 from rufina_alpr.recognizer import (
     ModelSettings,
     Recognizer,
 )
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker, free_port, wait_for_port
 from rufina_alpr.sim.photos import Photo, load_photos
 from rufina_alpr.sim.replay import FrigateReplay

@@ -24,8 +24,8 @@ from aiohttp.test_utils import TestClient
 
 from rufina_alpr import __version__, contract
 from rufina_alpr.config import settings_from_mapping
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.recognizer import Recognizer
-from rufina_alpr.service import Engine
 from rufina_alpr.stations import default_registry_path
 from rufina_alpr.store import audit_log
 
@@ -112,7 +112,7 @@ async def test_health_and_openapi_are_public(client: TestClient[Any, Any]) -> No
 
 async def test_health_shows_a_failing_store(client: TestClient[Any, Any], engine: Engine) -> None:
     """While outcomes cannot be stored (disk full: tests/engine/test_intake.py) health says so."""
-    engine.store_error = ("OperationalError", datetime(2026, 12, 2, 18, 0, tzinfo=UTC))
+    engine.health.store_error = ("OperationalError", datetime(2026, 12, 2, 18, 0, tzinfo=UTC))
     response = await client.get("/api/health")
     assert response.status == 200  # the add-on's watchdog would restart on anything else
     body = await response.json()

@@ -26,8 +26,8 @@ from rufina_alpr.api.app import AcceptErrorLimiter, ApiSite, start_api
 from rufina_alpr.api.context import Timeouts
 from rufina_alpr.api.params import MAX_IMPORT_BYTES, MAX_JSON_BYTES
 from rufina_alpr.config import settings_from_mapping
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.recognizer import Recognizer
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import free_port
 from rufina_alpr.stations import default_registry_path
 

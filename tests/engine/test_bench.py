@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from rufina_alpr.cli.demo import TransitCollector, engine_settings
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.recognizer import OFFLINE_CROP_DETECTOR, OFFLINE_DETECTOR, Recognizer
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker
 from rufina_alpr.sim.pgtemp import TemporaryPostgres
 from rufina_alpr.sim.photos import load_photos

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from rufina_alpr import __version__, contract
 from rufina_alpr.api.app import create_app
 from rufina_alpr.config import settings_from_mapping
-from rufina_alpr.service import Engine
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.stations import load_registry
 from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id

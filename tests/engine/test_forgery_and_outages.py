@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from rufina_alpr import service, verification
+from rufina_alpr import verification
 from rufina_alpr.api.context import ApiContext
 from rufina_alpr.api.live import QUEUE_SIZE, LiveFeed
+from rufina_alpr.engine import events
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.sim.broker import MosquittoBroker
 from rufina_alpr.sim.photos import Photo, load_photos
@@ -81,8 +82,8 @@ async def test_a_forged_end_right_after_new_does_not_close_the_real_vehicle(
     await _stolen(engine, photos[0].plate or "", *([forged_plate] if forged_plate else []))
     counters = engine.metrics.counters
     vehicle = asyncio.create_task(replay.replay_one(photos[0], "cam_pomino", updates=3, step=1.5))
-    await harness.wait_for(lambda: bool(engine._events), 20, "Frigate's new")
-    camera, real_id = next(iter(engine._events))
+    await harness.wait_for(lambda: bool(engine.tracker.live), 20, "Frigate's new")
+    camera, real_id = next(iter(engine.tracker.live))
     await replay.publish(_forged_end(real_id, camera, forged_plate))
     await harness.wait_for(lambda: counters["events_end_refused"] == 1, 20, "the refusal")
     assert await vehicle == real_id
@@ -150,7 +151,7 @@ async def test_reconciliation_stores_every_vehicle_while_the_broker_is_down(
         await mosquitto.start()
     await harness.wait_for(lambda: len(harness.received) == len(ids), 120, "the outbox")
     assert sorted(t["event_id"] for t in harness.received) == sorted(ids)
-    await harness.wait_for(lambda: not engine._inflight, 30, "every publish acknowledged")
+    await harness.wait_for(lambda: not engine.publisher.in_flight, 30, "every publish acknowledged")
     assert await engine.in_db(engine.store.unpublished) == []
     assert harness.collector.duplicates == 0
 
@@ -162,7 +163,7 @@ async def test_forged_frigate_messages_cost_a_bounded_amount_and_count_no_vehicl
     `new` events became 50k vehicles of a station's daily count when they expired. Status of
     unknown cameras and words Frigate never says are ignored (counted); live events are capped,
     the oldest never seen dropped first; an expired event nothing was seen of is no vehicle."""
-    monkeypatch.setattr(service, "MAX_LIVE_EVENTS", 50)
+    monkeypatch.setattr(events, "MAX_LIVE_EVENTS", 50)
     photos = _labelled(photos_dir, 1)
     harness = await harness_factory(photos, extra={"recognition": {"event_timeout": 3.0}})
     engine = harness.engine
@@ -183,16 +184,16 @@ async def test_forged_frigate_messages_cost_a_bounded_amount_and_count_no_vehicl
             forged[side]["has_snapshot"] = False
         messages.append(Message("frigate/events", json.dumps(forged).encode(), 0, 0, False))
     for message in messages:
-        engine._on_message(message)
-    assert set(engine._camera_roles) <= {"cam_pomino", "cam_roma", "cam_piazza"}
+        engine.dispatcher.on_message(message)
+    assert set(engine.health.camera_roles) <= {"cam_pomino", "cam_roma", "cam_piazza"}
     assert counters["frigate_status_ignored"] == 3003
-    assert len(engine._events) <= 50
+    assert len(engine.tracker.live) <= 50
     assert counters["events_dropped_unseen"] == 150
     health = engine.health_payload()
     assert health["frigate"]["available"] in (None, "online")
     assert all(len(str(v)) < 100 for s in health["stations"].values() for v in s["roles"].values())
     # They expire: nothing was seen of them, so no passage; a real vehicle still passes.
-    await harness.wait_for(lambda: not engine._events, 60, "the forged events to expire")
+    await harness.wait_for(lambda: not engine.tracker.live, 60, "the forged events to expire")
     assert counters["events_expired_unseen"] == 50
     await harness.replay.replay_one(photos[0], "cam_pomino")
     await harness.wait_for(lambda: len(harness.received) == 1, 60, "the real transit")
@@ -214,8 +215,8 @@ async def test_an_older_transit_published_late_never_becomes_the_stations_last(
     older = make_transit("e-older", moment=now - timedelta(hours=1), plate="ZZ999ZZ")
     for transit in (newer, older):
         assert await engine.in_db(engine.store.add_transit, transit, [])
-    await engine._publish_transit(newer)
-    await engine._publish_transit(older, republish=True)
+    await engine.publisher.publish_transit(newer)
+    await engine.publisher.publish_transit(older, republish=True)
     retained = await _retained(mosquitto, engine.mqtt, engine.topics)
     last = json.loads(retained[engine.topics.station_last("st_pomino")])
     assert last["id"] == newer.id and last["plate"] == "AB123CD"

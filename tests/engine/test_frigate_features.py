@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from rufina_alpr import contract
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.frigate import FrigateClient, FrigateError, ssl_context
 from rufina_alpr.mqtt import Message, MqttLink
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker
 from rufina_alpr.sim.frigate_http import FrigateAuth
 from rufina_alpr.sim.photos import CameraGeometry, Photo, load_photos
@@ -123,7 +123,8 @@ async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
     assert len(replay.lost) == 1 + 3
     counts = await engine.in_db(engine.store.passage_counts)
     assert counts.read + counts.unread == 2
-    assert ("cam_pomino", ids[0]) in engine._events  # its state waits for an `end` that never comes
+    # Its state waits for an `end` that never comes.
+    assert ("cam_pomino", ids[0]) in engine.tracker.live
 
     assert await engine.reconcile() == 2
     await _settle(harness, 4)
@@ -141,7 +142,7 @@ async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
         assert plates_equal(by_event[event_id]["plate"], photo.plate or "")
     listing = [r for r in replay.requests if r.startswith("/api/events?")]
     assert listing and all("in_progress=0" in r for r in listing)
-    assert ("cam_pomino", ids[0]) not in engine._events
+    assert ("cam_pomino", ids[0]) not in engine.tracker.live
 
 
 async def test_reconciled_event_is_timed_by_its_start_and_read_on_its_clean_copy(
@@ -218,7 +219,7 @@ async def test_dedicated_lpr_camera_vehicles_become_transits(
         replay._lpr_update(replay.records[ids[0]], 1.0),
     )
     await asyncio.sleep(0.5)
-    assert ("cam_lpr", ids[0]) not in engine._events
+    assert ("cam_lpr", ids[0]) not in engine.tracker.live
 
 
 async def test_dedicated_event_without_review_end_completes_after_quiet_time(
@@ -421,7 +422,7 @@ async def test_camera_offline_flips_its_station_offline_and_frigate_down_all(
         )
         assert set(_station_states(health).values()) == {"offline"}
         assert health.last["frigate"]["available"] == "offline"
-        assert engine.frigate_available == "offline"
+        assert engine.health.frigate_available == "offline"
         for payload in health.payloads:
             contract.validate("health", payload)
 

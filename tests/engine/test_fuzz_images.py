@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rufina_alpr.cli.demo import engine_settings
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.frigate import FrigateClient, FrigateError
 from rufina_alpr.recognizer import FORMATS, ImageError, Recognizer, image_format
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.photos import Photo, load_photos
 
 from .conftest import TEST_STATIONS, plates_equal
@@ -218,7 +218,7 @@ def test_fuzzed_images_are_refused_or_read_within_the_caps(
             return
         assert data == body
         try:
-            engine._recognize(data, None, None)
+            engine.scheduler.recognize(data, None, None)
         except ImageError as err:
             reason = str(err).split(" (")[0]
             outcomes[reason] = outcomes.get(reason, 0) + 1
@@ -237,5 +237,5 @@ def test_fuzzed_images_are_refused_or_read_within_the_caps(
     scale = min(1.0, (cap / (full.shape[0] * full.shape[1])) ** 0.5)
     ok, buffer = cv2.imencode(".jpg", cv2.resize(full, None, fx=scale, fy=scale))
     assert ok
-    reads = engine._recognize(frigate.fetch(buffer.tobytes(), True), None, None)
+    reads = engine.scheduler.recognize(frigate.fetch(buffer.tobytes(), True), None, None)
     assert good_photo.plate and any(plates_equal(r.text, good_photo.plate) for r in reads)

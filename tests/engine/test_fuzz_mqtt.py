@@ -144,7 +144,7 @@ async def test_fuzzed_messages_are_all_acked_and_the_engine_keeps_working(
         topic, payload = topic_payload
         mid = next(mids)
         sent.append(mid)
-        engine._on_message(Message(topic, payload, mid, 1, False))  # raises nothing
+        engine.dispatcher.on_message(Message(topic, payload, mid, 1, False))  # raises nothing
 
     send()
     await harness.wait_for(lambda: acked >= set(sent), 90, "every fuzzed message acknowledged")

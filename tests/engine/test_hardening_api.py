@@ -27,11 +27,11 @@ from rufina_alpr.api.context import Timeouts
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.contract import Topics
 from rufina_alpr.csv_cells import FORMULA_START, safe_cell, unescape_cell
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.hotlists import IMPORT_CHUNK, HotlistMatch, Hotlists
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.recognizer import Recognizer
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
 from rufina_alpr.stations import default_registry_path
 from rufina_alpr.store import Store, hotlist_entries

@@ -19,6 +19,7 @@ import pytest
 
 from rufina_alpr import contract
 from rufina_alpr.cli import main
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.hotlists import (
     HotlistAlreadyListed,
     HotlistConflict,
@@ -30,7 +31,6 @@ from rufina_alpr.hotlists import (
     match_score,
 )
 from rufina_alpr.mqtt import Message, MqttLink
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
@@ -589,8 +589,8 @@ async def test_engine_alerts_once_per_cooldown(
 async def test_alerts_stored_but_not_delivered_are_published_on_start(
     harness_factory: Any, recognizer: Any
 ) -> None:
-    """Broker away or engine killed: the transits and alerts it had stored go out on the next
-    connection, including a transit whose matches were never recorded (killed in between)."""
+    """Broker away or engine killed: the transits and alerts it had stored (one transaction,
+    as the engine stores them) go out on the next connection, fuzzy matches included."""
     harness = await harness_factory([], start_engine=False)
     settings = harness.settings
     store = Store(settings.store_url, worker=f"{settings.instance}/{settings.mqtt.client_id}")
@@ -600,7 +600,7 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
         hotlists.add_entry("stolen", plate, "Furto", added_by="test")
     now = datetime.now(settings.timezone)
 
-    def stored(event: str, station: str, plate: str, *, record: bool) -> str:
+    def stored(event: str, station: str, plate: str) -> str:
         matches = hotlists.match(plate, [], station, now)
         transit = Transit(
             id=transit_id("cam", event), event_id=event, station_id=station, camera="cam", time=now,
@@ -608,14 +608,19 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
             confidence=0.9, low_confidence=False, read_count=1,
             hotlist=hotlist_summary(matches),
         )  # fmt: skip
-        assert store.add_transit(transit, [])
-        if record:
-            assert len(hotlists.record(transit.id, station, now, matches, 300)) == 1
+        alerts = store.record_outcome(
+            transit,
+            [],
+            then=lambda c: hotlists.record_matches(
+                c, transit.id, station, now, matches, cooldown=300
+            ),
+        )
+        assert alerts is not None and len(alerts) == 1
         return transit.id
 
-    unsent = stored("ev-unsent", "st_pomino", "GA456BC", record=True)
-    unrecorded = stored("ev-unrecorded", "st_roma", "6A456BC", record=False)
-    alert_only = stored("ev-alert-only", "st_pomino", "KL789MN", record=True)
+    unsent = stored("ev-unsent", "st_pomino", "GA456BC")
+    fuzzy = stored("ev-fuzzy", "st_roma", "6A456BC")
+    alert_only = stored("ev-alert-only", "st_pomino", "KL789MN")
     store.mark_published(alert_only)
     store.close()
 
@@ -630,12 +635,12 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
         await asyncio.sleep(1)
     finally:
         await alerts.link.stop()
-    assert {t["id"] for t in harness.received} == {unsent, unrecorded}
+    assert {t["id"] for t in harness.received} == {unsent, fuzzy}
     for alert in alerts.received:
         contract.validate("hotlist_match", alert)
     by_transit = {a["transit"]["id"]: a for a in alerts.received}
-    assert set(by_transit) == {unsent, unrecorded, alert_only}
-    assert (by_transit[unrecorded]["read_plate"], by_transit[unrecorded]["match"]) == (
+    assert set(by_transit) == {unsent, fuzzy, alert_only}
+    assert (by_transit[fuzzy]["read_plate"], by_transit[fuzzy]["match"]) == (
         "6A456BC",
         "fuzzy",
     )

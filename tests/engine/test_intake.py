@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from hypothesis import strategies as st
 
 from rufina_alpr.contract import Topics
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.intake import check_payload, scan_nesting, too_deep, valid_event_id
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.recognizer import Recognizer
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.frigate_state import event_id
 from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.store import passages

@@ -9,9 +9,12 @@ import side effects and also sees imports inside functions.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
+
+from rufina_alpr.errors import RufinaError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "rufina_alpr"
 OUTSIDE = ("rufina_alpr.cli", "rufina_alpr.sim")
@@ -69,7 +72,7 @@ def _outside(name: str) -> bool:
 
 def test_the_engine_modules_are_found() -> None:
     names = {_module_name(path) for path in _engine_modules()}
-    assert {"rufina_alpr.service", "rufina_alpr.api", "rufina_alpr.store"} <= names
+    assert {"rufina_alpr.engine.app", "rufina_alpr.api", "rufina_alpr.store"} <= names
     assert not any(_outside(name) for name in names)
 
 
@@ -95,3 +98,19 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
         assert any(_outside(name) for name in _imported(root / relative, root)), relative
     (root / "f.py").write_text("from rufina_alpr import config, simple\n", encoding="utf-8")
     assert not any(_outside(name) for name in _imported(root / "f.py", root))
+
+
+@pytest.mark.parametrize("path", _engine_modules(), ids=_module_name)
+def test_engine_errors_share_one_base(path: Path) -> None:
+    """Every exception the engine defines derives from `RufinaError`, so callers can tell the
+    engine's refusals from bugs (`except RufinaError`)."""
+    module = importlib.import_module(_module_name(path))
+    errors = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
+        and value.__module__ == module.__name__
+    ]
+    strays = [error.__name__ for error in errors if not issubclass(error, RufinaError)]
+    assert not strays, f"{module.__name__}: {strays} do not derive from RufinaError"

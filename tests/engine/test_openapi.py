@@ -23,8 +23,8 @@ from schemathesis.generation.modes import GenerationMode
 from rufina_alpr.api.app import create_app, server_options
 from rufina_alpr.api.context import OPENAPI_PATH
 from rufina_alpr.config import settings_from_mapping
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.recognizer import Recognizer
-from rufina_alpr.service import Engine
 from rufina_alpr.stations import default_registry_path
 
 from .traffic_day import generate_day, insert_day

@@ -25,10 +25,10 @@ import pytest
 import sqlalchemy as sa
 
 from rufina_alpr.cli.demo import TransitCollector, engine_settings
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.paths import SHARED
 from rufina_alpr.recognizer import Recognizer
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
 from rufina_alpr.store import passages
 from tests.engine import conftest as engine_conftest

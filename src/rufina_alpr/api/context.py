@@ -20,11 +20,11 @@ from rufina_alpr.hotlists import Hotlists
 if TYPE_CHECKING:
     from rufina_alpr.config import Settings
     from rufina_alpr.contract import Signer, Topics
+    from rufina_alpr.engine.app import Engine as Engine  # noqa: PLC0414 - create_app's type
     from rufina_alpr.frigate import FrigateClient
     from rufina_alpr.metrics import Metrics
     from rufina_alpr.mqtt import MqttLink
-    from rufina_alpr.recognizer import Recognizer
-    from rufina_alpr.service import Engine as Engine  # noqa: PLC0414 - create_app's type
+    from rufina_alpr.recognizer import PlateReader
     from rufina_alpr.store import Store
     from rufina_alpr.transits import Transit
 
@@ -49,7 +49,7 @@ class ApiContext:
     mqtt: MqttLink
     topics: Topics
     signer: Signer
-    recognizer: Recognizer
+    recognizer: PlateReader
     started_at: datetime
     transit_payload: Callable[[Transit], dict[str, Any]]
     frigate: Callable[[], FrigateClient | None]
@@ -63,7 +63,7 @@ class ApiContext:
         return cls(
             settings=engine.settings,
             store=engine.store,
-            run=engine.in_db,
+            run=engine.db.run,
             metrics=engine.metrics,
             mqtt=engine.mqtt,
             topics=engine.topics,

@@ -24,6 +24,7 @@ from rufina_alpr.cli.hotlists import add_hotlist_commands
 from rufina_alpr.cli.stations import add_stations_commands
 from rufina_alpr.config import SettingsError, load_settings
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
+from rufina_alpr.reads import Box
 from rufina_alpr.recognizer import (
     ImageError,
     ModelError,
@@ -112,7 +113,7 @@ def raise_file_limit(wanted: int = FILE_LIMIT) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rufina_alpr.api import start_api  # noqa: PLC0415 - heavy imports only for serve
-    from rufina_alpr.service import Engine  # noqa: PLC0415
+    from rufina_alpr.engine.app import Engine  # noqa: PLC0415
 
     try:
         settings = load_settings(args.config, addon_options=args.addon_options)
@@ -243,7 +244,7 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def _group_reads(reads: list) -> list[list]:  # type: ignore[type-arg]
     """Reads of one image grouped by plate box (each detected plate was read on several crops)."""
-    groups: dict[tuple[int, int, int, int] | None, list] = {}  # type: ignore[type-arg]
+    groups: dict[Box | None, list] = {}  # type: ignore[type-arg]
     for read in reads:
         groups.setdefault(read.box, []).append(read)
     return list(groups.values())
@@ -263,7 +264,7 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     probe = np.full((720, 1280, 3), 127, dtype=np.uint8)
     vehicle = (400, 200, 880, 560)
 
-    def per_read(box: tuple[int, int, int, int] | None) -> float:
+    def per_read(box: Box | None) -> float:
         recognizer.read(probe, vehicle_box=box)
         started = time.perf_counter()
         for _ in range(3):

@@ -24,9 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rufina_alpr.config import Settings, settings_from_mapping
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.recognizer import Recognizer, model_settings_for
-from rufina_alpr.service import Engine
 from rufina_alpr.sim.broker import Broker, BrokerError, embedded_broker
 from rufina_alpr.sim.photos import Photo
 from rufina_alpr.sim.replay import FrigateReplay

@@ -1,1 +1,1 @@
-"""One vehicle's pipeline, a stage per module (issue 22), wired by `rufina_alpr.service.Engine`."""
+"""One vehicle's pipeline, a stage per module, wired by `rufina_alpr.engine.app.Engine`."""

@@ -23,7 +23,7 @@ from rufina_alpr.frigate import FrigateClient
 from rufina_alpr.metrics import Metrics
 
 # The engine's logger: the monitor's lines read as they did before the split.
-_LOGGER = logging.getLogger("rufina_alpr.service")
+_LOGGER = logging.getLogger(__name__)
 
 # Frigate's camera roles whose state decides a station's: without detect frames nothing is read.
 DECISIVE_ROLE = "detect"
@@ -57,7 +57,8 @@ class HealthMonitor:
         self._stats_at: float | None = None
         self._stats_wall: datetime | None = None
         self._camera_fps: dict[str, float] = {}
-        self._camera_roles: dict[str, dict[str, str]] = {}
+        self.camera_roles: dict[str, dict[str, str]] = {}
+        """Each station camera's last state per role (``detect``, ``record``...), by camera."""
         self._started = time.monotonic()
         self.store_error: tuple[str, datetime] | None = None
         """The kind of the store's last failure and since when, until a store call succeeds."""
@@ -95,12 +96,12 @@ class HealthMonitor:
     def on_camera_status(self, camera: str, role: str, state: str | None) -> None:
         """Keep a station camera's role state: only stations' cameras, Frigate's role names and
         states (anyone may publish 200,000 made-up topics; they cost nothing here)."""
-        roles = self._camera_roles.get(camera)
+        roles = self.camera_roles.get(camera)
         known = roles is not None or self.settings.station_for_camera(camera) is not None
         if not known or state not in ROLE_STATES or not ROLE_NAME.fullmatch(role):
             self.metrics.inc("frigate_status_ignored")
             return
-        roles = self._camera_roles.setdefault(camera, {})
+        roles = self.camera_roles.setdefault(camera, {})
         if role not in roles and len(roles) >= MAX_ROLES:
             self.metrics.inc("frigate_status_ignored")
             return
@@ -144,7 +145,7 @@ class HealthMonitor:
             frigate = "unknown"
         stations: dict[str, tuple[contract.HealthState, str | None, dict[str, str]]] = {}
         for station in self.settings.stations:
-            roles = self._camera_roles.get(station.camera, {})
+            roles = self.camera_roles.get(station.camera, {})
             fps = self._camera_fps.get(station.camera) if stats_fresh else None
             state: contract.HealthState
             reason: str | None = None

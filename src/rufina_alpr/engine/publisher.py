@@ -25,7 +25,7 @@ from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit
 
 # The engine's logger: the publisher's lines read as they did before the split.
-_LOGGER = logging.getLogger("rufina_alpr.service")
+_LOGGER = logging.getLogger(__name__)
 
 OUTBOX_PAGE = 500
 
@@ -67,7 +67,8 @@ class Publisher:
         self._spawn = spawn
         self._health = health
         self._stats = stats
-        self._inflight: set[str] = set()
+        self.in_flight: set[str] = set()
+        """The transits being published: the outbox flush leaves them alone."""
         self._alerts_inflight: set[int] = set()
         self._health_sent: dict[str, Any] | None = None
 
@@ -116,16 +117,14 @@ class Publisher:
         station = self.settings.station(transit.station_id)
         return contract.transit_payload(transit, station.name if station else None)
 
-    def publish_soon(
-        self, transit: Transit, alerts: list[HotlistMatch] | None, received: float
-    ) -> None:
+    def publish_soon(self, transit: Transit, alerts: list[HotlistMatch], received: float) -> None:
         """Publish a stored transit without waiting for the broker: while it is away the outbox
         publishes it once it is back, and nobody (reconciliation least) waits meanwhile."""
         if not self.mqtt.connected.is_set():
             self.metrics.inc("transits_held_for_broker")
             return
         # Marked in flight now, so that an outbox flush before the task runs skips them.
-        self._inflight.add(transit.id)
+        self.in_flight.add(transit.id)
         self._alerts_inflight.update(a.record_id for a in alerts or () if a.record_id is not None)
         self._spawn(
             self.publish_transit(transit, alerts=alerts, received=received),
@@ -143,7 +142,7 @@ class Publisher:
         """Publish a stored transit, then its hotlist alerts (``alerts`` None: from the store)."""
         transit_payload = self.transit_payload(transit)
         payload = self.signer.encode(transit_payload)
-        self._inflight.add(transit.id)
+        self.in_flight.add(transit.id)
         if alerts is not None:
             self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
         try:
@@ -161,11 +160,11 @@ class Publisher:
             await self.in_db(self.store.mark_published, transit.id)
             self.metrics.inc("transits_republished" if republish else "transits_published")
             if alerts is None and transit.hotlist is not None:
-                alerts = await self.in_db(self._recorded_alerts, transit)
+                alerts = await self.in_db(self.hotlists.transit_alerts, transit.id)
             if alerts:
                 await self._publish_alerts(transit_payload, transit.station_id, alerts)
         finally:
-            self._inflight.discard(transit.id)
+            self.in_flight.discard(transit.id)
             for alert in alerts or ():
                 self._alerts_inflight.discard(alert.record_id or -1)
 
@@ -218,7 +217,7 @@ class Publisher:
         time until nothing is left or the broker goes away again."""
         while self.mqtt.connected.is_set():
             pending = await self.in_db(self.store.unpublished, OUTBOX_PAGE)
-            waiting = [t for t in pending if t.id not in self._inflight]
+            waiting = [t for t in pending if t.id not in self.in_flight]
             if waiting:
                 _LOGGER.info("publishing %d stored transits not delivered yet", len(waiting))
             await asyncio.gather(*(self.publish_transit(t, republish=True) for t in waiting))
@@ -238,16 +237,6 @@ class Publisher:
                 await self._publish_alerts(
                     self.transit_payload(transit), transit.station_id, [item.match]
                 )
-
-    def _recorded_alerts(self, transit: Transit) -> list[HotlistMatch]:
-        """On the database thread: a stored transit's unpublished alerts, recording its matches
-        first if that never happened (crash or failure right after the transit was stored)."""
-        matches = self.hotlists.match(
-            transit.plate, transit.alternatives, transit.station_id, transit.time
-        )
-        return self.hotlists.record(
-            transit.id, transit.station_id, transit.time, matches, self.settings.hotlists.cooldown
-        )
 
     async def publish_stats(self) -> None:
         payload = await self._stats()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,12 +21,22 @@ from rufina_alpr.config import Settings
 from rufina_alpr.engine.events import EventState
 from rufina_alpr.frigate import EventKey, FrigateClient, FrigateError, FrigateEvent
 from rufina_alpr.metrics import Metrics
-from rufina_alpr.reads import PlateRead
-from rufina_alpr.recognizer import ImageError, Recognizer, decode_image
+from rufina_alpr.reads import Box, PlateRead
+from rufina_alpr.recognizer import ImageError, PlateReader, decode_image
 from rufina_alpr.verification import UNREACHABLE
 
 # The engine's logger: the scheduler's lines read as they did before the split.
-_LOGGER = logging.getLogger("rufina_alpr.service")
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EventImage:
+    """An image of an event, the vehicle's box and the size of the frame that box is in (None:
+    the image's own; a recording frame is in record pixels, Frigate's box in detect pixels)."""
+
+    data: bytes
+    box: Box | None
+    frame_size: tuple[int, int] | None
 
 
 class ReadScheduler:
@@ -34,18 +45,18 @@ class ReadScheduler:
     def __init__(
         self,
         settings: Settings,
-        recognizer: Recognizer,
+        recognizer: PlateReader,
         metrics: Metrics,
         *,
         frigate: Callable[[], FrigateClient | None],
-        events: Mapping[EventKey, EventState],
+        live: Callable[[EventKey], EventState | None],
     ) -> None:
         self.settings = settings
         self.recognizer = recognizer
         self.metrics = metrics
         self._frigate = frigate
-        self._events = events
-        """The engine's live events: a deferred read is started only for one still live."""
+        self._live = live
+        """A live event's state (`EventTracker`): a deferred read starts only for one still live."""
         self._pool = ThreadPoolExecutor(
             settings.recognition.workers, thread_name_prefix="recognize"
         )
@@ -145,7 +156,7 @@ class ReadScheduler:
         while self._deferred and not self._busy():
             key = next(iter(self._deferred))
             state, event = self._deferred.pop(key)
-            live = self._events.get(key) is state and not state.finalizing
+            live = self._live(key) is state and not state.finalizing
             if live and self.offer(state, event):
                 return
 
@@ -174,9 +185,7 @@ class ReadScheduler:
         try:
             async with self._slots:
                 try:
-                    data, box, frame_size = await self._image(
-                        event, recording=recording_wait is not None
-                    )
+                    image = await self._image(event, recording=recording_wait is not None)
                 except FrigateError as err:
                     self.metrics.inc("images_failed")
                     state.failures.append(f"{UNREACHABLE if err.transient else 'frigate'}: {err}")
@@ -187,10 +196,10 @@ class ReadScheduler:
                     reads = await asyncio.get_running_loop().run_in_executor(
                         self._pool,
                         self.recognize,
-                        data,
-                        box,
+                        image.data,
+                        image.box,
                         event.snapshot_time,
-                        frame_size,
+                        image.frame_size,
                         event.relative_box,
                     )
                 except ImageError as err:
@@ -213,11 +222,8 @@ class ReadScheduler:
             if not started:  # the worker is free for another vehicle's deferred read
                 self._read_deferred()
 
-    async def _image(
-        self, event: FrigateEvent, *, recording: bool
-    ) -> tuple[bytes, tuple[int, int, int, int] | None, tuple[int, int] | None]:
-        """The best image Frigate has of the event, with the vehicle box and the size of the
-        frame that box is in (None: the image's own): the record-stream frame at the snapshot
+    async def _image(self, event: FrigateEvent, *, recording: bool) -> EventImage:
+        """The best image Frigate has of the event: the record-stream frame at the snapshot
         time when ``recording`` (detect box scaled), the clean copy of an ended event (unless
         ``image_source`` is ``snapshot``), snapshot.jpg; each falls back to the ones after it,
         and a dedicated LPR event to its thumbnail at last."""
@@ -233,7 +239,7 @@ class ReadScheduler:
                 try:
                     data = await frigate.recording_frame(event.camera, event.snapshot_time)
                     self.metrics.inc("images_recording")
-                    return data, box, size
+                    return EventImage(data, box, size)
                 except FrigateError as err:
                     self.metrics.inc("images_recording_failed")
                     _LOGGER.debug("no recording frame for %s: %s", event.id, err)
@@ -241,7 +247,7 @@ class ReadScheduler:
             clean = await frigate.clean_snapshot(event.id)
             if clean is not None:
                 self.metrics.inc("images_clean")
-                return clean, box, None
+                return EventImage(clean, box, None)
             self.metrics.inc("images_clean_missing")
         try:
             data = await frigate.rendered_snapshot(event.id, quality=quality)
@@ -250,7 +256,7 @@ class ReadScheduler:
                 raise
             data = await frigate.thumbnail(event.id)
         self.metrics.inc("images_snapshot")
-        return data, box, None
+        return EventImage(data, box, None)
 
     async def _detect_size(self, camera: str) -> tuple[int, int] | None:
         """The camera's detect resolution from Frigate's effective config (asked at most once a
@@ -279,7 +285,7 @@ class ReadScheduler:
     def recognize(
         self,
         data: bytes,
-        box: tuple[int, int, int, int] | None,
+        box: Box | None,
         frame_time: float | None,
         frame_size: tuple[int, int] | None = None,
         relative_box: tuple[float, float, float, float] | None = None,
@@ -300,9 +306,7 @@ class ReadScheduler:
         return self.recognizer.read(image, vehicle_box=clip_box(box, image), frame_time=frame_time)
 
 
-def clip_box(
-    box: tuple[int, int, int, int] | None, image: np.ndarray
-) -> tuple[int, int, int, int] | None:
+def clip_box(box: Box | None, image: np.ndarray) -> Box | None:
     """Frigate's box in image pixels, or None when it does not fit the image."""
     if box is None:
         return None

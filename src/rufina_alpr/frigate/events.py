@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 
 from rufina_alpr.errors import RufinaError
 from rufina_alpr.intake import plausible_times, valid_event_id
+from rufina_alpr.reads import Box
 
 EventType = Literal["new", "update", "end"]
 EVENT_TYPES: Final = ("new", "update", "end")
@@ -54,8 +55,8 @@ class FrigateEvent:
     end_time: float | None
     top_score: float
     has_snapshot: bool
-    box: tuple[int, int, int, int] | None
-    snapshot_box: tuple[int, int, int, int] | None
+    box: Box | None
+    snapshot_box: Box | None
     snapshot_time: float | None
     snapshot_score: float | None
     current_zones: tuple[str, ...]
@@ -76,7 +77,7 @@ class FrigateEvent:
         return (self.camera, self.id)
 
 
-def _box(value: Any, field_name: str) -> tuple[int, int, int, int] | None:
+def _box(value: Any, field_name: str) -> Box | None:
     if value is None:
         return None
     if not isinstance(value, list | tuple) or len(value) != 4:
@@ -235,7 +236,7 @@ class LprUpdate:
     score: float | None
     name: str | None
     timestamp: float
-    plate_box: tuple[int, int, int, int] | None
+    plate_box: Box | None
 
     @property
     def key(self) -> EventKey:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from rufina_alpr.hotlists import alerts
 from rufina_alpr.hotlists.csv_io import HotlistsCsv
 from rufina_alpr.hotlists.matching import (
     ALTERNATIVE_FACTOR,
@@ -51,10 +52,9 @@ from rufina_alpr.hotlists.models import (
     entry_from_row,
     info_from_row,
     match_from_row,
-    with_record,
 )
 from rufina_alpr.plate_formats import normalize_plate
-from rufina_alpr.store import Store, hotlist_entries, hotlist_matches, hotlists, transits
+from rufina_alpr.store import Store, hotlist_entries, hotlist_matches, hotlists
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -342,65 +342,38 @@ class Hotlists(HotlistsCsv):
         matches: Sequence[HotlistMatch],
         cooldown: float,
     ) -> list[HotlistMatch]:
-        """Store a stored transit's matches; return those that must alert now (with their
-        ``record_id``): not on an allow-list, and no alert for the same entry plate at the same
-        station within ``cooldown`` seconds. Calling it again for the same transit stores nothing
-        and returns its alerts not yet published."""
-        moment = self._aware(at).astimezone(UTC)
-        window = timedelta(seconds=cooldown)
+        """`record_matches` in a transaction of its own."""
         with self.store.engine.begin() as connection:
-            done = connection.scalar(
-                sa.select(sa.func.count())
-                .select_from(hotlist_matches)
-                .where(hotlist_matches.c.transit_id == transit_id)
+            return self.record_matches(
+                connection, transit_id, station_id, at, matches, cooldown=cooldown
             )
-            if done:
-                return [
-                    pending.match for pending in self._pending(connection, transit_id=transit_id)
-                ]
-            alerts: list[HotlistMatch] = []
-            for match in matches:
-                alerted = match.alerts and not connection.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(hotlist_matches)
-                    .where(
-                        hotlist_matches.c.entry_plate == match.entry_plate,
-                        hotlist_matches.c.station_id == station_id,
-                        hotlist_matches.c.alerted.is_(True),
-                        hotlist_matches.c.transit_id != transit_id,
-                        hotlist_matches.c.time > moment - window,
-                        hotlist_matches.c.time < moment + window,
-                    )
-                )
-                inserted = connection.execute(
-                    hotlist_matches.insert().values(
-                        transit_id=transit_id,
-                        list_id=match.list_id,
-                        entry_id=match.entry_id,
-                        entry_plate=match.entry_plate,
-                        read_plate=match.read_plate[:16],
-                        score=match.score,
-                        match=match.match,
-                        action=match.action,
-                        priority=match.priority,
-                        reason=(match.reason or "")[:MAX_REASON] or None,
-                        station_id=station_id,
-                        time=moment,
-                        alerted=alerted,
-                        published_at=None,
-                    )
-                )
-                if alerted:
-                    record_id = (
-                        inserted.inserted_primary_key[0] if inserted.inserted_primary_key else None
-                    )
-                    alerts.append(with_record(match, record_id))
-        return alerts
+
+    def record_matches(
+        self,
+        connection: Connection,
+        transit_id: str,
+        station_id: str,
+        at: datetime,
+        matches: Sequence[HotlistMatch],
+        *,
+        cooldown: float,
+    ) -> list[HotlistMatch]:
+        """`alerts.record_matches` in the caller's transaction (the one that stores the transit:
+        `engine.outcomes.record_outcome`)."""
+        moment = self._aware(at).astimezone(UTC)
+        return alerts.record_matches(
+            connection, transit_id, station_id, moment, matches, cooldown=cooldown
+        )
+
+    def transit_alerts(self, transit_id: str) -> list[HotlistMatch]:
+        """A stored transit's alerts the broker has not acknowledged (its republication)."""
+        with self.store.engine.begin() as connection:
+            return [item.match for item in alerts.pending(connection, transit_id=transit_id)]
 
     def pending_alerts(self, limit: int = 500) -> list[PendingAlert]:
         """Alerts of this worker's transits that the broker has not acknowledged, oldest first."""
         with self.store.engine.begin() as connection:
-            return self._pending(connection, worker=self.store.worker, limit=limit)
+            return alerts.pending(connection, worker=self.store.worker, limit=limit)
 
     def mark_alert_published(self, record_id: int) -> None:
         with self.store.engine.begin() as connection:
@@ -414,50 +387,11 @@ class Hotlists(HotlistsCsv):
         """Every recorded match of a transit, alerted or not."""
         with self.store.engine.begin() as connection:
             rows = connection.execute(
-                self._matches_query().where(hotlist_matches.c.transit_id == transit_id)
+                alerts.matches_query().where(hotlist_matches.c.transit_id == transit_id)
             ).all()
         return [match_from_row(row._mapping) for row in rows]
 
     # ------------------------------------------------------------------ internals
-    @staticmethod
-    def _matches_query() -> sa.Select[Any]:
-        return (
-            sa.select(
-                hotlist_matches,
-                hotlists.c.name.label("list_name"),
-                hotlists.c.kind.label("list_kind"),
-                hotlist_entries.c.notes.label("notes"),
-            )
-            .select_from(
-                hotlist_matches.outerjoin(
-                    hotlists, hotlists.c.id == hotlist_matches.c.list_id
-                ).outerjoin(hotlist_entries, hotlist_entries.c.id == hotlist_matches.c.entry_id)
-            )
-            .order_by(hotlist_matches.c.id)
-        )
-
-    def _pending(
-        self,
-        connection: Connection,
-        *,
-        transit_id: str | None = None,
-        worker: str | None = None,
-        limit: int = 500,
-    ) -> list[PendingAlert]:
-        query = self._matches_query().where(
-            hotlist_matches.c.alerted.is_(True), hotlist_matches.c.published_at.is_(None)
-        )
-        if transit_id is not None:
-            query = query.where(hotlist_matches.c.transit_id == transit_id)
-        if worker is not None:
-            query = query.where(
-                hotlist_matches.c.transit_id.in_(
-                    sa.select(transits.c.id).where(transits.c.worker == worker)
-                )
-            )
-        rows = connection.execute(query.limit(limit)).all()
-        return [PendingAlert(row.transit_id, match_from_row(row._mapping)) for row in rows]
-
     def _fingerprint(self, connection: Connection) -> tuple[Any, ...]:
         entries = connection.execute(
             sa.select(

@@ -16,6 +16,8 @@ from typing import Final
 import cv2
 import numpy as np
 
+from rufina_alpr.reads import Box
+
 _LOGGER = logging.getLogger(__name__)
 
 PHOTO_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".webp")
@@ -29,7 +31,7 @@ class Photo:
     width: int
     height: int
     plate: str | None = None
-    vehicle_box: tuple[int, int, int, int] | None = None
+    vehicle_box: Box | None = None
     label: str = "car"
 
 

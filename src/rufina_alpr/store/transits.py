@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -37,6 +37,8 @@ from rufina_alpr.store.schema import (
     utc,
 )
 from rufina_alpr.transits import Transit
+
+T = TypeVar("T")
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -103,10 +105,48 @@ class Store:
     def add_transit(
         self, transit: Transit, plate_reads: list[PlateRead], *, settle_unread: bool = False
     ) -> bool:
-        """Store a transit, its reads and crop atomically; False when the event already has an
-        outcome. With ``settle_unread`` an unread passage of the event becomes this transit's
-        (read again once Frigate answered, or a real `end` after a forged one), in place, so
-        traffic counts and their rollups do not change."""
+        """`record_outcome` of a transit alone; False when the event already has an outcome."""
+        return (
+            self.record_outcome(
+                transit, plate_reads, settle_unread=settle_unread, then=lambda _connection: True
+            )
+            is not None
+        )
+
+    def record_outcome(
+        self,
+        transit: Transit,
+        plate_reads: list[PlateRead],
+        *,
+        settle_unread: bool = False,
+        then: Callable[[Connection], T],
+    ) -> T | None:
+        """Store a transit, its reads and crop and, in the same transaction, what ``then``
+        writes with its connection (the transit's hotlist matches): all of it or nothing, so a
+        crash leaves no transit without its matches. Returns what ``then`` returned; None when
+        the event already has an outcome. With ``settle_unread`` an unread passage of the event
+        becomes this transit's (read again once Frigate answered, or a real `end` after a
+        forged one), in place, so traffic counts and their rollups do not change."""
+        inserted = False
+        try:
+            with self._begin() as connection:
+                self._insert_transit(connection, transit, plate_reads, settle_unread)
+                inserted = True
+                return then(connection)
+        except IntegrityError:
+            if inserted:  # not the event's second outcome: a fault of what ``then`` wrote
+                raise
+            return None
+
+    def _insert_transit(
+        self,
+        connection: Connection,
+        transit: Transit,
+        plate_reads: list[PlateRead],
+        settle_unread: bool,
+    ) -> None:
+        """The rows of a transit: itself, its crop, its reads and its passage (IntegrityError
+        when the event has an outcome already)."""
         owner = f"transit {transit.id}"
         row = {
             "id": transit.id,
@@ -131,52 +171,45 @@ class Store:
             "created_at": datetime.now(UTC),
             "published_at": None,
         }
-        try:
-            with self._begin() as connection:
-                connection.execute(transits.insert().values(row))
-                if transit.crop_jpeg:
-                    connection.execute(
-                        crops.insert().values(transit_id=transit.id, jpeg=transit.crop_jpeg)
-                    )
-                if plate_reads:
-                    connection.execute(
-                        reads.insert(),
-                        [
-                            {
-                                "transit_id": transit.id,
-                                "text": self._clean(read.text, 16, "read", owner),
-                                "confidence": read.confidence,
-                                "region": self._clean(read.region, 48, "read region", owner),
-                                "source": read.source,
-                                "frame_time": read.frame_time,
-                            }
-                            for read in plate_reads
-                        ],
-                    )
-                settled = settle_unread and self._settle(
-                    connection,
-                    transit.camera,
-                    transit.event_id,
-                    status=PASSAGE_READ,
-                    reason=None,
-                    transit_id=transit.id,
-                )
-                if not settled:
-                    self._insert_passage(
-                        connection,
-                        event_id=transit.event_id,
-                        station_id=transit.station_id,
-                        camera=transit.camera,
-                        time=transit.time,
-                        vehicle=transit.vehicle,
-                        direction=transit.direction,
-                        status=PASSAGE_READ,
-                        reason=None,
-                        transit_id=transit.id,
-                    )
-        except IntegrityError:
-            return False
-        return True
+        connection.execute(transits.insert().values(row))
+        if transit.crop_jpeg:
+            connection.execute(crops.insert().values(transit_id=transit.id, jpeg=transit.crop_jpeg))
+        if plate_reads:
+            connection.execute(
+                reads.insert(),
+                [
+                    {
+                        "transit_id": transit.id,
+                        "text": self._clean(read.text, 16, "read", owner),
+                        "confidence": read.confidence,
+                        "region": self._clean(read.region, 48, "read region", owner),
+                        "source": read.source,
+                        "frame_time": read.frame_time,
+                    }
+                    for read in plate_reads
+                ],
+            )
+        settled = settle_unread and self._settle(
+            connection,
+            transit.camera,
+            transit.event_id,
+            status=PASSAGE_READ,
+            reason=None,
+            transit_id=transit.id,
+        )
+        if not settled:
+            self._insert_passage(
+                connection,
+                event_id=transit.event_id,
+                station_id=transit.station_id,
+                camera=transit.camera,
+                time=transit.time,
+                vehicle=transit.vehicle,
+                direction=transit.direction,
+                status=PASSAGE_READ,
+                reason=None,
+                transit_id=transit.id,
+            )
 
     @staticmethod
     def _settle(connection: Connection, camera: str, event_id: str, **values: Any) -> bool:
