@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
+
+from rufina_alpr.plate_formats import normalize_plate
 
 ReadSource = Literal["engine", "frigate"]
 Box: TypeAlias = tuple[int, int, int, int]
 """A box in an image's pixels: left, top, right, bottom (Frigate's order)."""
+PLATE_TEXT: Final = re.compile(r"[A-Z0-9]{1,12}")
+"""What can be a plate once normalised (the contract's pattern)."""
+FRIGATE_SCORE: Final = 0.8
+"""The character confidence of a plate Frigate gave without a score."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,16 @@ class PlateRead:
     """How many crop views of its image this read stands for: when the OCR is sure of a plate
     the recognizer skips the other views, and this read weighs in fusion what they would have."""
     crop_jpeg: bytes | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_frigate(cls, text: str, score: float | None) -> PlateRead | None:
+        """Frigate's plate as one more read for fusion, or None when the text cannot be a plate:
+        Frigate's API takes any text, and none of it but a plate goes on to the store and MQTT."""
+        plate = normalize_plate(text)
+        if not PLATE_TEXT.fullmatch(plate):
+            return None
+        confidence = score or FRIGATE_SCORE
+        return cls(text=plate, char_confidences=(confidence,) * len(plate), source="frigate")
 
     @property
     def confidence(self) -> float:

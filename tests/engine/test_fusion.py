@@ -286,3 +286,14 @@ def test_best_read_is_closest_and_surest() -> None:
 def test_off_contract_confidences_do_not_crash() -> None:
     assert fused([read("AB123CD", confs=(0.0,) * 7)]).plate == "AB123CD"
     assert fused([read("AB123CD", confs=(0.9, 0.9))]).confidence == pytest.approx(0.9)
+
+
+def test_frigates_plate_is_one_more_read_only_when_it_can_be_a_plate() -> None:
+    """Frigate's API takes any text: only a plate, normalised, goes on to fusion."""
+    read = PlateRead.from_frigate("ab-123 cd", 0.91)
+    assert read is not None
+    assert (read.text, read.char_confidences, read.source) == ("AB123CD", (0.91,) * 7, "frigate")
+    unscored = PlateRead.from_frigate("AB123CD", None)
+    assert unscored is not None and unscored.confidence == pytest.approx(0.8)
+    assert PlateRead.from_frigate("<script>alert(1)</script>", 0.9) is None
+    assert PlateRead.from_frigate("", 0.9) is None

@@ -9,6 +9,7 @@ import side effects and also sees imports inside functions.
 from __future__ import annotations
 
 import ast
+import graphlib
 import importlib
 from pathlib import Path
 
@@ -114,3 +115,44 @@ def test_engine_errors_share_one_base(path: Path) -> None:
     ]
     strays = [error.__name__ for error in errors if not issubclass(error, RufinaError)]
     assert not strays, f"{module.__name__}: {strays} do not derive from RufinaError"
+
+
+def _runtime_imports(path: Path, modules: set[str]) -> set[str]:
+    """The package's modules a file imports when it runs (inside functions too; not the ones
+    under ``if TYPE_CHECKING:``), ``from package import module`` as that module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for statement in block.body
+        for node in ast.walk(statement)
+    }
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join([*parts[: len(parts) - node.level + 1], *filter(None, [base])])
+            for alias in node.names:
+                module = f"{base}.{alias.name}"
+                found.add(module if module in modules else base)
+    return (found & modules) - {name}
+
+
+def test_no_import_cycles() -> None:
+    """No module of the package imports, directly or through others, a module that imports it
+    (a function-level import hides a cycle, it does not remove it)."""
+    paths = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph = {name: _runtime_imports(path, set(paths)) for name, path in paths.items()}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as err:
+        pytest.fail(f"import cycle: {' -> '.join(err.args[1])}")

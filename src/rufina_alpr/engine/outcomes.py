@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -26,7 +25,6 @@ from rufina_alpr.fusion import fuse
 from rufina_alpr.hotlists import HotlistMatch, Hotlists, hotlist_summary
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message
-from rufina_alpr.plate_formats import normalize_plate
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.stations import Station
 from rufina_alpr.store import PASSAGE_COUNTED, PASSAGE_UNREAD, Store, StoreError
@@ -38,7 +36,6 @@ _LOGGER = logging.getLogger(__name__)
 
 STORE_RETRY: Final = (1.0, 30.0)
 """Seconds before an outcome the store refused is stored again: first, and at most (doubling)."""
-PLATE_TEXT: Final = re.compile(r"[A-Z0-9]{1,12}")
 VERIFICATIONS: Final = 8
 """Questions to Frigate's API about events (`verification`) at once."""
 
@@ -288,22 +285,14 @@ class Finalizer:
         reads = list(state.reads)
         # Frigate's answer: its latest LPR update (its clustered best plate), else the plate on
         # the event (the same result, as the event carries it).
-        frigate_read = (
+        guess = (
             PlateGuess(state.lpr.plate, state.lpr.score)
             if state.lpr is not None
             else event.recognized_plate
         )
-        frigate_plate = None
+        frigate_read = PlateRead.from_frigate(guess.plate, guess.score) if guess else None
         if frigate_read is not None:
-            plate = normalize_plate(frigate_read.plate)
-            score = frigate_read.score or 0.8
-            # Only what can be a plate (the contract's pattern): Frigate's API takes any text,
-            # and none of it but a plate goes on to the store and MQTT.
-            if PLATE_TEXT.fullmatch(plate):
-                frigate_plate = plate
-                reads.append(
-                    PlateRead(text=plate, char_confidences=(score,) * len(plate), source="frigate")
-                )
+            reads.append(frigate_read)
         fused = fuse(reads, low_confidence=self.settings.recognition.low_confidence)
         if fused is None:
             return None, reads, False
@@ -315,7 +304,7 @@ class Finalizer:
             time=self.event_time(event),
             vehicle=event.label,
             direction=station.direction_of(event.entered_zones),
-            frigate_plate=frigate_plate,
+            frigate_plate=frigate_read.text if frigate_read else None,
         )
         return transit, reads, "engine" in fused.sources
 
