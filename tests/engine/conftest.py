@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -33,11 +34,9 @@ from rufina_alpr.cli.bench.accuracy import direct_alpr
 from rufina_alpr.cli.demo import TransitCollector, engine_settings
 from rufina_alpr.config import Settings
 from rufina_alpr.engine.app import Engine
+from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.paths import SHARED
-from rufina_alpr.recognizer import (
-    ModelSettings,
-    Recognizer,
-)
+from rufina_alpr.recognizer import ModelSettings, PlateReader, Recognizer
 from rufina_alpr.sim.broker import MosquittoBroker, free_port, wait_for_port
 from rufina_alpr.sim.photos import Photo, load_photos
 from rufina_alpr.sim.replay import FrigateReplay
@@ -171,6 +170,26 @@ TEST_STATIONS = [
 ]
 
 
+class Alerts:
+    """A subscriber to `rufina_alpr/hotlist_match`, as Home Assistant's integration."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.link = MqttLink(
+            host=host,
+            port=port,
+            client_id=f"test-alerts-{time.monotonic_ns()}",
+            subscriptions=(("rufina_alpr/hotlist_match", 1),),
+            on_message=self._keep,
+            manual_ack=False,
+        )
+
+    def _keep(self, message: Message) -> None:
+        with self._lock:
+            self.received.append(json.loads(message.payload))
+
+
 @dataclass
 class Harness:
     """Broker + Frigate replay + engine + a transit subscriber, wired like a deployment."""
@@ -210,7 +229,7 @@ class Harness:
 
 @pytest.fixture
 async def harness_factory(
-    mosquitto: MosquittoBroker, recognizer: Recognizer, tmp_path: Path, models_dir: Path
+    mosquitto: MosquittoBroker, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Any]:
     created: list[Harness] = []
 
@@ -221,8 +240,11 @@ async def harness_factory(
         extra: dict[str, Any] | None = None,
         start_engine: bool = True,
         stations_file: Path | None = None,
+        reader: PlateReader | None = None,
     ) -> Harness:
-        """``stations_file``: take the stations from a registry instead of ``TEST_STATIONS``."""
+        """``stations_file``: take the stations from a registry instead of ``TEST_STATIONS``;
+        ``reader``: read plates with it instead of the models (which are then not needed)."""
+        models_dir = None if reader else request.getfixturevalue("models_dir")
         stations = [] if stations_file else TEST_STATIONS
         lpr_cameras = (
             [s.camera for s in load_registry(stations_file).stations if s.reads_plates]
@@ -261,7 +283,11 @@ async def harness_factory(
         )
         await collector.link.start()
         await asyncio.wait_for(collector.link.connected.wait(), 10)
-        engine = Engine(settings, recognizer) if start_engine else None
+        engine = (
+            Engine(settings, reader or request.getfixturevalue("recognizer"))
+            if start_engine
+            else None
+        )
         if engine is not None:
             await engine.start()
             await asyncio.wait_for(engine.mqtt.connected.wait(), 10)

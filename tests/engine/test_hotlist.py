@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,11 +28,11 @@ from rufina_alpr.hotlists import (
     hotlist_summary,
     match_score,
 )
-from rufina_alpr.mqtt import Message, MqttLink
 from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
 
+from .conftest import Alerts
 from .traffic_day import generate_day
 
 ROME = ZoneInfo("Europe/Rome")
@@ -514,26 +512,6 @@ def test_hotlist_match_payload_follows_the_schema() -> None:
 
 
 # ----------------------------------------------------------------------------- end to end
-class Alerts:
-    """A subscriber to `rufina_alpr/hotlist_match`, as Home Assistant's integration."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.received: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self.link = MqttLink(
-            host=host,
-            port=port,
-            client_id=f"test-alerts-{time.monotonic_ns()}",
-            subscriptions=(("rufina_alpr/hotlist_match", 1),),
-            on_message=self._keep,
-            manual_ack=False,
-        )
-
-    def _keep(self, message: Message) -> None:
-        with self._lock:
-            self.received.append(json.loads(message.payload))
-
-
 async def test_engine_alerts_once_per_cooldown(
     harness_factory: Any, photos_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
