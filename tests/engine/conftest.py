@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +27,7 @@ import cv2
 import numpy as np
 import pytest
 import sqlalchemy as sa
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from rufina_alpr.api.app import create_app, server_options
@@ -168,6 +170,46 @@ TEST_STATIONS = [
     Station(id="st_roma", name="Via Roma", camera="cam_roma", kind="lpr", direction="outbound"),
     Station(id="st_piazza", name="Piazza", camera="cam_piazza", kind="context"),
 ]
+
+
+def write_engine_config(
+    path: Path, *, data_dir: Path, broker: MosquittoBroker, frigate_url: str, models_dir: Path
+) -> Path:
+    """A settings file for an engine in a process of its own (`engine_process`), with the test
+    stations."""
+    settings = {
+        "data_dir": str(data_dir),
+        "log_level": "info",
+        "mqtt": {"host": broker.host, "port": broker.port},
+        "frigate": {"url": frigate_url},
+        "models": {"dir": str(models_dir)},
+        "api": {"port": 0, "token": "process-test-token-0123456789"},
+        "stations": [
+            {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind} for s in TEST_STATIONS
+        ],
+    }
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def engine_process(
+    config: Path, log: Path, *, prelude: str | None = None
+) -> subprocess.Popen[bytes]:
+    """`rufina-alpr serve` in a process of its own, its output appended to ``log``; ``prelude``:
+    Python run first in that process (a test's fault)."""
+    serve = (
+        "import sys\nfrom rufina_alpr.cli import main\nsys.exit(main(['serve', '-c', sys.argv[1]]))"
+    )
+    command = (
+        ["-c", f"{prelude}\n{serve}", str(config)]
+        if prelude
+        else ["-m", "rufina_alpr", "serve", "-c", str(config)]
+    )
+    return subprocess.Popen(
+        [sys.executable, *command],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 class Alerts:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -14,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from rufina_alpr.cli.demo import TransitCollector
 from rufina_alpr.sim.broker import MosquittoBroker
@@ -22,7 +19,7 @@ from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.store import Store
 
-from .conftest import TEST_STATIONS
+from .conftest import engine_process, write_engine_config
 
 
 def _assert_exactly_once(harness: Any, event_ids: list[str]) -> None:
@@ -91,14 +88,6 @@ async def test_frigate_http_errors_and_timeouts_then_recovery(
     assert counters["images_failed"] >= 3
 
 
-def _engine_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rufina_alpr", "serve", "-c", str(config)],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 @pytest.mark.slow
 async def test_engine_killed_and_restarted_loses_and_duplicates_nothing(
     mosquitto: MosquittoBroker, photos_dir: Path, models_dir: Path, tmp_path: Path
@@ -123,25 +112,15 @@ async def test_engine_killed_and_restarted_loses_and_duplicates_nothing(
     )
     await collector.link.start()
     db = tmp_path / "engine" / "rufina_alpr.db"
-    config = tmp_path / "engine.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data_dir": str(tmp_path / "engine"),
-                "log_level": "info",
-                "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
-                "frigate": {"url": replay.url},
-                "models": {"dir": str(models_dir)},
-                "api": {"port": 0, "token": "kill-test-token-0123456789"},
-                "stations": [
-                    {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind}
-                    for s in TEST_STATIONS
-                ],
-            }
-        )
+    config = write_engine_config(
+        tmp_path / "engine.yaml",
+        data_dir=tmp_path / "engine",
+        broker=mosquitto,
+        frigate_url=replay.url,
+        models_dir=models_dir,
     )
     log = tmp_path / "engine.log"
-    engine = _engine_process(config, log)
+    engine = engine_process(config, log)
     try:
         await _wait_for_file_text(log, "connected to MQTT broker", 60)
         replay_task = asyncio.create_task(replay.run(rate=3))
@@ -149,7 +128,7 @@ async def test_engine_killed_and_restarted_loses_and_duplicates_nothing(
         os.kill(engine.pid, signal.SIGKILL)
         engine.wait()
         await asyncio.sleep(2)
-        engine = _engine_process(config, log)
+        engine = engine_process(config, log)
         event_ids = await asyncio.wait_for(replay_task, 120)
         store = Store(f"sqlite:///{db}", worker="test-reader")
         deadline = time.monotonic() + 180

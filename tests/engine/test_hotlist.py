@@ -66,8 +66,8 @@ def stolen(hotlists: Hotlists, *plates: str) -> None:
         hotlists.add_entry("stolen", plate, "Furto denunciato", added_by="test")
 
 
-def add_transit(store: Store, event: str, station: str, moment: datetime, plate: str) -> str:
-    transit = Transit(
+def transit_of(event: str, station: str, moment: datetime, plate: str) -> Transit:
+    return Transit(
         id=transit_id(station, event),
         event_id=event,
         station_id=station,
@@ -82,8 +82,26 @@ def add_transit(store: Store, event: str, station: str, moment: datetime, plate:
         low_confidence=False,
         read_count=2,
     )
+
+
+def add_transit(store: Store, event: str, station: str, moment: datetime, plate: str) -> str:
+    transit = transit_of(event, station, moment, plate)
     assert store.add_transit(transit, [])
     return transit.id
+
+
+def stored_with_matches(
+    store: Store, hotlists: Hotlists, transit: Transit, matches: list[HotlistMatch], cooldown: float
+) -> list[HotlistMatch] | None:
+    """Store a transit and its matches as the engine does (one transaction); its alerts, or
+    None when its event has an outcome already."""
+    return store.record_outcome(
+        transit,
+        [],
+        then=lambda connection: hotlists.record_matches(
+            connection, transit.id, transit.station_id, transit.time, matches, cooldown=cooldown
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- match_score
@@ -232,10 +250,12 @@ def test_cooldown_per_plate_and_station(store: Store, hotlists: Hotlists) -> Non
     t0 = at(10)
 
     def passage(event: str, station: str, moment: datetime, plate: str = "GA456BC") -> list[Any]:
-        tid = add_transit(store, event, station, moment, plate)
         matches = hotlists.match(plate, [], station, moment)
         assert matches
-        return hotlists.record(tid, station, moment, matches, cooldown=300)
+        transit = transit_of(event, station, moment, plate)
+        alerts = stored_with_matches(store, hotlists, transit, matches, cooldown=300)
+        assert alerts is not None
+        return alerts
 
     first = passage("e1", "st_a", t0)
     assert [(a.entry_plate, a.record_id is not None) for a in first] == [("GA456BC", True)]
@@ -250,21 +270,25 @@ def test_cooldown_per_plate_and_station(store: Store, hotlists: Hotlists) -> Non
     ]
 
 
-def test_alert_outbox_and_idempotent_record(store: Store, hotlists: Hotlists) -> None:
+def test_alert_outbox_and_one_outcome_per_event(store: Store, hotlists: Hotlists) -> None:
     stolen(hotlists, "GA456BC")
-    tid = add_transit(store, "e1", "st_a", at(10), "GA456BC")
+    transit = transit_of("e1", "st_a", at(10), "GA456BC")
+    tid = transit.id
     matches = hotlists.match("GA456BC", [], "st_a", at(10))
-    (alert,) = hotlists.record(tid, "st_a", at(10), matches, cooldown=300)
-    # Recording again (a retry after a crash) stores nothing new and returns the pending alert.
-    assert hotlists.record(tid, "st_a", at(10), matches, cooldown=300) == [alert]
+    alerts = stored_with_matches(store, hotlists, transit, matches, cooldown=300)
+    assert alerts is not None
+    (alert,) = alerts
+    # The event's outcome again (a redelivered `end`) stores nothing: no second match or alert.
+    assert stored_with_matches(store, hotlists, transit, matches, cooldown=300) is None
     assert [(p.transit_id, p.match.record_id) for p in hotlists.pending_alerts()] == [
         (tid, alert.record_id)
     ]
+    assert hotlists.transit_alerts(tid) == [alert]
     assert Hotlists(Store(store.url, worker="other")).pending_alerts() == []
     assert alert.record_id is not None
     hotlists.mark_alert_published(alert.record_id)
     assert hotlists.pending_alerts() == []
-    assert hotlists.record(tid, "st_a", at(10), matches, cooldown=300) == []
+    assert hotlists.transit_alerts(tid) == []
     assert len(hotlists.transit_matches(tid)) == 1
 
 
@@ -273,8 +297,8 @@ def test_allow_list_matches_but_never_alerts(store: Store, hotlists: Hotlists) -
     hotlists.add_entry("residenti", "AB123CD", "residente", added_by="t")
     found = hotlists.match("AB123CD", [], "st_a", at(10))
     assert [(m.list_id, m.action) for m in found] == [("residenti", "allow")]
-    tid = add_transit(store, "e1", "st_a", at(10), "AB123CD")
-    assert hotlists.record(tid, "st_a", at(10), found, cooldown=0) == []
+    transit = transit_of("e1", "st_a", at(10), "AB123CD")
+    assert stored_with_matches(store, hotlists, transit, found, cooldown=0) == []
     assert hotlists.pending_alerts() == []
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,7 +13,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from rufina_alpr.hotlists import Hotlists
 from rufina_alpr.mqtt import Message, MqttLink
@@ -24,28 +21,17 @@ from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.store import Store, hotlist_matches
 
-from .conftest import TEST_STATIONS
+from .conftest import engine_process, write_engine_config
 
-# Serves like `rufina-alpr serve`, but dies (as a SIGKILL would: no clean-up, no commit) at the
-# moment a transit's hotlist matches are about to be recorded, after its own rows were written.
-CRASHING_ENGINE = """
-import os, sys
+# Dies (as a SIGKILL would: no clean-up, no commit) at the moment a transit's hotlist matches
+# are about to be recorded, after its own rows were written.
+CRASH = """
+import os
 from rufina_alpr.hotlists import alerts
 def crash(*args, **kwargs):
     os._exit(9)
 alerts.record_matches = crash
-from rufina_alpr.cli import main
-sys.exit(main(["serve", "-c", sys.argv[1]]))
 """
-
-
-def _engine(config: Path, log: Path, *, crashing: bool) -> subprocess.Popen[bytes]:
-    command = ["-c", CRASHING_ENGINE, str(config)] if crashing else ["-m", "rufina_alpr"]
-    if not crashing:
-        command += ["serve", "-c", str(config)]
-    return subprocess.Popen(
-        [sys.executable, *command], stdout=log.open("ab"), stderr=subprocess.STDOUT
-    )
 
 
 def _matched_transits(store: Store) -> dict[str, tuple[int, int]]:
@@ -97,25 +83,15 @@ async def test_engine_killed_while_storing_an_outcome_leaves_no_half_and_loses_n
         manual_ack=False,
     )
     await collector.start()
-    config = tmp_path / "engine.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data_dir": str(data),
-                "log_level": "info",
-                "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
-                "frigate": {"url": replay.url},
-                "models": {"dir": str(models_dir)},
-                "api": {"port": 0, "token": "crash-test-token-0123456789"},
-                "stations": [
-                    {"id": s.id, "name": s.name, "camera": s.camera, "kind": s.kind}
-                    for s in TEST_STATIONS
-                ],
-            }
-        )
+    config = write_engine_config(
+        tmp_path / "engine.yaml",
+        data_dir=data,
+        broker=mosquitto,
+        frigate_url=replay.url,
+        models_dir=models_dir,
     )
     log = tmp_path / "engine.log"
-    engine = _engine(config, log, crashing=True)
+    engine = engine_process(config, log, prelude=CRASH)
     try:
         replay_task = asyncio.create_task(replay.run(rate=2))
         returncode = await asyncio.to_thread(engine.wait, 300)
@@ -126,7 +102,7 @@ async def test_engine_killed_while_storing_an_outcome_leaves_no_half_and_loses_n
         before = store.passage_counts()
         store.close()
 
-        engine = _engine(config, log, crashing=False)
+        engine = engine_process(config, log)
         event_ids = await asyncio.wait_for(replay_task, 180)
         store = Store(url, worker="test-reader")
         deadline = time.monotonic() + 180

@@ -31,16 +31,9 @@ def record_matches(
 ) -> list[HotlistMatch]:
     """Store a transit's matches (``moment`` in UTC); return those that must alert now (with
     their ``record_id``): not on an allow-list, and no alert for the same entry plate at the
-    same station within ``cooldown`` seconds. Calling it again for the same transit stores
-    nothing and returns its alerts not yet published."""
+    same station within ``cooldown`` seconds. The transit is new in the same transaction
+    (`Store.record_outcome`), so it has no matches yet."""
     window = timedelta(seconds=cooldown)
-    done = connection.scalar(
-        sa.select(sa.func.count())
-        .select_from(hotlist_matches)
-        .where(hotlist_matches.c.transit_id == transit_id)
-    )
-    if done:
-        return [item.match for item in pending(connection, transit_id=transit_id)]
     alerts: list[HotlistMatch] = []
     for match in matches:
         alerted = match.alerts and not connection.scalar(

@@ -334,20 +334,6 @@ class Hotlists(HotlistsCsv):
                 )
         return sorted(best.values(), key=lambda m: (m.priority, -m.score, m.list_id))
 
-    def record(
-        self,
-        transit_id: str,
-        station_id: str,
-        at: datetime,
-        matches: Sequence[HotlistMatch],
-        cooldown: float,
-    ) -> list[HotlistMatch]:
-        """`record_matches` in a transaction of its own."""
-        with self.store.engine.begin() as connection:
-            return self.record_matches(
-                connection, transit_id, station_id, at, matches, cooldown=cooldown
-            )
-
     def record_matches(
         self,
         connection: Connection,
