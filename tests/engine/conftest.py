@@ -258,7 +258,7 @@ class Harness:
         engine = self.engine
 
         async def handled() -> int:
-            counts = await engine.in_db(engine.store.passage_counts)
+            counts = await engine.db.run(engine.store.passage_counts)
             return int(counts.read + counts.unread + counts.counted)
 
         deadline = time.monotonic() + timeout

@@ -77,7 +77,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer, day: TrafficDay) -> Asy
         }
     )
     running = Engine(settings, recognizer)
-    await running.in_db(insert_day, running.store, day)
+    await running.db.run(insert_day, running.store, day)
     yield running
     await running.stop(drain_timeout=0)
 
@@ -90,7 +90,7 @@ async def client(engine: Engine) -> AsyncIterator[TestClient[Any, Any]]:
 
 async def entries(engine: Engine, **filters: Any) -> list[privacy.AuditEntry]:
     log = privacy.Audit(engine.store)
-    return await engine.in_db(lambda: log.entries(limit=1000, **filters))
+    return await engine.db.run(lambda: log.entries(limit=1000, **filters))
 
 
 async def search(client: TestClient[Any, Any], sent: Mapping[str, str]) -> int:

@@ -70,7 +70,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer, day: TrafficDay) -> Asy
         }
     )
     running = Engine(settings, recognizer)
-    await running.in_db(insert_day, running.store, day)
+    await running.db.run(insert_day, running.store, day)
     yield running
     await running.stop(drain_timeout=0)
 
@@ -187,7 +187,7 @@ async def test_roles(
 ) -> None:
     ranks = {"viewer": 0, "operator": 1, "admin": 2}
     for token, caller in ((VIEWER, "viewer"), (OPERATOR, "operator"), (ADMIN, "admin")):
-        before = len(await engine.in_db(audit_rows, engine))
+        before = len(await engine.db.run(audit_rows, engine))
         response = await client.request(
             method, path, headers=bearer(token), params={"reason": REASON}
         )
@@ -195,7 +195,7 @@ async def test_roles(
             assert response.status == 403, (caller, path)
             body = await response.json()
             assert body["error"] == "forbidden" and role in body["message"]
-            assert len(await engine.in_db(audit_rows, engine)) == before, "refused: not audited"
+            assert len(await engine.db.run(audit_rows, engine)) == before, "refused: not audited"
         else:
             assert response.status != 403, (caller, path)
             assert response.status != 401
@@ -277,14 +277,14 @@ async def test_plate_calls_need_a_reason(
 ) -> None:
     url = _fill(path, day)
     await make_stolen_list(client)
-    before = len(await engine.in_db(audit_rows, engine))
+    before = len(await engine.db.run(audit_rows, engine))
     for params in ({}, {"reason": ""}, {"reason": "   "}):
         response = await client.get(url, headers=AS_ADMIN, params=params)
         assert response.status == 400
         assert (await response.json())["error"] == "reason_required"
     short = await client.get(url, headers=AS_ADMIN, params={"reason": "x"})
     assert short.status == 400
-    assert len(await engine.in_db(audit_rows, engine)) == before, "refused: nothing returned"
+    assert len(await engine.db.run(audit_rows, engine)) == before, "refused: nothing returned"
 
 
 @pytest.mark.parametrize("path", PLATE_CALLS)
@@ -293,14 +293,14 @@ async def test_plate_calls_are_audited_with_reason(
 ) -> None:
     url = _fill(path, day)
     await make_stolen_list(client)
-    before = len(await engine.in_db(audit_rows, engine))
+    before = len(await engine.db.run(audit_rows, engine))
     response = await client.get(
         url,
         headers=AS_OPERATOR if "audit" not in url else AS_ADMIN,
         params={"reason": REASON, "case_number": "PM-2026-17"},
     )
     assert response.status == 200, await response.text()
-    rows = (await engine.in_db(audit_rows, engine))[before:]
+    rows = (await engine.db.run(audit_rows, engine))[before:]
     assert len(rows) == 1
     row = rows[0]
     assert row.reason == REASON and row.case_number == "PM-2026-17"
@@ -437,7 +437,7 @@ async def test_bad_search_parameters_are_400(
     assert response.status == 400
     body = await response.json()
     assert body["error"] in ("bad_request", "reason_required") and message in body["message"]
-    assert await engine.in_db(audit_rows, engine) == []
+    assert await engine.db.run(audit_rows, engine) == []
 
 
 async def test_page_limit_bounds(client: TestClient[Any, Any]) -> None:
@@ -512,7 +512,7 @@ async def test_evidence_for_one_transit(
     assert snapshot["event_id"] == first.event_id
     assert snapshot["paths"]["snapshot"] == f"/api/events/{first.event_id}/snapshot.jpg"
     assert snapshot["snapshot_url"].startswith("http://frigate.local:5000/api/events/")
-    row = (await engine.in_db(audit_rows, engine))[-1]
+    row = (await engine.db.run(audit_rows, engine))[-1]
     assert row.action == "evidence_transit" and row.results == 1
 
 
@@ -530,7 +530,7 @@ async def test_evidence_for_a_search(
     assert set(manifest["transits"]) == expected
     assert sum(1 for name in files if name.endswith("/crop.jpg")) == len(expected)
     assert manifest["query"]["plate"] == plate
-    row = (await engine.in_db(audit_rows, engine))[-1]
+    row = (await engine.db.run(audit_rows, engine))[-1]
     assert row.action == "evidence_search" and row.results == len(expected)
     for given in ({}, {"since": day.start.isoformat()}, {"until": day.end.isoformat()}):
         unbounded = await client.get(
@@ -768,7 +768,7 @@ async def test_hotlist_crud_import_export(
     assert gone.status == 404
     _, one = await get_json(client, "/api/v1/hotlists/stolen", AS_OPERATOR)
     assert (one["entries"], one["expired"]) == (1, 1)
-    actions = [r.action for r in await engine.in_db(audit_rows, engine)]
+    actions = [r.action for r in await engine.db.run(audit_rows, engine)]
     for action in (
         "hotlist_create",
         "hotlist_add",
@@ -814,7 +814,7 @@ async def test_hotlist_counts_replacing_an_entry_and_csv_lines_that_broke_the_im
     )
     assert replaced.status == 201
     assert (await replaced.json())["added_by"] == "agente.rossi"
-    add_rows = [r for r in await engine.in_db(audit_rows, engine) if r.action == "hotlist_add"]
+    add_rows = [r for r in await engine.db.run(audit_rows, engine) if r.action == "hotlist_add"]
     assert len(add_rows) == 2  # the refused one changed nothing
     assert add_rows[-1].query["replace"] is True
     old = add_rows[-1].query["replaced"]
@@ -1054,7 +1054,7 @@ async def test_hold_purge_release(
     )
     assert {t["id"] for t in body["transits"]} == held_ids
     assert body["transits"][0]["plate"] == plate
-    actions = [r.action for r in await engine.in_db(audit_rows, engine)]
+    actions = [r.action for r in await engine.db.run(audit_rows, engine)]
     assert actions.count("hold") == 2 and "hold_release" in actions and "purge" in actions
 
 
@@ -1084,7 +1084,7 @@ async def test_audit_log_is_filterable(
     )
     assert body["entries"] == []
     # The audit query itself is in the log.
-    rows = await engine.in_db(audit_rows, engine)
+    rows = await engine.db.run(audit_rows, engine)
     assert [r.action for r in rows][-3:] == ["audit_log"] * 3
 
 

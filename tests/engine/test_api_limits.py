@@ -298,7 +298,7 @@ async def test_a_chunked_import_over_4_mib_is_refused(
 ) -> None:
     """With no Content-Length the 4 MiB import limit was not checked: 8 MiB went in."""
     hotlists = engine.hotlists
-    await engine.in_db(lambda: hotlists.create_list("stolen", "Rubati", "stolen", created_by="t"))
+    await engine.db.run(lambda: hotlists.create_list("stolen", "Rubati", "stolen", created_by="t"))
     response = await client.post(
         "/api/v1/hotlists/stolen/import",
         data=_chunks(MAX_IMPORT_BYTES + 65_536, b"XK00001Q,furto\n"),
@@ -310,7 +310,7 @@ async def test_a_chunked_import_over_4_mib_is_refused(
         "error": "payload_too_large",
         "message": "the body is at most 4 MiB",
     }
-    assert await engine.in_db(hotlists.entries, "stolen") == []
+    assert await engine.db.run(hotlists.entries, "stolen") == []
     small = await client.post(  # under the limit, chunked, it is imported
         "/api/v1/hotlists/stolen/import",
         data=_chunks(65_536, b"XK00002Q,furto\n"),

@@ -266,12 +266,12 @@ async def test_frigate_plate_that_is_no_plate_is_not_a_transit_on_postgresql(
     readable = await replay_with_frigate_plate(good, "cam_roma")
     await harness.wait_handled(2)
     await harness.wait_for(lambda: len(harness.received) >= 1, what="the transit")
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread) == (1, 1)
     assert [t["event_id"] for t in harness.received] == [readable]
     transit = harness.received[0]
     assert good.plate and plates_equal(transit["plate"], good.plate)
     assert transit["frigate_plate"] is None  # no plate: it goes nowhere
     assert unreadable not in {t["event_id"] for t in harness.received}
-    stored = await engine.in_db(engine.store.transit, transit["id"])
+    stored = await engine.db.run(engine.store.transit, transit["id"])
     assert stored.frigate_plate is None

@@ -136,9 +136,9 @@ async def test_stats_payload_of_an_engine(tmp_path: Path) -> None:
     # The stats come from the store and the counters; the recognizer is not consulted.
     engine = Engine(settings, cast(Any, None))
     try:
-        await engine.in_db(engine.store.add_transit, transit(time=datetime.now(UTC)), [])
+        await engine.db.run(engine.store.add_transit, transit(time=datetime.now(UTC)), [])
         engine.metrics.inc("events_malformed")
-        payload = await engine.stats_payload()
+        payload = await engine.housekeeping.stats_payload()
     finally:
         await engine.stop(drain_timeout=0)
     contract.validate("stats", payload)

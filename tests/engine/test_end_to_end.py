@@ -62,9 +62,9 @@ async def test_54_photos_give_54_transits_matching_labels(
     figure(f"54 photos: engine {engine_hits}/{labelled}, direct fast-alpr {direct_hits}/{labelled}")
     assert engine_hits >= direct_hits
     # Crops are retained as evidence and the station's last transit is retained on MQTT.
-    stored = await harness.engine.in_db(harness.engine.store.transits)
+    stored = await harness.engine.db.run(harness.engine.store.transits)
     assert len(stored) == 54
-    with_crop = await harness.engine.in_db(harness.engine.store.transit, stored[0].id)
+    with_crop = await harness.engine.db.run(harness.engine.store.transit, stored[0].id)
     assert with_crop.crop_jpeg and with_crop.crop_jpeg[:2] == b"\xff\xd8"
 
 
@@ -99,4 +99,4 @@ async def test_end_to_end_with_postgresql(
     hits, labelled = _matches(harness)
     figure(f"PostgreSQL store: {hits}/{labelled} plates match the labels")
     assert hits >= 52
-    assert await harness.engine.in_db(harness.engine.store.count_transits) == 54
+    assert await harness.engine.db.run(harness.engine.store.count_transits) == 54

@@ -106,7 +106,7 @@ async def test_engine_follows_the_registry(harness_factory: Any, photos_dir: Pat
 
     after = engine.metrics.snapshot()
     assert after.get("events_unknown_camera", 0) - before.get("events_unknown_camera", 0) == 3
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.counted) == (1, 1)
     assert not [r for r in harness.replay.requests if counted.id in r], "no OCR on context cameras"
     await asyncio.sleep(1)

@@ -48,7 +48,7 @@ async def test_broker_restart_mid_replay_loses_nothing(
     assert harness.engine.mqtt.disconnects >= 1
     _assert_exactly_once(harness, event_ids)
     assert len(harness.received) == stored == 24
-    assert await harness.engine.in_db(harness.engine.store.unpublished) == []
+    assert await harness.engine.db.run(harness.engine.store.unpublished) == []
 
 
 @pytest.mark.slow
@@ -66,9 +66,9 @@ async def test_frigate_http_errors_and_timeouts_then_recovery(
     replay.faults.fail_next = 10_000
     down = [await replay.replay_one(photo, "cam_pomino") for photo in photos[4:7]]
     await harness.wait_handled(7)
-    counts = await harness.engine.in_db(harness.engine.store.passage_counts)
+    counts = await harness.engine.db.run(harness.engine.store.passage_counts)
     assert counts.unread == 3
-    unread = await harness.engine.in_db(
+    unread = await harness.engine.db.run(
         harness.engine.store.unread_passages,
         "frigate unreachable",
         datetime(2000, 1, 1, tzinfo=UTC),
@@ -80,7 +80,7 @@ async def test_frigate_http_errors_and_timeouts_then_recovery(
     await harness.wait_handled(12)
     counters = harness.engine.metrics.counters
     await harness.wait_for(lambda: counters["passages_read_again"] == 3, what="the re-reads")
-    counts = await harness.engine.in_db(harness.engine.store.passage_counts)
+    counts = await harness.engine.db.run(harness.engine.store.passage_counts)
     assert (counts.read, counts.unread) == (12, 0)
     await harness.wait_for(lambda: len(harness.received) == 12, what="transits")
     transit_events = [t["event_id"] for t in harness.received]

@@ -61,7 +61,7 @@ async def _stolen(engine: Any, *plates: str) -> None:
         for plate in plates:
             engine.hotlists.add_entry("stolen", plate, "Furto", added_by="test")
 
-    await engine.in_db(add)
+    await engine.db.run(add)
 
 
 @pytest.mark.parametrize("forged_plate", [None, "ZZ999ZZ"])
@@ -92,7 +92,7 @@ async def test_a_forged_end_right_after_new_does_not_close_the_real_vehicle(
     assert transit["event_id"] == real_id and plates_equal(transit["plate"], photos[0].plate)
     assert transit["low_confidence"] is False
     await harness.wait_for(lambda: counters["hotlist_alerts"] == 1, 20, "the real alert")
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread) == (1, 0)
 
 
@@ -124,7 +124,7 @@ async def test_a_read_naming_another_cameras_event_makes_no_transit_and_no_alert
     await harness.wait_for(lambda: counters["events_forged"] == 1, 60, "the refusal")
     assert harness.received == []
     assert (counters["hotlist_matches"], counters["hotlist_alerts"]) == (0, 0)
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread, counts.counted) == (0, 0, 1)
 
 
@@ -143,16 +143,16 @@ async def test_reconciliation_stores_every_vehicle_while_the_broker_is_down(
     await mosquitto.stop()
     await harness.wait_for(lambda: not engine.mqtt.connected.is_set(), 30, "the disconnect")
     try:
-        recovered = await asyncio.wait_for(engine.reconcile(lookback=3600), 300)
-        counts = await engine.in_db(engine.store.passage_counts)
+        recovered = await asyncio.wait_for(engine.reconciler.reconcile(lookback=3600), 300)
+        counts = await engine.db.run(engine.store.passage_counts)
         assert recovered == len(ids) and counts.read == len(ids)
-        assert len(await engine.in_db(engine.store.unpublished)) == len(ids)
+        assert len(await engine.db.run(engine.store.unpublished)) == len(ids)
     finally:
         await mosquitto.start()
     await harness.wait_for(lambda: len(harness.received) == len(ids), 120, "the outbox")
     assert sorted(t["event_id"] for t in harness.received) == sorted(ids)
     await harness.wait_for(lambda: not engine.publisher.in_flight, 30, "every publish acknowledged")
-    assert await engine.in_db(engine.store.unpublished) == []
+    assert await engine.db.run(engine.store.unpublished) == []
     assert harness.collector.duplicates == 0
 
 
@@ -189,7 +189,7 @@ async def test_forged_frigate_messages_cost_a_bounded_amount_and_count_no_vehicl
     assert counters["frigate_status_ignored"] == 3003
     assert len(engine.tracker.live) <= 50
     assert counters["events_dropped_unseen"] == 150
-    health = engine.health_payload()
+    health = engine.health.payload()
     assert health["frigate"]["available"] in (None, "online")
     assert all(len(str(v)) < 100 for s in health["stations"].values() for v in s["roles"].values())
     # They expire: nothing was seen of them, so no passage; a real vehicle still passes.
@@ -197,7 +197,7 @@ async def test_forged_frigate_messages_cost_a_bounded_amount_and_count_no_vehicl
     assert counters["events_expired_unseen"] == 50
     await harness.replay.replay_one(photos[0], "cam_pomino")
     await harness.wait_for(lambda: len(harness.received) == 1, 60, "the real transit")
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread) == (1, 0)
 
 
@@ -214,7 +214,7 @@ async def test_an_older_transit_published_late_never_becomes_the_stations_last(
     newer = make_transit("e-newer", moment=now, plate="AB123CD")
     older = make_transit("e-older", moment=now - timedelta(hours=1), plate="ZZ999ZZ")
     for transit in (newer, older):
-        assert await engine.in_db(engine.store.add_transit, transit, [])
+        assert await engine.db.run(engine.store.add_transit, transit, [])
     await engine.publisher.publish_transit(newer)
     await engine.publisher.publish_transit(older, republish=True)
     retained = await _retained(mosquitto, engine.mqtt, engine.topics)
@@ -242,7 +242,7 @@ async def test_the_panels_live_feed_keeps_up_with_a_busy_town(
             event = f"e-busy-{n:04d}"
             engine.store.add_transit(make_transit(event, moment=now + timedelta(seconds=n)), [])
 
-    await engine.in_db(busy_town)
+    await engine.db.run(busy_town)
     await feed.poll()
     assert queue.qsize() == 400
     sent = [queue.get_nowait() for _ in range(400)]

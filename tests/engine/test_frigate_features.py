@@ -121,16 +121,16 @@ async def test_dropped_end_is_recovered_by_reconciliation_exactly_once(
     await harness.wait_handled(2)
     await asyncio.sleep(1.0)
     assert len(replay.lost) == 1 + 3
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert counts.read + counts.unread == 2
     # Its state waits for an `end` that never comes.
     assert ("cam_pomino", ids[0]) in engine.tracker.live
 
-    assert await engine.reconcile() == 2
+    assert await engine.reconciler.reconcile() == 2
     await _settle(harness, 4)
     # Again: nothing new, nothing twice.
-    assert await engine.reconcile() == 0
-    assert await engine.reconcile() == 0
+    assert await engine.reconciler.reconcile() == 0
+    assert await engine.reconciler.reconcile() == 0
     await asyncio.sleep(0.5)
     events = Counter(t["event_id"] for t in harness.received)
     assert set(events) == set(ids)
@@ -160,7 +160,7 @@ async def test_reconciled_event_is_timed_by_its_start_and_read_on_its_clean_copy
     replay.qos = 0
     _lose(replay, photos[0], types=("new", "update", "end"))
     event_id = await replay.replay_one(photos[0], "cam_pomino")
-    assert await engine.reconcile() == 1
+    assert await engine.reconciler.reconcile() == 1
     await _settle(harness, 1)
     (transit,) = harness.received
     start = replay.records[event_id].start_time
@@ -316,7 +316,7 @@ async def test_write_back_posts_plate_and_hotlist_name_to_frigate(
         hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
         hotlists.add_entry("stolen", photos[0].plate or "", "Furto", added_by="test")
 
-    await engine.in_db(stolen)
+    await engine.db.run(stolen)
     ids = [await replay.replay_one(photo, "cam_pomino") for photo in photos]
     await _settle(harness, 2)
     await harness.wait_for(lambda: len(replay.write_backs) >= 3, 20, "write-backs")

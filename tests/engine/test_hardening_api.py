@@ -250,8 +250,8 @@ async def test_transits_are_stored_while_a_large_import_runs(
 ) -> None:
     """A 100k-row import held the single store thread ~50 s: no transit was stored meanwhile."""
     hotlists = engine.hotlists
-    await engine.in_db(lambda: hotlists.create_list("stolen", "Rubati", "stolen", created_by="t"))
-    assert await engine.in_db(hotlists.match, "XK00001Q", [], "st_a", NOON) == []  # index built
+    await engine.db.run(lambda: hotlists.create_list("stolen", "Rubati", "stolen", created_by="t"))
+    assert await engine.db.run(hotlists.match, "XK00001Q", [], "st_a", NOON) == []  # index built
     rows = 20 * IMPORT_CHUNK
     text = "plate,reason\n" + "".join(f"XK{n:05d}Q,furto\n" for n in range(rows))
     importing = asyncio.ensure_future(
@@ -265,7 +265,7 @@ async def test_transits_are_stored_while_a_large_import_runs(
     # Store-thread calls of their own: with the import in one call, the first that sees an
     # entry sees them all.
     for _ in range(100_000):
-        if importing.done() or await engine.in_db(_entries, engine.store):
+        if importing.done() or await engine.db.run(_entries, engine.store):
             break
         await asyncio.sleep(0.01)
 
@@ -275,14 +275,14 @@ async def test_transits_are_stored_while_a_large_import_runs(
         matches = hotlists.match(transit.plate, [], transit.station_id, transit.time)
         return stored, matches, _entries(engine.store)
 
-    stored, matches, entries_then = await engine.in_db(store_a_transit)
+    stored, matches, entries_then = await engine.db.run(store_a_transit)
     response = await importing
     assert response.status == 200, await response.text()
     assert (await response.json())["added"] == rows
     assert stored
     assert 0 < entries_then < rows, "the transit was stored after the whole import"
     assert matches == [], "during an import, matching meets the lists as they were"
-    after = await engine.in_db(hotlists.match, "XK00001Q", [], "st_a", NOON)
+    after = await engine.db.run(hotlists.match, "XK00001Q", [], "st_a", NOON)
     assert (after[0].entry_plate, after[0].match) == ("XK00001Q", "exact")
 
 
@@ -295,7 +295,7 @@ async def test_exported_csv_cells_never_start_a_formula(
 ) -> None:
     """A hotlist note `=HYPERLINK(...)` was exported as a live spreadsheet formula."""
     hotlists = engine.hotlists
-    await engine.in_db(lambda: hotlists.create_list("watch", "Watch", "watch", created_by="t"))
+    await engine.db.run(lambda: hotlists.create_list("watch", "Watch", "watch", created_by="t"))
     for number, formula in enumerate(FORMULAS):
         entry = {"plate": f"FX{number:03d}AA", "reason": formula, "notes": formula}
         response = await client.post(
@@ -307,9 +307,9 @@ async def test_exported_csv_cells_never_start_a_formula(
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert not [cell for cell in cells if cell.startswith(FORMULA_START)]
     # Read back, the export gives the same entries.
-    await engine.in_db(lambda: hotlists.create_list("copy", "Copy", "watch", created_by="t"))
-    await engine.in_db(lambda: hotlists.import_csv("copy", text, added_by="t"))
-    copied = await engine.in_db(hotlists.entries, "copy")
+    await engine.db.run(lambda: hotlists.create_list("copy", "Copy", "watch", created_by="t"))
+    await engine.db.run(lambda: hotlists.import_csv("copy", text, added_by="t"))
+    copied = await engine.db.run(hotlists.entries, "copy")
     assert sorted(e.notes or "" for e in copied) == sorted(f.strip() for f in FORMULAS)
     counts = traffic.to_csv(
         [traffic.TrafficCount("=cmd|' /C calc'!A0", "1h", NOON, "-car", "@in", 3)]
@@ -408,7 +408,7 @@ async def test_hold_by_plate_probes_are_audited(
         }
         response = await client.post("/api/v1/holds", json=body, headers=AS_OPERATOR)
         assert response.status == status, await response.text()
-    log = await engine.in_db(lambda: privacy.Audit(engine.store).entries(action="hold_search"))
+    log = await engine.db.run(lambda: privacy.Audit(engine.store).entries(action="hold_search"))
     assert [(e.query["plate"], e.results, e.actor) for e in reversed(log)] == [
         ("HL123DX", 1, "agente.rossi"),
         ("NO000NE", 0, "agente.rossi"),

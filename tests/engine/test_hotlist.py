@@ -549,7 +549,7 @@ async def test_engine_alerts_once_per_cooldown(
         engine.hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
         engine.hotlists.add_entry("stolen", photo.plate, "Furto denunciato", added_by="test")
 
-    await engine.in_db(prepare)
+    await engine.db.run(prepare)
     alerts = Alerts(harness.broker.host, harness.broker.port)
     await alerts.link.start()
     await asyncio.wait_for(alerts.link.connected.wait(), 10)
@@ -577,9 +577,9 @@ async def test_engine_alerts_once_per_cooldown(
         await asyncio.sleep(1.5)
         assert harness.received[1]["hotlist"]["list"] == "stolen"
         assert len(alerts.received) == 1
-        second = await engine.in_db(engine.hotlists.transit_matches, harness.received[1]["id"])
+        second = await engine.db.run(engine.hotlists.transit_matches, harness.received[1]["id"])
         assert len(second) == 1
-        assert await engine.in_db(engine.hotlists.pending_alerts) == []
+        assert await engine.db.run(engine.hotlists.pending_alerts) == []
         assert engine.metrics.snapshot()["hotlist_alerts_published"] == 1
     finally:
         await alerts.link.stop()
@@ -646,7 +646,7 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
         "6A456BC",
         "fuzzy",
     )
-    assert await engine.in_db(engine.hotlists.pending_alerts) == []
+    assert await engine.db.run(engine.hotlists.pending_alerts) == []
 
 
 def test_a_generated_day_alerts_exactly_the_hotlisted_vehicles(store: Store) -> None:

@@ -200,7 +200,7 @@ async def test_a_forged_lpr_update_makes_no_confident_transit_and_no_alert(
         engine.hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
         engine.hotlists.add_entry("stolen", plate, "Furto", added_by="test")
 
-    await engine.in_db(stolen)
+    await engine.db.run(stolen)
     forged = {
         "type": "lpr",
         "name": None,
@@ -216,11 +216,11 @@ async def test_a_forged_lpr_update_makes_no_confident_transit_and_no_alert(
     await harness.wait_for(lambda: counters["events_not_in_frigate"] == 1, 60, "the refusal")
     assert harness.received == []
     assert (counters["hotlist_matches"], counters["hotlist_alerts"]) == (0, 0)
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread, counts.counted) == (0, 0, 0)
     # A real vehicle whose plate is on the list still raises its alert.
     engine_plate = photos[0].plate or ""
-    await engine.in_db(
+    await engine.db.run(
         lambda: engine.hotlists.add_entry("stolen", engine_plate, "Furto", added_by="test")
     )
     await replay.replay_one(photos[0], "cam_pomino")
@@ -283,11 +283,11 @@ async def test_a_full_disk_loses_no_event_and_shows_in_health(
             return _fill(disk)
 
         await _subscribed(harness)
-        filler = await engine.in_db(full_disk)
+        filler = await engine.db.run(full_disk)
         ids = [await replay.replay_one(photo, "cam_pomino") for photo in photos[:3]]
         ids.append(await replay.replay_one(photos[3], "cam_piazza"))
         await harness.wait_for(
-            lambda: engine.store_health()["state"] == "failing", 30, "the store failing"
+            lambda: engine.health.store_health()["state"] == "failing", 30, "the store failing"
         )
         await asyncio.sleep(3)
         assert harness.received == []
@@ -300,11 +300,11 @@ async def test_a_full_disk_loses_no_event_and_shows_in_health(
         await harness.wait_handled(len(ids), timeout=90)
         await harness.wait_for(lambda: len(harness.received) == 3, 30, "the transits")
         assert sorted(t["event_id"] for t in harness.received) == sorted(ids[:3])
-        assert engine.store_health()["state"] == "ok"
+        assert engine.health.store_health()["state"] == "ok"
         await harness.wait_for(
             lambda: health[-1].get("store", {}).get("state") == "ok", 20, "health ok again"
         )
-        counts = await engine.in_db(engine.store.passage_counts)
+        counts = await engine.db.run(engine.store.passage_counts)
         assert (counts.read, counts.counted) == (3, 1)
         assert engine.metrics.counters["store_failures"] >= 1
         await watcher.stop()
@@ -350,7 +350,7 @@ async def test_a_forged_end_on_another_camera_cannot_take_a_real_event(
         "cam_pomino",
     )
     assert plates_equal(harness.received[0]["plate"], photos[0].plate)
-    counts = await engine.in_db(engine.store.passage_counts)
+    counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.counted) == (1, 1)
 
 
@@ -410,7 +410,7 @@ async def test_the_periodic_purge_clears_retained_messages(
     topics = engine.topics
     old = datetime.now(engine.settings.timezone) - timedelta(days=30)
     transit = make_transit("1753373411.5-old001", moment=old)
-    assert await engine.in_db(engine.store.add_transit, transit, [])
+    assert await engine.db.run(engine.store.add_transit, transit, [])
     await engine.mqtt.publish(topics.station_last("st_pomino"), b"old plate", retain=True)
     await engine.mqtt.publish(topics.station_crop("st_pomino"), b"jpeg", retain=True)
     await harness.wait_for(

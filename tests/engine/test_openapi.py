@@ -64,7 +64,7 @@ async def engine(tmp_path: Path, recognizer: Recognizer) -> AsyncIterator[Engine
         }
     )
     running = Engine(settings, recognizer)
-    await running.in_db(insert_day, running.store, generate_day(scale=0.05))
+    await running.db.run(insert_day, running.store, generate_day(scale=0.05))
     yield running
     await running.stop(drain_timeout=0)
 

@@ -43,10 +43,10 @@ async def test_the_pipeline_runs_on_a_scripted_reader(
     reader = ScriptedReader()
     harness = await harness_factory(load_photos(photos_dir)[:4], reader=reader)
     engine = harness.engine
-    await engine.in_db(
+    await engine.db.run(
         lambda: engine.hotlists.create_list("stolen", "Stolen", "stolen", created_by="test")
     )
-    await engine.in_db(
+    await engine.db.run(
         lambda: engine.hotlists.add_entry("stolen", PLATE, "reported stolen", added_by="test")
     )
     alerts = Alerts(harness.broker.host, harness.broker.port)

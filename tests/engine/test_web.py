@@ -124,7 +124,7 @@ def photo_named(photos_dir: Path, name: str) -> Photo:
 async def _audit(panel: Panel, action: str) -> list[privacy.AuditEntry]:
     engine = panel.harness.engine
     log = privacy.Audit(engine.store)
-    return await engine.in_db(lambda: log.entries(action=action, limit=50))
+    return await engine.db.run(lambda: log.entries(action=action, limit=50))
 
 
 # ----------------------------------------------------------------------------- every page
@@ -197,7 +197,7 @@ async def test_every_page_loads_in_italian_without_console_errors(
 
     # A search Home Assistant's token made for one of its users: the person, then the token.
     log = privacy.Audit(panel.harness.engine.store)
-    await panel.harness.engine.in_db(
+    await panel.harness.engine.db.run(
         lambda: log.record(
             "home-assistant", "operator", "search", {}, acting_user="Comandante Bianchi"
         )

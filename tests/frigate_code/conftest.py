@@ -281,7 +281,7 @@ class EngineRun:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if await self.engine.in_db(stored):
+            if await self.engine.db.run(stored):
                 return
             await asyncio.sleep(0.1)
         counters = self.engine.metrics.snapshot()

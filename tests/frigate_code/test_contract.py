@@ -79,7 +79,7 @@ async def test_events_missed_on_mqtt_are_reconciled_from_the_real_api(
         assert plates_equal(transit["plate"], photo.plate), transit
     assert run.engine.metrics.counters["events_reconciled"] == 2
     # A second round finds nothing new: exactly once.
-    assert await run.engine.reconcile() == 0
+    assert await run.engine.reconciler.reconcile() == 0
 
 
 async def test_write_back_lands_in_frigates_database(
@@ -96,7 +96,7 @@ async def test_write_back_lands_in_frigates_database(
         hotlists.create_list("stolen", "Veicoli rubati", "stolen", created_by="test")
         hotlists.add_entry("stolen", photo.plate, "Furto", added_by="test")
 
-    await run.engine.in_db(stolen)
+    await run.engine.db.run(stolen)
     event_id = await frigate.pass_vehicle(photo)
     transit = await run.one_transit(event_id)
     assert plates_equal(transit["plate"], photo.plate)
@@ -156,7 +156,7 @@ async def test_dedicated_lpr_camera_plate_gives_one_transit(
     event = await ended()
     assert event["label"] == "license_plate" and event["data"]["type"] == "api"
     # Once Frigate lists it as ended, reconciliation must not make a second transit.
-    assert await run.engine.reconcile() == 0
+    assert await run.engine.reconciler.reconcile() == 0
 
 
 async def test_context_camera_vehicle_is_counted_without_a_read(
@@ -192,11 +192,11 @@ async def test_frigate_crash_mid_event_still_gives_one_transit(
     await asyncio.to_thread(frigate.start)
     stored = await frigate.event(event_id)
     assert stored["end_time"] == stored["start_time"] + 30  # Frigate's own start-up rule
-    assert await run.engine.reconcile() == 1
+    assert await run.engine.reconciler.reconcile() == 1
     transit = await run.one_transit(event_id)
     assert plates_equal(transit["plate"], photo.plate), transit
     assert frigate_messages.of_type(event_id, "end") == []
-    assert await run.engine.reconcile() == 0
+    assert await run.engine.reconciler.reconcile() == 0
 
 
 async def test_two_vehicles_side_by_side_give_a_transit_each(

@@ -32,7 +32,7 @@ R = TypeVar("R")
 
 
 class Runner(Protocol):
-    """Runs a store call on the database thread (the engine's ``in_db``)."""
+    """Runs a store call on the database thread (`Database.run`)."""
 
     def __call__(self, function: Callable[..., R], /, *args: Any) -> Awaitable[R]: ...
 
@@ -70,11 +70,11 @@ class ApiContext:
             signer=engine.signer,
             recognizer=engine.recognizer,
             started_at=engine.started_at,
-            transit_payload=engine.transit_payload,
+            transit_payload=engine.publisher.transit_payload,
             frigate=lambda: engine.frigate,
-            queue_length=lambda: engine.queue_length,
-            store_health=engine.store_health,
-            stats_payload=engine.stats_payload,
+            queue_length=lambda: engine.scheduler.queue_length,
+            store_health=engine.health.store_health,
+            stats_payload=engine.housekeeping.stats_payload,
         )
 
 

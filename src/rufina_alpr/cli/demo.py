@@ -238,7 +238,7 @@ async def run_demo(
             event_ids = await replay.run(rate=rate)
             deadline = time.monotonic() + 60 + len(photos)
             while time.monotonic() < deadline:
-                handled = await engine.in_db(engine.store.passage_counts)
+                handled = await engine.db.run(engine.store.passage_counts)
                 if handled.read + handled.unread >= len(event_ids):
                     break
                 await asyncio.sleep(0.2)

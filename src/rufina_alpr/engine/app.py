@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -44,7 +44,6 @@ from rufina_alpr.recognizer import PlateReader
 from rufina_alpr.stations import Station
 from rufina_alpr.store import Store
 from rufina_alpr.store.database import Database
-from rufina_alpr.transits import Transit
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,7 +104,7 @@ class Engine:
             in_db=self.db.run,
             spawn=self._spawn,
             health=self.health.payload,
-            stats=self.stats_payload,
+            stats=self._stats,
         )
         self.tracker = EventTracker(
             settings,
@@ -160,7 +159,7 @@ class Engine:
             tracker=self.tracker,
             publisher=self.publisher,
             connected=self.mqtt.connected,
-            queue_length=lambda: self.queue_length,
+            queue_length=lambda: self.scheduler.queue_length,
         )
 
     # ----------------------------------------------------------------- life cycle
@@ -235,6 +234,9 @@ class Engine:
     def _ack(self, message: Message) -> None:
         self.mqtt.ack(message)
 
+    async def _stats(self) -> dict[str, Any]:
+        return await self.housekeeping.stats_payload()
+
     def _frigate_reachable(self, answered: bool) -> None:
         """Frigate's API stopped answering, or answers (again, or for the first time since the
         start): shown in the health; the vehicles left unread meanwhile are read again (their
@@ -246,33 +248,3 @@ class Engine:
             _LOGGER.info("Frigate's API answers")
             self._spawn(self.reconciler.reread_unreachable(), name="reread")
         self.publisher.publish_health(force=True)
-
-    # ----------------------------------------------------------------- what the API reads
-    async def in_db(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a store call on the single database thread (`Database.run`)."""
-        return await self.db.run(function, *args)
-
-    @property
-    def queue_length(self) -> int:
-        """Images waiting for a recognizer slot or being read."""
-        return self.scheduler.queue_length
-
-    def store_health(self) -> dict[str, Any]:
-        """The store's state for the health topic and ``/api/health``."""
-        return self.health.store_health()
-
-    def health_payload(self) -> dict[str, Any]:
-        return self.health.payload()
-
-    def transit_payload(self, transit: Transit) -> dict[str, Any]:
-        return self.publisher.transit_payload(transit)
-
-    async def stats_payload(self) -> dict[str, Any]:
-        return await self.housekeeping.stats_payload()
-
-    async def publish_stats(self) -> None:
-        await self.publisher.publish_stats()
-
-    async def reconcile(self, lookback: float | None = None) -> int:
-        """`Reconciler.reconcile` (the CLI and tests run a round by hand)."""
-        return await self.reconciler.reconcile(lookback)

@@ -5,7 +5,7 @@ matches, the pending alerts; its base `HotlistsCsv` (`csv_io`) holds the CSV imp
 entry plate and station. The matches table is also the alerts' outbox: an alert is marked
 published once the broker acknowledged it (`docs/hotlists.md`).
 
-All methods are synchronous: the engine runs them on its database thread (`Engine.in_db`).
+All methods are synchronous: the engine runs them on its database thread (`Database.run`).
 """
 
 from __future__ import annotations
