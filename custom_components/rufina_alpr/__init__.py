@@ -91,8 +91,9 @@ async def async_remove_config_entry_device(
 ) -> bool:
     """Allow deleting a station's device only when the engine no longer announces it."""
     hub = entry.runtime_data
-    if hub.engine_identifier() in device.identifiers:
+    if hub.devices.engine_identifier() in device.identifiers:
         return False
     return not any(
-        hub.station_identifier(station_id) in device.identifiers for station_id in hub.stations
+        hub.devices.station_identifier(station_id) in device.identifiers
+        for station_id in hub.stations
     )

@@ -11,7 +11,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .compat import BinarySensorDeviceClass
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
-from .hub import KEY_AVAILABILITY, KEY_HEALTH, KEY_STATUS, RufinaAlprConfigEntry
+from .hub import RufinaAlprConfigEntry
+from .listeners import KEY_AVAILABILITY, KEY_HEALTH, KEY_STATUS
 from .models import Station, StationHealth
 
 PARALLEL_UPDATES = 0

@@ -8,7 +8,8 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.util import slugify
 
-from .hub import KEY_AVAILABILITY, RufinaAlprHub, station_key
+from .hub import RufinaAlprHub
+from .listeners import KEY_AVAILABILITY, station_key
 from .models import Station
 
 
@@ -37,7 +38,7 @@ class RufinaAlprEntity(Entity):
         self.hub = hub
         self.entity_description = description
         self._attr_unique_id = unique_id or f"{hub.instance}_{description.key}"
-        self._attr_device_info = DeviceInfo(identifiers={hub.engine_identifier()})
+        self._attr_device_info = DeviceInfo(identifiers={hub.devices.engine_identifier()})
         # The platform is the module that defines the concrete class (sensor.py -> sensor).
         platform = Platform(type(self).__module__.rpartition(".")[2])
         self.entity_id = stable_entity_id(platform, self._attr_unique_id)
@@ -50,7 +51,7 @@ class RufinaAlprEntity(Entity):
         """Subscribe to the hub; listeners go away with the entity."""
         await super().async_added_to_hass()
         for key in self.listen_keys():
-            self.async_on_remove(self.hub.async_add_listener(key, self._handle_update))
+            self.async_on_remove(self.hub.listeners.async_add(key, self._handle_update))
 
     @callback
     def _handle_update(self) -> None:
@@ -70,7 +71,9 @@ class RufinaAlprStationEntity(RufinaAlprEntity):
     ) -> None:
         super().__init__(hub, description, f"{hub.instance}_{station.id}_{description.key}")
         self.station_id = station.id
-        self._attr_device_info = DeviceInfo(identifiers={hub.station_identifier(station.id)})
+        self._attr_device_info = DeviceInfo(
+            identifiers={hub.devices.station_identifier(station.id)}
+        )
 
     @property
     def station(self) -> Station | None:

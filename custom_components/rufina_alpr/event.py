@@ -66,10 +66,10 @@ class RufinaAlprTransitEvent(RufinaAlprStationEntity, EventEntity):
         """Listen to live transits and hotlist matches (not to the retained `last`)."""
         await super().async_added_to_hass()
         self.async_on_remove(
-            self.hub.async_add_listener(self.station_key("transit"), self._handle_transit)
+            self.hub.listeners.async_add(self.station_key("transit"), self._handle_transit)
         )
         self.async_on_remove(
-            self.hub.async_add_listener(self.station_key("hotlist"), self._handle_hotlist)
+            self.hub.listeners.async_add(self.station_key("hotlist"), self._handle_hotlist)
         )
 
     @callback

@@ -9,7 +9,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import RufinaAlprStationEntity
-from .hub import KEY_AVAILABILITY, RufinaAlprConfigEntry, RufinaAlprHub
+from .hub import RufinaAlprConfigEntry, RufinaAlprHub
+from .listeners import KEY_AVAILABILITY
 from .models import Station
 
 PARALLEL_UPDATES = 0

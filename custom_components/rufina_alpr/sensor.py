@@ -22,14 +22,8 @@ from homeassistant.util import dt as dt_util
 
 from .const import KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
-from .hub import (
-    KEY_AVAILABILITY,
-    KEY_HOTLISTS,
-    KEY_STATS,
-    RufinaAlprConfigEntry,
-    RufinaAlprHub,
-    list_key,
-)
+from .hub import RufinaAlprConfigEntry, RufinaAlprHub
+from .listeners import KEY_AVAILABILITY, KEY_HOTLISTS, KEY_STATS, list_key
 from .models import Station, StationStats, Transit
 
 # Push based: nothing to throttle.
@@ -205,7 +199,7 @@ async def async_setup_entry(
             ]
         )
 
-    entry.async_on_unload(hub.async_add_hotlist_adder(add_hotlist))
+    entry.async_on_unload(hub.lists.async_add_adder(add_hotlist))
 
 
 class _HotlistEntity(RufinaAlprEntity):

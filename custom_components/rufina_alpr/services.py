@@ -158,7 +158,7 @@ def _station_of(hass: HomeAssistant, device_id: str) -> tuple[RufinaAlprConfigEn
             )
         hub = entry.runtime_data
         for station_id in hub.stations:
-            if hub.station_identifier(station_id) in device.identifiers:
+            if hub.devices.station_identifier(station_id) in device.identifiers:
                 return entry, station_id
     raise ServiceValidationError(
         translation_domain=DOMAIN,

@@ -21,7 +21,7 @@ from custom_components.rufina_alpr.const import (
     ISSUE_FORGED_MESSAGES,
     ISSUE_UNSIGNED_ENGINE,
 )
-from custom_components.rufina_alpr.hub import KEY_RETRY
+from custom_components.rufina_alpr.signed import KEY_RETRY
 from custom_components.rufina_alpr.signing import key_id, sign, verify
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir

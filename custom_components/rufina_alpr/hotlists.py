@@ -1,0 +1,166 @@
+"""The hotlists of one engine as Home Assistant shows them: the lists, their sizes, their matches.
+
+The lists and their sizes change only through operators' edits and imports, so they are polled
+from the API (the integration's own actions refresh them at once); matches come from MQTT, where
+the hub owns the subscription and hands each accepted match to its `RufinaAlprHotlists`. Entities
+are made only for the lists the API lists, never from MQTT: a forger cannot create them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    RufinaAlprApiClient,
+    RufinaAlprApiError,
+    RufinaAlprAuthError,
+    RufinaAlprForbiddenError,
+)
+from .const import DOMAIN, LOGGER
+from .listeners import KEY_HOTLISTS, RufinaAlprListeners, list_key
+from .models import Hotlist, HotlistMatch
+
+# Hotlist sizes are polled from the API (they change only through operators' edits and imports,
+# which the integration's own actions follow with an immediate refresh).
+HOTLIST_REFRESH = timedelta(minutes=5)
+# The lists are asked again at most this often when a match names a list the API did not list.
+HOTLIST_RETRY = timedelta(seconds=60)
+# Matches of lists the API did not list (yet) kept, the latest per list, until it lists them.
+MAX_UNLISTED = 64
+
+
+class RufinaAlprHotlists:
+    """The hotlists of one engine (one config entry) and the latest match of each."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        client: RufinaAlprApiClient,
+        listeners: RufinaAlprListeners,
+        token_refused: Callable[[], None],
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.client = client
+        # The hub's: its entities are told of the lists' changes, and a 401 asks for a new token.
+        self.listeners = listeners
+        self._token_refused = token_refused
+        self.hotlists: dict[str, Hotlist] = {}
+        self.list_matches: dict[str, HotlistMatch] = {}
+        self.readable: bool | None = None
+        self._adders: list[Callable[[str], None]] = []
+        self._known: set[str] = set()
+        self._asked: datetime | None = None
+        self._unlisted: dict[str, HotlistMatch] = {}
+
+    @callback
+    def async_track_refresh(self) -> CALLBACK_TYPE:
+        """Refresh the lists every `HOTLIST_REFRESH`; returns the timer's canceller."""
+        return async_track_time_interval(
+            self.hass, self._async_refresh_timer, HOTLIST_REFRESH, cancel_on_shutdown=True
+        )
+
+    async def _async_refresh_timer(self, _now: datetime) -> None:
+        await self.async_refresh()
+
+    @callback
+    def async_refresh_in_background(self) -> None:
+        """Refresh the lists without waiting for the API's answer."""
+        self.entry.async_create_background_task(
+            self.hass, self.async_refresh(), f"{DOMAIN} hotlists"
+        )
+
+    async def async_refresh(self) -> None:
+        """Read the hotlists and their sizes from the API (a viewer token cannot: no entities)."""
+        try:
+            lists = await self.client.async_list_hotlists()
+        except RufinaAlprForbiddenError:
+            if self.readable is not False:
+                LOGGER.info("The engine's API token may not read hotlists: no hotlist sensors")
+            self.readable = False
+            return
+        except RufinaAlprAuthError:
+            self._token_refused()
+            return
+        except RufinaAlprApiError as err:
+            LOGGER.debug("Hotlists not refreshed: %s", err)
+            return
+        self.readable = True
+        self.hotlists = {}
+        for item in lists:
+            hotlist = Hotlist.from_dict(item)
+            if hotlist is not None:
+                self.hotlists[hotlist.id] = hotlist
+        # A match that named a list before the API listed it (a new list) now has its entities;
+        # matches of lists the API does not list are forgotten (see async_matched).
+        unlisted, self._unlisted = self._unlisted, {}
+        self.list_matches = {k: v for k, v in self.list_matches.items() if k in self.hotlists}
+        self.list_matches |= {k: v for k, v in unlisted.items() if k in self.hotlists}
+        for list_id in self.hotlists:
+            self._announce(list_id)
+        self.listeners.notify(KEY_HOTLISTS)
+
+    @callback
+    def async_add_adder(self, adder: Callable[[str], None]) -> CALLBACK_TYPE:
+        """Let a platform create entities for every hotlist, now and when new ones appear."""
+        self._adders.append(adder)
+        for list_id in self._known:
+            adder(list_id)
+
+        @callback
+        def remove() -> None:
+            self._adders.remove(adder)
+
+        return remove
+
+    def _announce(self, list_id: str) -> None:
+        if list_id in self._known:
+            return
+        self._known.add(list_id)
+        for adder in list(self._adders):
+            adder(list_id)
+
+    @callback
+    def async_matched(self, match: HotlistMatch) -> None:
+        """A signed match arrived: it becomes its list's latest, once the API lists the list."""
+        if match.list in self.hotlists:
+            self.list_matches[match.list] = match
+            self._announce(match.list)
+            self.listeners.notify(list_key(match.list))
+            return
+        if match.list in self._unlisted or len(self._unlisted) < MAX_UNLISTED:
+            self._unlisted[match.list] = match
+        self._async_request()
+
+    @callback
+    def _async_request(self) -> None:
+        """A match names a list the API did not list (a new one?): read the lists again, at
+        most once a minute. Entities are made for the lists the API lists, never from MQTT."""
+        now = dt_util.utcnow()
+        if self._asked is not None and now - self._asked < HOTLIST_RETRY:
+            return
+        self._asked = now
+        self.async_refresh_in_background()
+
+    def match_context(self, match: HotlistMatch) -> dict[str, Any]:
+        """The list's name as the API lists it, for alarm messages (operators know lists by
+        name, not by id)."""
+        hotlist = self.hotlists.get(match.list)
+        return {"list_name": hotlist.name if hotlist else match.list}
+
+    @callback
+    def async_forget_before(self, cutoff: datetime) -> None:
+        """Forget the lists' matches older than `cutoff` (the engine's retention)."""
+        for list_id, match in list(self.list_matches.items()):
+            if match.transit.time is None or match.transit.time < cutoff:
+                del self.list_matches[list_id]
+        for list_id in self.hotlists:  # a match restored after a restart expires too
+            self.listeners.notify(list_key(list_id))
