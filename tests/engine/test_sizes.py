@@ -1,6 +1,7 @@
-"""The shape holds: no engine module over MAX_MODULE lines and no class over MAX_CLASS, except the
-ones listed here with the size they may not grow past (issue 22). A listed one that shrinks under
-the limit must leave the list, so the list only ever gets shorter."""
+"""The shape holds: no module of the engine or of the Home Assistant integration over MAX_MODULE
+lines and no class over MAX_CLASS, except the ones listed here with the size they may not grow past
+(issue 22). A listed one that shrinks under the limit must leave the list, so the list only ever
+gets shorter."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "rufina_alpr"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src" / "rufina_alpr"
+INTEGRATION = ROOT / "custom_components" / "rufina_alpr"
 MAX_MODULE = 600
 MAX_CLASS = 400
 
@@ -22,11 +25,17 @@ CLASSES: dict[str, int] = {}
 
 
 def _modules() -> dict[str, Path]:
-    return {path.relative_to(SRC).as_posix(): path for path in sorted(SRC.rglob("*.py"))}
+    """The engine's modules by their path in the package, the integration's by their path in
+    the repository."""
+    found = {path.relative_to(SRC).as_posix(): path for path in sorted(SRC.rglob("*.py"))}
+    found.update(
+        (path.relative_to(ROOT).as_posix(), path) for path in sorted(INTEGRATION.rglob("*.py"))
+    )
+    return found
 
 
 def _sizes() -> tuple[dict[str, int], dict[str, int]]:
-    """Lines per module and per class (`module:Class`), of the whole engine package."""
+    """Lines per module and per class (`module:Class`), of the engine and the integration."""
     modules: dict[str, int] = {}
     classes: dict[str, int] = {}
     for name, path in _modules().items():
