@@ -7,7 +7,8 @@ lower-resolution detect stream when a `CameraGeometry` is set; only once the fra
 is moved, after the event), ``/api/config``, ``/api/stats``, ``/api/events`` (for
 reconciliation), write-back of ``recognized_license_plate`` / ``sub_label`` (admin), and the 8971
 port's login (`FrigateAuth`: JWT cookie, 401 without it) with optional TLS. Faults can be
-injected (`HttpFaults`: errors, delays).
+injected (`HttpFaults`: errors, delays). An approaching vehicle's (`approach`) images are those
+of its frame that is the snapshot then, and its record frames those of the moment asked for.
 """
 
 from __future__ import annotations
@@ -26,10 +27,18 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import cv2
+import numpy as np
 from aiohttp import web
 
+from rufina_alpr.sim.approach import APPROACH_GEOMETRY, render_frame
 from rufina_alpr.sim.frigate_state import EventRecord, FrigateState, recording_available_at
-from rufina_alpr.sim.photos import as_webp, detect_frame, encode_image, record_frame
+from rufina_alpr.sim.photos import (
+    CameraGeometry,
+    as_webp,
+    detect_frame,
+    encode_image,
+    record_frame,
+)
 
 
 @dataclass(slots=True)
@@ -84,6 +93,50 @@ def _b64(data: bytes) -> str:
 
 _JWT_HEADER: Final = _b64(b'{"alg": "HS256"}')
 ROLE_KEY: Final = web.RequestKey("frigate_role", str)
+
+
+def event_response(record: EventRecord, geometry: CameraGeometry | None) -> dict[str, Any]:
+    """Frigate's ``EventResponse``: plate and sub_label as strings, relative box."""
+    data: dict[str, Any] = {
+        "type": record.kind,
+        "score": record.score,
+        "top_score": record.score,
+        "attributes": [],
+    }
+    if record.box is not None:
+        width, height = geometry.detect if geometry else (record.photo.width, record.photo.height)
+        x1, y1, x2, y2 = record.box
+        data["box"] = [x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height]
+        data["region"] = data["box"]
+    if record.plate is not None:
+        data["recognized_license_plate"] = record.plate[0]
+        data["recognized_license_plate_score"] = record.plate[1]
+    return {
+        "id": record.id,
+        "label": record.label,
+        "sub_label": record.sub_label[0] if record.sub_label else None,
+        "camera": record.camera,
+        "start_time": record.start_time,
+        "end_time": record.end_time,
+        "false_positive": False,
+        "zones": list(record.zones),
+        "thumbnail": None,
+        "has_clip": True,
+        "has_snapshot": True,
+        "retain_indefinitely": False,
+        "plus_id": None,
+        "model_hash": None,
+        "detector_type": "cpu",
+        "model_type": "ssd",
+        "data": data,
+    }
+
+
+def approach_detect(record: EventRecord, geometry: CameraGeometry | None) -> np.ndarray:
+    """An approaching vehicle's detect frame that is its snapshot now."""
+    frame = record.snapshot_frame()
+    assert frame is not None
+    return render_frame(record.photo, frame, geometry or APPROACH_GEOMETRY)[1]
 
 
 class FrigateHttp:
@@ -165,7 +218,13 @@ class FrigateHttp:
             and frigate.snapshot_quality is None
         ):
             return record.photo.path.read_bytes()
-        frame = detect_frame(record.photo, frigate.geometry).copy()
+        return self._render_stored(record, detect_frame(record.photo, frigate.geometry))
+
+    def _render_stored(self, record: EventRecord, detect: np.ndarray) -> bytes:
+        """The detect frame as 0.17 stores an ended event's snapshot.jpg (the camera's
+        ``snapshots:`` box and quality)."""
+        frigate = self.frigate
+        frame = detect.copy()
         if frigate.snapshot_bounding_box and record.box:
             x1, y1, x2, y2 = record.box
             cv2.rectangle(frame, (x1, y1), (x2, y2), (0, 0, 255), 2)  # Frigate's box, 2 px
@@ -179,6 +238,15 @@ class FrigateHttp:
                 1,
             )
         return encode_image(frame, ".jpg", frigate.snapshot_quality or 70)
+
+    def _approach_snapshot(self, record: EventRecord, path: str, quality: str | None) -> bytes:
+        """`_snapshot` for an approaching vehicle: its current snapshot frame as the clean
+        copy, as an in-progress snapshot.jpg, or rendered as an ended event's."""
+        detect = approach_detect(record, self.frigate.geometry)
+        suffix = path[path.rindex(".") :]
+        if not path.endswith("snapshot.jpg") or record.end_time is None:
+            return encode_image(detect, suffix, int(quality or 70) if suffix == ".jpg" else None)
+        return self._render_stored(record, detect)
 
     # ------------------------------------------------------------------ HTTP (Frigate's paths)
     @web.middleware
@@ -250,45 +318,6 @@ class FrigateHttp:
     async def _stats(self, _request: web.Request) -> web.Response:
         return web.json_response(self.frigate.stats())
 
-    def _event_response(self, record: EventRecord) -> dict[str, Any]:
-        """Frigate's ``EventResponse``: plate and sub_label as strings, relative box."""
-        data: dict[str, Any] = {
-            "type": record.kind,
-            "score": record.score,
-            "top_score": record.score,
-            "attributes": [],
-        }
-        if record.box is not None:
-            geometry = self.frigate.geometry
-            width, height = (
-                geometry.detect if geometry else (record.photo.width, record.photo.height)
-            )
-            x1, y1, x2, y2 = record.box
-            data["box"] = [x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height]
-            data["region"] = data["box"]
-        if record.plate is not None:
-            data["recognized_license_plate"] = record.plate[0]
-            data["recognized_license_plate_score"] = record.plate[1]
-        return {
-            "id": record.id,
-            "label": record.label,
-            "sub_label": record.sub_label[0] if record.sub_label else None,
-            "camera": record.camera,
-            "start_time": record.start_time,
-            "end_time": record.end_time,
-            "false_positive": False,
-            "zones": list(record.zones),
-            "thumbnail": None,
-            "has_clip": True,
-            "has_snapshot": True,
-            "retain_indefinitely": False,
-            "plus_id": None,
-            "model_hash": None,
-            "detector_type": "cpu",
-            "model_type": "ssd",
-            "data": data,
-        }
-
     async def _list_events(self, request: web.Request) -> web.Response:
         """``GET /api/events`` with the query parameters reconciliation uses."""
         self.requests.append(request.path_qs)
@@ -315,13 +344,15 @@ class FrigateHttp:
             and (in_progress is None or (r.end_time is None) == (in_progress == "1"))
         ]
         selected.sort(key=lambda r: r.start_time, reverse=query.get("sort") != "date_asc")
-        return web.json_response([self._event_response(r) for r in selected[:limit]])
+        return web.json_response(
+            [event_response(r, self.frigate.geometry) for r in selected[:limit]]
+        )
 
     async def _event(self, request: web.Request) -> web.Response:
         record = self.frigate.records.get(request.match_info["event_id"])
         if record is None:
             return web.json_response({"success": False, "message": "Event not found"}, status=404)
-        return web.json_response(self._event_response(record))
+        return web.json_response(event_response(record, self.frigate.geometry))
 
     async def _write_back(
         self,
@@ -404,7 +435,11 @@ class FrigateHttp:
         record = self.frigate.records.get(identifier)
         geometry = self.frigate.geometry
         clean = not request.path.endswith("snapshot.jpg")
-        if clean or record is None or (record.end_time is None and record.kind == "object"):
+        if record is not None and record.frames:
+            body = await asyncio.to_thread(
+                self._approach_snapshot, record, request.path, request.query.get("quality")
+            )
+        elif clean or record is None or (record.end_time is None and record.kind == "object"):
             # The clean copy, or an in-progress object (0.17 honours bbox/crop/timestamp=0).
             if geometry is None:
                 body = photo.path.read_bytes()
@@ -437,7 +472,10 @@ class FrigateHttp:
         record = self.frigate.records.get(request.match_info["event_id"])
         if record is None:
             return web.json_response({"success": False, "message": "Event not found"}, status=404)
-        frame = detect_frame(record.photo, self.frigate.geometry)
+        if record.frames:
+            frame = await asyncio.to_thread(approach_detect, record, self.frigate.geometry)
+        else:
+            frame = detect_frame(record.photo, self.frigate.geometry)
         height = 175
         width = max(1, round(frame.shape[1] * height / frame.shape[0]))
         thumb = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
@@ -459,8 +497,11 @@ class FrigateHttp:
                 r
                 for r in self.frigate.records.values()
                 if r.camera == camera
-                and r.snapshot_time is not None
-                and abs(r.snapshot_time - moment) < 0.001
+                and (
+                    r.frame_at(moment) is not None
+                    if r.frames
+                    else r.snapshot_time is not None and abs(r.snapshot_time - moment) < 0.001
+                )
             ),
             None,
         )
@@ -468,5 +509,11 @@ class FrigateHttp:
             return web.json_response(
                 {"success": False, "message": "Recording not found at frame time"}, status=404
             )
-        body = encode_image(record_frame(record.photo, self.frigate.geometry), ".jpg", 95)
+        frame = record.frame_at(moment)
+        if frame is not None:  # an approaching vehicle: the record frame of that moment
+            geometry = self.frigate.geometry or APPROACH_GEOMETRY
+            image = await asyncio.to_thread(render_frame, record.photo, frame, geometry)
+            body = await asyncio.to_thread(encode_image, image[0], ".jpg", 95)
+        else:
+            body = encode_image(record_frame(record.photo, self.frigate.geometry), ".jpg", 95)
         return web.Response(body=body, content_type="image/jpeg")

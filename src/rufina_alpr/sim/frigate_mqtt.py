@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
+import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rufina_alpr.mqtt import MqttLink, Will
+from rufina_alpr.sim.approach import APPROACH_GEOMETRY, Approach, ApproachFrame, plan_approach
 from rufina_alpr.sim.frigate_state import (
     FRIGATE_VERSION,
     MAX_DISAPPEARED,
@@ -56,9 +59,31 @@ def _snapshot(frame_time: float, box: list[int], score: float) -> dict[str, Any]
     }
 
 
-def is_better_thumbnail(current: dict[str, Any], score: float, area: int) -> bool:
-    """Frigate's ``is_better_thumbnail`` for a car without attributes, off the frame's edge: a
-    score more than 0.05 higher, or an area more than 10% larger."""
+def on_edge(box: Sequence[int], frame_shape: tuple[int, int]) -> bool:
+    """Frigate's ``on_edge``: the box touches the frame's edge (``frame_shape`` is (height,
+    width), detect pixels)."""
+    height, width = frame_shape
+    return box[0] == 0 or box[1] == 0 or box[2] == width - 1 or box[3] == height - 1
+
+
+def is_better_thumbnail(
+    current: dict[str, Any],
+    score: float,
+    area: int,
+    *,
+    box: Sequence[int] | None = None,
+    frame_shape: tuple[int, int] | None = None,
+) -> bool:
+    """Frigate's ``is_better_thumbnail`` for a car without attributes: never a box on the
+    frame's edge over one that is not (when ``box`` and ``frame_shape`` are given), else a score
+    more than 0.05 higher, or an area more than 10% larger."""
+    if (
+        box is not None
+        and frame_shape is not None
+        and on_edge(box, frame_shape)
+        and not on_edge(current["box"], frame_shape)
+    ):
+        return False
     return bool(score > current["score"] + 0.05 or area > current["area"] * 1.1)
 
 
@@ -88,8 +113,10 @@ class TrackedObject:
         end_time: float | None = None,
         false_positive: bool = False,
         with_plate: bool = True,
+        box: list[int] | None = None,
     ) -> dict[str, Any]:
-        x1, y1, x2, y2 = self.box
+        box = self.box if box is None else box
+        x1, y1, x2, y2 = box
         area = (x2 - x1) * (y2 - y1)
         # should_save_snapshot: no snapshot while false positive or before a position change.
         saved = not false_positive and position_changes > 0
@@ -105,10 +132,10 @@ class TrackedObject:
             "start_time": self.start_time,
             "end_time": end_time,
             "score": score,
-            "box": self.box,
+            "box": box,
             "area": area,
             "ratio": round((x2 - x1) / max(1, y2 - y1), 6),
-            "region": self.box,
+            "region": box,
             "active": True,
             "stationary": False,
             "motionless_count": 0,
@@ -189,11 +216,96 @@ class TrackedObject:
                 with_plate=updates >= self.plate_from,
             )
         )
-        kinds = ["new"] + ["update"] * updates + ["end"]
-        return [
-            {"before": before, "after": after, "type": kind}
-            for kind, before, after in zip(kinds, states[:-1], states[1:], strict=True)
+        return _messages(states)
+
+    def approach_messages(
+        self, frames: Sequence[ApproachFrame], detect: tuple[int, int]
+    ) -> list[dict[str, Any]]:
+        """Frigate's messages for a vehicle seen on ``frames`` as it approaches (`approach`),
+        by 0.17.2's rules (``CameraState.update``, ``TrackedObject.update``): the first frame
+        is the object's thumbnail when it is created, and the object a false positive for
+        ``NEW_AFTER`` s; the first frame after that publishes ``new`` (its first path point, no
+        position change yet: ``has_snapshot`` false). Each later frame becomes the snapshot only
+        when `is_better_thumbnail` (never a box on the frame's edge over one that is not; a
+        score 0.05 higher or an area 10% larger) and is published only when something
+        significant changed (the first position change) or its path moved (5% of the detect
+        frame's diagonal over its longer side from the last path point; the second point
+        always): a snapshot taken on an unpublished frame goes out with the next message.
+        ``end`` comes ``MAX_DISAPPEARED`` s after the last frame, with the final snapshot."""
+        width, height = detect
+        threshold = 0.05 * math.hypot(width, height) / max(width, height)
+        t0, first = self.start_time, frames[0]
+        self.box = list(first.box)
+        states = [
+            self.state(
+                frame_time=t0,
+                snapshot=None,
+                score=first.score,
+                top_score=0.0,
+                position_changes=0,
+                false_positive=True,
+                with_plate=False,
+            )
         ]
+        snapshot = _snapshot(t0, list(first.box), first.score)
+        scores, top_score = [first.score], 0.0
+        path: list[tuple[float, float]] = []
+        for frame in frames[1:]:
+            moment, box = t0 + frame.offset, list(frame.box)
+            scores.append(frame.score)
+            top_score = max(top_score, statistics.median(scores[-10:]))
+            if frame.offset < NEW_AFTER - 1e-6:
+                continue  # still a false positive: no thumbnail, no message
+            x1, y1, x2, y2 = box
+            area = (x2 - x1) * (y2 - y1)
+            if is_better_thumbnail(
+                snapshot, frame.score, area, box=box, frame_shape=(height, width)
+            ):
+                snapshot = _snapshot(moment, box, frame.score)
+            point = (round((x1 + x2) / 2 / width, 4), round(y2 / height, 4))
+            significant = len(states) == 2  # the first position change
+            if len(path) < 2 or math.dist(path[-1], point) >= threshold:
+                path.append(point)
+            elif not significant:
+                continue
+            states.append(
+                self.state(
+                    frame_time=moment,
+                    snapshot=snapshot,
+                    score=frame.score,
+                    top_score=top_score,
+                    position_changes=0 if len(states) == 1 else 1,
+                    with_plate=len(states) - 1 >= self.plate_from,
+                    box=box,
+                )
+            )
+        if len(states) == 1:
+            raise ValueError("the vehicle is in view too briefly to become an event")
+        last = frames[-1]
+        updates = len(states) - 2
+        states.append(
+            self.state(
+                frame_time=t0 + last.offset,
+                snapshot=snapshot,
+                score=last.score,
+                top_score=top_score,
+                position_changes=1 if updates else 0,
+                end_time=t0 + last.offset + MAX_DISAPPEARED,
+                with_plate=updates >= self.plate_from,
+                box=list(last.box),
+            )
+        )
+        return _messages(states)
+
+
+def _messages(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `frigate/events` messages of an object's published states: ``new``, ``update``s,
+    ``end``, each with the state before it."""
+    kinds = ["new"] + ["update"] * (len(states) - 3) + ["end"]
+    return [
+        {"before": before, "after": after, "type": kind}
+        for kind, before, after in zip(kinds, states[:-1], states[1:], strict=True)
+    ]
 
 
 LprFunction = Callable[[Photo], tuple[str, float] | None]
@@ -216,8 +328,11 @@ class FrigateMqtt(FrigateState):
         geometry: CameraGeometry | None = None,
         lpr: LprFunction | None = None,
         version: str = FRIGATE_VERSION,
+        approach: Approach | None = None,
     ) -> None:
-        super().__init__(photos, cameras=cameras, geometry=geometry, version=version)
+        super().__init__(
+            photos, cameras=cameras, geometry=geometry, version=version, approach=approach
+        )
         self.topic_prefix = topic_prefix
         self.qos = qos
         self.lpr = lpr
@@ -323,12 +438,43 @@ class FrigateMqtt(FrigateState):
         self, photo: Photo, camera: str, *, updates: int = 1, step: float = 0.2
     ) -> str:
         """One vehicle: its messages (see `TrackedObject.messages`) go out ``step`` s apart,
-        stamped with Frigate's real timing on the event's `EventClock`."""
+        stamped with Frigate's real timing on the event's `EventClock`. With `approach` set,
+        the vehicle approaches over its frames (`TrackedObject.approach_messages`) and
+        ``updates`` is not used."""
+        if self.approach is not None:
+            return await self._replay_approaching(photo, camera, step=step)
         begin = time.time()
         walls = tuple(begin + index * step for index in range(updates + 2))
         tracked = self.tracked_object(photo, camera, walls[-1] - event_duration(updates))
-        record = self.records[tracked.id]
         messages = tracked.messages(updates)
+        await self._send(self.records[tracked.id], messages, walls)
+        return tracked.id
+
+    async def _replay_approaching(self, photo: Photo, camera: str, *, step: float) -> str:
+        assert self.approach is not None
+        if self.geometry is None:
+            self.geometry = APPROACH_GEOMETRY
+        frames = plan_approach(photo, self.geometry, self.approach)
+        detect = self.geometry.detect
+        count = len(
+            TrackedObject("", camera, photo.label, [], 0.0).approach_messages(frames, detect)
+        )
+        begin = time.time()
+        walls = tuple(begin + index * step for index in range(count))
+        tracked = self.tracked_object(
+            photo, camera, walls[-1] - frames[-1].offset - MAX_DISAPPEARED
+        )
+        messages = tracked.approach_messages(frames, detect)
+        record = self.records[tracked.id]
+        record.frames = tuple(frames)
+        record.box = list(tracked.box)
+        await self._send(record, messages, walls)
+        return tracked.id
+
+    async def _send(
+        self, record: EventRecord, messages: list[dict[str, Any]], walls: tuple[float, ...]
+    ) -> None:
+        """Publish a tracked object's messages at ``walls``, on the event's own clock."""
         record.clock = EventClock(
             walls,
             tuple(m["after"]["end_time"] or m["after"]["frame_time"] for m in messages),
@@ -337,7 +483,6 @@ class FrigateMqtt(FrigateState):
             if index:
                 await asyncio.sleep(max(0.0, walls[index] - time.time()))
             await self.publish_tracked(message)
-        return tracked.id
 
     async def publish_tracked(self, message: dict[str, Any]) -> None:
         """Publish one of a tracked object's own messages (`TrackedObject.messages`) as Frigate
@@ -349,6 +494,9 @@ class FrigateMqtt(FrigateState):
         if record is not None:
             if after["snapshot"] is not None:
                 record.snapshot_time = after["snapshot"]["frame_time"]
+                if record.frames:  # Frigate's record keeps the snapshot's box and score
+                    record.box = list(after["snapshot"]["box"])
+                    record.score = after["snapshot"]["score"]
             if message["type"] == "end":
                 record.end_time = after["end_time"]
                 record.zones = list(after["entered_zones"])

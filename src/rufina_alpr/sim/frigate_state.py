@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from rufina_alpr.sim.approach import APPROACH_GEOMETRY, Approach, ApproachFrame
 from rufina_alpr.sim.photos import CameraGeometry, Photo
 
 FRIGATE_VERSION: Final = "0.17.2-replay"
@@ -90,9 +91,29 @@ class EventRecord:
     score: float = 0.8
     clock: EventClock | None = None
     """Frigate's clock for this event (None: the wall clock)."""
+    frames: tuple[ApproachFrame, ...] = ()
+    """An approaching vehicle's frames (`approach`); none: the photo is the only frame."""
 
     def now(self) -> float:
         return self.clock.now() if self.clock is not None else time.time()
+
+    def snapshot_frame(self) -> ApproachFrame | None:
+        """An approaching vehicle's frame that is its snapshot now (None: not approaching)."""
+        if not self.frames:
+            return None
+        moment = self.snapshot_time if self.snapshot_time is not None else self.start_time
+        return self.frame_at(moment) or self.frames[0]
+
+    def frame_at(self, moment: float) -> ApproachFrame | None:
+        """An approaching vehicle's frame on the record stream at ``moment``: the nearest, when
+        ``moment`` is within half a frame of the vehicle's frames (None: not in view then)."""
+        if not self.frames:
+            return None
+        nearest = min(self.frames, key=lambda f: abs(self.start_time + f.offset - moment))
+        spacing = self.frames[1].offset - self.frames[0].offset if len(self.frames) > 1 else 1.0
+        if abs(self.start_time + nearest.offset - moment) > spacing / 2 + 0.001:
+            return None
+        return nearest
 
 
 class FrigateState:
@@ -106,6 +127,7 @@ class FrigateState:
         cameras: Iterable[str],
         geometry: CameraGeometry | None = None,
         version: str = FRIGATE_VERSION,
+        approach: Approach | None = None,
     ) -> None:
         self.photos = photos
         self.cameras = list(cameras)
@@ -119,7 +141,9 @@ class FrigateState:
         self.snapshot_bounding_box = False
         self.snapshot_quality: int | None = None
         """None: the stored snapshot is the photo's own bytes (no geometry only)."""
-        self.geometry = geometry
+        self.approach = approach
+        """Each vehicle approaches the camera over several frames (None: one photo, one frame)."""
+        self.geometry = geometry if geometry is not None or approach is None else APPROACH_GEOMETRY
         self.version = version
         self.events: dict[str, Photo] = {}
         self.records: dict[str, EventRecord] = {}

@@ -33,6 +33,8 @@ class Photo:
     plate: str | None = None
     vehicle_box: Box | None = None
     label: str = "car"
+    plate_box: Box | None = None
+    """The labelled plate's box in the photo's pixels (``x1, y1, x2, y2``), when known."""
 
 
 def load_photos(folder: Path) -> list[Photo]:
@@ -62,8 +64,20 @@ def load_photos(folder: Path) -> list[Photo]:
         if row.get("vx"):
             vx, vy, vw, vh = (int(float(row[key])) for key in ("vx", "vy", "vw", "vh"))
             box = (vx, vy, vx + vw, vy + vh)
+        plate_box = None
+        if row.get("w"):
+            px, py, pw, ph = (int(float(row[key])) for key in ("x", "y", "w", "h"))
+            plate_box = (px, py, px + pw, py + ph)
         photos.append(
-            Photo(path, width, height, row.get("plate") or None, box, row.get("label") or "car")
+            Photo(
+                path,
+                width,
+                height,
+                row.get("plate") or None,
+                box,
+                row.get("label") or "car",
+                plate_box,
+            )
         )
     return photos
 

@@ -18,7 +18,9 @@ full resolution, while snapshots come from the lower-resolution detect stream wh
 type ``lpr`` and ``recognized_license_plate`` on events), dedicated LPR cameras (no
 ``frigate/events``: only ``tracked_object_update`` and ``reviews``), QoS 0 loss (messages dropped
 on purpose), ``frigate/available`` with its last will, camera status and ``frigate/stats``, and the
-8971 port's login (JWT cookie, 401 without it) with optional TLS.
+8971 port's login (JWT cookie, 401 without it) with optional TLS. With an `Approach`
+(``approach=``), each photo is a vehicle approaching the camera over several frames
+(`sim/approach.py`), its snapshots chosen by Frigate's rules.
 
 The two halves live apart: `frigate_mqtt.FrigateMqtt` publishes and records the events,
 `frigate_http.FrigateHttp` serves them; both share one `frigate_state.FrigateState`, and
@@ -31,6 +33,7 @@ import ssl
 from collections.abc import Iterable
 from typing import Any
 
+from rufina_alpr.sim.approach import Approach
 from rufina_alpr.sim.frigate_http import FrigateAuth, FrigateHttp, HttpFaults
 from rufina_alpr.sim.frigate_mqtt import FrigateMqtt, LprFunction
 from rufina_alpr.sim.frigate_state import FRIGATE_VERSION
@@ -59,6 +62,7 @@ class FrigateReplay(FrigateMqtt):
         lpr: LprFunction | None = None,
         tls: ssl.SSLContext | None = None,
         version: str = FRIGATE_VERSION,
+        approach: Approach | None = None,
     ) -> None:
         super().__init__(
             photos,
@@ -71,6 +75,7 @@ class FrigateReplay(FrigateMqtt):
             geometry=geometry,
             lpr=lpr,
             version=version,
+            approach=approach,
         )
         self.http = FrigateHttp(self, host=http_host, port=http_port, tls=tls)
 
