@@ -48,7 +48,14 @@ EVIDENCE_VIEW: Final = 1
 SURE_CHARACTER: Final = 0.95
 """Every character of the first view read at least this sure: the other views are not read."""
 MIN_OCR_WIDTH: Final = 160
-VEHICLE_MARGIN: Final = 0.15
+VEHICLE_MARGIN: Final = 0.05
+"""Context around Frigate's vehicle box, per side, as a fraction of the box. Kept small: the
+detector sees the region shrunk to its input, and every pixel of margin makes a far vehicle's
+plate smaller there (at 15% a 60-80 px plate on a 1000 px box dropped under the detector's
+threshold where fast-alpr, on the box alone, read it)."""
+WEAK_PLATE: Final = 0.2
+"""A box the detector is this sure of is read only when the image has none over the detector's
+threshold: a small, blurred plate is often the only box, just under it."""
 MAX_PLATES_PER_IMAGE: Final = 4
 MODELS_HINT: Final = (
     "set models.dir (environment RUFINA_ALPR_MODELS, CLI --models) to a folder holding "
@@ -142,22 +149,34 @@ def _load_detector(
     if path is None:
         name = FAST_ALPR_DEFAULT_DETECTOR if value == "auto" else value
         return (
-            fast_alpr_yolov9_detector(
-                name, conf_thresh=settings.detector_threshold, sess_options=options
-            ),
+            fast_alpr_yolov9_detector(name, conf_thresh=_floor(settings), sess_options=options),
             f"{name} (fast-alpr download)",
         )
     if not path.is_file():
         raise ModelError(f"plate detector model not found: {path}; {MODELS_HINT}")
     if "yolo-v9" in path.name or "yolov9" in path.name:
         detector = fast_alpr_yolov9_detector(
-            path, conf_thresh=settings.detector_threshold, sess_options=options
+            path, conf_thresh=_floor(settings), sess_options=options
         )
         return detector, str(path)
     return (
-        YoloV8OnnxDetector(path, conf_thresh=settings.detector_threshold, sess_options=options),
+        YoloV8OnnxDetector(path, conf_thresh=_floor(settings), sess_options=options),
         str(path),
     )
+
+
+def _floor(settings: ModelSettings) -> float:
+    """The detectors' own threshold: low enough to return the weak boxes `_plates` may keep."""
+    return min(settings.detector_threshold, WEAK_PLATE)
+
+
+def _plates(found: list[DetectionResult], threshold: float) -> list[DetectionResult]:
+    """The boxes to read: those over ``threshold`` (at most `MAX_PLATES_PER_IMAGE`), or, when
+    there is none, the single most confident weaker one."""
+    sure = [d for d in found if d.confidence >= threshold]
+    if sure:
+        return sure[:MAX_PLATES_PER_IMAGE]
+    return [max(found, key=lambda d: d.confidence)] if found else []
 
 
 def _load_ocr(
@@ -257,7 +276,8 @@ class Recognizer:
         detector = self.crop_detector if region is not image else self.detector
         # Each plate with its crop views (the empty ones left out; the first is never empty).
         plates: list[tuple[DetectionResult, list[np.ndarray]]] = []
-        for detection in detector.predict(region)[:MAX_PLATES_PER_IMAGE]:
+        threshold = self.settings.detector_threshold
+        for detection in _plates(detector.predict(region), threshold):
             box = detection.bounding_box
             plate_box = (box.x1, box.y1, box.x2, box.y2)
             crops = [_plate_crop(region, plate_box, m, upscale) for m, upscale in CROP_VIEWS]

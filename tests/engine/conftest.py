@@ -7,7 +7,6 @@ machine that lacks them, and fails when ``CI=true`` (so a missing install step c
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import shutil
@@ -24,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -349,35 +347,6 @@ def plates_equal(read: str, label: str) -> bool:
     return read.replace("O", "0") == label.replace("O", "0")
 
 
-def make_far_camera_set(source: Path, target: Path, seed: int = 7) -> Path:
-    """The photos as a far camera sees them: plate 55-85 px wide in a 1920x1080 frame, JPEG q60.
-
-    Each photo is shrunk so its plate is 55-85 px wide and placed in a grey full-HD frame; the
-    photo's area becomes the vehicle box Frigate would report (columns vx, vy, vw, vh).
-    """
-    rng = np.random.default_rng(seed)
-    target.mkdir(parents=True, exist_ok=True)
-    with (source / "labels.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    out_rows = []
-    for row in rows:
-        image = cv2.imread(str(source / row["file"]))
-        scale = rng.uniform(55, 85) / int(row["w"])
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        frame = np.full((1080, 1920, 3), 96, dtype=np.uint8)
-        height, width = small.shape[:2]
-        left = int(rng.integers(0, 1920 - width))
-        top = int(rng.integers(300, 1080 - height))
-        frame[top : top + height, left : left + width] = small
-        cv2.imwrite(str(target / row["file"]), frame, [cv2.IMWRITE_JPEG_QUALITY, 60])
-        out_rows.append({**row, "vx": left, "vy": top, "vw": width, "vh": height})
-    with (target / "labels.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(out_rows[0]))
-        writer.writeheader()
-        writer.writerows(out_rows)
-    return target
-
-
 def direct_fast_alpr_count(
     models_dir: Path, photos: list[Photo], detector: str | None = None
 ) -> tuple[int, list[str]]:
@@ -392,6 +361,24 @@ def direct_fast_alpr_count(
         else:
             misses.append(photo.path.name)
     return hits, misses
+
+
+def direct_crop_plates(
+    models_dir: Path, photos: list[Photo], detector: str | None = None
+) -> dict[str, str | None]:
+    """fast-alpr called directly on each photo's vehicle-box crop (the pixels the engine reads
+    when Frigate gives that box): its most confident plate per photo, by file name."""
+    alpr = direct_alpr(models_dir, threads=2, detector=detector)
+    plates: dict[str, str | None] = {}
+    for photo in photos:
+        image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+        if photo.vehicle_box is not None:
+            x1, y1, x2, y2 = photo.vehicle_box
+            image = image[y1:y2, x1:x2]
+        results = [r for r in alpr.predict(image) if r.ocr and r.ocr.text]
+        results.sort(key=lambda r: r.detection.confidence, reverse=True)
+        plates[photo.path.name] = str(results[0].ocr.text) if results else None
+    return plates
 
 
 def photos_of(folder: Path) -> list[Photo]:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from rufina_alpr import contract
+from rufina_alpr.sim.far_camera import make_far_camera_set
 from rufina_alpr.sim.photos import load_photos
 
-from .conftest import direct_fast_alpr_count, make_far_camera_set, plates_equal
+from .conftest import direct_fast_alpr_count, plates_equal
 
 
 def _matches(harness: Any) -> tuple[int, int]:

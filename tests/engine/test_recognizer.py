@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from open_image_models.detection.core.base import BoundingBox, DetectionResult
 
 from rufina_alpr import recognizer as recognizer_module
 from rufina_alpr.fusion import fuse
@@ -245,3 +246,21 @@ async def test_a_read_refused_while_workers_are_busy_runs_when_one_is_free(
     assert counters.get("images_clean", 0) == 0
     assert counters.get("reads_skipped_busy", 0) == 0
     await harness.wait_for(lambda: len(harness.received) == 2, what="both transits")
+
+
+def _box(confidence: float) -> DetectionResult:
+    box = BoundingBox(x1=0, y1=0, x2=40, y2=10)
+    return DetectionResult(label="License Plate", confidence=confidence, bounding_box=box)
+
+
+def test_a_weak_box_is_read_only_when_there_is_no_sure_one() -> None:
+    """Boxes over the detector's threshold are read (at most `MAX_PLATES_PER_IMAGE`); without
+    one, the single most confident weaker box is (a far plate is often just under it)."""
+    weak, weaker, sure = _box(0.3), _box(0.22), _box(0.6)
+    assert recognizer_module._plates([weak, sure], 0.35) == [sure]
+    assert recognizer_module._plates([weaker, weak], 0.35) == [weak]
+    assert recognizer_module._plates([], 0.35) == []
+    many = [_box(0.9)] * (recognizer_module.MAX_PLATES_PER_IMAGE + 2)
+    assert len(recognizer_module._plates(many, 0.35)) == recognizer_module.MAX_PLATES_PER_IMAGE
+    settings = ModelSettings(detector_threshold=0.35)
+    assert recognizer_module._floor(settings) == recognizer_module.WEAK_PLATE
