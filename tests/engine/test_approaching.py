@@ -271,14 +271,16 @@ async def measure_approaching(
     harness.replay.approach = Approach()
     event_ids = await harness.replay.run(rate=rate, step=0.2)
     await harness.wait_handled(len(event_ids), timeout=900)
-    await harness.wait_for(lambda: len(harness.received) >= len(event_ids), 120, "transits")
+    engine = harness.engine
+    counts = await engine.db.run(engine.store.passage_counts)  # unread: no transit
+    await harness.wait_for(lambda: len(harness.received) >= counts.read, 120, "transits")
     by_event = {t["event_id"]: t for t in harness.received}
     right = sum(
         plates_equal(by_event[i]["plate"] or "", p.plate or "")
         for i, p in zip(event_ids, photos, strict=True)
         if i in by_event
     )
-    reads = harness.engine.metrics.counters["reads_done"] / max(1, len(event_ids))
+    reads = engine.metrics.counters["reads_done"] / max(1, len(event_ids))
     return right, len(event_ids), reads
 
 

@@ -15,7 +15,7 @@ snapshot).
 `plan_approach` is arithmetic only (boxes, sizes, qualities: what the MQTT half needs);
 `render_frame` draws the pixels of one frame (what the HTTP half serves), deterministically and
 with a small cache. Which frames become the event's snapshot is decided by Frigate's rules in
-`frigate_mqtt.TrackedObject.approach_messages`.
+`tracked.TrackedObject.approach_messages`.
 """
 
 from __future__ import annotations
