@@ -32,6 +32,56 @@ pytestmark = pytest.mark.slow
 SAMPLE = 6
 
 
+def test_bench_sets_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir: Path) -> None:
+    """Accuracy per development set: each shared folder as it is, far and approaching, for the
+    engine and for fast-alpr on the same pixels (whole frame, and the crop where there is a
+    vehicle box), in the table and in bench.json."""
+    require(MosquittoBroker.available(), "mosquitto (apt-get install mosquitto)")
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rufina_alpr",
+            "bench",
+            "sets",
+            "--sets",
+            str(photos_dir.parent),
+            "--models",
+            str(models_dir),
+            "--limit",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "accuracy per set" in completed.stdout
+    sets = {
+        row["name"]: row for row in json.loads((out / "bench.json").read_text())["sets"]["sets"]
+    }
+    folders = [
+        f for f in ("openalpr-eu-dev", "openalpr-us-dev") if (photos_dir.parent / f).is_dir()
+    ]
+    assert set(sets) == {f"{f}{kind}" for f in folders for kind in ("", " far", " approaching")}
+    for name, row in sets.items():
+        assert row["vehicles"] == 2, name
+        for who in ("engine", "fast_alpr_frame", "fast_alpr_crop"):
+            counts = row[who]
+            if counts is None:  # no vehicle boxes: the crop is the frame
+                assert who == "fast_alpr_crop" and not name.endswith((" far", " approaching"))
+                continue
+            assert counts["labelled"] == 2, (name, who)
+            assert counts["exact"] + counts["wrong"] + counts["no_read"] <= 2
+            assert counts["within_one"] >= counts["exact"]
+        assert row["engine_cpu_ms_per_vehicle"] > 0
+
+
 def test_bench_command_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir: Path) -> None:
     require(MosquittoBroker.available(), "mosquitto (apt-get install mosquitto)")
     require(TemporaryPostgres.available(), "PostgreSQL (apt-get install postgresql)")
@@ -58,6 +108,7 @@ def test_bench_command_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir:
             "2",
             "--out",
             str(out),
+            "--no-sets",
         ],
         capture_output=True,
         text=True,

@@ -14,26 +14,33 @@ One run on a folder of labelled photos (``labels.csv``: ``file,x,y,w,h,plate``):
 4. a load sweep — offered events per second from 1 to past saturation: achieved rate, latency,
    queue (events ended but not yet answered), late and lost events;
 5. with ``--workers N`` (N > 1): N engine processes sharing Frigate's events through an MQTT shared
-   subscription and one PostgreSQL, on the same events: speed-up, duplicates, losses.
+   subscription and one PostgreSQL, on the same events: speed-up, duplicates, losses;
+6. accuracy per development set (`sets`): each labelled folder of ``--sets`` (by default the one
+   holding ``--data``), its far-camera variant and its vehicles approaching the camera, for the
+   engine through the replay and for fast-alpr on the same pixels (``--no-sets``: skipped).
 
 It prints a table, and writes ``bench.json`` and ``bench.png`` (the load sweep) to ``--out``.
 
 `rufina-alpr bench queries`: query and purge times on a large store (`queries`).
+`rufina-alpr bench sets`: only the accuracy per development set.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from rufina_alpr.cli.bench.phases import BenchOptions, run_bench
+from rufina_alpr.cli.bench.phases import BenchOptions, bench_progress, measure_sets, run_bench
 from rufina_alpr.cli.bench.queries import run
-from rufina_alpr.cli.bench.report import print_report, unwritable_folder
+from rufina_alpr.cli.bench.report import print_report, print_sets, unwritable_folder
+from rufina_alpr.cli.bench.sets import FOLDERS
 from rufina_alpr.paths import default_models_dir, default_photos_dir
+from rufina_alpr.sim.broker import MosquittoBroker
 
 
 def cmd_bench_queries(args: argparse.Namespace) -> int:
@@ -53,6 +60,46 @@ def add_bench_commands(commands: Any) -> None:
     queries.add_argument("--transits", type=int, default=1_000_000, help="transits to generate")
     queries.add_argument("--store-url", help="empty database URL (default: a temporary SQLite)")
     queries.set_defaults(func=cmd_bench_queries)
+    sets = sub.add_parser("sets", help="accuracy per development set only")
+    sets.add_argument("--sets", help="the development sets' folder (default: ../shared/data)")
+    sets.add_argument(
+        "--models", help="models folder (default: $RUFINA_ALPR_MODELS, ../shared/models)"
+    )
+    sets.add_argument("--limit", type=int, help="use only the first N photos of each set")
+    sets.add_argument("--out", help="folder for bench.json")
+    sets.set_defaults(func=cmd_bench_sets)
+
+
+def _sets_folder(data: Path | None) -> Path | None:
+    """The folder holding the development sets: ``data``'s parent when it holds any."""
+    if data is None:
+        return None
+    parent = data.parent
+    return parent if any((parent / name / "labels.csv").is_file() for name in FOLDERS) else None
+
+
+def cmd_bench_sets(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console()
+    folder = Path(args.sets) if args.sets else _sets_folder(default_photos_dir())
+    if folder is None or not any((folder / name / "labels.csv").is_file() for name in FOLDERS):
+        console.print(f"No development sets: give --sets DIR (a folder with {', '.join(FOLDERS)}).")
+        return 2
+    out = Path(args.out) if args.out else None
+    if out is not None and (problem := unwritable_folder(out)) is not None:
+        console.print(f"[red]error:[/] cannot write to {out}: {problem}", soft_wrap=True)
+        return 2
+    if not MosquittoBroker.available():
+        console.print("[red]error:[/] the benchmark needs mosquitto (apt-get install mosquitto)")
+        return 2
+    models = Path(args.models).expanduser() if args.models else default_models_dir()
+    with bench_progress(console) as progress:
+        sets = measure_sets(folder, models, args.limit, progress)
+    print_sets(sets, console)
+    if out is not None:
+        (out / "bench.json").write_text(json.dumps({"sets": sets}, indent=2))
+        console.print(f"written: {out / 'bench.json'}")
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -78,6 +125,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         late_ms=args.late_ms,
         store_url=args.store_url,
         model_threads=args.model_threads,
+        sets=None if args.no_sets else (Path(args.sets) if args.sets else _sets_folder(data)),
     )
     try:
         report = run_bench(options, console)
@@ -116,5 +164,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="onnxruntime threads per recognition worker (models.threads; 1 as in the engine)",
+    )
+    parser.add_argument(
+        "--sets",
+        help="development sets' folder for accuracy per set (default: the one holding --data)",
+    )
+    parser.add_argument(
+        "--no-sets", action="store_true", help="skip the accuracy per development set"
     )
     parser.set_defaults(func=cmd_bench)

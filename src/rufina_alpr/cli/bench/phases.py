@@ -7,7 +7,8 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rufina_alpr.cli.bench.accuracy import Accuracy, direct_alpr, raw_run
 from rufina_alpr.cli.bench.report import draw_chart
 from rufina_alpr.cli.bench.rig import RECOGNITION_WORKERS, PhaseResult, Rig
+from rufina_alpr.cli.bench.sets import run_accuracy, sets_json
 from rufina_alpr.cli.demo import demo_stations
 from rufina_alpr.paths import default_registry
 from rufina_alpr.sim.broker import MosquittoBroker
@@ -41,6 +43,8 @@ class BenchOptions:
     late_ms: float = 1000.0
     store_url: str | None = None
     model_threads: int = 1
+    sets: Path | None = None
+    """The folder of the development sets (`sets`); None: accuracy per set is not measured."""
 
 
 @contextmanager
@@ -60,6 +64,31 @@ def _postgres_when(needed: bool) -> Iterator[Any]:
 
 def _stations() -> list[Station]:
     return demo_stations(default_registry(), 15)
+
+
+def bench_progress(console: Console) -> Progress:
+    """The bench's progress bars: one per phase."""
+    return Progress(
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def measure_sets(
+    data: Path, models_dir: Path | None, limit: int | None, progress: Progress
+) -> dict[str, Any]:
+    """Accuracy per development set (`sets.run_accuracy`), as ``bench.json``'s ``sets``."""
+
+    def task(description: str, total: int) -> Callable[[], None]:
+        task_id = progress.add_task(description, total=total)
+        return lambda: progress.advance(task_id)
+
+    started = time.monotonic()
+    results = asyncio.run(run_accuracy(data, models_dir, _stations(), limit=limit, progress=task))
+    return sets_json(results, time.monotonic() - started)
 
 
 def _engine_accuracy(photos: list[Photo], result: PhaseResult) -> Accuracy:
@@ -265,14 +294,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         },
         "accuracy": {},
     }
-    progress = Progress(
-        TextColumn("{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-    with progress:
+    with bench_progress(console) as progress:
         raw = _raw_phase(options.models_dir, OFFLINE_DETECTOR, photos, progress)
         report["raw"] = raw
         report["accuracy"]["raw"] = raw.pop("accuracy")
@@ -287,6 +309,8 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         asyncio.run(
             _engine_phases(options, photos, (best, max(best, _best_raw(same))), progress, report)
         )
+        if options.sets is not None:
+            report["sets"] = measure_sets(options.sets, options.models_dir, options.limit, progress)
     engine = report["engine"]
     one_inference = same["single"]["latency_ms"]["p50"] or 0.0
     rate = engine["vehicles_per_s"]

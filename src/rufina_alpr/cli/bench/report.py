@@ -17,6 +17,30 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
 
+def _share(counts: dict[str, int] | None) -> str:
+    if counts is None:
+        return "-"
+    labelled = counts["labelled"]
+    return f"{counts['exact']}/{labelled} ({100 * counts['exact'] / max(1, labelled):.0f}%)"
+
+
+def print_sets(sets: dict[str, Any], console: Console) -> None:
+    """Plates read right per development set: the engine, fast-alpr on the frame and the crop."""
+    table = Table(title=f"accuracy per set (exact, O = 0) — {sets['seconds']:.0f} s")
+    for column in ("set", "engine", "fast-alpr frame", "fast-alpr crop", "engine CPU/vehicle"):
+        table.add_column(column, justify="left" if column == "set" else "right")
+    for row in sets["sets"]:
+        cpu = row["engine_cpu_ms_per_vehicle"]
+        table.add_row(
+            row["name"],
+            _share(row["engine"]),
+            _share(row["fast_alpr_frame"]),
+            _share(row["fast_alpr_crop"]),
+            _ms(cpu),
+        )
+    console.print(table)
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     raw, engine, ratio = report["raw"], report["engine"], report["ratio"]
     table = Table(
@@ -132,6 +156,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             str(step["lost"]),
         )
     console.print(sweep)
+    if report.get("sets"):
+        print_sets(report["sets"], console)
 
 
 def draw_chart(report: dict[str, Any], path: Path) -> None:

@@ -20,6 +20,7 @@ import yaml
 from rufina_alpr.cli.bench.accuracy import percentiles
 from rufina_alpr.cli.demo import TransitCollector
 from rufina_alpr.mqtt import Message, MqttLink
+from rufina_alpr.sim.approach import Approach
 from rufina_alpr.sim.broker import MosquittoBroker
 from rufina_alpr.sim.photos import Photo
 from rufina_alpr.sim.replay import FrigateReplay
@@ -152,7 +153,9 @@ class Rig:
         folder: Path,
         late_ms: float,
         model_threads: int = 1,
+        approach: Approach | None = None,
     ) -> None:
+        """``approach``: the photos come as vehicles approaching the camera (`sim.approach`)."""
         self.model_threads = model_threads
         self.broker = broker
         self.stations = stations
@@ -166,6 +169,7 @@ class Rig:
             mqtt_host=broker.host,
             mqtt_port=broker.port,
             qos=1,
+            approach=approach,
         )
         self.arrived: dict[str, float] = {}
         self.plates: dict[str, str] = {}
