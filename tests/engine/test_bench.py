@@ -32,33 +32,35 @@ pytestmark = pytest.mark.slow
 SAMPLE = 6
 
 
+def _bench(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`rufina-alpr bench` in a process of its own, its table wide enough to read."""
+    return subprocess.run(
+        [sys.executable, "-m", "rufina_alpr", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
 def test_bench_sets_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir: Path) -> None:
     """Accuracy per development set: each shared folder as it is, far and approaching, for the
     engine and for fast-alpr on the same pixels (whole frame, and the crop where there is a
     vehicle box), in the table and in bench.json."""
     require(MosquittoBroker.available(), "mosquitto (apt-get install mosquitto)")
     out = tmp_path / "out"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rufina_alpr",
-            "bench",
-            "sets",
-            "--sets",
-            str(photos_dir.parent),
-            "--models",
-            str(models_dir),
-            "--limit",
-            "2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    completed = _bench(
+        "sets",
+        "--sets",
+        str(photos_dir.parent),
+        "--models",
+        str(models_dir),
+        "--limit",
+        "2",
+        "--out",
+        str(out),
         timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "accuracy per set" in completed.stdout
@@ -86,35 +88,25 @@ def test_bench_command_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir:
     require(MosquittoBroker.available(), "mosquitto (apt-get install mosquitto)")
     require(TemporaryPostgres.available(), "PostgreSQL (apt-get install postgresql)")
     out = tmp_path / "out"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rufina_alpr",
-            "bench",
-            "--data",
-            str(photos_dir),
-            "--models",
-            str(models_dir),
-            "--limit",
-            str(SAMPLE),
-            "--events",
-            "8",
-            "--sweep-rates",
-            "1,4",
-            "--sweep-seconds",
-            "2",
-            "--workers",
-            "2",
-            "--out",
-            str(out),
-            "--no-sets",
-        ],
-        capture_output=True,
-        text=True,
+    completed = _bench(
+        "--data",
+        str(photos_dir),
+        "--models",
+        str(models_dir),
+        "--limit",
+        str(SAMPLE),
+        "--events",
+        "8",
+        "--sweep-rates",
+        "1,4",
+        "--sweep-seconds",
+        "2",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "--no-sets",
         timeout=280,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     for heading in ("rufina-alpr bench", "raw fast-alpr", "ratio engine", "load sweep", "speed-up"):
