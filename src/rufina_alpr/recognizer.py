@@ -119,11 +119,9 @@ class ModelSettings:
     detector_threshold: float = 0.35
     threads: int = 1
     second_pass: bool = True
-    """Read a vehicle's box again with the 640 px detector (same weights) when the 384 px one
-    finds no plate or the OCR is unsure of one; a whole frame (no vehicle box) where the 640 px
-    detector read no plate, with the 384 px one and then as 2x2 tiles (`TILE_MIN_WIDTH`). On a
-    whole frame the 384 px pass is not asked for a second opinion: on `openalpr-us-dev` it
-    turned a right read wrong (car21) and found nothing the 640 px one missed that tiles did not."""
+    """Read a region again with the other detector size (384 px on a vehicle's box, 640 px on a
+    whole frame: same weights) when the first pass finds no plate or the OCR is unsure of one,
+    and a wide frame without a vehicle box as tiles when neither read a plate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +293,9 @@ class Recognizer:
         """All plates on ``image`` (BGR): one read of each; when the OCR is unsure of any, one
         read of each plate per crop view (the same number for each, so that no plate of the
         image outweighs another in fusion by the number of its reads). When the OCR is still
-        unsure of a plate or nothing was found, more passes read the same pixels
-        (`ModelSettings.second_pass`): their reads join those of the plate they overlap."""
+        unsure of a plate or nothing was found, the other detector size reads the same region
+        again, and a wide frame without a vehicle box where neither read a plate is read as
+        tiles (`ModelSettings.second_pass`): their reads join those of the plate they overlap."""
         offset_x, offset_y, region = _vehicle_region(image, vehicle_box)
         first, other = (
             (self.crop_detector, self.detector)
@@ -308,7 +307,6 @@ class Recognizer:
             self.settings.second_pass
             and other is not first
             and not (found and all(plate[3] for plate in found))
-            and (region is not image or not _any_text(found))
         ):
             _join(found, self._read_region(other, region))
         if region is image and self.settings.second_pass and not _any_text(found):
