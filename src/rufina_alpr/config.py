@@ -132,6 +132,9 @@ SCHEMA: Final = vol.Schema(
                 vol.Coerce(float), vol.Range(min=0.05, max=0.95)
             ),
             vol.Optional("threads", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=64)),
+            # Read again where the first detector pass finds no plate or the OCR is unsure: the
+            # other detector size, then tiles of a wide frame (`ModelSettings.second_pass`).
+            vol.Optional("second_pass", default=True): vol.Boolean(),
         },
         vol.Optional("recognition", default={}): {
             vol.Optional("workers", default=2): vol.All(vol.Coerce(int), vol.Range(min=1, max=64)),
@@ -338,6 +341,7 @@ class Settings:
     ocr: str
     detector_threshold: float
     model_threads: int
+    second_pass: bool
     recognition: RecognitionSettings
     store_url: str
     api: ApiSettings
@@ -524,6 +528,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
         ocr=models["ocr"],
         detector_threshold=models["detector_threshold"],
         model_threads=models["threads"],
+        second_pass=models["second_pass"],
         recognition=RecognitionSettings(
             workers=recognition["workers"],
             queue_size=recognition["queue_size"],

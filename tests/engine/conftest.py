@@ -30,7 +30,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from rufina_alpr.api.app import create_app, server_options
 from rufina_alpr.api.context import Timeouts
-from rufina_alpr.cli.bench.accuracy import direct_alpr
+from rufina_alpr.cli.bench.accuracy import direct_alpr, most_confident_plate
 from rufina_alpr.cli.demo import TransitCollector, engine_settings
 from rufina_alpr.config import Settings
 from rufina_alpr.engine.app import Engine
@@ -354,9 +354,8 @@ def direct_fast_alpr_count(
     alpr = direct_alpr(models_dir, threads=2, detector=detector)
     hits, misses = 0, []
     for photo in photos:
-        results = [r for r in alpr.predict(str(photo.path)) if r.ocr and r.ocr.text]
-        results.sort(key=lambda r: r.detection.confidence, reverse=True)
-        if results and photo.plate and plates_equal(results[0].ocr.text, photo.plate):
+        plate = most_confident_plate(alpr, [str(photo.path)])
+        if plate and photo.plate and plates_equal(plate, photo.plate):
             hits += 1
         else:
             misses.append(photo.path.name)
@@ -375,9 +374,7 @@ def direct_crop_plates(
         if photo.vehicle_box is not None:
             x1, y1, x2, y2 = photo.vehicle_box
             image = image[y1:y2, x1:x2]
-        results = [r for r in alpr.predict(image) if r.ocr and r.ocr.text]
-        results.sort(key=lambda r: r.detection.confidence, reverse=True)
-        plates[photo.path.name] = str(results[0].ocr.text) if results else None
+        plates[photo.path.name] = most_confident_plate(alpr, [image])
     return plates
 
 

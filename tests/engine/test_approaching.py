@@ -22,15 +22,12 @@ import numpy as np
 import pytest
 
 from rufina_alpr.frigate import FrigateClient
-from rufina_alpr.paths import SHARED
 from rufina_alpr.reads import Box, PlateRead
 from rufina_alpr.recognizer import ModelInfo
 from rufina_alpr.sim.approach import APPROACH_GEOMETRY, Approach, plan_approach, render_frame
 from rufina_alpr.sim.broker import MosquittoBroker
-from rufina_alpr.sim.photos import Photo, load_photos
+from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.sim.replay import FrigateReplay
-
-from .conftest import plates_equal, require
 
 CAMERA = "cam_pomino"
 
@@ -250,57 +247,6 @@ async def test_fusion_reads_right_a_vehicle_whose_every_frame_is_misread(
     engine = harness.engine
     stored = await engine.db.run(lambda: engine.store.transits(limit=5))
     assert [t.plate for t in stored] == [PLATE]
-
-
-# ----------------------------------------------------------------------------- accuracy
-def approaching_sets() -> dict[str, Path]:
-    """The labelled development sets an approaching-vehicle figure is measured on."""
-    return {
-        name: SHARED / "data" / name
-        for name in ("openalpr-eu-dev", "openalpr-us-dev")
-        if (SHARED / "data" / name / "labels.csv").is_file()
-    }
-
-
-async def measure_approaching(
-    harness_factory: Any, photos: list[Photo], *, rate: float = 1.0
-) -> tuple[int, int, float]:
-    """The real engine on ``photos`` as approaching vehicles through the replay: (plates right,
-    vehicles, reads per vehicle)."""
-    harness = await harness_factory(photos)
-    harness.replay.approach = Approach()
-    event_ids = await harness.replay.run(rate=rate, step=0.2)
-    await harness.wait_handled(len(event_ids), timeout=900)
-    engine = harness.engine
-    counts = await engine.db.run(engine.store.passage_counts)  # unread: no transit
-    await harness.wait_for(lambda: len(harness.received) >= counts.read, 120, "transits")
-    by_event = {t["event_id"]: t for t in harness.received}
-    right = sum(
-        plates_equal(by_event[i]["plate"] or "", p.plate or "")
-        for i, p in zip(event_ids, photos, strict=True)
-        if i in by_event
-    )
-    reads = engine.metrics.counters["reads_done"] / max(1, len(event_ids))
-    return right, len(event_ids), reads
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["openalpr-eu-dev", "openalpr-us-dev"])
-async def test_accuracy_on_approaching_vehicles(
-    harness_factory: Any, figure: Any, name: str
-) -> None:
-    """A measured figure, not asserted: the engine's plates right on the set's photos replayed
-    as approaching vehicles (default `Approach`, detect 1280x720, ``image_source: clean``)."""
-    folder = approaching_sets().get(name)
-    require(folder is not None, f"the labelled photos {name}")
-    assert folder is not None
-    photos = [p for p in load_photos(folder) if p.plate]
-    right, total, reads = await measure_approaching(harness_factory, photos)
-    figure(
-        f"approaching vehicles, {name}: {right}/{total} plates right "
-        f"({100 * right / max(1, total):.0f}%), {reads:.2f} reads per vehicle"
-    )
-    assert total == len(photos)
 
 
 def test_plan_is_deterministic_and_perspective_shaped(photos_dir: Path) -> None:

@@ -82,6 +82,14 @@ def test_bench_sets_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir: Pa
             assert counts["exact"] + counts["wrong"] + counts["no_read"] <= 2
             assert counts["within_one"] >= counts["exact"]
         assert row["engine_cpu_ms_per_vehicle"] > 0
+        # Approaching vehicles are read on record frames and, for comparison, on Frigate's
+        # detect-stream snapshots (the default image_source); the other sets once.
+        detect = row["engine_detect"]
+        if name.endswith(" approaching"):
+            assert detect["labelled"] == 2 and detect["within_one"] >= detect["exact"], name
+        else:
+            assert detect is None, name
+    assert "engine, detect snapshots" in completed.stdout
 
 
 def test_bench_command_on_a_sample(tmp_path: Path, models_dir: Path, photos_dir: Path) -> None:

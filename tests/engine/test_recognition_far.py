@@ -8,11 +8,13 @@ quality 55, 1920x1080, fixed seed), built from the shared photos into a temporar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import cv2
 import pytest
 
-from rufina_alpr.recognizer import OFFLINE_CROP_DETECTOR, OFFLINE_DETECTOR
+from rufina_alpr.fusion import fuse
+from rufina_alpr.recognizer import OFFLINE_CROP_DETECTOR, OFFLINE_DETECTOR, Recognizer
 from rufina_alpr.sim.far_camera import EU_DEV, US_DEV, FarCamera, make_far_camera_set
 from rufina_alpr.sim.photos import Photo, load_photos
 
@@ -103,3 +105,32 @@ async def test_far_set_engine_reads_at_least_fast_alpr_on_the_crop(
         f"whole frame {whole}"
     )
     assert engine_hits >= max(crop.values())
+
+
+MISREAD_BEFORE: Final = {
+    "car5.jpg": "59CADI",
+    "wts-lg-000057.jpg": "YBW23",
+    "wts-lg-000067.jpg": "8951283",
+}
+"""US far-set vehicles (seed 9) that fast-alpr reads right on the vehicle crop and the engine
+misread: it never read the detector's exact box, the crop fast-alpr reads (car5: two views read
+59EADI and outvoted the third, 59CADI), and it never tried the other detector size."""
+
+
+def test_engine_reads_what_fast_alpr_reads_on_the_exact_box(
+    recognizer: Recognizer, models_dir: Path, tmp_path: Path
+) -> None:
+    require((US_DEV / "labels.csv").is_file(), f"the labelled photos {US_DEV}")
+    # The frames are drawn one after another from the seed: the first 65 are those of the full set.
+    folder = make_far_camera_set(US_DEV, tmp_path / "far", FarCamera(), seed=9, limit=65)
+    photos = [photo for photo in load_photos(folder) if photo.path.name in MISREAD_BEFORE]
+    assert len(photos) == len(MISREAD_BEFORE)
+    crop = direct_crop_plates(models_dir, photos, OFFLINE_CROP_DETECTOR)
+    for photo in photos:
+        label = MISREAD_BEFORE[photo.path.name]
+        assert photo.plate == label
+        read = crop[photo.path.name]
+        assert read is not None and plates_equal(read, label), (photo.path.name, read)
+        image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+        fused = fuse(recognizer.read(image, vehicle_box=photo.vehicle_box))
+        assert fused is not None and plates_equal(fused.plate, label), (photo.path.name, fused)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from open_image_models.detection.core.base import BoundingBox, DetectionResult
 from rufina_alpr import recognizer as recognizer_module
 from rufina_alpr.fusion import fuse
 from rufina_alpr.mqtt import MqttLink
+from rufina_alpr.paths import SHARED
 from rufina_alpr.recognizer import (
     CROP_VIEWS,
     OFFLINE_CROP_DETECTOR,
@@ -30,7 +32,7 @@ from rufina_alpr.recognizer import (
 from rufina_alpr.sim.broker import MosquittoBroker
 from rufina_alpr.sim.photos import load_photos
 
-from .conftest import plates_equal
+from .conftest import plates_equal, require
 
 
 class _Counting:
@@ -102,6 +104,9 @@ def test_extra_views_only_when_the_ocr_is_unsure(
     image = cv2.imread(str(load_photos(photos_dir)[0].path))
     assert _reads_per_plate(recognizer, image) == [1]  # a sharp plate: one view is enough
     monkeypatch.setattr(recognizer_module, "SURE_CHARACTER", 1.01)  # never sure
+    # Unsure: every view, with both detector sizes (the second pass's reads join the plate's box).
+    assert _reads_per_plate(recognizer, image) == [2 * len(CROP_VIEWS)]
+    monkeypatch.setattr(recognizer, "settings", replace(recognizer.settings, second_pass=False))
     assert _reads_per_plate(recognizer, image) == [len(CROP_VIEWS)]
 
 
@@ -109,11 +114,12 @@ def test_two_plates_in_one_image_get_as_many_reads_each(
     recognizer: Recognizer, photos_dir: Path
 ) -> None:
     """test_096.jpg holds the vehicle's plate (sure) and a smaller one the OCR is unsure of:
-    both are read on every view, so the unsure one cannot outvote the vehicle's by read count."""
+    both are read on every view (by both detector passes), so the unsure one cannot outvote the
+    vehicle's by read count."""
     photo = next(p for p in load_photos(photos_dir) if p.path.name == "test_096.jpg")
     image = cv2.imread(str(photo.path))
     counts = _reads_per_plate(recognizer, image)
-    assert len(counts) == 2 and counts[0] == counts[1] == len(CROP_VIEWS)
+    assert len(counts) == 2 and counts[0] == counts[1] == 2 * len(CROP_VIEWS)
     fused = fuse(recognizer.read(image, vehicle_box=(0, 0, image.shape[1], image.shape[0])))
     assert fused is not None and plates_equal(fused.plate, photo.plate or "")
 
@@ -264,3 +270,69 @@ def test_a_weak_box_is_read_only_when_there_is_no_sure_one() -> None:
     assert len(recognizer_module._plates(many, 0.35)) == recognizer_module.MAX_PLATES_PER_IMAGE
     settings = ModelSettings(detector_threshold=0.35)
     assert recognizer_module._floor(settings) == recognizer_module.WEAK_PLATE
+
+
+UNREAD_WIDE_FRAMES = {
+    "3850ba91-3c64-4c64-acba-0c46b61ec0da.jpg": "HK0E7C",
+    "cfaa9dd2-a388-4e92-bb3a-ae65c28d8139.jpg": "KL3B8K",
+    "wts-lg-000126.jpg": "6NZT067",
+}
+"""Wide US frames (``rufina-alpr read``, no vehicle box) where neither detector size found the
+small plate on the whole frame (fast-alpr reads nothing either): read on 2x2 tiles (issue 23)."""
+
+
+def _wide_frame_plates(recognizer: Recognizer) -> dict[str, tuple[str, list[str]]]:
+    """Each of `UNREAD_WIDE_FRAMES`: its label and the plates read on it (one per box)."""
+    folder = SHARED / "data" / "openalpr-us-dev"
+    require((folder / "labels.csv").is_file(), f"the labelled photos {folder}")
+    found: dict[str, tuple[str, list[str]]] = {}
+    for name, label in UNREAD_WIDE_FRAMES.items():
+        image = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
+        assert image.shape[1] >= recognizer_module.TILE_MIN_WIDTH
+        by_box: dict[Any, list[Any]] = {}
+        for read in recognizer.read(image):
+            by_box.setdefault(read.box, []).append(read)
+        found[name] = label, [f.plate for f in map(fuse, by_box.values()) if f is not None]
+    return found
+
+
+def test_small_plates_on_wide_frames_are_read_on_tiles(recognizer: Recognizer) -> None:
+    for name, (label, plates) in _wide_frame_plates(recognizer).items():
+        assert any(plates_equal(plate, label) for plate in plates), (name, plates)
+
+
+def test_models_second_pass_off_reads_once(models_dir: Path) -> None:
+    """``models.second_pass: false``: one detector pass, so those frames stay unread."""
+    recognizer = Recognizer(ModelSettings(models_dir=models_dir, threads=1, second_pass=False))
+    for name, (label, plates) in _wide_frame_plates(recognizer).items():
+        assert not any(plates_equal(plate, label) for plate in plates), (name, plates)
+
+
+class _Sure:
+    """The real detector's boxes, with the confidence the test chooses."""
+
+    def __init__(self, inner: Any, confidence: float) -> None:
+        self.inner, self.confidence = inner, confidence
+
+    def predict(self, frame: np.ndarray) -> list[DetectionResult]:
+        return [
+            DetectionResult(label=d.label, confidence=self.confidence, bounding_box=d.bounding_box)
+            for d in self.inner.predict(frame)
+        ]
+
+
+def test_a_plate_read_on_weak_boxes_alone_is_low_confidence(
+    recognizer: Recognizer, photos_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads of weak boxes (under the detector's threshold, read for want of a sure one) are
+    right about one time in five on the far sets: the plate is kept but low-confidence."""
+    photo = load_photos(photos_dir)[0]
+    image = cv2.imread(str(photo.path))
+    box = (0, 0, image.shape[1], image.shape[0])
+    detectors = recognizer.detector, recognizer.crop_detector
+    for confidence, low in ((0.9, False), (0.25, True)):
+        monkeypatch.setattr(recognizer, "detector", _Sure(detectors[0], confidence))
+        monkeypatch.setattr(recognizer, "crop_detector", _Sure(detectors[1], confidence))
+        fused = fuse(recognizer.read(image, vehicle_box=box))
+        assert fused is not None and plates_equal(fused.plate, photo.plate or "")
+        assert fused.low_confidence is low, (confidence, fused.confidence)

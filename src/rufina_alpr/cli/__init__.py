@@ -132,6 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 ocr=settings.ocr,
                 detector_threshold=settings.detector_threshold,
                 threads=settings.model_threads,
+                second_pass=settings.second_pass,
             )
         )
     except ModelError as err:

@@ -125,7 +125,7 @@ class Publisher:
             return
         # Marked in flight now, so that an outbox flush before the task runs skips them.
         self.in_flight.add(transit.id)
-        self._alerts_inflight.update(a.record_id for a in alerts or () if a.record_id is not None)
+        self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
         self._spawn(
             self.publish_transit(transit, alerts=alerts, received=received),
             name=f"publish-{transit.id}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,11 +93,12 @@ def direct_alpr(models_dir: Path, threads: int, detector: str | None = None) -> 
     )
 
 
-def direct_plate(alpr: Any, photo: Photo) -> str | None:
-    """fast-alpr's most confident plate on the photo (detector confidence), None: no read."""
-    results = [r for r in alpr.predict(str(photo.path)) if r.ocr and r.ocr.text]
-    results.sort(key=lambda r: r.detection.confidence, reverse=True)
-    return str(results[0].ocr.text) if results else None
+def most_confident_plate(alpr: Any, images: Iterable[np.ndarray | str]) -> str | None:
+    """fast-alpr's most confident plate (detector confidence) over ``images`` (BGR arrays or
+    paths), as a user calling it on each would keep; None: no read."""
+    results = [r for image in images for r in alpr.predict(image) if r.ocr and r.ocr.text]
+    best = max(results, key=lambda r: r.detection.confidence, default=None)
+    return None if best is None else str(best.ocr.text)
 
 
 def raw_run(
@@ -105,12 +106,12 @@ def raw_run(
 ) -> tuple[RawResult, list[str | None]]:
     def one(photo: Photo) -> tuple[float, str | None]:
         started = time.perf_counter()
-        plate = direct_plate(alpr, photo)
+        plate = most_confident_plate(alpr, [str(photo.path)])
         elapsed = time.perf_counter() - started
         advance()
         return elapsed, plate
 
-    direct_plate(alpr, photos[0])  # warm-up (first run allocates)
+    most_confident_plate(alpr, [str(photos[0].path)])  # warm-up (first run allocates)
     started = time.perf_counter()
     with ThreadPoolExecutor(callers) as pool:
         done = list(pool.map(one, photos))

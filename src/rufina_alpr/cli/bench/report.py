@@ -25,9 +25,18 @@ def _share(counts: dict[str, int] | None) -> str:
 
 
 def print_sets(sets: dict[str, Any], console: Console) -> None:
-    """Plates read right per development set: the engine, fast-alpr on the frame and the crop."""
+    """Plates read right per development set: the engine, fast-alpr on the frame and the crop
+    (and on approaching vehicles the engine on Frigate's detect-stream snapshots)."""
     table = Table(title=f"accuracy per set (exact, O = 0) — {sets['seconds']:.0f} s")
-    for column in ("set", "engine", "fast-alpr frame", "fast-alpr crop", "engine CPU/vehicle"):
+    columns = (
+        "set",
+        "engine",
+        "fast-alpr frame",
+        "fast-alpr crop",
+        "engine CPU/vehicle",
+        "engine, detect snapshots",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "set" else "right")
     for row in sets["sets"]:
         cpu = row["engine_cpu_ms_per_vehicle"]
@@ -37,6 +46,7 @@ def print_sets(sets: dict[str, Any], console: Console) -> None:
             _share(row["fast_alpr_frame"]),
             _share(row["fast_alpr_crop"]),
             _ms(cpu),
+            _share(row.get("engine_detect")),
         )
     console.print(table)
 

@@ -154,9 +154,12 @@ class Rig:
         late_ms: float,
         model_threads: int = 1,
         approach: Approach | None = None,
+        image_source: str = "clean",
     ) -> None:
-        """``approach``: the photos come as vehicles approaching the camera (`sim.approach`)."""
+        """``approach``: the photos come as vehicles approaching the camera (`sim.approach`);
+        ``image_source``: the engine's ``frigate.image_source``."""
         self.model_threads = model_threads
+        self.image_source = image_source
         self.broker = broker
         self.stations = stations
         self.models_dir = models_dir
@@ -226,7 +229,12 @@ class Rig:
                 "client_id": f"rufina-bench-{name}",
                 **({"shared_group": shared_group} if shared_group else {}),
             },
-            "frigate": {"url": self.replay.url, "timeout": 10, "retries": 2},
+            "frigate": {
+                "url": self.replay.url,
+                "timeout": 10,
+                "retries": 2,
+                "image_source": self.image_source,
+            },
             "models": {
                 "dir": str(self.models_dir) if self.models_dir else None,
                 "threads": self.model_threads,

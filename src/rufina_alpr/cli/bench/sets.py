@@ -6,7 +6,10 @@ frames, small plates): the photos as they are; their far-camera variant (`sim.fa
 45-80 px wide in a 1920x1080 frame, blur, noise, JPEG 55, Frigate's vehicle box); and the photos
 as vehicles approaching the camera over several frames (`sim.approach`). fast-alpr reads the
 whole frame and the vehicle-box crop; on an approaching vehicle it reads each record frame and
-its most confident read counts, as a user calling it on every frame would keep.
+its most confident read counts, as a user calling it on every frame would keep. The engine reads
+an approaching vehicle as configured for a plate-reading camera whose detect stream is a
+sub-stream (``image_source: recording``: the record frame at the snapshot time, the same pixels
+fast-alpr reads), and again with its default (``clean``: Frigate's detect-stream snapshots).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rufina_alpr.cli.bench.accuracy import Accuracy, direct_alpr
+from rufina_alpr.cli.bench.accuracy import Accuracy, direct_alpr, most_confident_plate
 from rufina_alpr.cli.bench.rig import Rig
 from rufina_alpr.reads import Box
 from rufina_alpr.sim.approach import APPROACH_GEOMETRY, Approach, plan_approach, render_frame
@@ -56,6 +59,9 @@ class SetResult:
     fast_alpr_crop: Accuracy | None
     """None: the set has no vehicle boxes (the crop would be the whole frame)."""
     engine_cpu_ms_per_vehicle: float | None
+    engine_detect: Accuracy | None = None
+    """Approaching vehicles only: the engine with ``image_source: clean``, reading Frigate's
+    detect-stream snapshots (smaller than the record frames the other columns read)."""
 
 
 def dev_sets(data: Path, work: Path, limit: int | None) -> list[DevSet]:
@@ -88,13 +94,6 @@ def _frames(photo: Photo, approach: Approach | None) -> Iterator[tuple[np.ndarra
         yield record, frame.record_box
 
 
-def _best_plate(alpr: Any, images: list[np.ndarray]) -> str | None:
-    """fast-alpr's most confident plate (detector confidence) over the images."""
-    results = [r for image in images for r in alpr.predict(image) if r.ocr and r.ocr.text]
-    results.sort(key=lambda r: r.detection.confidence, reverse=True)
-    return str(results[0].ocr.text) if results else None
-
-
 def fast_alpr_accuracy(
     alpr: Any, dev_set: DevSet, advance: Callable[[], None]
 ) -> tuple[Accuracy, Accuracy | None]:
@@ -103,10 +102,10 @@ def fast_alpr_accuracy(
     boxed = False
     for photo in dev_set.photos:
         frames = list(_frames(photo, dev_set.approach))
-        whole.add(_best_plate(alpr, [image for image, _ in frames]), photo.plate)
+        whole.add(most_confident_plate(alpr, [image for image, _ in frames]), photo.plate)
         crops = [image[y1:y2, x1:x2] for image, (x1, y1, x2, y2) in _boxed(frames)]
         boxed = boxed or bool(crops)
-        crop.add(_best_plate(alpr, crops or [image for image, _ in frames]), photo.plate)
+        crop.add(most_confident_plate(alpr, crops or [image for image, _ in frames]), photo.plate)
         advance()
     return whole, crop if boxed else None
 
@@ -125,6 +124,7 @@ async def engine_accuracy(
     models_dir: Path | None,
     folder: Path,
     advance: Callable[[], None],
+    image_source: str = "clean",
 ) -> tuple[Accuracy, float | None]:
     """The engine (its own process) on the set through Frigate's replay: its accuracy and CPU
     milliseconds per vehicle."""
@@ -136,6 +136,7 @@ async def engine_accuracy(
         folder=folder,
         late_ms=60_000,
         approach=dev_set.approach,
+        image_source=image_source,
     )
     await rig.start()
     try:
@@ -170,18 +171,26 @@ async def run_accuracy(
     try:
         with tempfile.TemporaryDirectory(prefix="rufina-bench-sets-") as work:
             for index, dev_set in enumerate(dev_sets(data, Path(work), limit)):
-                engine, cpu_ms = await engine_accuracy(
-                    broker,
-                    dev_set,
-                    stations=stations,
-                    models_dir=models_dir,
-                    folder=Path(work) / f"engine-{index}",
-                    advance=progress(f"engine: {dev_set.name}", len(dev_set.photos)),
-                )
+                runs: dict[str, tuple[Accuracy, float | None]] = {}
+                sources = ("recording", "clean") if dev_set.approach else ("clean",)
+                for source in sources:
+                    runs[source] = await engine_accuracy(
+                        broker,
+                        dev_set,
+                        stations=stations,
+                        models_dir=models_dir,
+                        folder=Path(work) / f"engine-{index}-{source}",
+                        advance=progress(f"engine ({source}): {dev_set.name}", len(dev_set.photos)),
+                        image_source=source,
+                    )
                 advance = progress(f"fast-alpr: {dev_set.name}", len(dev_set.photos))
                 whole, crop = await asyncio.to_thread(fast_alpr_accuracy, alpr, dev_set, advance)
+                engine, cpu_ms = runs[sources[0]]
+                detect = runs["clean"][0] if dev_set.approach else None
                 results.append(
-                    SetResult(dev_set.name, len(dev_set.photos), engine, whole, crop, cpu_ms)
+                    SetResult(
+                        dev_set.name, len(dev_set.photos), engine, whole, crop, cpu_ms, detect
+                    )
                 )
     finally:
         await broker.stop()
@@ -210,6 +219,7 @@ def sets_json(results: list[SetResult], seconds: float) -> dict[str, Any]:
                 "fast_alpr_frame": asdict(r.fast_alpr_frame),
                 "fast_alpr_crop": asdict(r.fast_alpr_crop) if r.fast_alpr_crop else None,
                 "engine_cpu_ms_per_vehicle": r.engine_cpu_ms_per_vehicle,
+                "engine_detect": asdict(r.engine_detect) if r.engine_detect else None,
             }
             for r in results
         ],
