@@ -106,6 +106,11 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("recording_delay", default=16.0): vol.All(
                 vol.Coerce(float), vol.Range(min=0)
             ),
+            # With "recording": at an event's end, the record frames of its last snapshots
+            # (Frigate's best frames so far, the final one included) are read and fused.
+            vol.Optional("recording_frames", default=3): vol.All(
+                vol.Coerce(int), vol.Range(min=1, max=10)
+            ),
             # Write our plate (and hotlist names as sub_label) back to Frigate's event (admin).
             vol.Optional("write_back", default={}): {
                 vol.Optional("plate", default=False): vol.Boolean(),
@@ -254,6 +259,7 @@ class FrigateSettings:
     ca_file: str | None = None
     image_source: str = "clean"
     recording_delay: float = 16.0
+    recording_frames: int = 3
     write_back_plate: bool = False
     write_back_sub_label: bool = False
     reconcile_interval: float = 300.0
@@ -514,6 +520,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
             ca_file=str(resolve(frigate["ca_file"])) if frigate.get("ca_file") else None,
             image_source=frigate["image_source"],
             recording_delay=frigate["recording_delay"],
+            recording_frames=frigate["recording_frames"],
             write_back_plate=frigate["write_back"]["plate"],
             write_back_sub_label=frigate["write_back"]["sub_label"],
             reconcile_interval=frigate["reconcile_interval"],

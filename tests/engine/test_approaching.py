@@ -22,12 +22,15 @@ import numpy as np
 import pytest
 
 from rufina_alpr.frigate import FrigateClient
+from rufina_alpr.paths import SHARED
 from rufina_alpr.reads import Box, PlateRead
 from rufina_alpr.recognizer import ModelInfo
 from rufina_alpr.sim.approach import APPROACH_GEOMETRY, Approach, plan_approach, render_frame
 from rufina_alpr.sim.broker import MosquittoBroker
 from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.sim.replay import FrigateReplay
+
+from .conftest import require
 
 CAMERA = "cam_pomino"
 
@@ -262,3 +265,36 @@ def test_plan_is_deterministic_and_perspective_shaped(photos_dir: Path) -> None:
     sx, _ = APPROACH_GEOMETRY.scale
     for frame in first:
         assert abs(frame.box[0] - frame.record_box[0] * sx) <= 1
+
+
+# The nearest frame of this vehicle (openalpr-us-dev) reads DG276U; the two before it read the
+# plate right.
+FUSED_RIGHT = ("wts-lg-000014.jpg", "DG2Z6U")
+
+
+async def test_record_frames_of_the_last_snapshots_are_read_and_fused(
+    harness_factory: Any,
+) -> None:
+    """``image_source: recording``: at the end the engine reads the record frames of the
+    vehicle's last `recording_frames` (3) snapshots, its best frames, and those reads stand for
+    it (the detect-stream snapshots are the same moments at fewer pixels): their fusion is right
+    where the final frame alone, with or without the snapshots' reads, was wrong."""
+    folder = SHARED / "data" / "openalpr-us-dev"
+    require((folder / "labels.csv").is_file(), f"the labelled photos {folder}")
+    name, plate = FUSED_RIGHT
+    photo = next(p for p in load_photos(folder) if p.path.name == name)
+    harness = await harness_factory([photo], extra={"frigate": {"image_source": "recording"}})
+    harness.replay.approach = Approach()
+    event_id = await harness.replay.replay_one(photo, CAMERA)
+    await harness.wait_handled(1)
+    await harness.wait_for(lambda: len(harness.received) == 1, 60, "the transit")
+    asked = [r for r in harness.replay.requests if "/recordings/" in r]
+    record = harness.replay.records[event_id]
+    times = sorted(float(path.split("/")[4]) for path in asked)
+    assert len(times) == 3 and times[-1] == pytest.approx(record.snapshot_time, abs=1e-5)
+    # Three distinct frames of the vehicle, each one of its frames.
+    assert all(record.frame_at(t) is not None for t in times) and len(set(times)) == 3
+    counters = harness.engine.metrics.counters
+    assert counters["images_recording"] == 3 and counters["images_recording_failed"] == 0
+    transit = harness.received[0]
+    assert transit["plate"] == plate

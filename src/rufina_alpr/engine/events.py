@@ -25,7 +25,7 @@ from rufina_alpr.frigate import (
 from rufina_alpr.intake import valid_event_id
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message
-from rufina_alpr.reads import PlateRead
+from rufina_alpr.reads import Box, PlateRead
 from rufina_alpr.stations import Station
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ MAX_LIVE_EVENTS: Final = 2000
 """Events tracked at once (a town's busiest minute is a few dozen): past it, the oldest one that
 never showed an image is dropped, so forged `new` messages cannot grow memory without bound."""
 FINISHED_REMEMBERED: Final = 4096
+MAX_SNAPSHOTS: Final = 16
+"""Snapshot times kept per event (a vehicle that stays in view keeps taking better ones)."""
 
 
 @dataclass(slots=True)
@@ -56,6 +58,14 @@ class EventState:
     last_snapshot_time: float | None = None
     recording_read: bool = False
     """The last read took the record frame of ``last_snapshot_time`` (else the snapshot)."""
+    snapshots: dict[float, Box | None] = field(default_factory=dict)
+    """The event's snapshots so far, oldest first (Frigate's time: the vehicle's box in detect
+    pixels), at most `MAX_SNAPSHOTS`: their record frames are read at its end."""
+    recorded: set[float] = field(default_factory=set)
+    """The snapshot times whose record frame was asked for."""
+    record_reads: list[PlateRead] = field(default_factory=list)
+    """Reads of record-stream frames. Where there are any, they stand for the event: the
+    snapshots' reads are of the same moments at the detect stream's fraction of the pixels."""
     newer: FrigateEvent | None = None
     """The newest snapshot that came while this event's read ran: read next, the others never
     (under load the `end` read takes the final snapshot anyway)."""
@@ -76,6 +86,18 @@ class EventState:
     def unseen(self) -> bool:
         """Nothing of the event was ever seen but messages: no image asked for, no plate."""
         return self.reads_scheduled == 0 and self.lpr is None and not self.finalizing
+
+    def note_snapshot(self, event: FrigateEvent) -> None:
+        """Keep the time and box of the message's snapshot (the newest `MAX_SNAPSHOTS`)."""
+        if event.has_snapshot and event.snapshot_time is not None:
+            self.snapshots[event.snapshot_time] = event.snapshot_box or event.box
+            while len(self.snapshots) > MAX_SNAPSHOTS:
+                del self.snapshots[next(iter(self.snapshots))]
+
+    @property
+    def fused_reads(self) -> list[PlateRead]:
+        """The reads that stand for the event: its record frames' where any read a plate."""
+        return list(self.record_reads or self.reads)
 
     def cancel_timer(self) -> None:
         """Stop waiting for a dedicated LPR event's quiet time."""

@@ -137,7 +137,7 @@ class Finalizer:
             self._refuse(state, verdict)
             return REFUSED  # its message is acknowledged, the event is not forgotten
         await self.scheduler.drain(state)
-        if verdict is not None and verdict.verdict == "absent" and not state.reads:
+        if verdict is not None and verdict.verdict == "absent" and not state.fused_reads:
             self.metrics.inc("events_not_in_frigate")
             _LOGGER.debug("event %s at %s: not in Frigate's events", event.id, station.id)
             return None
@@ -282,7 +282,7 @@ class Finalizer:
         """The fused transit (None: nothing read), the reads, and whether the engine's own OCR
         read the fused plate (Frigate's alone proves nothing when it came over MQTT)."""
         event, station = state.event, state.station
-        reads = list(state.reads)
+        reads = state.fused_reads
         # Frigate's answer: its latest LPR update (its clustered best plate), else the plate on
         # the event (the same result, as the event carries it).
         guess = (

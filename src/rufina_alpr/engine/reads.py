@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class EventImage:
     data: bytes
     box: Box | None
     frame_size: tuple[int, int] | None
+    recorded: bool = False
+    """A record-stream frame (else a detect-stream snapshot)."""
 
 
 class ReadScheduler:
@@ -89,6 +91,7 @@ class ReadScheduler:
         next; one refused because the workers are busy waits (the newest snapshot of each
         vehicle, oldest vehicle first) for a worker to come free before `end`.
         """
+        state.note_snapshot(event)
         if not event.has_snapshot or event.snapshot_time is None:
             return False
         if event.snapshot_time == state.last_snapshot_time:
@@ -120,14 +123,28 @@ class ReadScheduler:
 
     def read_end(self, state: EventState) -> None:
         """The `end` read: once more if the best frame changed (or none was read yet, or its
-        record frame is wanted and was not taken)."""
+        record frame is wanted and was not taken); with record frames wanted, those of the
+        snapshots before the final one too (`recording_frames` in all), read only from the
+        recording: a vehicle's best frames, fused, read more plates right than its last alone
+        (approaching vehicles, `openalpr-us-dev`: 3 frames 100 of 113, the last 93)."""
         event = state.event
-        if event.has_snapshot and (
+        state.note_snapshot(event)
+        if not event.has_snapshot:
+            return
+        recording = self.recording_due(event) is not None
+        if (
             state.reads_scheduled == 0
             or event.snapshot_time != state.last_snapshot_time
-            or (self.recording_due(event) is not None and not state.recording_read)
+            or (recording and not state.recording_read)
         ):
             self.start(state, event)
+        if not recording:
+            return
+        earlier = [t for t in reversed(state.snapshots) if t != event.snapshot_time]
+        for moment in earlier[: self.settings.frigate.recording_frames - 1]:
+            if moment not in state.recorded:
+                frame = replace(event, snapshot_time=moment, snapshot_box=state.snapshots[moment])
+                self._start_record(state, frame)
 
     async def drain(self, state: EventState) -> None:
         """Wait for every read of the event."""
@@ -145,7 +162,19 @@ class ReadScheduler:
         state.last_read_at = time.monotonic()
         state.last_snapshot_time = event.snapshot_time
         state.recording_read = wait is not None
+        if wait is not None and event.snapshot_time is not None:
+            state.recorded.add(event.snapshot_time)
         state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event, wait)))
+
+    def _start_record(self, state: EventState, frame: FrigateEvent) -> None:
+        """Read the record frame at ``frame``'s snapshot time, and nothing in its place."""
+        assert frame.snapshot_time is not None
+        wait = self.recording_due(frame) or 0.0
+        state.reads_scheduled += 1
+        state.reads_running += 1
+        state.recorded.add(frame.snapshot_time)
+        task = self._read(state, frame, wait, record_only=True)
+        state.tasks.append(asyncio.get_running_loop().create_task(task))
 
     def _busy(self) -> bool:
         return self._waiting >= max(1, self.settings.recognition.workers - 1)
@@ -171,10 +200,15 @@ class ReadScheduler:
         return max(0.0, event.snapshot_time + self.settings.frigate.recording_delay - now)
 
     async def _read(
-        self, state: EventState, event: FrigateEvent, recording_wait: float | None
+        self,
+        state: EventState,
+        event: FrigateEvent,
+        recording_wait: float | None,
+        *,
+        record_only: bool = False,
     ) -> None:
         """One read; ``recording_wait`` (None: no record frame) is how long to wait first for
-        the record frame's segment."""
+        the record frame's segment; ``record_only``: no other image if it is missing."""
         if recording_wait:
             self.metrics.inc("images_recording_waited")
             _LOGGER.debug(
@@ -185,11 +219,17 @@ class ReadScheduler:
         try:
             async with self._slots:
                 try:
-                    image = await self._image(event, recording=recording_wait is not None)
+                    image = await (
+                        self._record_frame(event)
+                        if record_only
+                        else self._image(event, recording=recording_wait is not None)
+                    )
                 except FrigateError as err:
                     self.metrics.inc("images_failed")
                     state.failures.append(f"{UNREACHABLE if err.transient else 'frigate'}: {err}")
                     _LOGGER.warning("snapshot of event %s not available: %s", event.id, err)
+                    return
+                if image is None:  # no record frame, and nothing read in its place
                     return
                 self.metrics.inc("images_fetched")
                 try:
@@ -213,7 +253,7 @@ class ReadScheduler:
                     _LOGGER.exception("plate recognition failed on event %s", event.id)
                     return
                 self.metrics.inc("reads_done")
-                state.reads.extend(reads)
+                (state.record_reads if image.recorded else state.reads).extend(reads)
         finally:
             self._waiting -= 1
             state.reads_running -= 1
@@ -233,16 +273,8 @@ class ReadScheduler:
         box = event.snapshot_box or event.box
         ended = event.type == "end"
         quality = self.settings.frigate.snapshot_quality
-        if recording and event.snapshot_time is not None:
-            size = await self._detect_size(event.camera)
-            if size is not None or box is None:
-                try:
-                    data = await frigate.recording_frame(event.camera, event.snapshot_time)
-                    self.metrics.inc("images_recording")
-                    return EventImage(data, box, size)
-                except FrigateError as err:
-                    self.metrics.inc("images_recording_failed")
-                    _LOGGER.debug("no recording frame for %s: %s", event.id, err)
+        if recording and (record := await self._record_frame(event)) is not None:
+            return record
         if source != "snapshot" and ended:
             clean = await frigate.clean_snapshot(event.id)
             if clean is not None:
@@ -257,6 +289,26 @@ class ReadScheduler:
             data = await frigate.thumbnail(event.id)
         self.metrics.inc("images_snapshot")
         return EventImage(data, box, None)
+
+    async def _record_frame(self, event: FrigateEvent) -> EventImage | None:
+        """The record-stream frame at the event's snapshot time, the detect box with it; None
+        when Frigate has none, or when the box cannot be scaled (detect size unknown)."""
+        frigate = self._frigate()
+        assert frigate is not None
+        box = event.snapshot_box or event.box
+        if event.snapshot_time is None:
+            return None
+        size = await self._detect_size(event.camera)
+        if size is None and box is not None:
+            return None
+        try:
+            data = await frigate.recording_frame(event.camera, event.snapshot_time)
+        except FrigateError as err:
+            self.metrics.inc("images_recording_failed")
+            _LOGGER.debug("no recording frame for %s: %s", event.id, err)
+            return None
+        self.metrics.inc("images_recording")
+        return EventImage(data, box, size, recorded=True)
 
     async def _detect_size(self, camera: str) -> tuple[int, int] | None:
         """The camera's detect resolution from Frigate's effective config (asked at most once a
