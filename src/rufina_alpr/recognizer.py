@@ -312,7 +312,10 @@ class Recognizer:
             and (region is not image or not _any_text(found))
         ):
             _join(found, self._read_region(other, region))
-        if region is image and self.settings.second_pass and not _any_text(found):
+        # Tiles for a whole frame, also one whose "vehicle box" is the whole frame (it says
+        # nothing of where the vehicle is).
+        whole_frame = region.shape[:2] == image.shape[:2]
+        if whole_frame and self.settings.second_pass and not _any_text(found):
             for left, top, tile in _tiles(image):
                 _join(found, self._read_region(self.detector, tile), (left, top))
         # Only weak boxes (`WEAK_PLATE`): the reads are right about one time in five (far sets),

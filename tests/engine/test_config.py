@@ -62,6 +62,7 @@ def test_yaml_file_with_defaults(tmp_path: Path) -> None:
     assert settings.recognition.labels == ("car", "motorcycle", "bus", "truck")
     assert settings.recognition.max_image_pixels == 40_000_000
     assert settings.second_pass is True
+    assert settings.frigate.image_source == "clean" and settings.frigate.recording_frames == 3
     assert settings.store_url == f"sqlite:///{tmp_path / 'data' / 'rufina_alpr.db'}"
     assert [s.id for s in settings.stations] == ["st_pomino", "st_piazza"]
     pomino = settings.station_for_camera("cam_pomino")
@@ -187,6 +188,7 @@ def test_unreadable_addon_options(tmp_path: Path) -> None:
         ({"instance": "town hall"}, ["['instance']"]),
         ({"frigate": {"snapshot_quality": 20}}, ["['frigate']['snapshot_quality']"]),
         ({"models": {"second_pass": "sometimes"}}, ["['models']['second_pass']"]),
+        ({"frigate": {"recording_frames": 0}}, ["['frigate']['recording_frames']"]),
         ({"stations": [{"id": "x"}]}, ["['stations'][0]"]),
     ],
 )
