@@ -27,6 +27,7 @@ from rufina_alpr.reads import Box, PlateRead
 from rufina_alpr.recognizer import ModelInfo
 from rufina_alpr.sim.approach import APPROACH_GEOMETRY, Approach, plan_approach, render_frame
 from rufina_alpr.sim.broker import MosquittoBroker
+from rufina_alpr.sim.frigate_state import EventRecord
 from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.sim.replay import FrigateReplay
 
@@ -298,3 +299,34 @@ async def test_record_frames_of_the_last_snapshots_are_read_and_fused(
     assert counters["images_recording"] == 3 and counters["images_recording_failed"] == 0
     transit = harness.received[0]
     assert transit["plate"] == plate
+
+
+async def test_earlier_record_frames_missing_take_no_other_image(
+    harness_factory: Any, photos_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """Frigate has only the final snapshot's record frame (404 for the earlier ones): those
+    reads are counted as failed, quietly (no warning, no failure on the passage), nothing is
+    read in their place, and the plate comes from the record frame it has."""
+    original = EventRecord.frame_at
+
+    def only_final(self: EventRecord, moment: float) -> Any:
+        final = self.snapshot_time is not None and abs(moment - self.snapshot_time) < 0.001
+        return original(self, moment) if final else None
+
+    monkeypatch.setattr(EventRecord, "frame_at", only_final)
+    photos = [p for p in load_photos(photos_dir) if p.plate][:1]
+    harness = await harness_factory(photos, extra={"frigate": {"image_source": "recording"}})
+    harness.replay.approach = Approach()
+    await harness.replay.replay_one(photos[0], CAMERA)
+    await harness.wait_handled(1)
+    await harness.wait_for(lambda: len(harness.received) == 1, 60, "the transit")
+    counters = harness.engine.metrics.counters
+    assert counters["images_recording"] == 1
+    assert counters["images_recording_failed"] == 2
+    assert len([r for r in harness.replay.requests if "/recordings/" in r]) == 3
+    # No clean copy or snapshot asked for in the missing frames' place: the clean copy is asked
+    # for by no read (the final one took its record frame), and no read failed.
+    assert not [r for r in harness.replay.requests if "snapshot-clean" in r]
+    assert counters["images_failed"] == 0
+    assert not [r for r in caplog.records if "not available" in r.getMessage()]
+    assert harness.received[0]["plate"] == photos[0].plate
