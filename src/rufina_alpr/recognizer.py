@@ -68,8 +68,9 @@ SAME_PLATE: Final = 0.3
 """Boxes of two passes overlapping this much (IoU) are one plate."""
 TILE_MIN_WIDTH: Final = 800
 MIN_TILE_SIDE: Final = 64
-"""A whole frame (no vehicle box) this wide where neither detector size read a plate is read
-again as 2x2 tiles with the whole-frame detector (`second_pass`)."""
+"""A whole frame this wide (no vehicle box, or one that is the whole frame) where neither
+detector size read a plate is read again as 2x2 tiles with the whole-frame detector
+(`second_pass`)."""
 MODELS_HINT: Final = (
     "set models.dir (environment RUFINA_ALPR_MODELS, CLI --models) to a folder holding "
     f"{OFFLINE_DETECTOR}, {OFFLINE_OCR} and {OFFLINE_OCR_CONFIG} (see the README), "
@@ -234,9 +235,17 @@ def _crop_detector_value(settings: ModelSettings) -> str | None:
     )
 
 
-_Plate = tuple[DetectionResult, list[np.ndarray], list[PlatePrediction], bool]
-_Found = tuple[DetectionResult, list[np.ndarray], list[PlatePrediction], bool, Box]
-"""A plate, its crop views, their reads, sure of the first view, and the box its reads carry."""
+@dataclass(slots=True)
+class _FoundPlate:
+    """A plate one detector pass found: its crop views, their OCR reads, whether the OCR was
+    sure of every first view of that pass, and the box its reads carry (region pixels; a later
+    pass's plate that overlaps an earlier one carries that one's box, so their reads join)."""
+
+    detection: DetectionResult
+    views: list[np.ndarray]
+    predictions: list[PlatePrediction]
+    sure: bool
+    box: Box
 
 
 class PlateReader(Protocol):
@@ -304,11 +313,11 @@ class Recognizer:
             if region is not image
             else (self.detector, self.crop_detector)
         )
-        found: list[_Found] = [(*p, _box(p[0])) for p in self._read_region(first, region)]
+        found = self._read_region(first, region)
         if (
             self.settings.second_pass
             and other is not first
-            and not (found and all(plate[3] for plate in found))
+            and not (found and all(plate.sure for plate in found))
             and (region is not image or not _any_text(found))
         ):
             _join(found, self._read_region(other, region))
@@ -320,13 +329,16 @@ class Recognizer:
                 _join(found, self._read_region(self.detector, tile), (left, top))
         # Only weak boxes (`WEAK_PLATE`): the reads are right about one time in five (far sets),
         # so their confidences are scaled by the detector's, which makes the plate low-confidence.
-        weak = max((p[0].confidence for p in found), default=1.0) < self.settings.detector_threshold
+        threshold = self.settings.detector_threshold
+        weak = max((p.detection.confidence for p in found), default=1.0) < threshold
         reads: list[PlateRead] = []
-        for detection, views, predictions, sure, (x1, y1, x2, y2) in found:
+        for plate in found:
+            detection, views = plate.detection, plate.views
             scale = float(detection.confidence) if weak else 1.0
             evidence = _jpeg(views[min(EVIDENCE_VIEW, len(views) - 1)])
+            x1, y1, x2, y2 = plate.box
             frame_box = (x1 + offset_x, y1 + offset_y, x2 + offset_x, y2 + offset_y)
-            for prediction in predictions:
+            for prediction in plate.predictions:
                 text, confidences = _text(prediction)
                 if not text:  # detector false positives (lamps, badges) read as nothing
                     continue
@@ -339,13 +351,13 @@ class Recognizer:
                         detection_confidence=float(detection.confidence),
                         box=frame_box,
                         frame_time=frame_time,
-                        views=len(views) if sure else 1,
+                        views=len(views) if plate.sure else 1,
                         crop_jpeg=evidence,
                     )
                 )
         return reads
 
-    def _read_region(self, detector: BaseDetector, region: np.ndarray) -> list[_Plate]:
+    def _read_region(self, detector: BaseDetector, region: np.ndarray) -> list[_FoundPlate]:
         """Each plate the detector finds on ``region`` with its crop views, their OCR reads (the
         first view only when the OCR is sure of every plate's first view) and that sureness."""
         plates: list[tuple[DetectionResult, list[np.ndarray]]] = []
@@ -362,7 +374,7 @@ class Recognizer:
             for (_, views), found in zip(plates, predictions, strict=True):
                 found.extend(next(more) for _ in views[1:])
         return [
-            (detection, views, found, sure)
+            _FoundPlate(detection, views, found, sure, _box(detection))
             for (detection, views), found in zip(plates, predictions, strict=True)
         ]
 
@@ -507,21 +519,22 @@ def _plate_crop(image: np.ndarray, box: Box, margin: float, upscale: bool) -> np
 
 
 def _join(
-    found: list[_Found],
-    more: list[_Plate],
+    found: list[_FoundPlate],
+    more: list[_FoundPlate],
     offset: tuple[int, int] = (0, 0),
 ) -> None:
-    """Add another pass's plates to ``found``; one that overlaps a plate already there takes its
-    box, so that its reads join that plate's (the CLI groups reads by box)."""
+    """Add another pass's plates (found on a part of the region at ``offset``) to ``found``; one
+    that overlaps a plate already there takes its box, so that its reads join that plate's (the
+    CLI groups reads by box)."""
     for plate in more:
-        x1, y1, x2, y2 = _box(plate[0])
+        x1, y1, x2, y2 = plate.box
         box = (x1 + offset[0], y1 + offset[1], x2 + offset[0], y2 + offset[1])
-        home = next((p[4] for p in found if _iou(p[4], box) > SAME_PLATE), box)
-        found.append((*plate, home))
+        plate.box = next((p.box for p in found if _iou(p.box, box) > SAME_PLATE), box)
+        found.append(plate)
 
 
-def _any_text(found: list[_Found]) -> bool:
-    return any(_text(prediction)[0] for plate in found for prediction in plate[2])
+def _any_text(found: list[_FoundPlate]) -> bool:
+    return any(_text(prediction)[0] for plate in found for prediction in plate.predictions)
 
 
 def _tiles(image: np.ndarray) -> list[tuple[int, int, np.ndarray]]:

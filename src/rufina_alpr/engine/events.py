@@ -56,8 +56,6 @@ class EventState:
     reads_running: int = 0
     last_read_at: float = 0.0
     last_snapshot_time: float | None = None
-    recording_read: bool = False
-    """The last read took the record frame of ``last_snapshot_time`` (else the snapshot)."""
     snapshots: dict[float, Box | None] = field(default_factory=dict)
     """The event's snapshots so far, oldest first (Frigate's time: the vehicle's box in detect
     pixels), at most `MAX_SNAPSHOTS`: their record frames are read at its end."""
@@ -86,6 +84,11 @@ class EventState:
     def unseen(self) -> bool:
         """Nothing of the event was ever seen but messages: no image asked for, no plate."""
         return self.reads_scheduled == 0 and self.lpr is None and not self.finalizing
+
+    @property
+    def recording_read(self) -> bool:
+        """The last read took the record frame of ``last_snapshot_time`` (else the snapshot)."""
+        return self.last_snapshot_time is not None and self.last_snapshot_time in self.recorded
 
     def note_snapshot(self, event: FrigateEvent) -> None:
         """Keep the time and box of the message's snapshot (the newest `MAX_SNAPSHOTS`)."""

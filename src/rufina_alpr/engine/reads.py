@@ -144,7 +144,8 @@ class ReadScheduler:
         for moment in earlier[: self.settings.frigate.recording_frames - 1]:
             if moment not in state.recorded:
                 frame = replace(event, snapshot_time=moment, snapshot_box=state.snapshots[moment])
-                self._start_record(state, frame)
+                # Only the record frame: the clean copy and snapshot.jpg are the final moment's.
+                self._launch(state, frame, self.recording_due(frame) or 0.0, record_only=True)
 
     async def drain(self, state: EventState) -> None:
         """Wait for every read of the event."""
@@ -157,24 +158,25 @@ class ReadScheduler:
         wait = due if due is not None and (due == 0 or event.type == "end") else None
         if due and wait is None:
             self.metrics.inc("images_recording_not_yet")
-        state.reads_scheduled += 1
-        state.reads_running += 1
         state.last_read_at = time.monotonic()
         state.last_snapshot_time = event.snapshot_time
-        state.recording_read = wait is not None
-        if wait is not None and event.snapshot_time is not None:
-            state.recorded.add(event.snapshot_time)
-        state.tasks.append(asyncio.get_running_loop().create_task(self._read(state, event, wait)))
+        self._launch(state, event, wait)
 
-    def _start_record(self, state: EventState, frame: FrigateEvent) -> None:
-        """Read the record frame at ``frame``'s snapshot time, and nothing in its place."""
-        assert frame.snapshot_time is not None
-        wait = self.recording_due(frame) or 0.0
+    def _launch(
+        self,
+        state: EventState,
+        event: FrigateEvent,
+        recording_wait: float | None,
+        *,
+        record_only: bool = False,
+    ) -> None:
+        """Start one read of the event's snapshot moment (`_read`), counted on its state."""
         state.reads_scheduled += 1
         state.reads_running += 1
-        state.recorded.add(frame.snapshot_time)
-        task = self._read(state, frame, wait, record_only=True)
-        state.tasks.append(asyncio.get_running_loop().create_task(task))
+        if recording_wait is not None and event.snapshot_time is not None:
+            state.recorded.add(event.snapshot_time)
+        read = self._read(state, event, recording_wait, record_only=record_only)
+        state.tasks.append(asyncio.get_running_loop().create_task(read))
 
     def _busy(self) -> bool:
         return self._waiting >= max(1, self.settings.recognition.workers - 1)

@@ -38,7 +38,7 @@ from rich.console import Console
 from rufina_alpr.cli.bench.phases import BenchOptions, bench_progress, measure_sets, run_bench
 from rufina_alpr.cli.bench.queries import run
 from rufina_alpr.cli.bench.report import print_report, print_sets, unwritable_folder
-from rufina_alpr.cli.bench.sets import FOLDERS
+from rufina_alpr.cli.bench.sets import FOLDERS, has_dev_sets
 from rufina_alpr.paths import default_models_dir, default_photos_dir
 from rufina_alpr.sim.broker import MosquittoBroker
 
@@ -75,14 +75,14 @@ def _sets_folder(data: Path | None) -> Path | None:
     if data is None:
         return None
     parent = data.parent
-    return parent if any((parent / name / "labels.csv").is_file() for name in FOLDERS) else None
+    return parent if has_dev_sets(parent) else None
 
 
 def cmd_bench_sets(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
     folder = Path(args.sets) if args.sets else _sets_folder(default_photos_dir())
-    if folder is None or not any((folder / name / "labels.csv").is_file() for name in FOLDERS):
+    if folder is None or not has_dev_sets(folder):
         console.print(f"No development sets: give --sets DIR (a folder with {', '.join(FOLDERS)}).")
         return 2
     out = Path(args.out) if args.out else None

@@ -64,6 +64,11 @@ class SetResult:
     detect-stream snapshots (smaller than the record frames the other columns read)."""
 
 
+def has_dev_sets(folder: Path) -> bool:
+    """``folder`` holds at least one of the labelled `FOLDERS`."""
+    return any((folder / name / "labels.csv").is_file() for name in FOLDERS)
+
+
 def dev_sets(data: Path, work: Path, limit: int | None) -> list[DevSet]:
     """The sets of each labelled folder under ``data`` (far frames are written under ``work``)."""
     sets: list[DevSet] = []
