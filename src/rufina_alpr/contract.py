@@ -26,15 +26,20 @@ from rufina_alpr.transits import Transit
 CONTRACT_VERSION: Final = 1
 DEFAULT_PREFIX: Final = "rufina_alpr"
 
-PayloadKind = Literal["transit", "status", "stations", "stats", "hotlist_match", "health"]
+PayloadKind = Literal["transit", "status", "stations", "stats", "hotlist_match", "alert", "health"]
 PAYLOAD_KINDS: Final[tuple[PayloadKind, ...]] = (
     "transit",
     "status",
     "stations",
     "stats",
     "hotlist_match",
+    "alert",
     "health",
 )
+AlertKind = Literal["hotlist", "not_authorised", "impossible_journey"]
+AlertStatus = Literal["provisional", "confirmed", "withdrawn"]
+AlertState = Literal["new", "acknowledged", "accepted", "rejected", "closed"]
+AlertChange = Literal["confirmed", "withdrawn", "acknowledged", "accepted", "rejected", "closed"]
 HealthState = Literal["online", "offline", "unknown"]
 
 # QoS per topic: transits and alerts must arrive; retained state topics are refreshed anyway.
@@ -63,6 +68,10 @@ class Topics:
     @property
     def hotlist_match(self) -> str:
         return f"{self.prefix}/hotlist_match"
+
+    @property
+    def alert(self) -> str:
+        return f"{self.prefix}/alert"
 
     @property
     def stats(self) -> str:
@@ -295,20 +304,30 @@ def transit_payload(transit: Transit, station_name: str | None = None) -> dict[s
 def hotlist_match_payload(
     transit_payload_: dict[str, Any],
     *,
-    list_id: str,
-    entry_plate: str,
+    alert_id: str,
+    status: Literal["provisional", "confirmed"],
+    alert_kind: AlertKind,
+    list_id: str | None,
+    list_name: str | None,
+    entry_plate: str | None,
     read_plate: str,
     score: float,
     match: Literal["exact", "fuzzy"],
     action: Literal["alert", "stop_and_check"],
     priority: int | None,
     reason: str | None,
+    related_transit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An alert: the whole transit (as `transit_payload` built it) and the entry it matched."""
+    """An alert as raised: the whole transit (as `transit_payload` built it; provisional: the
+    reads so far, under the id its transit will have), the entry it matched and the alert's id."""
     return {
         "v": CONTRACT_VERSION,
+        "alert_id": alert_id,
+        "status": status,
+        "alert_kind": alert_kind,
         "transit": transit_payload_,
         "list": list_id,
+        "list_name": list_name,
         "entry_plate": entry_plate,
         "read_plate": read_plate,
         "score": round(score, 4),
@@ -316,4 +335,43 @@ def hotlist_match_payload(
         "action": action,
         "priority": priority,
         "reason": reason,
+        "related_transit": related_transit,
+    }
+
+
+def alert_update_payload(
+    *,
+    alert_id: str,
+    alert_kind: AlertKind,
+    status: AlertStatus,
+    state: AlertState,
+    change: AlertChange,
+    transit_id: str,
+    station_id: str,
+    list_id: str | None,
+    priority: int | None,
+    time: datetime,
+    plate: str | None = None,
+    reason: str | None = None,
+    outcome: str | None = None,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """What became of an alert (``change``): confirmed or withdrawn by its transit, or a step
+    of its handling."""
+    return {
+        "v": CONTRACT_VERSION,
+        "alert_id": alert_id,
+        "alert_kind": alert_kind,
+        "status": status,
+        "state": state,
+        "change": change,
+        "transit_id": transit_id,
+        "station": station_id,
+        "list": list_id,
+        "priority": priority,
+        "plate": plate,
+        "reason": reason,
+        "outcome": outcome,
+        "by": by,
+        "time": iso_time(time),
     }
