@@ -221,9 +221,25 @@ SCHEMA: Final = vol.Schema(
             vol.Optional("fuzzy_min_score", default=0.8): vol.All(
                 vol.Coerce(float), vol.Range(min=0.5, max=1)
             ),
+            # Alert while the vehicle is in view, on a read this sure of its plate (provisional:
+            # its transit confirms or withdraws it).
+            vol.Optional("in_view", default=True): bool,
+            vol.Optional("in_view_min_confidence", default=0.85): vol.All(
+                vol.Coerce(float), vol.Range(min=0.5, max=1)
+            ),
+            # Keep Frigate's full frame of every alert, with its SHA-256 at capture.
+            vol.Optional("evidence_frames", default=True): bool,
         },
         vol.Optional("tracking", default={}): {
             vol.Optional("journey_gap", default=1800.0): _POSITIVE,
+            # A plate seen at two stations faster than this drive allows: a cloned plate (or a
+            # misread). Measured travel times decide where there are journey_min_samples.
+            vol.Optional("impossible_journey", default=True): bool,
+            vol.Optional("journey_speed_kmh", default=130.0): vol.All(
+                vol.Coerce(float), vol.Range(min=10, max=400)
+            ),
+            vol.Optional("journey_min_samples", default=5): vol.All(int, vol.Range(min=1)),
+            vol.Optional("journey_priority", default=3): vol.All(int, vol.Range(min=1, max=9)),
         },
         vol.Optional("stats_interval", default=60.0): _POSITIVE,
         vol.Optional("stations_file"): vol.Any(None, str),
@@ -326,11 +342,18 @@ class PrivacySettings:
 class HotlistSettings:
     cooldown: float = 300.0
     fuzzy_min_score: float = 0.8
+    in_view: bool = True
+    in_view_min_confidence: float = 0.85
+    evidence_frames: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class TrackingSettings:
     journey_gap: float = 1800.0
+    impossible_journey: bool = True
+    journey_speed_kmh: float = 130.0
+    journey_min_samples: int = 5
+    journey_priority: int = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -298,6 +298,7 @@ def transit_payload(transit: Transit, station_name: str | None = None) -> dict[s
         ],
         "hotlist": transit.hotlist,
         "has_crop": transit.crop_jpeg is not None,
+        "original_plate": transit.original_plate,
     }
 
 

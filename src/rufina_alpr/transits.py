@@ -41,6 +41,8 @@ class Transit:
     direction: str | None = None
     frigate_plate: str | None = None
     hotlist: dict[str, Any] | None = None
+    original_plate: str | None = None
+    """The plate as read, when an operator corrected ``plate`` (`store.corrections`)."""
     crop_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod

@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from rufina_alpr.api import admin, holds, hotlists, live, panel, system, tracking, traffic, transits
+from rufina_alpr.api import (
+    admin,
+    alerts,
+    holds,
+    hotlists,
+    live,
+    panel,
+    system,
+    tracking,
+    traffic,
+    transits,
+)
 from rufina_alpr.api.auth import auth_middleware
 from rufina_alpr.api.context import (
     CONTEXT_KEY,
@@ -38,7 +49,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
-RESOURCES: Final = (system, transits, tracking, traffic, holds, hotlists, admin)
+RESOURCES: Final = (system, transits, tracking, traffic, holds, hotlists, alerts, admin)
 """The API's resource modules, in the order their routes are added (the panel's come after)."""
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from rufina_alpr.hotlists import Hotlists
 
 if TYPE_CHECKING:
+    from rufina_alpr.alerts import Alert
     from rufina_alpr.config import Settings
     from rufina_alpr.contract import Signer, Topics
     from rufina_alpr.engine.app import Engine as Engine  # noqa: PLC0414 - create_app's type
@@ -40,7 +41,8 @@ class Runner(Protocol):
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     """What the API's handlers use of the engine. ``frigate``, ``queue_length``,
-    ``store_health`` and ``stats_payload`` are callables: the engine's values change."""
+    ``store_health``, ``stats_payload`` and the alerts' calls are callables: the engine's
+    values change."""
 
     settings: Settings
     store: Store
@@ -56,6 +58,10 @@ class ApiContext:
     queue_length: Callable[[], int]
     store_health: Callable[[], dict[str, Any]]
     stats_payload: Callable[[], Awaitable[dict[str, Any]]]
+    alert_raised: Callable[[Alert], None]
+    """Raise a stored alert on the broker (`Publisher.alert_raised`)."""
+    alert_changed: Callable[[Alert, str], None]
+    """Tell the broker what became of an alert (`Publisher.alert_changed`)."""
 
     @classmethod
     def of(cls, engine: Engine) -> ApiContext:
@@ -75,6 +81,8 @@ class ApiContext:
             queue_length=lambda: engine.scheduler.queue_length,
             store_health=engine.health.store_health,
             stats_payload=engine.housekeeping.stats_payload,
+            alert_raised=engine.publisher.alert_raised,
+            alert_changed=engine.publisher.alert_changed,
         )
 
 

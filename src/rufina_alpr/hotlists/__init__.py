@@ -32,7 +32,6 @@ from rufina_alpr.hotlists.models import (
     HotlistInfo,
     HotlistMatch,
     HotlistNotFound,
-    PendingAlert,
     hotlist_summary,
 )
 
@@ -58,7 +57,6 @@ __all__ = [
     "Hotlists",
     "HotlistsCsv",
     "ImportReport",
-    "PendingAlert",
     "RejectedRow",
     "hotlist_summary",
     "match_score",

@@ -1,9 +1,8 @@
 """The `Hotlists` class over the store: lists and entries, matching a read, recording a transit's
-matches, the pending alerts; its base `HotlistsCsv` (`csv_io`) holds the CSV import and export.
+matches; its base `HotlistsCsv` (`csv_io`) holds the CSV import and export.
 
-`Hotlists.record` stores the matches of a transit and decides which alert, with a cooldown per
-entry plate and station. The matches table is also the alerts' outbox: an alert is marked
-published once the broker acknowledged it (`docs/hotlists.md`).
+`Hotlists.match` finds the entries a read matches; `Hotlists.record_matches` stores a transit's
+matches (the alert they raise is `rufina_alpr.alerts`'s).
 
 All methods are synchronous: the engine runs them on its database thread (`Database.run`).
 """
@@ -19,7 +18,7 @@ from typing import Any, Unpack
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from rufina_alpr.hotlists import alerts
+from rufina_alpr.hotlists import recorded
 from rufina_alpr.hotlists.csv_io import HotlistsCsv
 from rufina_alpr.hotlists.matching import (
     ALTERNATIVE_FACTOR,
@@ -46,7 +45,6 @@ from rufina_alpr.hotlists.models import (
     HotlistInfo,
     HotlistMatch,
     HotlistNotFound,
-    PendingAlert,
     checked_priority,
     checked_text,
     entry_from_row,
@@ -342,38 +340,20 @@ class Hotlists(HotlistsCsv):
         at: datetime,
         matches: Sequence[HotlistMatch],
         *,
-        cooldown: float,
-    ) -> list[HotlistMatch]:
-        """`alerts.record_matches` in the caller's transaction (the one that stores the transit:
-        `engine.outcomes.record_outcome`)."""
+        alerted_entry: int | None,
+    ) -> None:
+        """`recorded.record_matches` in the caller's transaction (the one that stores the
+        transit: `engine.outcomes.record_transit`)."""
         moment = self._aware(at).astimezone(UTC)
-        return alerts.record_matches(
-            connection, transit_id, station_id, moment, matches, cooldown=cooldown
+        recorded.record_matches(
+            connection, transit_id, station_id, moment, matches, alerted_entry=alerted_entry
         )
-
-    def transit_alerts(self, transit_id: str) -> list[HotlistMatch]:
-        """A stored transit's alerts the broker has not acknowledged (its republication)."""
-        with self.store.engine.begin() as connection:
-            return [item.match for item in alerts.pending(connection, transit_id=transit_id)]
-
-    def pending_alerts(self, limit: int = 500) -> list[PendingAlert]:
-        """Alerts of this worker's transits that the broker has not acknowledged, oldest first."""
-        with self.store.engine.begin() as connection:
-            return alerts.pending(connection, worker=self.store.worker, limit=limit)
-
-    def mark_alert_published(self, record_id: int) -> None:
-        with self.store.engine.begin() as connection:
-            connection.execute(
-                hotlist_matches.update()
-                .where(hotlist_matches.c.id == record_id)
-                .values(published_at=datetime.now(UTC))
-            )
 
     def transit_matches(self, transit_id: str) -> list[HotlistMatch]:
         """Every recorded match of a transit, alerted or not."""
         with self.store.engine.begin() as connection:
             rows = connection.execute(
-                alerts.matches_query().where(hotlist_matches.c.transit_id == transit_id)
+                recorded.matches_query().where(hotlist_matches.c.transit_id == transit_id)
             ).all()
         return [match_from_row(row._mapping) for row in rows]
 

@@ -4,14 +4,14 @@ limits, and the conversions from stored rows.
 A list has a kind (stolen, police, uninsured, inspection, watch, authorised) and an action:
 ``alert``, ``stop_and_check`` (uninsured vehicles and expired inspections: under Italian law such a
 hit is a reason to stop and check the vehicle, never an automatic fine) or ``allow`` (authorised
-vehicles: matched and reported on the transit, never alerted). Each entry has a reason, an optional
+vehicles: matched and reported on the transit, never alerted; a gate alerts on the plates NOT on
+such a list, `gates`). Each entry has a reason, an optional
 priority (overriding the list's; 1 is the most urgent), expiry, notes, and an optional scope of
 stations and hours of the day (the municipality's local time).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -218,14 +218,6 @@ class HotlistMatch:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PendingAlert:
-    """A recorded alert whose `hotlist_match` message the broker has not acknowledged."""
-
-    transit_id: str
-    match: HotlistMatch
-
-
 def hotlist_summary(matches: Sequence[HotlistMatch]) -> dict[str, Any] | None:
     """The transit's ``hotlist`` field: its best match (``matches`` sorted as `match` returns
     them), the number of matches and the lists they are on; None without a match."""
@@ -308,7 +300,3 @@ def match_from_row(row: Any) -> HotlistMatch:
         entry_id=row["entry_id"],
         record_id=row["id"],
     )
-
-
-def with_record(match: HotlistMatch, record_id: int | None) -> HotlistMatch:
-    return dataclasses.replace(match, record_id=record_id)

@@ -2,7 +2,7 @@
 of the database's connections, transactions and thread.
 
 ``schema`` (the tables, passage statuses, `SCHEMA_VERSION`, `StoreError`: what feature modules
-import, with the mappers), ``migrations`` (v1 to v5), ``connection`` (the SQLAlchemy engine and
+import, with the mappers), ``migrations`` (v1 to v6), ``connection`` (the SQLAlchemy engine and
 SQLite's pragmas), ``transits`` (`Store`: transits, passages, crops, reads, the outbox marks),
 ``search`` (the API's transit search and live transits) and ``database`` (`Database`: the single
 database thread, and what a failed write means).
@@ -19,6 +19,9 @@ from rufina_alpr.store.schema import (
     SCHEMA_VERSION,
     SIGNING_KEY,
     StoreError,
+    alert_frames,
+    alert_steps,
+    alerts,
     audit_log,
     crops,
     engine_meta,
@@ -34,6 +37,7 @@ from rufina_alpr.store.schema import (
     traffic_counts,
     traffic_rollup,
     traffic_unique,
+    transit_corrections,
     transits,
     utc,
 )
@@ -50,6 +54,9 @@ __all__ = [
     "PassageCounts",
     "Store",
     "StoreError",
+    "alert_frames",
+    "alert_steps",
+    "alerts",
     "audit_log",
     "crops",
     "engine_meta",
@@ -65,6 +72,7 @@ __all__ = [
     "traffic_counts",
     "traffic_rollup",
     "traffic_unique",
+    "transit_corrections",
     "transit_from_row",
     "transits",
     "utc",

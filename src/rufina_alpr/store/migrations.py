@@ -1,4 +1,4 @@
-"""The schema's migrations, v1 to v5, and `migrate`: one transaction that brings a database to
+"""The schema's migrations, v1 to v6, and `migrate`: one transaction that brings a database to
 `SCHEMA_VERSION` (or refuses one from a newer engine)."""
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from rufina_alpr.store.schema import (
+    GATE_COLUMNS,
     PG_PLATE_PATTERN_INDEX,
     SCHEMA_VERSION,
     SIGNING_KEY,
     V2_INDEXES,
     V2_TABLES,
+    V6_TABLES,
     StoreError,
     crops,
     engine_meta,
@@ -102,12 +104,27 @@ def _add_acting_user_v5(connection: Connection) -> None:
         connection.execute(sa.text("ALTER TABLE audit_log ADD COLUMN acting_user VARCHAR(120)"))
 
 
+def _create_alerts_v6(connection: Connection) -> None:
+    """Alerts, their steps and frames, read corrections, the transits' ``original_plate`` and the
+    authorised lists' gate (a database created at v6 has the columns already: v1 and v2 make
+    those tables in their current shape)."""
+    metadata.create_all(connection, tables=list(V6_TABLES))
+    inspector = sa.inspect(connection)
+    if "original_plate" not in {c["name"] for c in inspector.get_columns("transits")}:
+        connection.execute(sa.text("ALTER TABLE transits ADD COLUMN original_plate VARCHAR(16)"))
+    present = {c["name"] for c in inspector.get_columns("hotlists")}
+    for column in GATE_COLUMNS:
+        if column.split()[0] not in present:
+            connection.execute(sa.text(f"ALTER TABLE hotlists ADD COLUMN {column}"))
+
+
 MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     _create_v1,
     _create_v2,
     _key_events_by_camera_v3,
     _create_engine_meta_v4,
     _add_acting_user_v5,
+    _create_alerts_v6,
 )
 if len(MIGRATIONS) != SCHEMA_VERSION:  # pragma: no cover - caught at import
     raise RuntimeError("one migration per schema version")

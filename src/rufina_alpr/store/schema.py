@@ -46,6 +46,8 @@ transits = sa.Table(
     sa.Column("worker", sa.String(96), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # v6: the plate as read, when an operator corrected ``plate`` (`transit_corrections`).
+    sa.Column("original_plate", sa.String(16)),
     sa.Index("ix_transits_time", "time"),
     sa.Index("ix_transits_plate_time", "plate", "time"),
     sa.Index("ix_transits_station_time", "station_id", "time"),
@@ -117,6 +119,22 @@ hotlists = sa.Table(
     sa.Column("description", sa.String(500)),
     sa.Column("created_by", sa.String(120), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # v6, authorised lists only: a gate (ZTL, closed road, school street) alerts on every plate
+    # NOT on the list at ``gate_stations`` on ``gate_days`` (ISO weekdays, "12345" Monday to
+    # Friday; NULL every day) in ``gate_from_hour`` <= hour < ``gate_to_hour`` (NULL: all day);
+    # ``gate_keep_authorised`` false: the authorised vehicles' transits there are not stored.
+    sa.Column("gate_stations", sa.JSON),
+    sa.Column("gate_days", sa.String(7)),
+    sa.Column("gate_from_hour", sa.Integer),
+    sa.Column("gate_to_hour", sa.Integer),
+    sa.Column("gate_keep_authorised", sa.Boolean),
+)
+GATE_COLUMNS: Final = (
+    "gate_stations JSON",
+    "gate_days VARCHAR(7)",
+    "gate_from_hour INTEGER",
+    "gate_to_hour INTEGER",
+    "gate_keep_authorised BOOLEAN",
 )
 
 # One plate on a list; ``plate`` is normalised (``normalize_plate``). Optional scope: the stations
@@ -259,6 +277,108 @@ engine_meta = sa.Table(
 )
 SIGNING_KEY: Final = "mqtt_signing_key"
 
+# --- v6: alerts and their handling, evidence frames, read corrections ---------------------------
+
+# One alert per vehicle and kind (its id derives from the transit's): raised while the vehicle is
+# in view (``status`` provisional) or with its transit (confirmed); the transit confirms or
+# withdraws a provisional one. ``state``: its handling (new, acknowledged, accepted, rejected,
+# closed). ``transit_id`` is the vehicle's transit, which a provisional alert precedes (no foreign
+# key: the purge removes an alert with its transit). ``published``: the last status the broker
+# acknowledged (the alerts' outbox).
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("transit_id", sa.String(36), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("camera", sa.String(64), nullable=False),
+    sa.Column("station_id", sa.String(64), nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("plate", sa.String(16), nullable=False),
+    sa.Column("list_id", sa.String(64)),
+    sa.Column("list_name", sa.String(120)),
+    sa.Column("list_kind", sa.String(32)),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("entry_id", sa.Integer),
+    sa.Column("entry_plate", sa.String(16)),
+    sa.Column("read_plate", sa.String(16), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("match", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("related_transit_id", sa.String(36)),
+    sa.Column("worker", sa.String(96), nullable=False),
+    sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("settled_at", sa.DateTime(timezone=True)),
+    sa.Column("published", sa.String(16)),
+    sa.Column("handled_by", sa.String(120)),
+    sa.Column("handled_at", sa.DateTime(timezone=True)),
+    sa.Column("reject_reason", sa.String(32)),
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("note", sa.String(500)),
+    sa.Index("ix_alerts_time", "time"),
+    sa.Index("ix_alerts_transit", "transit_id"),
+    sa.Index("ix_alerts_station_time", "station_id", "time"),
+    sa.Index("ix_alerts_outbox", "worker", "published"),
+)
+
+# Each step of an alert's handling, who (the token's user and the person it acted for) and when.
+alert_steps = sa.Table(
+    "alert_steps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "alert_id", sa.String(36), sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("step", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("acting_user", sa.String(120)),
+    sa.Column("reason", sa.String(32)),
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("note", sa.String(500)),
+    sa.Index("ix_alert_steps_alert", "alert_id"),
+)
+
+# The full frame Frigate had of an alert's vehicle, fetched when the alert was raised, with its
+# SHA-256 computed at capture (the evidence ZIP carries both).
+alert_frames = sa.Table(
+    "alert_frames",
+    metadata,
+    sa.Column(
+        "alert_id", sa.String(36), sa.ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("jpeg", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("captured_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# An operator's correction of a transit's plate: ``transits.plate`` takes the corrected plate
+# (routes, searches and statistics use it), ``transits.original_plate`` keeps the read.
+transit_corrections = sa.Table(
+    "transit_corrections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "transit_id",
+        sa.String(36),
+        sa.ForeignKey("transits.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("previous_plate", sa.String(16), nullable=False),
+    sa.Column("plate", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("acting_user", sa.String(120)),
+    sa.Index("ix_transit_corrections_transit", "transit_id"),
+)
+V6_TABLES: Final = (alerts, alert_steps, alert_frames, transit_corrections)
+
 # v2 indexes on v1 tables, for the purge, the rollups and wildcard plate searches on millions of
 # transits. Not attached to the tables: the v2 migration creates them on v1 databases too.
 V2_INDEXES: Final = (
@@ -290,7 +410,7 @@ PASSAGE_READ: Final = "read"
 PASSAGE_UNREAD: Final = "unread"
 PASSAGE_COUNTED: Final = "counted"
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 """The schema this engine writes: one migration per version (`rufina_alpr.store.migrations`)."""
 
 

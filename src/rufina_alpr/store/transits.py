@@ -418,5 +418,6 @@ def transit_from_row(row: Any) -> Transit:
         direction=row["direction"],
         frigate_plate=row["frigate_plate"],
         hotlist=row["hotlist"],
+        original_plate=row.get("original_plate"),
         crop_jpeg=row.get("jpeg"),
     )
