@@ -211,23 +211,31 @@ def engine_process(
 
 
 class Alerts:
-    """A subscriber to `rufina_alpr/hotlist_match`, as Home Assistant's integration."""
+    """A subscriber to `rufina_alpr/hotlist_match` (``received``: alerts raised) and
+    `rufina_alpr/alert` (``updates``: what became of them), as Home Assistant's integration."""
 
     def __init__(self, host: str, port: int) -> None:
         self.received: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.link = MqttLink(
             host=host,
             port=port,
             client_id=f"test-alerts-{time.monotonic_ns()}",
-            subscriptions=(("rufina_alpr/hotlist_match", 1),),
+            subscriptions=(("rufina_alpr/hotlist_match", 1), ("rufina_alpr/alert", 1)),
             on_message=self._keep,
             manual_ack=False,
         )
 
     def _keep(self, message: Message) -> None:
         with self._lock:
-            self.received.append(json.loads(message.payload))
+            kept = self.updates if message.topic.endswith("/alert") else self.received
+            kept.append(json.loads(message.payload))
+
+    def changes(self, alert_id: str) -> list[str]:
+        """What the updates said of one alert, in order."""
+        with self._lock:
+            return [u["change"] for u in self.updates if u["alert_id"] == alert_id]
 
 
 @dataclass

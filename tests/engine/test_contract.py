@@ -158,8 +158,12 @@ def test_hotlist_match_embeds_a_valid_transit() -> None:
         "score": 1.0,
         "match": "exact",
         "action": "alert",
+        "alert_id": "8e0c1f1e-54a3-5d0b-9a52-0b5d2c7d6a11",
+        "status": "confirmed",
+        "alert_kind": "hotlist",
     }
     contract.validate("hotlist_match", match)
+    assert "'withdrawn' is not one of" in rejected("hotlist_match", {**match, "status": "withdrawn"})
     match["transit"]["plate"] = "ab-123"
     assert "'ab-123' does not match" in rejected("hotlist_match", match)
 
@@ -296,6 +300,10 @@ def test_signed_payload_verifies_after_the_wire_and_keeps_its_schema() -> None:
     # A hotlist alert embeds the unsigned transit: one signature covers all of it.
     match = contract.hotlist_match_payload(
         payload,
+        alert_id="8e0c1f1e-54a3-5d0b-9a52-0b5d2c7d6a11",
+        status="confirmed",
+        alert_kind="hotlist",
+        list_name=None,
         list_id="stolen",
         entry_plate="AB123CD",
         read_plate="AB123CD",

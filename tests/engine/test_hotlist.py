@@ -16,8 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from rufina_alpr import contract
+from rufina_alpr.alerts import Alert, alert_id, ledger
+from rufina_alpr.alerts.ledger import Settled
 from rufina_alpr.cli import main
 from rufina_alpr.engine.app import Engine
+from rufina_alpr.engine.outcomes import record_transit
+from rufina_alpr.metrics import Metrics
 from rufina_alpr.hotlists import (
     HotlistAlreadyListed,
     HotlistConflict,
@@ -91,17 +95,19 @@ def add_transit(store: Store, event: str, station: str, moment: datetime, plate:
 
 
 def stored_with_matches(
-    store: Store, hotlists: Hotlists, transit: Transit, matches: list[HotlistMatch], cooldown: float
-) -> list[HotlistMatch] | None:
-    """Store a transit and its matches as the engine does (one transaction); its alerts, or
-    None when its event has an outcome already."""
-    return store.record_outcome(
-        transit,
-        [],
-        then=lambda connection: hotlists.record_matches(
-            connection, transit.id, transit.station_id, transit.time, matches, cooldown=cooldown
-        ),
+    store: Store, hotlists: Hotlists, transit: Transit, cooldown: float
+) -> list[Settled] | None:
+    """Store a transit, its matches and its alert as the engine does (one transaction): what it
+    did to its alerts, or None when its event has an outcome already."""
+    stored, settled = record_transit(
+        store, hotlists, transit, [], metrics=Metrics(), cooldown=cooldown
     )
+    return settled if stored is not None else None
+
+
+def unpublished(store: Store) -> list[Alert]:
+    with store.engine.begin() as connection:
+        return ledger.unpublished(connection, store.worker)
 
 
 # ----------------------------------------------------------------------------- match_score
@@ -250,15 +256,16 @@ def test_cooldown_per_plate_and_station(store: Store, hotlists: Hotlists) -> Non
     t0 = at(10)
 
     def passage(event: str, station: str, moment: datetime, plate: str = "GA456BC") -> list[Any]:
-        matches = hotlists.match(plate, [], station, moment)
-        assert matches
+        assert hotlists.match(plate, [], station, moment)
         transit = transit_of(event, station, moment, plate)
-        alerts = stored_with_matches(store, hotlists, transit, matches, cooldown=300)
+        alerts = stored_with_matches(store, hotlists, transit, cooldown=300)
         assert alerts is not None
         return alerts
 
     first = passage("e1", "st_a", t0)
-    assert [(a.entry_plate, a.record_id is not None) for a in first] == [("GA456BC", True)]
+    assert [(a.alert.entry_plate, a.change, a.alert.status) for a in first] == [
+        ("GA456BC", "raised", "confirmed")
+    ]
     assert passage("e2", "st_a", t0 + timedelta(seconds=60), "6A456BC") == []  # a misread too
     assert len(passage("e3", "st_b", t0 + timedelta(seconds=90))) == 1  # another station
     assert len(passage("e4", "st_a", t0 + timedelta(seconds=400))) == 1  # cooldown over
@@ -274,22 +281,22 @@ def test_alert_outbox_and_one_outcome_per_event(store: Store, hotlists: Hotlists
     stolen(hotlists, "GA456BC")
     transit = transit_of("e1", "st_a", at(10), "GA456BC")
     tid = transit.id
-    matches = hotlists.match("GA456BC", [], "st_a", at(10))
-    alerts = stored_with_matches(store, hotlists, transit, matches, cooldown=300)
+    alerts = stored_with_matches(store, hotlists, transit, cooldown=300)
     assert alerts is not None
-    (alert,) = alerts
+    ((alert, change),) = ((a.alert, a.change) for a in alerts)
+    assert change == "raised"
+    assert alert.id == alert_id(tid, "hotlist")
     # The event's outcome again (a redelivered `end`) stores nothing: no second match or alert.
-    assert stored_with_matches(store, hotlists, transit, matches, cooldown=300) is None
-    assert [(p.transit_id, p.match.record_id) for p in hotlists.pending_alerts()] == [
-        (tid, alert.record_id)
+    assert stored_with_matches(store, hotlists, transit, cooldown=300) is None
+    assert [(a.id, a.transit_id, a.published) for a in unpublished(store)] == [
+        (alert.id, tid, None)
     ]
-    assert hotlists.transit_alerts(tid) == [alert]
-    assert Hotlists(Store(store.url, worker="other")).pending_alerts() == []
-    assert alert.record_id is not None
-    hotlists.mark_alert_published(alert.record_id)
-    assert hotlists.pending_alerts() == []
-    assert hotlists.transit_alerts(tid) == []
-    assert len(hotlists.transit_matches(tid)) == 1
+    assert unpublished(Store(store.url, worker="other")) == []
+    with store.engine.begin() as connection:
+        ledger.mark_published(connection, alert.id, "confirmed")
+    assert unpublished(store) == []
+    (match,) = hotlists.transit_matches(tid)
+    assert match.entry_plate == "GA456BC"
 
 
 def test_allow_list_matches_but_never_alerts(store: Store, hotlists: Hotlists) -> None:
@@ -298,8 +305,9 @@ def test_allow_list_matches_but_never_alerts(store: Store, hotlists: Hotlists) -
     found = hotlists.match("AB123CD", [], "st_a", at(10))
     assert [(m.list_id, m.action) for m in found] == [("residenti", "allow")]
     transit = transit_of("e1", "st_a", at(10), "AB123CD")
-    assert stored_with_matches(store, hotlists, transit, found, cooldown=0) == []
-    assert hotlists.pending_alerts() == []
+    assert stored_with_matches(store, hotlists, transit, cooldown=0) == []
+    assert unpublished(store) == []
+    assert [m.list_id for m in hotlists.transit_matches(transit.id)] == ["residenti"]
 
 
 def test_list_management_errors_and_index_refresh(hotlists: Hotlists) -> None:
@@ -522,6 +530,10 @@ def test_hotlist_match_payload_follows_the_schema() -> None:
     contract.validate("hotlist_match", fixture)
     payload = contract.hotlist_match_payload(
         fixture["transit"],
+        alert_id="8e0c1f1e-54a3-5d0b-9a52-0b5d2c7d6a11",
+        status="provisional",
+        alert_kind="hotlist",
+        list_name="Veicoli rubati",
         list_id="stolen",
         entry_plate="GA456BC",
         read_plate="6A456BC",
@@ -570,6 +582,10 @@ async def test_engine_alerts_once_per_cooldown(
         )
         assert alert["read_plate"] == transit["plate"]
         assert alert["reason"] == "Furto denunciato"
+        if alert["status"] == "provisional":  # read while in view: its transit confirms it
+            await harness.wait_for(
+                lambda: alerts.changes(alert["alert_id"]) == ["confirmed"], what="confirmation"
+            )
 
         # The same vehicle again within the cooldown: a transit with its hotlist, no alert.
         await harness.replay.replay_one(photo, "cam_pomino")
@@ -579,12 +595,12 @@ async def test_engine_alerts_once_per_cooldown(
         assert len(alerts.received) == 1
         second = await engine.db.run(engine.hotlists.transit_matches, harness.received[1]["id"])
         assert len(second) == 1
-        assert await engine.db.run(engine.hotlists.pending_alerts) == []
-        assert engine.metrics.snapshot()["hotlist_alerts_published"] == 1
+        assert await engine.db.run(unpublished, engine.store) == []
+        assert len(alerts.received) == 1
     finally:
         await alerts.link.stop()
     info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
-    assert any("hotlist stolen at st_pomino" in line for line in info)
+    assert any("(hotlist) at st_pomino" in line for line in info)
     assert not [line for line in info if photo.plate in line], "a full plate in an INFO log"
 
 
@@ -603,20 +619,12 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
     now = datetime.now(settings.timezone)
 
     def stored(event: str, station: str, plate: str) -> str:
-        matches = hotlists.match(plate, [], station, now)
         transit = Transit(
             id=transit_id("cam", event), event_id=event, station_id=station, camera="cam", time=now,
             vehicle="car", plate=plate, display=plate, country="IT", format="it_car",
             confidence=0.9, low_confidence=False, read_count=1,
-            hotlist=hotlist_summary(matches),
         )  # fmt: skip
-        alerts = store.record_outcome(
-            transit,
-            [],
-            then=lambda c: hotlists.record_matches(
-                c, transit.id, station, now, matches, cooldown=300
-            ),
-        )
+        alerts = stored_with_matches(store, hotlists, transit, cooldown=300)
         assert alerts is not None and len(alerts) == 1
         return transit.id
 
@@ -646,7 +654,8 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
         "6A456BC",
         "fuzzy",
     )
-    assert await engine.db.run(engine.hotlists.pending_alerts) == []
+    assert {a["status"] for a in alerts.received} == {"confirmed"}
+    assert await engine.db.run(unpublished, engine.store) == []
 
 
 def test_a_generated_day_alerts_exactly_the_hotlisted_vehicles(store: Store) -> None:

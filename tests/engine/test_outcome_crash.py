@@ -27,10 +27,10 @@ from .conftest import engine_process, write_engine_config
 # are about to be recorded, after its own rows were written.
 CRASH = """
 import os
-from rufina_alpr.hotlists import alerts
+from rufina_alpr.hotlists import recorded
 def crash(*args, **kwargs):
     os._exit(9)
-alerts.record_matches = crash
+recorded.record_matches = crash
 """
 
 
@@ -131,7 +131,7 @@ async def test_engine_killed_while_storing_an_outcome_leaves_no_half_and_loses_n
     assert counts.read + counts.unread == len(event_ids)
     assert counts.read > before.read  # the vehicle that was being stored, and the rest
     assert matched and all(found for found, _ in matched.values()), matched
-    # Each alerting match published once: none lost, none doubled.
+    # Each alerting match raised once (provisional or confirmed): none lost, none doubled.
     published = Counter(alert["transit"]["id"] for alert in alerts)
     assert published == Counter({tid: n for tid, (_, n) in matched.items() if n})
     assert "Traceback" not in log.read_text()

@@ -5,7 +5,9 @@ tasks, and wires the stages of `rufina_alpr.engine`, each the one owner of its p
 - `Dispatcher` (dispatch.py): Frigate's topics, acknowledgement or dead letter of each message;
 - `EventTracker` (events.py): the live events, dedicated LPR cameras' events, expiry;
 - `ReadScheduler` (reads.py): the worker pool, the read budget per event, Frigate's images;
-- `Finalizer` (outcomes.py): fusion, one stored outcome per event, the `end`'s acknowledgement;
+- `Alerter` (alerting.py): alerts while the vehicle is in view, each alert's evidence frame;
+- `Finalizer` (outcomes.py): fusion, one stored outcome per event (its alerts confirmed,
+  withdrawn or raised), the `end`'s acknowledgement;
 - `Publisher` (publisher.py): everything told to the broker, the outbox after a restart;
 - `HealthMonitor` (health.py): Frigate's and the store's health;
 - `Reconciler` (reconcile.py): events MQTT lost (Frigate publishes with QoS 0), reads left
@@ -28,6 +30,7 @@ import aiohttp
 
 from rufina_alpr import contract
 from rufina_alpr.config import Settings
+from rufina_alpr.engine.alerting import Alerter
 from rufina_alpr.engine.dispatch import Dispatcher
 from rufina_alpr.engine.events import EventState, EventTracker
 from rufina_alpr.engine.health import HealthMonitor
@@ -91,6 +94,7 @@ class Engine:
             metrics,
             frigate=lambda: self.frigate,
             live=self._live,
+            read_done=self._read_done,
         )
         self.publisher = Publisher(
             settings,
@@ -98,13 +102,21 @@ class Engine:
             topics=self.topics,
             signer=self.signer,
             store=self.store,
-            hotlists=self.hotlists,
             started_at=self.started_at,
             mqtt=lambda: self.mqtt,
             in_db=self.db.run,
             spawn=self._spawn,
             health=self.health.payload,
             stats=self._stats,
+        )
+        self.alerter = Alerter(
+            settings,
+            metrics,
+            db=self.db,
+            hotlists=self.hotlists,
+            publisher=self.publisher,
+            frigate=lambda: self.frigate,
+            spawn=self._spawn,
         )
         self.tracker = EventTracker(
             settings,
@@ -121,6 +133,7 @@ class Engine:
             scheduler=self.scheduler,
             tracker=self.tracker,
             publisher=self.publisher,
+            alerter=self.alerter,
             frigate=lambda: self.frigate,
             ack=self._ack,
             spawn=self._spawn,
@@ -224,6 +237,9 @@ class Engine:
     # handed these late-bound calls instead of an object that does not exist yet.
     def _live(self, key: EventKey) -> EventState | None:
         return self.tracker.live.get(key)
+
+    def _read_done(self, state: EventState) -> None:
+        self.alerter.read_done(state)
 
     def _finish(self, state: EventState, message: Message | None) -> None:
         self.finalizer.start(state, message)

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Final
 
 from rufina_alpr.config import Settings
@@ -79,6 +80,10 @@ class EventState:
     replaces the one MQTT brought. Unconfirmed, Frigate's plate counts only where the engine's
     own OCR agrees with it (`verification`)."""
     store_retries: int = 0
+    alert_checking: bool = False
+    """An in-view read is being matched against the hotlists (`Alerter`)."""
+    alerted: bool = False
+    """A provisional alert was raised for the vehicle while in view."""
 
     @property
     def unseen(self) -> bool:
@@ -305,6 +310,11 @@ class EventTracker:
         for state in self.live.values():
             state.cancel_timer()
         return [task for state in self.live.values() for task in state.tasks]
+
+
+def event_time(event: FrigateEvent, timezone: tzinfo) -> datetime:
+    """When the vehicle passed, as its transit says: its snapshot's time, else its start."""
+    return datetime.fromtimestamp(event.snapshot_time or event.start_time, tz=timezone)
 
 
 def dedicated_event(update: LprUpdate) -> FrigateEvent:

@@ -9,20 +9,24 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from rufina_alpr import verification
+from rufina_alpr.alerts import ledger
+from rufina_alpr.alerts.ledger import Settled
 from rufina_alpr.config import Settings
-from rufina_alpr.engine.events import EventState, EventTracker
+from rufina_alpr.engine.alerting import Alerter
+from rufina_alpr.engine.events import EventState, EventTracker, event_time
 from rufina_alpr.engine.publisher import Publisher, mask_plate
 from rufina_alpr.engine.reads import ReadScheduler
 from rufina_alpr.frigate import FrigateClient, FrigateError, FrigateEvent, PlateGuess
 from rufina_alpr.fusion import fuse
-from rufina_alpr.hotlists import HotlistMatch, Hotlists, hotlist_summary
+from rufina_alpr.hotlists import Hotlists, hotlist_summary
+from rufina_alpr.journeys import JourneyCheck
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message
 from rufina_alpr.reads import PlateRead
@@ -41,8 +45,8 @@ VERIFICATIONS: Final = 8
 
 REFUSED: Final = "refused"
 """`Finalizer._settle`'s word for an `end` Frigate's record contradicts."""
-Settled = tuple[Transit, list[HotlistMatch]] | Literal["refused"]
-"""What an ended event came to: its stored transit and the alerts to publish, or `REFUSED`."""
+Outcome = tuple[Transit, list[Settled]] | Literal["refused"]
+"""What an ended event came to: its stored transit and its alerts' changes, or `REFUSED`."""
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
 
@@ -59,6 +63,7 @@ class Finalizer:
         scheduler: ReadScheduler,
         tracker: EventTracker,
         publisher: Publisher,
+        alerter: Alerter,
         frigate: Callable[[], FrigateClient | None],
         ack: Callable[[Message], None],
         spawn: Spawn,
@@ -70,6 +75,12 @@ class Finalizer:
         self.scheduler = scheduler
         self.tracker = tracker
         self.publisher = publisher
+        self.alerter = alerter
+        self.journeys = (
+            JourneyCheck(settings.stations, settings.tracking)
+            if settings.tracking.impossible_journey
+            else None
+        )
         self._frigate = frigate
         self._ack = ack
         self._spawn = spawn
@@ -96,7 +107,7 @@ class Finalizer:
         event = state.event
         received = time.monotonic()
         self.scheduler.ending(event.key)  # its `end` came first: the end read decides
-        settled: Settled | None = None
+        settled: Outcome | None = None
         retry = False
         try:
             settled = await self._settle(state)
@@ -113,12 +124,16 @@ class Finalizer:
                 if settled != REFUSED:
                     self.tracker.forget(event.key)
         if isinstance(settled, tuple):
-            transit, alerts = settled
-            self.publisher.publish_soon(transit, alerts, received)
+            transit, changes = settled
+            self.publisher.publish_soon(transit, changes, received)
+            for change in changes:
+                self.metrics.inc(f"alerts_{change.change}")
+                if change.change == "raised":
+                    self.alerter.capture(change.alert, state.event)
             if self.settings.frigate.write_back_plate or self.settings.frigate.write_back_sub_label:
                 self._spawn(self._write_back(transit), f"write-back-{event.id}")
 
-    async def _settle(self, state: EventState) -> Settled | None:
+    async def _settle(self, state: EventState) -> Outcome | None:
         """Its last read, Frigate's word that it is real and ended, fusion, the store: the stored
         transit and its alerts, `REFUSED`, or None (nothing stored: an unread passage, a
         duplicate, an event Frigate does not know). An unread outcome stored earlier (Frigate
@@ -147,7 +162,7 @@ class Finalizer:
             return None
         trusted = state.confirmed or own_read
         kept = transit if trusted else self._unconfirmed(transit)
-        stored, alerts = await self.db.write(
+        stored, changes = await self.db.write(
             lambda: record_transit(
                 self.db.store,
                 self.hotlists,
@@ -155,6 +170,7 @@ class Finalizer:
                 reads,
                 metrics=self.metrics,
                 cooldown=self.settings.hotlists.cooldown,
+                journeys=self.journeys,
                 match_hotlists=trusted,
                 settle_unread=settle,
             )
@@ -163,7 +179,7 @@ class Finalizer:
             self.metrics.inc("events_duplicate")
             return None
         self._stored(stored, settle)
-        return stored, alerts
+        return stored, changes
 
     async def _unread(self, state: EventState, settle: bool) -> None:
         """Store an event nothing was read of, with why (its last failures)."""
@@ -320,8 +336,7 @@ class Finalizer:
         )
 
     def event_time(self, event: FrigateEvent) -> datetime:
-        moment = event.snapshot_time or event.start_time
-        return datetime.fromtimestamp(moment, tz=self.settings.timezone)
+        return event_time(event, self.settings.timezone)
 
     async def add_passage(
         self,
@@ -369,13 +384,16 @@ def record_transit(
     *,
     metrics: Metrics,
     cooldown: float,
+    journeys: JourneyCheck | None = None,
     match_hotlists: bool = True,
     settle_unread: bool = False,
-) -> tuple[Transit | None, list[HotlistMatch]]:
+) -> tuple[Transit | None, list[Settled]]:
     """On the database thread: match the hotlists (unless ``match_hotlists`` is False: an
     unconfirmed read raises no alert), then store the transit with its ``hotlist`` summary, its
-    reads and its matches in one transaction (`Store.record_outcome`). Returns the stored
-    transit (None: the event has an outcome already) and the alerts to publish."""
+    reads, its matches and what it does to its vehicle's alerts in one transaction
+    (`Store.record_outcome`): the hotlist alert raised (or the provisional one confirmed or
+    withdrawn), an impossible journey's. Returns the stored transit (None: the event has an
+    outcome already) and its alerts' changes to publish."""
     try:
         matches = (
             hotlists.match(transit.plate, transit.alternatives, transit.station_id, transit.time)
@@ -388,14 +406,50 @@ def record_transit(
         _LOGGER.error("hotlist matching failed at %s: %s", transit.station_id, type(err).__name__)
         matches = []
     transit = dataclasses.replace(transit, hotlist=hotlist_summary(matches))
+    best = next((match for match in matches if match.alerts), None)
 
-    def record(connection: Connection) -> list[HotlistMatch]:
-        if not matches:
-            return []
+    def record(connection: Connection) -> list[Settled]:
+        now = datetime.now(UTC)
         try:
-            return hotlists.record_matches(
-                connection, transit.id, transit.station_id, transit.time, matches, cooldown=cooldown
+            candidate = (
+                ledger.hotlist_alert(
+                    transit, best, status="confirmed", worker=store.worker, now=now
+                )
+                if best is not None
+                else None
             )
+            changes = [
+                ledger.settle(
+                    connection, transit, candidate, kind="hotlist", cooldown=cooldown, now=now
+                )
+            ]
+            hotlist_alert = changes[0]
+            alerted = (
+                hotlist_alert.alert.entry_id
+                if hotlist_alert is not None and hotlist_alert.change != "withdrawn"
+                else None
+            )
+            hotlists.record_matches(
+                connection,
+                transit.id,
+                transit.station_id,
+                transit.time,
+                matches,
+                alerted_entry=alerted,
+            )
+            if journeys is not None and match_hotlists:
+                journey = journeys.check(connection, transit, worker=store.worker, now=now)
+                changes.append(
+                    ledger.settle(
+                        connection,
+                        transit,
+                        journey,
+                        kind="impossible_journey",
+                        cooldown=cooldown,
+                        now=now,
+                    )
+                )
+            return [change for change in changes if change is not None]
         except SQLAlchemyError:  # the store's failure: the whole outcome is stored again later
             raise
         except Exception as err:  # a fault of ours recording them must not lose the transit
@@ -405,8 +459,8 @@ def record_transit(
             )
             return []
 
-    alerts = store.record_outcome(transit, reads, settle_unread=settle_unread, then=record)
-    return (None, []) if alerts is None else (transit, alerts)
+    settled = store.record_outcome(transit, reads, settle_unread=settle_unread, then=record)
+    return (None, []) if settled is None else (transit, settled)
 
 
 def backoff(retries: int) -> float:

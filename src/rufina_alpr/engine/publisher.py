@@ -2,9 +2,10 @@
 
 `Publisher` sends the engine's status (and builds the offline one for the last will), the stations,
 the health (when it changed, or forced), the stats, each stored transit (QoS 1) with its station's
-retained ``last`` and ``crop``, the hotlist alerts, the outbox of what was stored but never
-delivered (on each connection), and clears the retained messages a retention purge removed. It
-tracks which transits and alerts are in flight so that the outbox never sends one twice at once.
+retained ``last`` and ``crop``, the alerts (raised, confirmed, withdrawn, handled), the outbox of
+what was stored but never delivered (on each connection), and clears the retained messages a
+retention purge removed. It tracks which transits and alerts are in flight so that the outbox
+never sends one twice at once.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from rufina_alpr import contract, privacy
+from rufina_alpr.alerts import Alert, ledger
+from rufina_alpr.alerts.ledger import Settled
 from rufina_alpr.config import Settings
-from rufina_alpr.hotlists import HotlistMatch, Hotlists
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.store import Store
@@ -28,6 +30,9 @@ from rufina_alpr.transits import Transit
 _LOGGER = logging.getLogger(__name__)
 
 OUTBOX_PAGE = 500
+PUBLISHED_ACTIONS: Final = frozenset({"alert", "stop_and_check"})
+"""Alerts with another action (a gate's "review": a near match to an authorised plate) wait in
+the operators' queue and buzz no phone."""
 
 
 def mask_plate(plate: str) -> str:
@@ -46,7 +51,6 @@ class Publisher:
         topics: contract.Topics,
         signer: contract.Signer,
         store: Store,
-        hotlists: Hotlists,
         started_at: datetime,
         mqtt: Callable[[], MqttLink],
         in_db: Callable[..., Awaitable[Any]],
@@ -59,7 +63,6 @@ class Publisher:
         self.topics = topics
         self.signer = signer
         self.store = store
-        self.hotlists = hotlists
         self.started_at = started_at
         self._mqtt = mqtt
         self.in_db = in_db
@@ -69,7 +72,10 @@ class Publisher:
         self._stats = stats
         self.in_flight: set[str] = set()
         """The transits being published: the outbox flush leaves them alone."""
-        self._alerts_inflight: set[int] = set()
+        self._alerts_inflight: set[str] = set()
+        """The alerts being published: the outbox flush leaves them alone."""
+        self._raising: dict[str, asyncio.Task[Any]] = {}
+        """Provisional raises in flight: an alert's confirmation or withdrawal waits for it."""
         self._health_sent: dict[str, Any] | None = None
 
     @property
@@ -117,7 +123,7 @@ class Publisher:
         station = self.settings.station(transit.station_id)
         return contract.transit_payload(transit, station.name if station else None)
 
-    def publish_soon(self, transit: Transit, alerts: list[HotlistMatch], received: float) -> None:
+    def publish_soon(self, transit: Transit, settled: list[Settled], received: float) -> None:
         """Publish a stored transit without waiting for the broker: while it is away the outbox
         publishes it once it is back, and nobody (reconciliation least) waits meanwhile."""
         if not self.mqtt.connected.is_set():
@@ -125,9 +131,9 @@ class Publisher:
             return
         # Marked in flight now, so that an outbox flush before the task runs skips them.
         self.in_flight.add(transit.id)
-        self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
+        self._alerts_inflight.update(item.alert.id for item in settled)
         self._spawn(
-            self.publish_transit(transit, alerts=alerts, received=received),
+            self.publish_transit(transit, settled=settled, received=received),
             name=f"publish-{transit.id}",
         )
 
@@ -136,15 +142,16 @@ class Publisher:
         transit: Transit,
         *,
         republish: bool = False,
-        alerts: list[HotlistMatch] | None = None,
+        settled: list[Settled] | None = None,
         received: float | None = None,
     ) -> None:
-        """Publish a stored transit, then its hotlist alerts (``alerts`` None: from the store)."""
+        """Publish a stored transit, then what it did to its vehicle's alerts (raised,
+        confirmed, withdrawn; ``settled`` None: the outbox publishes those)."""
         transit_payload = self.transit_payload(transit)
         payload = self.signer.encode(transit_payload)
         self.in_flight.add(transit.id)
-        if alerts is not None:
-            self._alerts_inflight.update(a.record_id for a in alerts if a.record_id is not None)
+        settled = settled or []
+        self._alerts_inflight.update(item.alert.id for item in settled)
         try:
             delivered = self.mqtt.publish(self.topics.transit, payload, qos=contract.QOS_TRANSIT)
             if await self.in_db(self.store.is_newest_transit, transit):
@@ -159,58 +166,134 @@ class Publisher:
                 self.metrics.observe_latency(time.monotonic() - received)
             await self.in_db(self.store.mark_published, transit.id)
             self.metrics.inc("transits_republished" if republish else "transits_published")
-            if alerts is None and transit.hotlist is not None:
-                alerts = await self.in_db(self.hotlists.transit_alerts, transit.id)
-            if alerts:
-                await self._publish_alerts(transit_payload, transit.station_id, alerts)
+            for item in settled:
+                await self._publish_alert(item.alert, transit_payload)
         finally:
             self.in_flight.discard(transit.id)
-            for alert in alerts or ():
-                self._alerts_inflight.discard(alert.record_id or -1)
+            for item in settled:
+                self._alerts_inflight.discard(item.alert.id)
 
-    async def _publish_alerts(
-        self, transit_payload: dict[str, Any], station_id: str, alerts: list[HotlistMatch]
-    ) -> None:
-        """Publish hotlist alerts (QoS 1); each is marked published once the broker has it."""
-        queued: list[tuple[HotlistMatch, asyncio.Future[None]]] = []
-        for alert in alerts:
-            if alert.action == "allow":
-                continue
-            self._alerts_inflight.add(alert.record_id or -1)
-            payload = contract.hotlist_match_payload(
-                transit_payload,
-                list_id=alert.list_id,
-                entry_plate=alert.entry_plate,
-                read_plate=alert.read_plate,
-                score=alert.score,
-                match=alert.match,
-                action="stop_and_check" if alert.action == "stop_and_check" else "alert",
-                priority=alert.priority,
-                reason=alert.reason,
+    def alert_raised(self, alert: Alert, transit: Transit | None = None) -> None:
+        """Raise a stored alert on the broker now (provisional: ``transit`` is the vehicle's
+        reads so far; else its stored transit is read), not waiting; the outbox has it if the
+        broker is away."""
+        if not self.mqtt.connected.is_set():
+            return
+        self._alerts_inflight.add(alert.id)
+        payload = self.transit_payload(transit) if transit is not None else None
+        task = self._spawn(self._publish_alert(alert, payload), name=f"alert-{alert.id}")
+        self._raising[alert.id] = task
+        task.add_done_callback(lambda _t: self._raising.pop(alert.id, None))
+
+    def alert_changed(self, alert: Alert, change: str, by: str | None = None) -> None:
+        """Tell the broker what became of an alert (a handling step; best effort, QoS 1)."""
+        if self.mqtt.connected.is_set():
+            self.mqtt.publish(
+                self.topics.alert,
+                self.signer.encode(self._change_payload(alert, change, by or alert.handled_by)),
+                qos=contract.QOS_TRANSIT,
             )
-            delivered = self.mqtt.publish(
-                self.topics.hotlist_match, self.signer.encode(payload), qos=contract.QOS_TRANSIT
-            )
-            queued.append((alert, delivered))
-            self.metrics.inc("hotlist_alerts")
-            _LOGGER.info(
-                "hotlist %s at %s: %s (%s %.2f, %s)",
-                alert.list_id,
-                station_id,
-                mask_plate(alert.entry_plate),
-                alert.match,
-                alert.score,
-                alert.action,
-            )
+
+    async def _publish_alert(self, alert: Alert, transit_payload: dict[str, Any] | None) -> None:
+        """Publish what the broker has not acknowledged of an alert: its raise
+        (``hotlist_match``, with its current status) or, raised before, its confirmation or
+        withdrawal (``alert``); marked published once the broker has it. A withdrawn alert never
+        raised, and a review flag (a gate's near match), are marked without a message."""
+        self._alerts_inflight.add(alert.id)
         try:
-            for alert, delivered in queued:
-                await delivered
-                if alert.record_id is not None:
-                    await self.in_db(self.hotlists.mark_alert_published, alert.record_id)
-                self.metrics.inc("hotlist_alerts_published")
+            raising = self._raising.get(alert.id)
+            if raising is not None and raising is not asyncio.current_task():
+                await asyncio.wait([raising])  # the provisional raise goes first
+            # As stored now: what the broker has of it may have changed since it was read.
+            alert = await self.in_db(self._current, alert)
+            if alert.published == alert.status:
+                return
+            quiet = alert.action not in PUBLISHED_ACTIONS or (
+                alert.published is None and alert.status == "withdrawn"
+            )
+            if not quiet:
+                if alert.published is None:
+                    if transit_payload is None:
+                        transit_payload = await self._stored_transit_payload(alert.transit_id)
+                    if transit_payload is None:
+                        return  # a provisional alert of a vehicle not stored yet: its end will
+                    payload = await self._raise_payload(alert, transit_payload)
+                    topic = self.topics.hotlist_match
+                else:
+                    payload = self._change_payload(alert, alert.status, None)
+                    topic = self.topics.alert
+                await self.mqtt.publish(
+                    topic, self.signer.encode(payload), qos=contract.QOS_TRANSIT
+                )
+                self.metrics.inc(f"alerts_{alert.status}_published")
+                _LOGGER.info(
+                    "alert %s (%s) at %s: %s %s, priority %d",
+                    alert.id[:8],
+                    alert.kind,
+                    alert.station_id,
+                    mask_plate(alert.plate),
+                    alert.status,
+                    alert.priority,
+                )
+            await self.in_db(self._mark_published, alert.id, alert.status)
         finally:
-            for alert, _delivered in queued:
-                self._alerts_inflight.discard(alert.record_id or -1)
+            self._alerts_inflight.discard(alert.id)
+
+    def _current(self, alert: Alert) -> Alert:
+        with self.store.engine.begin() as connection:
+            return ledger.find(connection, alert.id) or alert
+
+    def _mark_published(self, id_: str, status: str) -> None:
+        with self.store.engine.begin() as connection:
+            ledger.mark_published(connection, id_, status)
+
+    async def _stored_transit_payload(self, transit_id: str) -> dict[str, Any] | None:
+        transit = await self.in_db(self.store.transit, transit_id)
+        return self.transit_payload(transit) if transit is not None else None
+
+    async def _raise_payload(self, alert: Alert, transit_payload: dict[str, Any]) -> dict[str, Any]:
+        related = (
+            await self._stored_transit_payload(alert.related_transit_id)
+            if alert.related_transit_id
+            else None
+        )
+        return contract.hotlist_match_payload(
+            transit_payload,
+            alert_id=alert.id,
+            status="provisional" if alert.status == "provisional" else "confirmed",
+            alert_kind=alert.kind,  # type: ignore[arg-type]
+            list_id=alert.list_id,
+            list_name=alert.list_name,
+            entry_plate=alert.entry_plate,
+            read_plate=alert.read_plate,
+            score=alert.score,
+            match="fuzzy" if alert.match == "fuzzy" else "exact",
+            action="stop_and_check" if alert.action == "stop_and_check" else "alert",
+            priority=alert.priority,
+            reason=alert.reason,
+            related_transit=related,
+        )
+
+    @staticmethod
+    def _change_payload(alert: Alert, change: str, by: str | None) -> dict[str, Any]:
+        return contract.alert_update_payload(
+            alert_id=alert.id,
+            alert_kind=alert.kind,  # type: ignore[arg-type]
+            status=alert.status,  # type: ignore[arg-type]
+            state=alert.state,  # type: ignore[arg-type]
+            change=change,  # type: ignore[arg-type]
+            transit_id=alert.transit_id,
+            station_id=alert.station_id,
+            list_id=alert.list_id,
+            priority=alert.priority,
+            time=datetime.now(UTC),
+            plate=alert.plate if change == "confirmed" else None,
+            reason=alert.reject_reason
+            if change == "rejected"
+            else (alert.note if change == "withdrawn" else None),
+            outcome=alert.outcome if change == "closed" else None,
+            by=by,
+        )
 
     async def flush_outbox(self) -> None:
         """Publish what was stored but never acknowledged (crash, or broker away), a page at a
@@ -226,17 +309,17 @@ class Publisher:
         await self._flush_alerts()
 
     async def _flush_alerts(self) -> None:
-        """Publish the hotlist alerts stored but never acknowledged, after their transits."""
-        pending = await self.in_db(self.hotlists.pending_alerts, 500)
-        waiting = [p for p in pending if p.match.record_id not in self._alerts_inflight]
+        """Publish what the broker has not acknowledged of the alerts, after their transits."""
+        pending = await self.in_db(self._unpublished_alerts)
+        waiting = [a for a in pending if a.id not in self._alerts_inflight]
         if waiting:
-            _LOGGER.info("publishing %d stored hotlist alerts not delivered yet", len(waiting))
-        for item in waiting:
-            transit = await self.in_db(self.store.transit, item.transit_id)
-            if transit is not None:
-                await self._publish_alerts(
-                    self.transit_payload(transit), transit.station_id, [item.match]
-                )
+            _LOGGER.info("publishing %d alert changes not delivered yet", len(waiting))
+        for alert in waiting:
+            await self._publish_alert(alert, None)
+
+    def _unpublished_alerts(self) -> list[Alert]:
+        with self.store.engine.begin() as connection:
+            return ledger.unpublished(connection, self.store.worker, OUTBOX_PAGE)
 
     async def publish_stats(self) -> None:
         payload = await self._stats()

@@ -52,6 +52,7 @@ class ReadScheduler:
         *,
         frigate: Callable[[], FrigateClient | None],
         live: Callable[[EventKey], EventState | None],
+        read_done: Callable[[EventState], None] = lambda _state: None,
     ) -> None:
         self.settings = settings
         self.recognizer = recognizer
@@ -59,6 +60,8 @@ class ReadScheduler:
         self._frigate = frigate
         self._live = live
         """A live event's state (`EventTracker`): a deferred read starts only for one still live."""
+        self._read_done = read_done
+        """Told of each read that found a plate (the `Alerter`'s in-view alerts)."""
         self._pool = ThreadPoolExecutor(
             settings.recognition.workers, thread_name_prefix="recognize"
         )
@@ -256,6 +259,8 @@ class ReadScheduler:
                     return
                 self.metrics.inc("reads_done")
                 (state.record_reads if image.recorded else state.reads).extend(reads)
+                if reads:
+                    self._read_done(state)
         finally:
             self._waiting -= 1
             state.reads_running -= 1
