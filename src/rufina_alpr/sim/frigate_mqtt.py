@@ -22,6 +22,7 @@ from rufina_alpr.sim.approach import APPROACH_GEOMETRY, Approach, plan_approach
 from rufina_alpr.sim.frigate_state import (
     FRIGATE_VERSION,
     MAX_DISAPPEARED,
+    NEW_AFTER,
     EventClock,
     EventRecord,
     FrigateState,
@@ -158,18 +159,32 @@ class FrigateMqtt(FrigateState):
         }
 
     async def replay_one(
-        self, photo: Photo, camera: str, *, updates: int = 1, step: float = 0.2
+        self,
+        photo: Photo,
+        camera: str,
+        *,
+        updates: int = 1,
+        step: float = 0.2,
+        realtime: bool = False,
     ) -> str:
         """One vehicle: its messages (see `TrackedObject.messages`) go out ``step`` s apart,
-        stamped with Frigate's real timing on the event's `EventClock`. With `approach` set,
-        the vehicle approaches over its frames (`TrackedObject.approach_messages`) and
-        ``updates`` is not used."""
+        stamped with Frigate's real timing on the event's `EventClock`; ``realtime``: when
+        Frigate would publish them (one update a second, `end` `MAX_DISAPPEARED` s after the
+        last sighting). With `approach` set, the vehicle approaches over its frames
+        (`TrackedObject.approach_messages`) and ``updates`` is not used."""
         if self.approach is not None:
             return await self._replay_approaching(photo, camera, step=step)
         begin = time.time()
-        walls = tuple(begin + index * step for index in range(updates + 2))
-        tracked = self.tracked_object(photo, camera, walls[-1] - event_duration(updates))
-        messages = tracked.messages(updates)
+        if realtime:
+            # Frigate's clock is the wall's: `new` goes out NEW_AFTER s after the first sight.
+            tracked = self.tracked_object(photo, camera, begin - NEW_AFTER)
+            messages = tracked.messages(updates)
+            first = _frigate_time(messages[0])
+            walls = tuple(begin + _frigate_time(m) - first for m in messages)
+        else:
+            walls = tuple(begin + index * step for index in range(updates + 2))
+            tracked = self.tracked_object(photo, camera, walls[-1] - event_duration(updates))
+            messages = tracked.messages(updates)
         await self._send(self.records[tracked.id], messages, walls)
         return tracked.id
 
@@ -200,7 +215,7 @@ class FrigateMqtt(FrigateState):
         """Publish a tracked object's messages at ``walls``, on the event's own clock."""
         record.clock = EventClock(
             walls,
-            tuple(m["after"]["end_time"] or m["after"]["frame_time"] for m in messages),
+            tuple(_frigate_time(m) for m in messages),
         )
         for index, message in enumerate(messages):
             if index:
@@ -298,3 +313,10 @@ class FrigateMqtt(FrigateState):
             )
             await asyncio.sleep(1 / rate)
         return list(await asyncio.gather(*tasks))
+
+
+def _frigate_time(message: dict[str, Any]) -> float:
+    """When Frigate publishes a `frigate/events` message: its `end` at the end time, the others
+    at their frame's time."""
+    after = message["after"]
+    return float(after["end_time"] or after["frame_time"])
