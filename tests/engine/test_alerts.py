@@ -312,7 +312,7 @@ async def test_handling_an_alert_step_by_step_is_audited_and_published(
                 lambda: watcher.changes(alert) == ["acknowledged", "accepted", "closed"],
                 what="the steps on MQTT",
             )
-            closed = [u for u in watcher.updates if u["change"] == "closed"][0]
+            closed = next(u for u in watcher.updates if u["change"] == "closed")
             contract.validate("alert", closed)
             assert (closed["by"], closed["outcome"]) == ("Mario Rossi", "seized")
             # A second vehicle at the other station: both in the report, the open one queued.
