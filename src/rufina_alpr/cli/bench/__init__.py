@@ -23,11 +23,17 @@ It prints a table, and writes ``bench.json`` and ``bench.png`` (the load sweep) 
 
 `rufina-alpr bench queries`: query and purge times on a large store (`queries`).
 `rufina-alpr bench sets`: only the accuracy per development set.
+`rufina-alpr bench alerts`: only the alert latency (`alerts`), also step 7 of the full run:
+
+7. alert latency — every labelled plate on a hotlist, each photo a vehicle in view 3 s with
+   Frigate 0.17.2's real timing: from the first message whose snapshot shows it to its alert on
+   MQTT (``alert_latency_ms`` in ``bench.json``), with in-view alerts and with alerts at `end`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -35,9 +41,20 @@ from typing import Any
 
 from rich.console import Console
 
-from rufina_alpr.cli.bench.phases import BenchOptions, bench_progress, measure_sets, run_bench
+from rufina_alpr.cli.bench.phases import (
+    BenchOptions,
+    bench_progress,
+    measure_sets,
+    run_alert_bench,
+    run_bench,
+)
 from rufina_alpr.cli.bench.queries import run
-from rufina_alpr.cli.bench.report import print_report, print_sets, unwritable_folder
+from rufina_alpr.cli.bench.report import (
+    print_alerts,
+    print_report,
+    print_sets,
+    unwritable_folder,
+)
 from rufina_alpr.cli.bench.sets import FOLDERS, has_dev_sets
 from rufina_alpr.paths import default_models_dir, default_photos_dir
 from rufina_alpr.sim.broker import MosquittoBroker
@@ -68,6 +85,17 @@ def add_bench_commands(commands: Any) -> None:
     sets.add_argument("--limit", type=int, help="use only the first N photos of each set")
     sets.add_argument("--out", help="folder for bench.json")
     sets.set_defaults(func=cmd_bench_sets)
+    alerts = sub.add_parser("alerts", help="alert latency only (in view, and at end only)")
+    alerts.add_argument("--data", help="labelled photos (default: ../shared/data/openalpr-eu-dev)")
+    alerts.add_argument(
+        "--models", help="models folder (default: $RUFINA_ALPR_MODELS, ../shared/models)"
+    )
+    alerts.add_argument("--limit", type=int, help="use only the first N photos")
+    alerts.add_argument(
+        "--rate", type=float, default=1.0, help="vehicles a second (default 1; each in view 3 s)"
+    )
+    alerts.add_argument("--out", help="folder for bench.json")
+    alerts.set_defaults(func=cmd_bench_alerts)
 
 
 def _sets_folder(data: Path | None) -> Path | None:
@@ -98,6 +126,31 @@ def cmd_bench_sets(args: argparse.Namespace) -> int:
     print_sets(sets, console)
     if out is not None:
         (out / "bench.json").write_text(json.dumps({"sets": sets}, indent=2))
+        console.print(f"written: {out / 'bench.json'}")
+    return 0
+
+
+def cmd_bench_alerts(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console()
+    data = Path(args.data) if args.data else default_photos_dir()
+    if data is None or not (data / "labels.csv").is_file():
+        console.print("No labelled photos: give --data DIR (a folder with labels.csv).")
+        return 2
+    out = Path(args.out) if args.out else None
+    if out is not None and (problem := unwritable_folder(out)) is not None:
+        console.print(f"[red]error:[/] cannot write to {out}: {problem}", soft_wrap=True)
+        return 2
+    if not MosquittoBroker.available():
+        console.print("[red]error:[/] the benchmark needs mosquitto (apt-get install mosquitto)")
+        return 2
+    models = Path(args.models).expanduser() if args.models else default_models_dir()
+    with bench_progress(console) as progress:
+        alerts = asyncio.run(run_alert_bench(data, models, args.limit, args.rate, progress))
+    print_alerts(alerts, console)
+    if out is not None:
+        payload = {"alerts": alerts, "alert_latency_ms": alerts["in_view"]["alert_latency_ms"]}
+        (out / "bench.json").write_text(json.dumps(payload, indent=2))
         console.print(f"written: {out / 'bench.json'}")
     return 0
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rufina_alpr.cli.bench.accuracy import Accuracy, direct_alpr, raw_run
+from rufina_alpr.cli.bench.alerts import measure_alerts
 from rufina_alpr.cli.bench.report import draw_chart
 from rufina_alpr.cli.bench.rig import RECOGNITION_WORKERS, PhaseResult, Rig
 from rufina_alpr.cli.bench.sets import run_accuracy, sets_json
@@ -178,6 +179,11 @@ async def _engine_phases(
             }
             report["accuracy"]["engine"] = asdict(_engine_accuracy(photos, latency))
             report["sweep"] = [_phase_json(step) for step in sweep]
+            task = progress.add_task("engine: alert latency", total=2 * len(photos))
+            report["alerts"] = await measure_alerts(
+                rig, photos, store_for, rate=1.0, advance=lambda: progress.advance(task)
+            )
+            report["alert_latency_ms"] = report["alerts"]["in_view"]["alert_latency_ms"]
             if options.workers > 1:
                 # Frigate's event list without the earlier phases: the new workers would
                 # reconcile them (a fresh database has no outcome for them).
@@ -263,6 +269,40 @@ def _raw_phase(
 
 def _best_raw(raw: dict[str, Any]) -> float:
     return float(max(raw["single"]["images_per_s"], raw["workers"]["images_per_s"]))
+
+
+async def run_alert_bench(
+    data: Path, models_dir: Path | None, limit: int | None, rate: float, progress: Progress
+) -> dict[str, Any]:
+    """`rufina-alpr bench alerts`: the alert phases alone, on a rig of their own."""
+    photos = load_photos(data)[: limit or None]
+    if not photos:
+        raise FileNotFoundError(f"no photos in {data}")
+    broker = MosquittoBroker()
+    await broker.start()
+    with tempfile.TemporaryDirectory(prefix="rufina-bench-") as folder:
+        rig = Rig(
+            broker=broker,
+            stations=_stations(),
+            models_dir=models_dir,
+            photos=photos,
+            folder=Path(folder),
+            late_ms=1000.0,
+        )
+        await rig.start()
+        try:
+            task = progress.add_task("engine: alert latency", total=2 * len(photos))
+            return await measure_alerts(
+                rig,
+                photos,
+                lambda tag: f"sqlite:///{Path(folder) / f'{tag}.db'}",
+                rate=rate,
+                advance=lambda: progress.advance(task),
+            )
+        finally:
+            await rig.stop()
+            await broker.stop()
+            broker.cleanup()
 
 
 def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:

@@ -51,6 +51,32 @@ def print_sets(sets: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
+def add_alert_rows(table: Table, alerts: dict[str, Any]) -> None:
+    """The alert latency rows: in view (provisional) and, for comparison, at `end` only."""
+    for name, label in (("in_view", "in-view alerts"), ("at_end", "alerts at end only")):
+        phase = alerts.get(name)
+        if not phase:
+            continue
+        lat = phase["alert_latency_ms"]
+        table.add_row(
+            f"alert latency p50 / p95, {label} (first snapshot → MQTT)",
+            f"{_ms(lat['p50'])} / {_ms(lat['p95'])}",
+        )
+        table.add_row(
+            "  alerts / hotlisted vehicles read / provisional / withdrawn / before end",
+            f"{phase['alerts']} / {phase['hotlisted_read']} / {phase['provisional']} / "
+            f"{phase['withdrawn']} / {phase['before_end']}",
+        )
+
+
+def print_alerts(alerts: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"rufina-alpr bench alerts — {alerts['in_view']['vehicles']} vehicles")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    add_alert_rows(table, alerts)
+    console.print(table)
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     raw, engine, ratio = report["raw"], report["engine"], report["ratio"]
     table = Table(
@@ -98,6 +124,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         f"p95 ÷ one inference (raw p50 {ratio['one_inference_ms']:.0f} ms)",
         f"{ratio['p95_latency_vs_one_inference']}",
     )
+    if report.get("alerts"):
+        add_alert_rows(table, report["alerts"])
     table.add_row("engine peak RSS", f"{engine['peak_rss_mb']:.0f} MB")
     table.add_row("engine CPU per vehicle (saturated)", f"{engine['cpu_seconds_per_vehicle']} s")
     table.add_row(

@@ -106,15 +106,21 @@ class EngineProcess:
 
 
 class TimedReplay(FrigateReplay):
-    """The Frigate replay, noting when each event's ``end`` went out."""
+    """The Frigate replay, noting when each event's first snapshot and its ``end`` went out."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ended: dict[str, float] = {}
+        self.first_snapshot: dict[str, float] = {}
+        """When the first message whose snapshot shows the vehicle went out, by event id."""
 
     async def publish(self, message: dict[str, Any] | bytes) -> None:
-        if isinstance(message, dict) and message.get("type") == "end":
-            self.ended[message["after"]["id"]] = time.monotonic()
+        if isinstance(message, dict):
+            after = message.get("after") or {}
+            if message.get("type") == "end":
+                self.ended[after["id"]] = time.monotonic()
+            if after.get("has_snapshot"):
+                self.first_snapshot.setdefault(after["id"], time.monotonic())
         await super().publish(message)
 
 
@@ -191,6 +197,8 @@ class Rig:
         )
         self.engines: list[EngineProcess] = []
         self.store_url: str | None = None
+        self.engine_extra: dict[str, dict[str, Any]] = {}
+        """Settings sections merged into the engines' (the alert phase's ``hotlists``)."""
         self._cycle = itertools.cycle(photos)
         self._camera = itertools.cycle([s.camera for s in stations])
 
@@ -253,6 +261,7 @@ class Rig:
                 }
                 for s in self.stations
             ],
+            **self.engine_extra,
         }
 
     async def start_engines(self, count: int, store_url: str, tag: str) -> None:
