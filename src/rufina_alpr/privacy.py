@@ -24,12 +24,16 @@ from rufina_alpr.errors import RufinaError
 from rufina_alpr.mqtt import MqttLink
 from rufina_alpr.store import (
     Store,
+    alert_frames,
+    alert_steps,
+    alerts,
     audit_log,
     crops,
     held_transits,
     hotlist_matches,
     passages,
     reads,
+    transit_corrections,
     transits,
 )
 from rufina_alpr.store import holds as holds_table
@@ -57,6 +61,7 @@ class PurgeReport:
     held: int
     rolled_up_passages: int
     audit_entries: int = 0
+    alerts: int = 0
     # The stations whose newest transit was purged: their retained messages show a purged plate.
     cleared_stations: tuple[str, ...] = ()
 
@@ -64,7 +69,8 @@ class PurgeReport:
         return (
             f"purged what is older than {self.cutoff.isoformat(timespec='seconds')}: "
             f"{self.transits} transits, {self.crops} crops, {self.reads} reads, "
-            f"{self.hotlist_matches} hotlist matches, {self.passages} passages, "
+            f"{self.hotlist_matches} hotlist matches, {self.alerts} alerts, "
+            f"{self.passages} passages, "
             f"{self.audit_entries} audit entries past their own retention "
             f"({self.held} held transits kept; traffic rolled up first; "
             f"retained messages of {len(self.cleared_stations)} stations to clear)"
@@ -156,9 +162,22 @@ def purge(
             )
             or 0
         )
+        # An alert goes with its vehicle's transit (a held transit keeps its alerts); one whose
+        # transit was never stored (its event lost) goes at the same age.
+        old_alerts = sa.select(alerts.c.id).where(
+            alerts.c.time < cutoff, ~_is_held(alerts.c.transit_id)
+        )
+        connection.execute(alert_steps.delete().where(alert_steps.c.alert_id.in_(old_alerts)))
+        connection.execute(alert_frames.delete().where(alert_frames.c.alert_id.in_(old_alerts)))
         removed = {
+            "alerts": connection.execute(
+                alerts.delete().where(alerts.c.time < cutoff, ~_is_held(alerts.c.transit_id))
+            ).rowcount,
             "hotlist_matches": connection.execute(
                 hotlist_matches.delete().where(hotlist_matches.c.transit_id.in_(old))
+            ).rowcount,
+            "corrections": connection.execute(
+                transit_corrections.delete().where(transit_corrections.c.transit_id.in_(old))
             ).rowcount,
             "reads": connection.execute(reads.delete().where(reads.c.transit_id.in_(old))).rowcount,
             "crops": connection.execute(crops.delete().where(crops.c.transit_id.in_(old))).rowcount,
@@ -212,6 +231,7 @@ def purge(
         held=held,
         rolled_up_passages=rolled.passages,
         audit_entries=removed["audit_entries"],
+        alerts=removed["alerts"],
         cleared_stations=tuple(
             sorted(
                 station

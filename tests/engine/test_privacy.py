@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from rufina_alpr import privacy, traffic
+from rufina_alpr.alerts import ledger
 from rufina_alpr.store import Store, crops, hotlist_matches, metadata, transits
 from tests.engine.traffic_day import ROME, TrafficDay, generate_day, insert_day, store_on
 
@@ -74,6 +75,20 @@ def add_matches(store: Store, day: TrafficDay) -> int:
                 for t in hotlisted
             ],
         )
+        # Their alerts, one handled, each with its evidence frame: personal data too.
+        now = datetime.now(UTC)
+        for t in hotlisted:
+            transit = store.transit(t.id)
+            assert transit is not None
+            alert = ledger.new_alert(
+                transit, kind="hotlist", status="confirmed", worker="test", now=now,
+                action="alert", priority=1, read_plate=t.plate, score=1.0,
+                entry_plate=t.true_plate,
+            )  # fmt: skip
+            assert ledger.raise_alert(connection, alert, cooldown=0) is not None
+            ledger.apply_step(connection, alert.id, "acknowledge", actor="t", acting_user=None)
+            ledger.keep_frame(connection, alert.id, f"frame of {t.plate}".encode(), "clean",
+                              now=now)  # fmt: skip
     return len(hotlisted)
 
 
@@ -102,6 +117,7 @@ def test_purge_leaves_no_plate_and_the_same_aggregates(
     assert report.hotlist_matches == matches - sum(
         1 for t in day.transits if t.id in held_ids and t.true_plate in day.hotlisted
     )
+    assert report.alerts == report.hotlist_matches  # one alert each, held ones kept
     assert report.passages == len(day.passages) - len(held_ids)
     assert report.held == len(held_ids)
 
