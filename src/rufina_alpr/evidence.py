@@ -1,10 +1,16 @@
 """Evidence export: one ZIP per request for handing transits to the police.
 
-The archive holds, per transit, its payload (``transit.json``), the plate crop (``crop.jpg``), every
-OCR read (``reads.json``) and the reference to Frigate's full snapshot (``snapshot.json``: the event
-id and Frigate's URL paths, since the engine keeps no full frames); then ``manifest.json`` and
-``manifest.csv`` listing every file with its size and SHA-256, and ``SHA256SUMS`` (the
-``sha256sum -c`` format) covering every file including both manifests.
+The archive holds, per transit, its payload (``transit.json``: the plate as corrected, the plate as
+read in ``original_plate``), the plate crop (``crop.jpg``), every OCR read (``reads.json``), the
+reference to Frigate's full snapshot (``snapshot.json``: the event id and Frigate's URL paths),
+its plate's corrections (``corrections.json``, when corrected: the plate as read and every
+correction, who, when and why) and its alerts (``alerts.json``, when it has any: kind, status,
+state, every step of their handling with who and when, the rejection's reason or the outcome),
+each with the full frame kept when it was raised (``alerts/<alert id>.jpg``) and that frame's
+SHA-256 recorded at capture. Then ``manifest.json`` and ``manifest.csv`` listing every file with
+its size and SHA-256 (of the bytes in the archive; ``manifest.json`` gives a frame's digest at
+capture beside it, and whether they agree), and ``SHA256SUMS`` (the ``sha256sum -c`` format)
+covering every file including both manifests.
 """
 
 from __future__ import annotations
@@ -14,16 +20,19 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from rufina_alpr import contract
+from rufina_alpr.alerts import Alert, ledger
 from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.store import Store, crops, reads, transits
+from rufina_alpr.store.corrections import corrections_of
 
 MANIFEST_FIELDS: Final = ("path", "bytes", "sha256", "transit_id", "kind")
 # Archive members get a fixed time: the same evidence gives the same bytes (reproducible hashes).
@@ -39,6 +48,25 @@ class EvidenceItem:
     payload: dict[str, Any]
     crop_jpeg: bytes | None
     reads: list[dict[str, Any]]
+    corrections: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[EvidenceFrame] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceFrame:
+    """The full frame kept when an alert was raised, with its SHA-256 computed at capture."""
+
+    alert_id: str
+    jpeg: bytes
+    sha256: str
+    source: str
+    captured_at: datetime
+
+    @property
+    def path(self) -> str:
+        """Its name inside the transit's folder."""
+        return f"alerts/{self.alert_id}.jpg"
 
 
 def frigate_paths(event_id: str) -> dict[str, str]:
@@ -74,6 +102,8 @@ def load_items(store: Store, transit_ids: list[str], payload: Any) -> list[Evide
                 .where(reads.c.transit_id == transit_id)
                 .order_by(reads.c.id)
             ).all()
+            corrections = [c.as_json() for c in corrections_of(connection, transit.id)]
+            alerts, frames = _alerts(connection, transit.id)
         items.append(
             EvidenceItem(
                 transit_id=transit.id,
@@ -90,9 +120,75 @@ def load_items(store: Store, transit_ids: list[str], payload: Any) -> list[Evide
                     }
                     for row in rows
                 ],
+                corrections=corrections,
+                alerts=alerts,
+                frames=frames,
             )
         )
     return items
+
+
+def _alerts(
+    connection: Connection, transit_id: str
+) -> tuple[list[dict[str, Any]], list[EvidenceFrame]]:
+    """A transit's alerts (with the steps of their handling) and their evidence frames."""
+    described: list[dict[str, Any]] = []
+    frames: list[EvidenceFrame] = []
+    for listed in ledger.of_transits(connection, [transit_id]):
+        alert = ledger.find(connection, listed.id) or listed
+        kept = ledger.frame(connection, alert.id)
+        frame = None
+        if kept is not None:
+            jpeg, digest, source, captured_at = kept
+            frame = EvidenceFrame(alert.id, jpeg, digest, source, captured_at)
+            frames.append(frame)
+        described.append(alert_record(alert, frame))
+    return described, frames
+
+
+def _moment(value: datetime | None) -> str | None:
+    return contract.iso_time(value) if value is not None else None
+
+
+def alert_record(alert: Alert, frame: EvidenceFrame | None) -> dict[str, Any]:
+    """An alert as the evidence gives it: what raised it, what became of it, who handled it."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "status": alert.status,
+        "state": alert.state,
+        "time": contract.iso_time(alert.time),
+        "station": alert.station_id,
+        "camera": alert.camera,
+        "plate": alert.plate,
+        "read_plate": alert.read_plate,
+        "list": alert.list_id,
+        "list_name": alert.list_name,
+        "list_kind": alert.list_kind,
+        "entry_plate": alert.entry_plate,
+        "action": alert.action,
+        "priority": alert.priority,
+        "score": alert.score,
+        "match": alert.match,
+        "reason": alert.reason,
+        "related_transit_id": alert.related_transit_id,
+        "raised_at": contract.iso_time(alert.raised_at),
+        "settled_at": _moment(alert.settled_at),
+        "handled_by": alert.handled_by,
+        "handled_at": _moment(alert.handled_at),
+        "reject_reason": alert.reject_reason,
+        "outcome": alert.outcome,
+        "note": alert.note,
+        "steps": [step.as_json() for step in alert.steps],
+        "frame": None
+        if frame is None
+        else {
+            "path": frame.path,
+            "sha256_at_capture": frame.sha256,
+            "source": frame.source,
+            "captured_at": contract.iso_time(frame.captured_at),
+        },
+    }
 
 
 def has_crop(store: Store, transit_id: str) -> bool:
@@ -119,6 +215,23 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _entry(
+    path: str, data: bytes, transit_id: str | None, kind: str, frame: EvidenceFrame | None
+) -> dict[str, Any]:
+    """A file of the manifest: its digest of the bytes in the archive and, for an alert's frame,
+    the digest recorded when it was captured (the same, unless the frame changed since)."""
+    entry: dict[str, Any] = {
+        "path": path,
+        "bytes": len(data),
+        "sha256": sha256(data),
+        "transit_id": transit_id,
+        "kind": kind,
+    }
+    if frame is not None:
+        entry["sha256_at_capture"] = frame.sha256
+    return entry
+
+
 def build_zip(
     items: list[EvidenceItem],
     *,
@@ -131,6 +244,7 @@ def build_zip(
 ) -> bytes:
     """The evidence archive as bytes."""
     files: list[tuple[str, bytes, str | None, str]] = []
+    captured: dict[str, EvidenceFrame] = {}
     for item in items:
         folder = f"transits/{item.transit_id}"
         files.append((f"{folder}/transit.json", _json(item.payload), item.transit_id, "transit"))
@@ -146,14 +260,23 @@ def build_zip(
             "note": "The full frame is kept by Frigate under its own retention.",
         }
         files.append((f"{folder}/snapshot.json", _json(snapshot), item.transit_id, "snapshot"))
+        if item.corrections:
+            corrected = {
+                "plate": item.payload.get("plate"),
+                "original_plate": item.payload.get("original_plate"),
+                "corrections": item.corrections,
+            }
+            files.append(
+                (f"{folder}/corrections.json", _json(corrected), item.transit_id, "corrections")
+            )
+        if item.alerts:
+            files.append((f"{folder}/alerts.json", _json(item.alerts), item.transit_id, "alerts"))
+        for frame in item.frames:
+            path = f"{folder}/{frame.path}"
+            files.append((path, frame.jpeg, item.transit_id, "alert_frame"))
+            captured[path] = frame
     entries = [
-        {
-            "path": path,
-            "bytes": len(data),
-            "sha256": sha256(data),
-            "transit_id": transit_id,
-            "kind": kind,
-        }
+        _entry(path, data, transit_id, kind, captured.get(path))
         for path, data, transit_id, kind in files
     ]
     manifest = {
@@ -166,10 +289,23 @@ def build_zip(
         "transits": [item.transit_id for item in items],
         "hash": "sha256",
         "files": entries,
+        "frames": [
+            {
+                "path": path,
+                "alert_id": frame.alert_id,
+                "sha256_at_capture": frame.sha256,
+                "source": frame.source,
+                "captured_at": contract.iso_time(frame.captured_at),
+                "intact": sha256(frame.jpeg) == frame.sha256,
+            }
+            for path, frame in captured.items()
+        ],
     }
     manifest_json = _json(manifest)
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(
+        text, fieldnames=MANIFEST_FIELDS, lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
     for entry in entries:
         writer.writerow(safe_mapping({**entry, "transit_id": entry["transit_id"] or ""}))

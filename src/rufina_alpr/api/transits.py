@@ -1,18 +1,88 @@
-"""Transits: search, one transit, its crop, and evidence packages (one transit or a search)."""
+"""Transits: search, one transit (with its corrections), correcting its plate, its crop, and
+evidence packages (one transit or a search).
+
+A correction (``PATCH``) keeps the plate as read (``original_plate``), records who corrected it
+and why (`store.corrections`, the audit log), and matches the corrected plate against the
+hotlists again at the transit's station and time: a match that alerts raises a confirmed hotlist
+alert (cooldown permitting) in the correction's transaction, told to the broker after it.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import dataclasses
+import re
+from datetime import UTC, datetime
+from typing import Any, Final
 
+import sqlalchemy as sa
+import voluptuous as vol
 from aiohttp import web
+from sqlalchemy.engine import Connection
 
 from rufina_alpr import evidence
-from rufina_alpr.api.audit import Justified, jsonable, justified, page_body
+from rufina_alpr.alerts import Alert, ledger
+from rufina_alpr.api.audit import Justified, audit, jsonable, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import CONTEXT_KEY
-from rufina_alpr.api.params import Params, bad_request, not_found, plate_param
+from rufina_alpr.api.context import CONTEXT_KEY, HOTLISTS_KEY, ApiContext
+from rufina_alpr.api.params import (
+    MAX_REASON,
+    MIN_REASON,
+    Params,
+    bad_request,
+    json_body,
+    not_found,
+    plate_param,
+)
+from rufina_alpr.hotlists import HotlistMatch, Hotlists, hotlist_summary
+from rufina_alpr.plate_formats import normalize_plate
+from rufina_alpr.store import hotlist_matches
+from rufina_alpr.store import transits as transits_table
+from rufina_alpr.store.corrections import (
+    Correction,
+    CorrectionError,
+    PlateUnchanged,
+    TransitNotFound,
+    correct_plate,
+    corrections_of,
+)
 from rufina_alpr.store.search import TransitQuery, search_transits
+from rufina_alpr.transits import Transit
+
+# As docs/openapi.yaml's TransitCorrection: 2 to 12 ASCII letters or digits, with the spaces,
+# dashes and dots people type; a reason of 3 to 500 characters, no control character, not blank
+# (JavaScript's \s, the description's pattern, is what blank means).
+_CORRECTED_PLATE: Final = re.compile(r"[ .\-]*(?:[A-Za-z0-9][ .\-]*){2,12}")
+_JS_SPACE: Final = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def _corrected_plate(value: Any) -> str:
+    if not isinstance(value, str) or not 2 <= len(value) <= 20:
+        raise vol.Invalid("a plate is 2 to 20 characters")
+    if not _CORRECTED_PLATE.fullmatch(value):
+        raise vol.Invalid("2 to 12 letters or digits, with spaces, dashes and dots")
+    return normalize_plate(value)
+
+
+def _correction_reason(value: Any) -> str:
+    if not isinstance(value, str) or not MIN_REASON <= len(value) <= MAX_REASON:
+        raise vol.Invalid(f"the reason is {MIN_REASON} to {MAX_REASON} characters")
+    if any(ord(ch) < 32 for ch in value):
+        raise vol.Invalid("the reason must not contain control characters")
+    reason = value.strip(_JS_SPACE)
+    if not reason:
+        raise vol.Invalid("the reason must not be blank")
+    return reason
+
+
+CORRECTION_BODY: Final = vol.Schema(
+    {
+        vol.Required("plate"): _corrected_plate,
+        vol.Required("reason"): _correction_reason,
+    }
+)
 
 
 def _transit_query(params: Params) -> TransitQuery:
@@ -63,12 +133,25 @@ def _transit_id(request: web.Request) -> str:
     return value
 
 
+def _with_corrections(context: ApiContext, transit_id: str) -> tuple[Transit, list[Correction]]:
+    """A transit and its corrections, read together (on the database thread)."""
+    found = context.store.transit(transit_id)
+    if found is None:
+        raise TransitNotFound(f"no transit {transit_id}")
+    with context.store.engine.connect() as connection:
+        return found, corrections_of(connection, transit_id)
+
+
 @requires("operator")
 async def transit(request: web.Request) -> web.Response:
+    """One transit with its corrections (``original_plate``: the plate as read, when corrected)."""
     context = request.app[CONTEXT_KEY]
     asked = justified(request)
     transit_id = _transit_id(request)
-    found = await context.run(context.store.transit, transit_id)
+    try:
+        found, corrections = await context.run(_with_corrections, context, transit_id)
+    except TransitNotFound:
+        found, corrections = None, []
     await asked.record(
         "transit",
         {"transit_id": transit_id},
@@ -76,7 +159,141 @@ async def transit(request: web.Request) -> web.Response:
     )
     if found is None:
         raise not_found("no such transit")
-    return web.json_response(context.transit_payload(found))
+    body = context.transit_payload(found)
+    body["corrections"] = [c.as_json() for c in corrections]
+    return web.json_response(body)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Corrected:
+    transit: Transit
+    previous_plate: str
+    corrections: list[Correction]
+    alert: Alert | None
+
+
+def _correct(
+    context: ApiContext,
+    hotlists: Hotlists,
+    transit_id: str,
+    plate: str,
+    reason: str,
+    *,
+    actor: str,
+    acting_user: str | None,
+) -> _Corrected:
+    """On the database thread: the correction, the transit's hotlist matches again (the old
+    ones go), its ``hotlist`` summary and the alert a match raises, in one transaction."""
+    now = datetime.now(UTC)
+    before = context.store.transit(transit_id)
+    if before is None:
+        raise TransitNotFound(f"no transit {transit_id}")
+    if plate == before.plate:
+        raise PlateUnchanged("the transit has that plate already")
+    # The corrected plate alone: the alternatives are the engine's reads of the old one.
+    matches = hotlists.match(plate, (), before.station_id, before.time)
+    with context.store.engine.begin() as connection:
+        corrected = correct_plate(
+            connection,
+            transit_id,
+            plate,
+            reason,
+            actor=actor,
+            acting_user=acting_user,
+            now=now,
+        )
+        alert = _rematch(
+            connection, corrected, matches, context=context, hotlists=hotlists, now=now
+        )
+        summary = hotlist_summary(matches)
+        connection.execute(
+            transits_table.update()
+            .where(transits_table.c.id == corrected.id)
+            .values(hotlist=summary)
+        )
+        return _Corrected(
+            transit=dataclasses.replace(corrected, hotlist=summary),
+            previous_plate=before.plate,
+            corrections=corrections_of(connection, transit_id),
+            alert=alert,
+        )
+
+
+def _rematch(
+    connection: Connection,
+    transit: Transit,
+    matches: list[HotlistMatch],
+    *,
+    context: ApiContext,
+    hotlists: Hotlists,
+    now: datetime,
+) -> Alert | None:
+    """Replace the transit's recorded matches with the corrected plate's; raise a confirmed
+    hotlist alert for the best match that alerts (None: none alerts, the vehicle has its
+    hotlist alert already, or the cooldown holds it back)."""
+    connection.execute(sa.delete(hotlist_matches).where(hotlist_matches.c.transit_id == transit.id))
+    alerting = next((m for m in matches if m.alerts), None)
+    raised = None
+    if alerting is not None:
+        raised = ledger.raise_alert(
+            connection,
+            ledger.hotlist_alert(
+                transit, alerting, status="confirmed", worker=context.store.worker, now=now
+            ),
+            cooldown=context.settings.hotlists.cooldown,
+        )
+    hotlists.record_matches(
+        connection,
+        transit.id,
+        transit.station_id,
+        transit.time,
+        matches,
+        alerted_entry=raised.entry_id if raised is not None else None,
+    )
+    return raised
+
+
+@requires("operator")
+async def transit_correct(request: web.Request) -> web.Response:
+    """Correct a transit's plate (``{"plate", "reason"}``): audited, matched again."""
+    context = request.app[CONTEXT_KEY]
+    principal = request[PRINCIPAL_KEY]
+    transit_id = _transit_id(request)
+    body = await json_body(request, CORRECTION_BODY)
+    hotlists = request.app[HOTLISTS_KEY]
+    try:
+        done = await context.run(
+            lambda: _correct(
+                context,
+                hotlists,
+                transit_id,
+                body["plate"],
+                body["reason"],
+                actor=principal.name,
+                acting_user=principal.acting_user,
+            )
+        )
+    except TransitNotFound:
+        raise not_found("no such transit") from None
+    except CorrectionError as err:
+        raise bad_request(str(err)) from None
+    await audit(
+        request,
+        "transit_correct",
+        {
+            "transit_id": transit_id,
+            "plate": done.transit.plate,
+            "previous_plate": done.previous_plate,
+        },
+        results=1,
+        reason=body["reason"],
+    )
+    if done.alert is not None:
+        context.alert_raised(done.alert)
+    answer = context.transit_payload(done.transit)
+    answer["corrections"] = [c.as_json() for c in done.corrections]
+    answer["alert"] = done.alert.id if done.alert is not None else None
+    return web.json_response(answer)
 
 
 @requires("operator")
@@ -171,6 +388,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/v1/transits", transits),
         web.get("/api/v1/transits/{transit_id}", transit),
+        web.patch("/api/v1/transits/{transit_id}", transit_correct),
         web.get("/api/v1/transits/{transit_id}/crop", transit_crop),
         web.get("/api/v1/transits/{transit_id}/evidence", transit_evidence),
         web.get("/api/v1/evidence", search_evidence),
