@@ -4,8 +4,11 @@ batch, the station map, the caller, and the system's health in one call.
 Live transits come from the store, not from MQTT: one poller per engine (running only while
 someone watches) asks every second for the transits stored since its cursor, so a panel on any
 engine worker sees the transits of every worker sharing a PostgreSQL store, and a transit shows
-once it is stored (before it is published, as the outbox works). Opening the stream returns
-plates, so it needs a ``reason`` and is written to the audit log, once per stream.
+once it is stored (before it is published, as the outbox works). The same store call asks for the
+alerts raised, settled (confirmed or withdrawn) or handled since the cursor: each goes out as an
+``alert`` event (as ``GET /api/v1/alerts`` gives it), so the panel keeps its queue current
+without asking the audited list again. Opening the stream returns plates, so it needs a
+``reason`` and is written to the audit log, once per stream.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from aiohttp import web
 
 from rufina_alpr import __version__, contract
+from rufina_alpr.alerts import Alert, ledger
+from rufina_alpr.alerts.payloads import alert_json
 from rufina_alpr.api.audit import justified
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
 from rufina_alpr.api.context import CONTEXT_KEY, ApiContext
@@ -47,6 +53,18 @@ MAX_CROPS: Final = 100
 # A transit id as the engine makes them (UUIDs); docs/openapi.yaml describes the same.
 TRANSIT_ID: Final = re.compile(r"[A-Za-z0-9-]{1,36}")
 QUEUE_SIZE: Final = 500
+MAX_ALERTS: Final = 500
+"""Alerts changed within one poll's window that it sends (the rest: the next poll's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An ``alert`` event for the streams; a transit goes to them as its payload (a dict)."""
+
+    alert: dict[str, Any]
+
+
+Item = dict[str, Any] | AlertEvent
 
 
 def _data_url(jpeg: bytes | None) -> str | None:
@@ -58,6 +76,28 @@ def live_payload(context: ApiContext, transit: Transit) -> dict[str, Any]:
     return {**context.transit_payload(transit), "crop": _data_url(transit.crop_jpeg)}
 
 
+def live_alert(context: ApiContext, alert: Alert) -> dict[str, Any]:
+    """An alert as ``GET /api/v1/alerts`` gives it."""
+    station = context.settings.station(alert.station_id)
+    return alert_json(alert, station.name if station else None)
+
+
+def _alert_version(alert: Alert) -> tuple[str, str, str, datetime | None, datetime | None]:
+    """What the panel sees change: an alert is sent again when one of these changes."""
+    return (alert.id, alert.status, alert.state, alert.settled_at, alert.handled_at)
+
+
+def _changes(
+    context: ApiContext, after: datetime, since: datetime
+) -> tuple[list[tuple[str, datetime]], list[Alert]]:
+    """One store call: the transits stored after ``after`` (within ``since``), and the alerts
+    raised, settled or handled from ``after`` on."""
+    recent = recent_transit_ids(context.store, created_after=after, since=since, limit=MAX_RECENT)
+    with context.store.engine.begin() as connection:
+        changed = ledger.changed_since(connection, after, limit=MAX_ALERTS)
+    return recent, changed
+
+
 # ----------------------------------------------------------------------- the feed
 class LiveFeed:
     """One poller of the store fanning new transits out to every open stream."""
@@ -65,15 +105,16 @@ class LiveFeed:
     def __init__(self, context: ApiContext, interval: float = POLL_INTERVAL) -> None:
         self._context = context
         self._interval = interval
-        self._queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._queues: set[asyncio.Queue[Item | None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._cursor = datetime.now(UTC) - OVERLAP
         self._seen: dict[str, datetime] = {}
+        self._alerts_seen: dict[tuple[Any, ...], datetime] = {}
         self.closed = False
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Item | None]]:
+        queue: asyncio.Queue[Item | None] = asyncio.Queue(QUEUE_SIZE)
         self._queues.add(queue)
         if self._task is None or self._task.done():
             self._cursor = datetime.now(UTC) - OVERLAP
@@ -101,30 +142,35 @@ class LiveFeed:
                 _LOGGER.exception("live feed: the store query failed")
             await asyncio.sleep(self._interval)
 
+    def _send(self, event: Item) -> None:
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # a stalled reader: it is dropped
+                self._queues.discard(queue)
+
     async def poll(self) -> None:
         context = self._context
         now = datetime.now(UTC)
         after = self._cursor - OVERLAP
-        recent = await context.run(
-            lambda: recent_transit_ids(
-                context.store, created_after=after, since=now - LOOKBACK, limit=MAX_RECENT
-            )
-        )
+        recent, changed = await context.run(_changes, context, after, now - LOOKBACK)
+        # Alerts first: a panel then knows a hit transit's alert when the transit comes.
+        for alert in changed:
+            version = _alert_version(alert)
+            if version not in self._alerts_seen:
+                self._alerts_seen[version] = now
+                self._send(AlertEvent(live_alert(context, alert)))
         fresh = [transit_id for transit_id, _stored in recent if transit_id not in self._seen]
         for start in range(0, len(fresh), MAX_BATCH):
             batch = fresh[start : start + MAX_BATCH]
             for transit in await context.run(transits_by_id, context.store, batch):
                 self._seen[transit.id] = now
-                payload = live_payload(context, transit)
-                for queue in list(self._queues):
-                    try:
-                        queue.put_nowait(payload)
-                    except asyncio.QueueFull:  # a stalled reader: it is dropped
-                        self._queues.discard(queue)
+                self._send(live_payload(context, transit))
         # Past a full page (over 150 vehicles/s), the next poll starts where this one stopped.
         self._cursor = recent[-1][1] + OVERLAP if len(recent) == MAX_RECENT else now
         horizon = now - 4 * OVERLAP
         self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
+        self._alerts_seen = {k: v for k, v in self._alerts_seen.items() if v >= horizon}
 
 
 LIVE_KEY: Final[web.AppKey[LiveFeed]] = web.AppKey("live", LiveFeed)
@@ -136,7 +182,8 @@ def _sse(event: str, data: Any) -> bytes:
 
 @requires("operator")
 async def live(request: web.Request) -> web.StreamResponse:
-    """The newest transits, then (``Accept: text/event-stream``) every new one as it is stored."""
+    """The newest transits, then (``Accept: text/event-stream``) every new one as it is stored,
+    and every alert raised, settled or handled (``alert`` events)."""
     context = request.app[CONTEXT_KEY]
     asked = justified(request)
     params = asked.params
@@ -174,7 +221,10 @@ async def live(request: web.Request) -> web.StreamResponse:
                     continue
                 if item is None:
                     break
-                await response.write(_sse("transit", item))
+                if isinstance(item, AlertEvent):
+                    await response.write(_sse("alert", item.alert))
+                else:
+                    await response.write(_sse("transit", item))
         except (ConnectionResetError, ConnectionError):
             pass
     return response

@@ -2,6 +2,7 @@
 import { t, lang, setLang, fmtTime, fmtNumber, fmtDuration, has } from "./i18n.js";
 import { h, get, request, stream, download, ingress, token, setToken, isoFromLocal, localInput, announce, ApiError } from "./util.js";
 import { hbars, columns, legend, paintLegends, stationMap } from "./charts.js";
+import { AlertQueue } from "./alerts.js";
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGES = [
@@ -18,7 +19,7 @@ const KINDS = ["stolen", "police", "uninsured", "inspection", "watch", "authoris
 const ACTIONS = ["alert", "stop_and_check", "allow"];
 const REASON_KEY = "rufina.reason";
 
-const state = { me: null, stations: [], stationName: new Map(), cleanup: null, seenAlerts: new Set() };
+const state = { me: null, stations: [], stationName: new Map(), cleanup: null };
 const main = () => document.getElementById("main");
 
 // ------------------------------------------------------------------ shared pieces
@@ -102,22 +103,6 @@ function transitRow(tr, crops, withRoute = true) {
     h("td", {}, hotBadge(tr.hotlist)));
 }
 
-function showAlert(tr) {
-  const hot = tr.hotlist;
-  if (!hot || hot.action === "allow" || state.seenAlerts.has(tr.id)) return;
-  state.seenAlerts.add(tr.id);
-  const box = h("div", { class: `alert${hot.action === "stop_and_check" ? " check" : ""}`, "data-alert": tr.id },
-    h("strong", {}, hot.action === "stop_and_check" ? t("alert.check") : t("alert.title")),
-    plateEl(tr.display || tr.plate),
-    h("span", {}, t("alert.text", {
-      plate: tr.display || tr.plate, station: tr.station_name || stationName(tr.station),
-      list: hot.list_name || hot.list, match: t(`match.${hot.match}`), score: `${fmtNumber(hot.score * 100)}%`,
-    })),
-    h("time", { datetime: tr.time }, fmtTime(tr.time, false)),
-    h("button", { type: "button", class: "secondary", onclick: (e) => e.target.closest(".alert").remove() }, t("alert.dismiss")));
-  document.getElementById("alerts").prepend(box);
-}
-
 // ------------------------------------------------------------------ live
 function livePage(root) {
   const list = h("tbody", {});
@@ -134,8 +119,10 @@ function livePage(root) {
   const form = h("form", { class: "card grid", id: "live-form" },
     label(t("reason"), reason, t("reasonHint")), startButton);
   const shown = new Set();
+  const alertsBox = document.getElementById("alerts");
   let controller = null;
   let stopped = false;
+  let queue = null;
 
   function add(tr, atTop = true) {
     if (shown.has(tr.id)) return;
@@ -157,9 +144,13 @@ function livePage(root) {
             info.textContent = t("live.connected");
             info.className = "live-state pill-on";
             delay = 1000;
+            // The queue, once the stream listens (what changes from now on, it sends); again
+            // after a reconnection, which may have missed some.
+            queue.load();
+          } else if (event === "alert") {
+            queue.update(data);
           } else if (event === "transit") {
             add(data);
-            showAlert(data);
             announce(`${data.display || data.plate} – ${data.station_name}`);
           }
         }, controller.signal);
@@ -186,11 +177,13 @@ function livePage(root) {
     form.hidden = true;
     table.hidden = false;
     info.textContent = t("loading");
+    queue = new AlertQueue(reason.value.trim(), { stationName });
+    alertsBox.replaceChildren(queue.root);
     run(reason.value.trim());
   });
   root.append(h("h1", {}, t("live.title")), form, h("div", { class: "stack" }, info, count), table);
   if (reason.value.trim().length >= 3) form.requestSubmit();
-  return () => { stopped = true; if (controller) controller.abort(); };
+  return () => { stopped = true; if (controller) controller.abort(); alertsBox.replaceChildren(); };
 }
 
 // ------------------------------------------------------------------ search

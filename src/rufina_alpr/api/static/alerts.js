@@ -1,0 +1,218 @@
+// The alert queue: open alerts, the most urgent first (priority), then the newest, each with its
+// handling (acknowledge in one click, accept, reject with a reason, close with the outcome).
+// Loaded once from GET /api/v1/alerts when the live view opens, then kept current by the live
+// stream's `alert` events (the audited list is not polled).
+import { t, fmtTime } from "./i18n.js";
+import { h, get, request, download, announce, isoFromLocal, localInput, ApiError } from "./util.js";
+
+export const REJECT_REASONS = ["misread", "wrong_vehicle", "plate_cloned", "list_out_of_date", "other"];
+export const OUTCOMES = ["stopped_checked", "not_found", "fined", "seized", "other"];
+const OPEN_STATES = new Set(["new", "acknowledged", "accepted"]);
+const STATE_RANK = { new: 0, acknowledged: 1, accepted: 2, rejected: 3, closed: 3 };
+const STATUS_RANK = { provisional: 0, confirmed: 1, withdrawn: 1 };
+const NOTICE_MS = 12000;
+
+// The newest thing that happened to an alert (raised, settled, handled).
+function lastChange(alert) {
+  return Math.max(...[alert.raised_at, alert.settled_at, alert.handled_at].filter(Boolean).map((v) => new Date(v).getTime()));
+}
+
+// Whether `next` is no older than `known` (the list and the stream may cross).
+function newer(next, known) {
+  const a = lastChange(next);
+  const b = lastChange(known);
+  if (a !== b) return a > b;
+  const rank = (x) => (STATE_RANK[x.state] ?? 0) * 2 + (STATUS_RANK[x.status] ?? 0);
+  return rank(next) >= rank(known);
+}
+
+export function isOpen(alert) {
+  return alert.status !== "withdrawn" && OPEN_STATES.has(alert.state);
+}
+
+// Priority (1 most urgent) first, then the newest, then the id: the API's order.
+export function compare(a, b) {
+  return (a.priority - b.priority) || (new Date(b.time) - new Date(a.time)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function kindName(alert) {
+  if (alert.kind === "hotlist" && alert.action === "stop_and_check") return t("alert.check");
+  return t(`aq.kind.${alert.kind}`);
+}
+
+function plateEl(text) {
+  return h("span", { class: "plate" }, text);
+}
+
+// One queue, drawn into `root`; `reason` is the one the operator gave for the live stream.
+export class AlertQueue {
+  constructor(reason, { stationName = (id) => id } = {}) {
+    this.reason = reason;
+    this.stationName = stationName;
+    this.alerts = new Map(); // id -> alert (open ones only)
+    this.known = new Map(); // id -> the newest version seen, open or not
+    this.list = h("ol", { class: "queue", id: "alert-queue-list", "aria-labelledby": "alert-queue-title" });
+    this.empty = h("p", { class: "hint", id: "alert-queue-empty" }, t("aq.empty"));
+    this.notices = h("div", { class: "notices", id: "alert-notices", role: "status", "aria-live": "polite" });
+    this.state = h("p", { class: "hint", id: "alert-queue-state" });
+    this.root = h("section", { class: "card queue-card", id: "alert-queue", "aria-labelledby": "alert-queue-title" },
+      h("h2", { id: "alert-queue-title" }, t("aq.title")),
+      this.state, this.notices, this.list, this.empty, this.reportForm());
+    this.loaded = false;
+  }
+
+  async load() {
+    this.state.textContent = t("loading");
+    try {
+      const body = await get("api/v1/alerts", { reason: this.reason, open: "true" });
+      for (const alert of body.alerts) this.update(alert, { quiet: true });
+      this.state.textContent = "";
+      this.loaded = true;
+    } catch (err) {
+      this.state.replaceChildren(errorText(err));
+    }
+    this.draw();
+  }
+
+  // An alert from the list, the stream or a step's answer.
+  update(alert, { quiet = false } = {}) {
+    const known = this.known.get(alert.id);
+    if (known && !newer(alert, known)) return;
+    this.known.set(alert.id, alert);
+    const wasOpen = this.alerts.has(alert.id);
+    if (isOpen(alert)) {
+      this.alerts.set(alert.id, alert);
+      if (!wasOpen && !quiet && !known) announce(t("aq.raised", { plate: alert.plate, station: alert.station_name || this.stationName(alert.station) }));
+    } else {
+      this.alerts.delete(alert.id);
+      if (alert.status === "withdrawn" && wasOpen) this.notice(t("aq.withdrawnNotice", { plate: alert.plate }), alert);
+    }
+    if (!quiet) this.draw();
+  }
+
+  notice(text, alert) {
+    const item = h("p", { class: "notice", "data-withdrawn": alert.id, "data-plate": alert.plate }, text);
+    this.notices.append(item);
+    setTimeout(() => item.remove(), NOTICE_MS);
+  }
+
+  draw() {
+    const rows = [...this.alerts.values()].sort(compare);
+    // A row whose reject or close choice is open stays as it is (the operator is using it)
+    // while its alert does not change.
+    const choosing = new Map([...this.list.querySelectorAll("li[data-choosing]")].map((li) => [li.dataset.alert, li]));
+    this.list.replaceChildren(...rows.map((alert) => {
+      const kept = choosing.get(alert.id);
+      return kept && kept.dataset.version === version(alert) ? kept : this.row(alert);
+    }));
+    this.empty.hidden = rows.length > 0 || !this.loaded;
+  }
+
+  row(alert) {
+    const station = alert.station_name || this.stationName(alert.station);
+    const check = alert.kind === "hotlist" && alert.action === "stop_and_check";
+    const review = alert.action === "review";
+    const cls = ["alert", check || review ? "check" : "", alert.status === "provisional" ? "provisional" : ""].filter(Boolean).join(" ");
+    const li = h("li", {
+      class: cls, "data-alert": alert.id, "data-transit": alert.transit_id, "data-kind": alert.kind, "data-state": alert.state,
+      "data-status": alert.status, "data-priority": alert.priority, "data-version": version(alert),
+    });
+    const message = h("span", { class: "row-error", role: "alert" });
+    const buttons = h("span", { class: "actions" });
+    const plate = alert.plate;
+    const step = async (name, extra = {}) => {
+      for (const b of li.querySelectorAll("button, select")) b.disabled = true;
+      try {
+        const updated = await request("POST", `api/v1/alerts/${encodeURIComponent(alert.id)}/steps`, { json: { step: name, ...extra } });
+        announce(t(`aq.done.${name}`, { plate }));
+        this.update(updated);
+      } catch (err) {
+        for (const b of li.querySelectorAll("button, select")) b.disabled = false;
+        message.textContent = err instanceof ApiError && err.status === 409 ? t("aq.refused") : errorText(err).textContent;
+      }
+    };
+    const button = (name, text, cls2 = "secondary") => h("button", {
+      type: "button", class: cls2, "data-step": name, "aria-label": t(`aq.label.${name}`, { plate }),
+    }, text);
+    if (alert.state === "new") {
+      const ack = button("acknowledge", t("aq.acknowledge"), "");
+      ack.addEventListener("click", () => step("acknowledge"));
+      buttons.append(ack);
+    }
+    if (alert.state === "new" || alert.state === "acknowledged") {
+      const accept = button("accept", t("aq.accept"));
+      accept.addEventListener("click", () => step("accept"));
+      buttons.append(accept);
+    }
+    if (OPEN_STATES.has(alert.state)) {
+      const reject = button("reject", t("aq.reject"));
+      reject.addEventListener("click", () => this.choose(li, buttons, "reject", REJECT_REASONS, (value) => step("reject", { reason: value })));
+      buttons.append(reject);
+    }
+    if (alert.state === "accepted") {
+      const close = button("close", t("aq.close"));
+      close.addEventListener("click", () => this.choose(li, buttons, "close", OUTCOMES, (value) => step("close", { outcome: value })));
+      buttons.append(close);
+    }
+    const facts = h("span", { class: "facts-line" },
+      alert.list_name || alert.list ? h("span", { class: "list-name" }, alert.list_name || alert.list) : null,
+      h("span", { class: "station-name" }, station),
+      h("time", { datetime: alert.time }, fmtTime(alert.time, false)),
+      h("span", { class: "badge status" }, alert.status === "provisional" ? t("aq.provisional") : t(`aq.status.${alert.status}`)),
+      h("span", { class: "badge state" }, t(`aq.state.${alert.state}`)),
+      alert.handled_by ? h("span", { class: "by" }, t("aq.by", { who: alert.handled_by })) : null,
+      alert.kind === "not_authorised" && review ? h("span", {}, t("aq.review")) : null);
+    li.append(
+      h("span", { class: "badge prio", "aria-label": t("aq.priorityLabel", { n: alert.priority }) }, `P${alert.priority}`),
+      h("strong", { class: "kind" }, kindName(alert)),
+      plateEl(plate), facts, message, buttons);
+    return li;
+  }
+
+  // The reason of a rejection or the outcome of a close, picked from a select, then confirmed.
+  choose(li, buttons, name, values, done) {
+    li.dataset.choosing = name;
+    const id = `aq-${name}-${li.dataset.alert}`;
+    const select = h("select", { id, "data-choice": name },
+      values.map((v) => h("option", { value: v }, t(`aq.${name === "reject" ? "reason" : "outcome"}.${v}`))));
+    const ok = h("button", { type: "button", "data-confirm": name, "aria-label": t(`aq.label.${name}`, { plate: li.querySelector(".plate").textContent }) }, t(`aq.confirm.${name}`));
+    const cancel = h("button", { type: "button", class: "secondary", "data-cancel": name }, t("aq.cancel"));
+    const box = h("span", { class: "choice" },
+      h("label", { class: "inline", for: id }, t(name === "reject" ? "aq.rejectReason" : "aq.outcomeLabel")), select, ok, cancel);
+    const previous = [...buttons.childNodes];
+    buttons.replaceChildren(box);
+    ok.addEventListener("click", () => { delete li.dataset.choosing; done(select.value); });
+    cancel.addEventListener("click", () => { delete li.dataset.choosing; buttons.replaceChildren(...previous); });
+    select.focus();
+  }
+
+  reportForm() {
+    const day = new Date();
+    const since = h("input", { id: "report-since", type: "date", value: localInput(new Date(day.getFullYear(), day.getMonth(), 1)).slice(0, 10) });
+    const until = h("input", { id: "report-until", type: "date" });
+    const out = h("span", { class: "row-error", role: "alert" });
+    const button = h("button", { type: "submit", class: "secondary", id: "report-csv" }, t("aq.report.download"));
+    const form = h("form", { class: "grid", id: "report-form" },
+      h("label", {}, t("since"), since), h("label", {}, t("until"), until), button, out);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      out.textContent = "";
+      const start = since.value ? isoFromLocal(`${since.value}T00:00`) : null;
+      const end = until.value ? isoFromLocal(`${until.value}T00:00`) : null;
+      const endPlusDay = end ? new Date(new Date(end).getTime() + 86400000).toISOString() : null;
+      download("api/v1/alerts/report.csv", { reason: this.reason, since: start, until: endPlusDay }, "alerts.csv")
+        .catch((err) => { out.textContent = errorText(err).textContent; });
+    });
+    return h("details", { class: "report", id: "alert-report" }, h("summary", {}, t("aq.report.title")),
+      h("p", { class: "hint" }, t("aq.report.hint")), form);
+  }
+}
+
+function version(alert) {
+  return `${alert.status}/${alert.state}/${alert.handled_at || ""}/${alert.settled_at || ""}`;
+}
+
+function errorText(err) {
+  const text = err instanceof ApiError && err.status === 403 ? t("err.forbidden") : t("err.generic", { msg: err.message });
+  return h("span", { class: "error" }, text);
+}

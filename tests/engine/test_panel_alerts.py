@@ -1,0 +1,365 @@
+"""The panel's alert queue in a real browser (Debian's chromium through Playwright) against the
+engine's API over a real store: alerts stored straight in the store show in the queue the most
+urgent first, then the newest; Acknowledge is one click and the store records who; an alert raised
+or withdrawn while the panel is open reaches it through the live stream (the audited list is asked
+once); rejecting asks the reason, closing the outcome; the hits report downloads as CSV; the queue
+speaks Italian and English."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from rufina_alpr import privacy
+from rufina_alpr.alerts import Alert, ledger
+from rufina_alpr.api.app import create_app, server_options
+from rufina_alpr.recognizer import ModelInfo
+from rufina_alpr.stations import default_registry_path, load_registry
+from rufina_alpr.transits import Transit, transit_id
+
+from .conftest import require
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REGISTRY = default_registry_path()
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+STATIONS = {s.id: s for s in load_registry(REGISTRY).stations}
+OPERATOR = "rossi-operator-token-0123456789abcdef"
+OPERATOR_NAME = "agente.rossi"
+REASON = "Sala operativa, turno di notte"
+WORKER = "test-panel"  # not the engine's: its outbox leaves these alerts alone
+WAIT = 20_000  # ms: the CI machine is busy
+
+
+class ScriptedReader:
+    """No plate is read here: the alerts go straight into the store."""
+
+    info = ModelInfo(detector="scripted", ocr="scripted", load_seconds=0.0)
+
+    def read(self, *_args: Any, **_kwargs: Any) -> list[Any]:
+        return []
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    require(CHROMIUM.is_file(), "Debian's chromium (/usr/bin/chromium)")
+    require(importlib.util.find_spec("playwright") is not None, "playwright (the dev extra)")
+    playwright_api = importlib.import_module("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        await launched.close()
+
+
+@dataclass
+class Panel:
+    harness: Any
+    server: TestServer
+    page: Any
+    console_errors: list[str]
+
+    @property
+    def engine(self) -> Any:
+        return self.harness.engine
+
+    async def store(self, work: Any) -> Any:
+        """``work(connection)`` in one transaction on the database thread."""
+
+        def run() -> Any:
+            with self.engine.store.engine.begin() as connection:
+                return work(connection)
+
+        return await self.engine.db.run(run)
+
+    async def open_live(self) -> None:
+        page = self.page
+        await page.goto(str(self.server.make_url("/panel/")))
+        await page.fill("#login-token", OPERATOR)
+        await page.click("#login-form button[type=submit]")
+        await page.wait_for_selector("nav a[data-page=live][aria-current=page]")
+        await page.fill("#live-reason", REASON)
+        await page.click("#live-form button[type=submit]")
+        await page.wait_for_selector(".live-state.pill-on", timeout=WAIT)
+
+    async def queue(self) -> list[str]:
+        ids: list[str] = await self.page.eval_on_selector_all(
+            "#alert-queue-list > li", "items => items.map((li) => li.dataset.alert)"
+        )
+        return ids
+
+    async def wait_queue(self, expected: list[str]) -> None:
+        await self.page.wait_for_function(
+            """(ids) => {
+                const shown = [...document.querySelectorAll('#alert-queue-list > li')]
+                  .map((li) => li.dataset.alert);
+                return JSON.stringify(shown) === JSON.stringify(ids);
+            }""",
+            arg=expected,
+            timeout=WAIT,
+        )
+
+
+@pytest.fixture
+async def panel(harness_factory: Any, browser: Any) -> AsyncIterator[Panel]:
+    harness = await harness_factory(
+        [],
+        stations_file=REGISTRY,
+        reader=ScriptedReader(),
+        extra={"api": {"users": [{"name": OPERATOR_NAME, "token": OPERATOR, "role": "operator"}]}},
+    )
+    server = TestServer(create_app(harness.engine), host="127.0.0.1")
+    await server.start_server(**server_options())
+    context = await browser.new_context(
+        locale="it-IT", timezone_id="Europe/Rome", viewport={"width": 1280, "height": 900}
+    )
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield Panel(harness, server, page, errors)
+    await context.close()
+    await server.close()
+
+
+def vehicle(event: str, station: str, plate: str, moment: datetime) -> Transit:
+    camera = STATIONS[station].camera
+    return Transit(
+        id=transit_id(camera, event),
+        event_id=event,
+        station_id=station,
+        camera=camera,
+        time=moment,
+        vehicle="car",
+        plate=plate,
+        display=plate,
+        country="IT",
+        format="it_car",
+        confidence=0.93,
+        low_confidence=False,
+        read_count=3,
+    )
+
+
+def hotlist_alert(
+    transit: Transit,
+    priority: int,
+    *,
+    status: str = "confirmed",
+    kind: str = "hotlist",
+    action: str = "alert",
+    list_name: str | None = "Veicoli rubati",
+) -> Alert:
+    return ledger.new_alert(
+        transit,
+        kind=kind,
+        status=status,
+        worker=WORKER,
+        now=datetime.now(UTC),
+        action=action,
+        priority=priority,
+        read_plate=transit.plate,
+        score=1.0,
+        list_id="rubati" if list_name else None,
+        list_name=list_name,
+        list_kind="stolen" if list_name else None,
+        entry_plate=transit.plate,
+        reason="Denuncia 1234/2026",
+    )
+
+
+async def raise_all(panel: Panel, *alerts: Alert) -> None:
+    def work(connection: Any) -> None:
+        for alert in alerts:
+            assert ledger.raise_alert(connection, alert, cooldown=0) is not None
+
+    await panel.store(work)
+
+
+async def test_the_queue_orders_alerts_and_acknowledges_in_one_click(panel: Panel) -> None:
+    page = panel.page
+    now = datetime.now(UTC)
+    stations = ["via_roma_in", "pomino_in", "falgano_in", "pomino_out"]
+    minutes = [now - timedelta(minutes=n) for n in (10, 5, 1)]
+    urgent_old = hotlist_alert(vehicle("e1", stations[0], "AB123CD", minutes[0]), 1)
+    later = hotlist_alert(vehicle("e2", stations[1], "EF456GH", minutes[1]), 2)
+    latest = hotlist_alert(vehicle("e3", stations[2], "IJ789KL", minutes[2]), 2)
+    in_view = hotlist_alert(vehicle("e4", stations[3], "MN012OP", now), 3, status="provisional")
+    await raise_all(panel, later, in_view, urgent_old, latest)
+    await panel.open_live()
+
+    # Priority first, then the newest.
+    await panel.wait_queue([urgent_old.id, latest.id, later.id, in_view.id])
+    row = page.locator(f"#alert-queue-list li[data-alert='{latest.id}']")
+    text = await row.inner_text()
+    assert "IJ789KL" in text and "Veicoli rubati" in text
+    assert STATIONS[stations[2]].name in text
+    assert "ALLARME LISTA" in text and "nuovo" in text and "P2" in text
+    provisional = page.locator(f"#alert-queue-list li[data-alert='{in_view.id}']")
+    assert "in vista — provvisorio" in await provisional.inner_text()
+    assert await provisional.get_attribute("data-status") == "provisional"
+    assert await page.inner_text("#alert-queue-title") == "Coda degli allarmi"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "10-coda-allarmi.png"), full_page=True)
+
+    # One click: acknowledged in the store, by the panel's user, and the row says so.
+    button = row.locator("button[data-step=acknowledge]")
+    assert await button.get_attribute("aria-label") == "Presa visione dell'allarme IJ789KL"
+    await button.click()
+    await page.wait_for_selector(
+        f"#alert-queue-list li[data-alert='{latest.id}'][data-state=acknowledged]", timeout=WAIT
+    )
+    text = await row.inner_text()
+    assert "preso in carico" in text and OPERATOR_NAME in text
+    assert await row.locator("button[data-step=acknowledge]").count() == 0
+    stored = await panel.store(lambda c: ledger.find(c, latest.id))
+    assert stored.state == "acknowledged" and stored.handled_by == OPERATOR_NAME
+    assert [(s.step, s.by) for s in stored.steps] == [("acknowledge", OPERATOR_NAME)]
+    # Still second: acknowledging does not move an alert.
+    assert await panel.queue() == [urgent_old.id, latest.id, later.id, in_view.id]
+
+    # The list was asked once, with the stream's reason; the stream was audited once.
+    log = privacy.Audit(panel.engine.store)
+    listed = await panel.engine.db.run(lambda: log.entries(action="alerts", limit=10))
+    assert [(e.reason, e.actor) for e in listed] == [(REASON, OPERATOR_NAME)]
+    assert len(await panel.engine.db.run(lambda: log.entries(action="live", limit=10))) == 1
+    assert panel.console_errors == []
+
+
+async def test_the_live_stream_keeps_the_queue_current(panel: Panel) -> None:
+    page = panel.page
+    now = datetime.now(UTC)
+    listed = hotlist_alert(vehicle("e1", "via_roma_in", "AB123CD", now - timedelta(minutes=3)), 2)
+    in_view_transit = vehicle("e2", "pomino_in", "QR345ST", now - timedelta(seconds=5))
+    in_view = hotlist_alert(in_view_transit, 1, status="provisional")
+    await raise_all(panel, listed, in_view)
+    await panel.open_live()
+    await panel.wait_queue([in_view.id, listed.id])
+
+    # Raised while the panel is open: in its place, through the stream.
+    gate = hotlist_alert(
+        vehicle("e3", "falgano_in", "UV678WX", now - timedelta(seconds=1)),
+        2,
+        kind="not_authorised",
+        action="review",
+        list_name="Residenti ZTL",
+    )
+    await raise_all(panel, gate)
+    await panel.wait_queue([in_view.id, gate.id, listed.id])
+    gate_text = await page.inner_text(f"#alert-queue-list li[data-alert='{gate.id}']")
+    assert "NON AUTORIZZATO" in gate_text and "da verificare" in gate_text
+
+    # The vehicle's transit does not match: withdrawn in the store, gone from the queue with a
+    # notice for its plate.
+    settled = await panel.store(
+        lambda c: ledger.settle(
+            c, in_view_transit, None, kind="hotlist", cooldown=0, now=datetime.now(UTC)
+        )
+    )
+    assert settled is not None and settled.change == "withdrawn"
+    await panel.wait_queue([gate.id, listed.id])
+    notice = page.locator(f"#alert-notices [data-withdrawn='{in_view.id}']")
+    await notice.wait_for(timeout=WAIT)
+    assert "Ritirato" in await notice.inner_text() and "QR345ST" in await notice.inner_text()
+
+    # Handled by another operator elsewhere (the API's ledger call): the row follows.
+    await panel.store(
+        lambda c: ledger.apply_step(c, listed.id, "accept", actor="agente.verdi", acting_user=None)
+    )
+    await page.wait_for_selector(
+        f"#alert-queue-list li[data-alert='{listed.id}'][data-state=accepted]", timeout=WAIT
+    )
+    assert "agente.verdi" in await page.inner_text(f"li[data-alert='{listed.id}']")
+
+    # Close asks the outcome; the closed alert leaves the queue.
+    row = page.locator(f"#alert-queue-list li[data-alert='{listed.id}']")
+    await row.locator("button[data-step=close]").click()
+    await row.locator("select[data-choice=close]").select_option("fined")
+    await row.locator("button[data-confirm=close]").click()
+    await panel.wait_queue([gate.id])
+    closed = await panel.store(lambda c: ledger.find(c, listed.id))
+    assert (closed.state, closed.outcome, closed.handled_by) == ("closed", "fined", OPERATOR_NAME)
+
+    # Reject asks the reason.
+    row = page.locator(f"#alert-queue-list li[data-alert='{gate.id}']")
+    await row.locator("button[data-step=reject]").click()
+    await row.locator("select[data-choice=reject]").select_option("list_out_of_date")
+    await row.locator("button[data-confirm=reject]").click()
+    await panel.wait_queue([])
+    await page.wait_for_selector("#alert-queue-empty:not([hidden])", timeout=WAIT)
+    rejected = await panel.store(lambda c: ledger.find(c, gate.id))
+    assert (rejected.state, rejected.reject_reason) == ("rejected", "list_out_of_date")
+
+    # The hits report: every alert of the period, as CSV, asked with the stream's reason.
+    await page.click("#alert-report summary")
+    async with page.expect_download(timeout=WAIT) as waiting:
+        await page.click("#report-csv")
+    download = await waiting.value
+    csv = Path(await download.path()).read_text(encoding="utf-8")
+    assert csv.splitlines()[0].startswith("alert_id,kind,status,state")
+    assert listed.id in csv and gate.id in csv and in_view.id in csv
+    log = privacy.Audit(panel.engine.store)
+    (report,) = await panel.engine.db.run(lambda: log.entries(action="alerts_report", limit=10))
+    assert report.reason == REASON
+    assert panel.console_errors == []
+
+
+async def test_the_queue_speaks_english_too(panel: Panel) -> None:
+    page = panel.page
+    now = datetime.now(UTC)
+    alert = hotlist_alert(
+        vehicle("e1", "via_roma_in", "AB123CD", now),
+        1,
+        status="provisional",
+        action="stop_and_check",
+    )
+    journey = hotlist_alert(
+        vehicle("e2", "pomino_in", "EF456GH", now - timedelta(minutes=1)),
+        2,
+        kind="impossible_journey",
+        list_name=None,
+    )
+    await raise_all(panel, alert, journey)
+    await panel.open_live()
+    await panel.wait_queue([alert.id, journey.id])
+    row = page.locator(f"#alert-queue-list li[data-alert='{alert.id}']")
+    assert "CONTROLLARE" in await row.inner_text()
+    assert await row.locator("button[data-step=acknowledge]").inner_text() == "Presa visione"
+    assert "VIAGGIO IMPOSSIBILE" in await page.inner_text(f"li[data-alert='{journey.id}']")
+
+    await page.click("#lang")  # the view redraws and reconnects with the reason it had
+    await page.wait_for_function(
+        "document.querySelector('#alert-queue-title')?.textContent === 'Alert queue'",
+        timeout=WAIT,
+    )
+    await panel.wait_queue([alert.id, journey.id])
+    row = page.locator(f"#alert-queue-list li[data-alert='{alert.id}']")
+    text = await row.inner_text()
+    assert "STOP AND CHECK" in text and "in view — provisional" in text and "Priority" not in text
+    assert await row.locator("button[data-step=acknowledge]").inner_text() == "Acknowledge"
+    assert await row.locator(".prio").get_attribute("aria-label") == "Priority 1"
+    assert "IMPOSSIBLE JOURNEY" in await page.inner_text(f"li[data-alert='{journey.id}']")
+    await row.locator("button[data-step=reject]").click()
+    options = await row.locator("select[data-choice=reject] option").all_inner_texts()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "11-alert-queue-reject.png"), full_page=True)
+    assert options == ["Misread", "Wrong vehicle", "Cloned plate", "List out of date", "Other"]
+    assert panel.console_errors == []
