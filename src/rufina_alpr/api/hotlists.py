@@ -1,4 +1,4 @@
-"""Hotlists: the lists, their entries, CSV import and export."""
+"""Hotlists: the lists, their gates, their entries, CSV import and export."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from rufina_alpr.api.params import (
 from rufina_alpr.hotlists import (
     ACTIONS,
     KINDS,
+    Gate,
     HotlistAlreadyListed,
     HotlistConflict,
     HotlistEntry,
@@ -54,6 +55,18 @@ def _whole(value: Any) -> int:
 
 
 _PRIORITY = vol.All(_whole, vol.Range(min=1, max=9))
+_STATIONS = vol.All([vol.All(str, vol.Length(min=1, max=64))], vol.Length(max=64))
+
+# An authorised list's gate (docs/hotlists.md, "Gates"): days are ISO weekdays in order.
+GATE = vol.Schema(
+    {
+        vol.Required("stations"): vol.All(_STATIONS, vol.Length(min=1)),
+        vol.Optional("days"): vol.Any(None, vol.All(str, vol.Match(r"^(?=.)1?2?3?4?5?6?7?$"))),
+        vol.Optional("from_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=23))),
+        vol.Optional("to_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=24))),
+        vol.Optional("keep_authorised", default=True): bool,
+    }
+)
 
 CREATE_LIST = vol.Schema(
     {
@@ -63,6 +76,7 @@ CREATE_LIST = vol.Schema(
         vol.Optional("action"): vol.Any(None, vol.In(ACTIONS)),
         vol.Optional("priority"): vol.Any(None, _PRIORITY),
         vol.Optional("description"): vol.Any(None, _TEXT),
+        vol.Optional("gate"): vol.Any(None, GATE),
     }
 )
 
@@ -73,9 +87,7 @@ ADD_ENTRY = vol.Schema(
         vol.Optional("priority"): vol.Any(None, _PRIORITY),
         vol.Optional("expires_at"): vol.Any(None, aware_time),
         vol.Optional("notes"): vol.Any(None, vol.All(str, vol.Length(max=2000))),
-        vol.Optional("stations"): vol.Any(
-            None, vol.All([vol.All(str, vol.Length(min=1, max=64))], vol.Length(max=64))
-        ),
+        vol.Optional("stations"): vol.Any(None, _STATIONS),
         vol.Optional("from_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=23))),
         vol.Optional("to_hour"): vol.Any(None, vol.All(_whole, vol.Range(min=0, max=24))),
         # A plate already on the list is refused (409) unless this is true.
@@ -100,7 +112,34 @@ def _list_json(info: HotlistInfo) -> dict[str, Any]:
         "created_at": contract.iso_time(info.created_at),
         "entries": info.entries,
         "expired": info.expired,
+        "gate": _gate_json(info.gate) if info.gate is not None else None,
     }
+
+
+def _gate_json(gate: Gate) -> dict[str, Any]:
+    return {
+        "stations": list(gate.stations),
+        "days": gate.days,
+        "from_hour": gate.from_hour,
+        "to_hour": gate.to_hour,
+        "keep_authorised": gate.keep_authorised,
+    }
+
+
+def _gate(request: web.Request, body: dict[str, Any] | None) -> Gate | None:
+    """The validated body's gate; a station that does not exist is not found (as for entries)."""
+    if body is None:
+        return None
+    context = request.app[CONTEXT_KEY]
+    if any(s.strip() and context.settings.station(s.strip()) is None for s in body["stations"]):
+        raise not_found("'gate.stations': unknown station")
+    return Gate(
+        stations=tuple(body["stations"]),
+        days=body.get("days"),
+        from_hour=body.get("from_hour"),
+        to_hour=body.get("to_hour"),
+        keep_authorised=body["keep_authorised"],
+    )
 
 
 def _entry_json(entry: HotlistEntry) -> dict[str, Any]:
@@ -153,6 +192,7 @@ async def hotlists_index(request: web.Request) -> web.Response:
 async def hotlist_create(request: web.Request) -> web.Response:
     body = await json_body(request, CREATE_LIST)
     principal = request[PRINCIPAL_KEY]
+    gate = _gate(request, body.get("gate"))
     info = await _hotlist_call(
         request,
         lambda: hotlists_of(request).create_list(
@@ -163,6 +203,7 @@ async def hotlist_create(request: web.Request) -> web.Response:
             priority=body.get("priority"),
             description=body.get("description"),
             created_by=principal.who,
+            gate=gate,
         ),
     )
     await audit(request, "hotlist_create", body, results=1, reason=body.get("description"))
@@ -186,6 +227,36 @@ async def hotlist_delete(request: web.Request) -> web.Response:
         raise not_found(f"no list {list_id}")
     await audit(request, "hotlist_delete", {"list": list_id}, results=1, reason=reason)
     return web.Response(status=204)
+
+
+@requires("operator")
+async def hotlist_gate_set(request: web.Request) -> web.Response:
+    """Make an authorised list a gate, or change its gate (audited with the gate)."""
+    params = Params(request)
+    reason = params.text("reason", max_length=MAX_REASON)
+    list_id = _list_id(request)
+    body = await json_body(request, GATE)
+    gate = _gate(request, body)
+    info = await _hotlist_call(request, lambda: hotlists_of(request).set_gate(list_id, gate))
+    query = {"list": list_id, "gate": _gate_json(info.gate) if info.gate else None}
+    await audit(request, "hotlist_gate_set", query, results=1, reason=reason)
+    return web.json_response(_list_json(info))
+
+
+@requires("operator")
+async def hotlist_gate_clear(request: web.Request) -> web.Response:
+    """Make a gate a plain allow-list again (audited with the gate it was)."""
+    params = Params(request)
+    reason = params.text("reason", max_length=MAX_REASON)
+    list_id = _list_id(request)
+    hotlist = hotlists_of(request)
+    before = await _hotlist_call(request, lambda: hotlist.get_list(list_id))
+    info = await _hotlist_call(request, lambda: hotlist.set_gate(list_id, None))
+    query = {"list": list_id, "gate": _gate_json(before.gate) if before.gate else None}
+    await audit(
+        request, "hotlist_gate_clear", query, results=int(before.gate is not None), reason=reason
+    )
+    return web.json_response(_list_json(info))
 
 
 @requires("operator")
@@ -355,6 +426,8 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/v1/hotlists", hotlist_create),
         web.get("/api/v1/hotlists/{list_id}", hotlist_get),
         web.delete("/api/v1/hotlists/{list_id}", hotlist_delete),
+        web.put("/api/v1/hotlists/{list_id}/gate", hotlist_gate_set),
+        web.delete("/api/v1/hotlists/{list_id}/gate", hotlist_gate_clear),
         web.get("/api/v1/hotlists/{list_id}/entries", hotlist_entries),
         web.post("/api/v1/hotlists/{list_id}/entries", hotlist_add),
         web.delete("/api/v1/hotlists/{list_id}/entries/{plate}", hotlist_remove),

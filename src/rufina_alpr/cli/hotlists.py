@@ -1,4 +1,4 @@
-"""``rufina-alpr hotlist lists | create | delete | add | remove | import | export``.
+"""``rufina-alpr hotlist lists | create | gate | delete | add | remove | import | export``.
 
 The engine's store, as the settings (``-c config.yaml``, environment, add-on options) name it.
 Plates are personal data: these commands print them only where asked (``export``).
@@ -16,9 +16,11 @@ from rufina_alpr.config import SettingsError, load_settings
 from rufina_alpr.hotlists import (
     ACTIONS,
     KINDS,
+    Gate,
     HotlistAlreadyListed,
     HotlistEntry,
     HotlistError,
+    HotlistInfo,
     Hotlists,
     parse_hours,
 )
@@ -51,7 +53,16 @@ def add_hotlist_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     create.add_argument("--action", choices=ACTIONS, help="default: the kind's")
     create.add_argument("--priority", type=int, help="1 (most urgent) to 9; default: the kind's")
     create.add_argument("--description")
+    _gate_arguments(create, "an authorised list: make it a gate")
     create.set_defaults(func=partial(_run, action="create"))
+
+    gate = commands.add_parser(
+        "gate", parents=[common], help="make an authorised list a gate, or a plain one again"
+    )
+    gate.add_argument("list_id", metavar="LIST")
+    _gate_arguments(gate, "the gate (replaces the list's)")
+    gate.add_argument("--clear", action="store_true", help="the list is no gate any more")
+    gate.set_defaults(func=partial(_run, action="gate"))
 
     delete = commands.add_parser("delete", parents=[common], help="delete a list and its plates")
     delete.add_argument("list_id", metavar="LIST")
@@ -94,6 +105,50 @@ def add_hotlist_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     export.add_argument("list_id", metavar="LIST")
     export.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     export.set_defaults(func=partial(_run, action="export"))
+
+
+def _gate_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    group = parser.add_argument_group(title, "docs/hotlists.md, Gates")
+    group.add_argument(
+        "--gate-stations",
+        help="the gate's station ids, comma separated: it alerts there on "
+        "every plate NOT on the list",
+    )
+    group.add_argument(
+        "--gate-days", help="ISO weekdays, e.g. 12345 = Monday to Friday (default: every day)"
+    )
+    group.add_argument("--gate-hours", help="local hours, e.g. 7-20 (default: all day)")
+    group.add_argument(
+        "--gate-drop-authorised",
+        action="store_true",
+        help="the authorised vehicles' transits at the gate are not stored (ZTL practice)",
+    )
+
+
+def _gate_of(args: argparse.Namespace) -> Gate | None:
+    """The gate the options give; None without ``--gate-stations`` (the others need it)."""
+    if not args.gate_stations:
+        if args.gate_days or args.gate_hours or args.gate_drop_authorised:
+            raise HotlistError("a gate needs its stations (--gate-stations)")
+        return None
+    from_hour, to_hour = parse_hours(args.gate_hours or "")
+    return Gate(
+        stations=tuple(args.gate_stations.split(",")),
+        days=args.gate_days or None,
+        from_hour=from_hour,
+        to_hour=to_hour,
+        keep_authorised=not args.gate_drop_authorised,
+    )
+
+
+def _gate_text(info: HotlistInfo) -> str:
+    gate = info.gate
+    if gate is None:
+        return "-"
+    hours = f" {gate.from_hour}-{gate.to_hour}" if gate.from_hour is not None else ""
+    days = f" days {gate.days}" if gate.days is not None else ""
+    dropped = "" if gate.keep_authorised else " (authorised not stored)"
+    return f"{','.join(gate.stations)}{days}{hours}{dropped}"
 
 
 def _open(args: argparse.Namespace) -> tuple[Store, Hotlists] | None:
@@ -142,15 +197,17 @@ def _run(args: argparse.Namespace, action: str) -> int:
 
 
 def _lists(_args: argparse.Namespace, hotlists: Hotlists) -> int:
-    header = ("ID", "KIND", "ACTION", "PRIORITY", "ENTRIES", "EXPIRED", "NAME")
-    rows = [
-        (i.id, i.kind, i.action, str(i.priority), str(i.entries), str(i.expired), i.name)
-        for i in hotlists.lists()
-    ]
+    header = ("ID", "KIND", "ACTION", "PRIORITY", "ENTRIES", "EXPIRED", "NAME", "GATE")
+    rows = [_list_row(i) for i in hotlists.lists()]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def _list_row(i: HotlistInfo) -> tuple[str, ...]:
+    counts = (str(i.priority), str(i.entries), str(i.expired))
+    return (i.id, i.kind, i.action, *counts, i.name, _gate_text(i))
 
 
 def _create(args: argparse.Namespace, hotlists: Hotlists) -> int:
@@ -162,9 +219,39 @@ def _create(args: argparse.Namespace, hotlists: Hotlists) -> int:
         priority=args.priority,
         description=args.description,
         created_by=_actor(args),
+        gate=_gate_of(args),
     )
-    print(f"created list {info.id} ({info.kind}, {info.action}, priority {info.priority})")
+    gate = f"; gate at {_gate_text(info)}" if info.gate is not None else ""
+    print(f"created list {info.id} ({info.kind}, {info.action}, priority {info.priority}){gate}")
     return 0
+
+
+def _gate(args: argparse.Namespace, hotlists: Hotlists) -> int:
+    gate = _gate_of(args)
+    if (gate is None) != args.clear:
+        print("error: give the gate (--gate-stations ...) or --clear", file=sys.stderr)
+        return 2
+    before = hotlists.get_list(args.list_id)
+    info = hotlists.set_gate(args.list_id, gate)
+    shown = info if gate is not None else before
+    record: dict[str, object] = {"list": info.id, "gate": _gate_record(shown)}
+    _audit(args, hotlists, "hotlist_gate_set" if gate else "hotlist_gate_clear", record)
+    print(f"list {info.id}: gate {'at ' + _gate_text(info) if gate else 'cleared'}")
+    return 0
+
+
+def _gate_record(info: HotlistInfo) -> dict[str, object] | None:
+    """A gate as the audit log keeps it (as the API writes it)."""
+    gate = info.gate
+    if gate is None:
+        return None
+    return {
+        "stations": list(gate.stations),
+        "days": gate.days,
+        "from_hour": gate.from_hour,
+        "to_hour": gate.to_hour,
+        "keep_authorised": gate.keep_authorised,
+    }
 
 
 def _delete(args: argparse.Namespace, hotlists: Hotlists) -> int:
@@ -302,6 +389,7 @@ def _export(args: argparse.Namespace, hotlists: Hotlists) -> int:
 _COMMANDS = {
     "lists": _lists,
     "create": _create,
+    "gate": _gate,
     "delete": _delete,
     "add": _add,
     "remove": _remove,

@@ -1,8 +1,9 @@
 """Hotlists: named lists of plates the Polizia Municipale watches for, matched on every transit.
 
 `models` holds the values (lists, entries, matches, alerts, errors, kinds and actions), `matching`
-the match score and the fuzzy index, `lists` the `Hotlists` class over the store, and `csv_io` the
-CSV import and export (`docs/hotlists.md`).
+the match score and the fuzzy index, `lists` the `Hotlists` class over the store, `gates` the
+verdicts of ``authorised`` lists that are gates (`Hotlists.gate_check`), and `csv_io` the CSV import
+and export (`docs/hotlists.md`).
 """
 
 from rufina_alpr.hotlists.csv_io import (
@@ -12,6 +13,7 @@ from rufina_alpr.hotlists.csv_io import (
     RejectedRow,
     parse_hours,
 )
+from rufina_alpr.hotlists.gates import GateOutcome, GateVerdict
 from rufina_alpr.hotlists.lists import Hotlists
 from rufina_alpr.hotlists.matching import match_score
 from rufina_alpr.hotlists.models import (
@@ -25,6 +27,7 @@ from rufina_alpr.hotlists.models import (
     SCNTT_COLUMNS,
     EntryChange,
     EntryOptions,
+    Gate,
     HotlistAlreadyListed,
     HotlistConflict,
     HotlistEntry,
@@ -46,6 +49,9 @@ __all__ = [
     "SCNTT_COLUMNS",
     "EntryChange",
     "EntryOptions",
+    "Gate",
+    "GateOutcome",
+    "GateVerdict",
     "HotlistAlreadyListed",
     "HotlistConflict",
     "HotlistEntry",

@@ -2,7 +2,8 @@
 matches; its base `HotlistsCsv` (`csv_io`) holds the CSV import and export.
 
 `Hotlists.match` finds the entries a read matches; `Hotlists.record_matches` stores a transit's
-matches (the alert they raise is `rufina_alpr.alerts`'s).
+matches (the alert they raise is `rufina_alpr.alerts`'s); `Hotlists.gate_check` judges a read at
+the gates (`gates`) closed at its station and time.
 
 All methods are synchronous: the engine runs them on its database thread (`Database.run`).
 """
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from rufina_alpr.hotlists import recorded
 from rufina_alpr.hotlists.csv_io import HotlistsCsv
+from rufina_alpr.hotlists.gates import GateVerdict, checked_gate, gate_columns, gate_verdict
 from rufina_alpr.hotlists.matching import (
     ALTERNATIVE_FACTOR,
     MIN_FUZZY_LENGTH,
@@ -38,6 +40,7 @@ from rufina_alpr.hotlists.models import (
     MAX_REASON,
     EntryChange,
     EntryOptions,
+    Gate,
     HotlistAlreadyListed,
     HotlistConflict,
     HotlistEntry,
@@ -88,8 +91,10 @@ class Hotlists(HotlistsCsv):
         priority: int | None = None,
         description: str | None = None,
         created_by: str,
+        gate: Gate | None = None,
     ) -> HotlistInfo:
-        """Create a list; ``action`` and ``priority`` default to the kind's (`DEFAULT_ACTION`)."""
+        """Create a list; ``action`` and ``priority`` default to the kind's (`DEFAULT_ACTION`);
+        ``gate``: an ``authorised`` list's gate (`gates.checked_gate`)."""
         if not LIST_ID.fullmatch(list_id or ""):
             raise HotlistError("list id: lowercase letters, digits, '_' or '-', at most 64")
         if kind not in KINDS:
@@ -99,6 +104,7 @@ class Hotlists(HotlistsCsv):
             raise HotlistError(f"action must be one of {', '.join(ACTIONS)}")
         priority = DEFAULT_PRIORITY[kind] if priority is None else checked_priority(priority)
         name = checked_text(name, "name", MAX_NAME, required=True) or list_id
+        gate = checked_gate(gate, kind, self.known_stations) if gate is not None else None
         row: dict[str, Any] = {
             "id": list_id,
             "name": name,
@@ -112,9 +118,23 @@ class Hotlists(HotlistsCsv):
         with self.store.engine.begin() as connection:
             if connection.scalar(sa.select(hotlists.c.id).where(hotlists.c.id == list_id)):
                 raise HotlistConflict(f"list {list_id} exists already")
-            connection.execute(hotlists.insert().values(row))
+            connection.execute(hotlists.insert().values(row | gate_columns(gate)))
         _LOGGER.info("hotlist %s (%s, %s) created by %s", list_id, kind, action, created_by)
-        return HotlistInfo(**row)
+        return HotlistInfo(**row, gate=gate)
+
+    def set_gate(self, list_id: str, gate: Gate | None) -> HotlistInfo:
+        """Make an ``authorised`` list a gate (`gates.checked_gate`), change its gate, or, with
+        None, make it a plain allow-list again; the list as it now is."""
+        with self.store.engine.begin() as connection:
+            kind = connection.scalar(sa.select(hotlists.c.kind).where(hotlists.c.id == list_id))
+            if kind is None:
+                raise HotlistNotFound(f"no list {list_id}")
+            gate = checked_gate(gate, kind, self.known_stations) if gate is not None else None
+            connection.execute(
+                hotlists.update().where(hotlists.c.id == list_id).values(gate_columns(gate))
+            )
+        _LOGGER.info("hotlist %s: gate %s", list_id, "set" if gate is not None else "cleared")
+        return self.get_list(list_id)
 
     def lists(self) -> list[HotlistInfo]:
         """Every list, by priority then id, with its active and expired entry counts."""
@@ -142,7 +162,7 @@ class Hotlists(HotlistsCsv):
             .select_from(
                 hotlists.outerjoin(hotlist_entries, hotlist_entries.c.list_id == hotlists.c.id)
             )
-            .group_by(*hotlists.c)
+            .group_by(hotlists.c.id)  # the key: PostgreSQL cannot group JSON columns
             .order_by(hotlists.c.priority, hotlists.c.id)
         )
         with self.store.engine.begin() as connection:
@@ -332,6 +352,27 @@ class Hotlists(HotlistsCsv):
                 )
         return sorted(best.values(), key=lambda m: (m.priority, -m.score, m.list_id))
 
+    def gate_check(
+        self,
+        plate: str,
+        alternatives: Iterable[tuple[str, float]],
+        station_id: str,
+        at: datetime,
+    ) -> GateVerdict | None:
+        """The read's verdict at the gates closed at ``station_id`` on ``at``'s local weekday
+        and hour (``timezone``): None when there is none; else ``authorised``, ``review`` (only a
+        fuzzy match, in the vehicle's favour) or ``not_authorised`` (`gates.gate_verdict`)."""
+        moment = self._aware(at)
+        return gate_verdict(
+            self._current_index(),
+            plate,
+            alternatives,
+            station_id,
+            moment=moment,
+            local=moment.astimezone(self.timezone),
+            fuzzy_min_score=self.fuzzy_min_score,
+        )
+
     def record_matches(
         self,
         connection: Connection,
@@ -366,10 +407,9 @@ class Hotlists(HotlistsCsv):
                 sa.func.max(hotlist_entries.c.added_at),
             )
         ).one()
-        lists = connection.execute(
-            sa.select(sa.func.count(), sa.func.max(hotlists.c.created_at))
-        ).one()
-        return (*entries, *lists)
+        # Every list's row (a few): a gate set or cleared changes it.
+        lists = connection.execute(sa.select(hotlists).order_by(hotlists.c.id)).all()
+        return (*entries, *(tuple(row) for row in lists))
 
     def _current_index(self) -> FuzzyIndex:
         """The in-memory index, rebuilt when another call (or another worker) changed the lists."""

@@ -4,8 +4,8 @@ limits, and the conversions from stored rows.
 A list has a kind (stolen, police, uninsured, inspection, watch, authorised) and an action:
 ``alert``, ``stop_and_check`` (uninsured vehicles and expired inspections: under Italian law such a
 hit is a reason to stop and check the vehicle, never an automatic fine) or ``allow`` (authorised
-vehicles: matched and reported on the transit, never alerted; a gate alerts on the plates NOT on
-such a list, `gates`). Each entry has a reason, an optional
+vehicles: matched and reported on the transit, never alerted; a gate, `Gate`, alerts on the plates
+NOT on such a list, `gates`). Each entry has a reason, an optional
 priority (overriding the list's; 1 is the most urgent), expiry, notes, and an optional scope of
 stations and hours of the day (the municipality's local time).
 """
@@ -112,8 +112,41 @@ class HotlistAlreadyListed(HotlistConflict):
 
 
 @dataclass(frozen=True, slots=True)
+class Gate:
+    """Where and when an ``authorised`` list is a gate (ZTL, closed road, school street): every
+    plate NOT on it alerts there (`gates`). ``stations``: the gate's stations (at least one);
+    ``days``: ISO weekdays as digits ("12345" Monday to Friday; None every day); hours:
+    ``from_hour <= h < to_hour`` local time, wrapping past midnight (None: all day);
+    ``keep_authorised`` False: the authorised vehicles' transits there are not stored."""
+
+    stations: tuple[str, ...]
+    days: str | None = None
+    from_hour: int | None = None
+    to_hour: int | None = None
+    keep_authorised: bool = True
+
+    def applies(self, station_id: str, local: datetime) -> bool:
+        """Whether the gate is closed at this station and local time."""
+        if station_id not in self.stations:
+            return False
+        if self.days is not None and str(local.isoweekday()) not in self.days:
+            return False
+        if self.from_hour is None or self.to_hour is None:
+            return True
+        return hour_in(local.hour, self.from_hour, self.to_hour)
+
+
+def hour_in(hour: int, from_hour: int, to_hour: int) -> bool:
+    """``from_hour <= hour < to_hour``, wrapping past midnight when ``from_hour > to_hour``."""
+    if from_hour < to_hour:
+        return from_hour <= hour < to_hour
+    return hour >= from_hour or hour < to_hour
+
+
+@dataclass(frozen=True, slots=True)
 class HotlistInfo:
-    """A list, with its count of active (unexpired) entries and of expired ones."""
+    """A list, with its count of active (unexpired) entries and of expired ones, and its gate
+    (``authorised`` lists only; None: none)."""
 
     id: str
     name: str
@@ -125,6 +158,7 @@ class HotlistInfo:
     created_at: datetime
     entries: int = 0
     expired: int = 0
+    gate: Gate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +187,7 @@ class HotlistEntry:
             return False
         if self.from_hour is None or self.to_hour is None:
             return True
-        hour = local.hour
-        if self.from_hour < self.to_hour:
-            return self.from_hour <= hour < self.to_hour
-        return hour >= self.from_hour or hour < self.to_hour
+        return hour_in(local.hour, self.from_hour, self.to_hour)
 
 
 class EntryOptions(TypedDict, total=False):
@@ -263,6 +294,21 @@ def info_from_row(row: Any, *, entries: int = 0, expired: int = 0) -> HotlistInf
         created_at=as_utc(row["created_at"]),
         entries=entries,
         expired=expired,
+        gate=gate_from_row(row),
+    )
+
+
+def gate_from_row(row: Any) -> Gate | None:
+    """A list row's gate (`Gate`); None when it has none (no stations)."""
+    stations = row["gate_stations"]
+    if not stations:
+        return None
+    return Gate(
+        stations=tuple(stations),
+        days=row["gate_days"],
+        from_hour=row["gate_from_hour"],
+        to_hour=row["gate_to_hour"],
+        keep_authorised=row["gate_keep_authorised"] is not False,
     )
 
 
