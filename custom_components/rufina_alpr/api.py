@@ -210,6 +210,13 @@ class RufinaAlprApiClient:
         """Run the retention purge now (admin token)."""
         return await self._request("POST", "/api/v1/purge", params={"reason": reason})
 
+    async def async_alert_step(self, alert_id: str, body: dict[str, Any]) -> Any:
+        """One step of an alert's handling (`body`: step, and reason, outcome, note); the
+        alert back as the engine holds it after the step."""
+        return await self._request(
+            "POST", f"/api/v1/alerts/{quote(alert_id, safe='')}/steps", json_body=body
+        )
+
     async def async_get_signing_key(self) -> str:
         """The key the engine signs its MQTT messages with (`GET /api/v1/contract`)."""
         data = await self._request("GET", "/api/v1/contract")

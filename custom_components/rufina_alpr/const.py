@@ -30,6 +30,9 @@ SUPPORTED_CONTRACT_VERSION: Final = 1
 # unless CONF_PLATES_IN_EVENTS (device triggers get it whole, through SIGNAL_TRIGGER).
 EVENT_TRANSIT: Final = f"{DOMAIN}_transit"
 EVENT_HOTLIST_MATCH: Final = f"{DOMAIN}_hotlist_match"
+# What became of an alert raised on hotlist_match (the engine's `<prefix>/alert`): confirmed or
+# withdrawn by the vehicle's transit, or a step of its handling by an operator.
+EVENT_ALERT_UPDATE: Final = f"{DOMAIN}_alert_update"
 # Dispatcher signal of every transit and hotlist match, whole, for the device triggers.
 SIGNAL_TRIGGER: Final = f"{DOMAIN}_trigger"
 
@@ -37,6 +40,29 @@ SIGNAL_TRIGGER: Final = f"{DOMAIN}_trigger"
 TRIGGER_TRANSIT: Final = "transit"
 TRIGGER_HOTLIST_MATCH: Final = "hotlist_match"
 TRIGGER_LOW_CONFIDENCE: Final = "low_confidence_transit"
+# The event entity's event types of an alert's updates (`change` confirmed, withdrawn, or a step
+# of its handling: acknowledged, accepted, rejected, closed).
+EVENT_TYPE_ALERT_CONFIRMED: Final = "alert_confirmed"
+EVENT_TYPE_ALERT_WITHDRAWN: Final = "alert_withdrawn"
+EVENT_TYPE_ALERT_HANDLED: Final = "alert_handled"
+
+# The steps an operator takes on an alert (the engine's `POST /api/v1/alerts/{id}/steps`), why
+# one is rejected and how one ends.
+ALERT_STEPS: Final[tuple[str, ...]] = ("acknowledge", "accept", "reject", "close")
+ALERT_REJECT_REASONS: Final[tuple[str, ...]] = (
+    "misread",
+    "wrong_vehicle",
+    "plate_cloned",
+    "list_out_of_date",
+    "other",
+)
+ALERT_OUTCOMES: Final[tuple[str, ...]] = (
+    "stopped_checked",
+    "not_found",
+    "fined",
+    "seized",
+    "other",
+)
 
 KIND_LPR: Final = "lpr"
 KIND_CONTEXT: Final = "context"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -130,7 +129,11 @@ class RufinaAlprHotlists:
 
     @callback
     def async_matched(self, match: HotlistMatch) -> None:
-        """A signed match arrived: it becomes its list's latest, once the API lists the list."""
+        """A signed match arrived: it becomes its list's latest, once the API lists the list.
+        Only hotlist alerts: a plate not authorised at a gate is no match of its authorised
+        list, and an impossible journey has no list."""
+        if match.list is None or match.alert_kind != "hotlist":
+            return
         if match.list in self.hotlists:
             self.list_matches[match.list] = match
             self._announce(match.list)
@@ -139,6 +142,18 @@ class RufinaAlprHotlists:
         if match.list in self._unlisted or len(self._unlisted) < MAX_UNLISTED:
             self._unlisted[match.list] = match
         self._async_request()
+
+    @callback
+    def async_withdrawn(self, alert_id: str) -> None:
+        """The engine withdrew an alert (the vehicle's transit did not match): it is no longer
+        its list's latest match."""
+        for list_id, match in list(self.list_matches.items()):
+            if match.alert_id == alert_id:
+                del self.list_matches[list_id]
+                self.listeners.notify(list_key(list_id))
+        for list_id, match in list(self._unlisted.items()):
+            if match.alert_id == alert_id:
+                del self._unlisted[list_id]
 
     @callback
     def _async_request(self) -> None:
@@ -150,11 +165,14 @@ class RufinaAlprHotlists:
         self._asked = now
         self.async_refresh_in_background()
 
-    def match_context(self, match: HotlistMatch) -> dict[str, Any]:
-        """The list's name as the API lists it, for alarm messages (operators know lists by
-        name, not by id)."""
-        hotlist = self.hotlists.get(match.list)
-        return {"list_name": hotlist.name if hotlist else match.list}
+    def list_name(self, match: HotlistMatch) -> str | None:
+        """The list's name, for alarm messages (operators know lists by name, not by id): the
+        one the engine sent with the match, else the one the API lists, else the list's id
+        (None: an alert of no list)."""
+        if match.list_name:
+            return match.list_name
+        hotlist = self.hotlists.get(match.list) if match.list is not None else None
+        return hotlist.name if hotlist else match.list
 
     @callback
     def async_forget_before(self, cutoff: datetime) -> None:

@@ -26,6 +26,7 @@ from .api import EngineInfo, RufinaAlprApiClient
 from .const import (
     CONF_PLATES_IN_EVENTS,
     CONF_TOPIC_PREFIX,
+    EVENT_ALERT_UPDATE,
     EVENT_HOTLIST_MATCH,
     EVENT_TRANSIT,
     LOGGER,
@@ -42,6 +43,7 @@ from .listeners import (
     station_key,
 )
 from .models import (
+    AlertUpdate,
     EngineHealth,
     EngineStats,
     EngineStatus,
@@ -92,11 +94,14 @@ class RufinaAlprHub:
         # The latest live transit and hotlist match per station, for the event entities.
         self.live_transits: dict[str, Transit] = {}
         self.hotlist_matches: dict[str, HotlistMatch] = {}
+        # The latest update of an alert per station (confirmed, withdrawn, handled).
+        self.alert_updates: dict[str, AlertUpdate] = {}
         self.token_refused = False
         """The engine answered 401 to this entry's token (`async_token_refused`)."""
         self.mqtt_connected = False
         self._seen: deque[str] = deque(maxlen=SEEN_TRANSITS)
-        self._seen_alerts: deque[tuple[str, str, str]] = deque(maxlen=SEEN_TRANSITS)
+        self._seen_alerts: deque[tuple[str, str, str, str]] = deque(maxlen=SEEN_TRANSITS)
+        self._seen_updates: deque[tuple[str, str, str]] = deque(maxlen=SEEN_TRANSITS)
         self._station_adders: list[Callable[[Station], None]] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._unavailable_logged = False
@@ -132,6 +137,7 @@ class RufinaAlprHub:
             (f"{self.prefix}/health", self._async_on_health, "utf-8"),
             (f"{self.prefix}/transit", self._async_on_transit, "utf-8"),
             (f"{self.prefix}/hotlist_match", self._async_on_hotlist_match, "utf-8"),
+            (f"{self.prefix}/alert", self._async_on_alert, "utf-8"),
             (f"{self.prefix}/+/last", self._async_on_last, "utf-8"),
             (f"{self.prefix}/+/crop", self._async_on_crop, None),
         ]
@@ -344,7 +350,14 @@ class RufinaAlprHub:
             return
         self.gate.count("stations")
         self.devices.async_update_stations(stations)
-        for cache in (self.last_transits, self.crops, self.live_transits, self.hotlist_matches):
+        caches: tuple[dict[str, Any], ...] = (
+            self.last_transits,
+            self.crops,
+            self.live_transits,
+            self.hotlist_matches,
+            self.alert_updates,
+        )
+        for cache in caches:
             for station_id in set(cache) - set(stations):
                 del cache[station_id]
         new = [station for sid, station in stations.items() if sid not in self.stations]
@@ -435,21 +448,77 @@ class RufinaAlprHub:
         )
         if match is None:
             return
-        alert = (match.transit.id, match.list, str(match.payload.get("entry_plate")))
+        # A QoS 1 redelivery repeats the alert (an older engine's has no id).
+        alert = (
+            str(match.alert_id),
+            match.transit.id,
+            str(match.list),
+            str(match.payload.get("entry_plate")),
+        )
         if alert in self._seen_alerts:
             LOGGER.debug("Dropping a repeated hotlist match of transit %s", match.transit.id)
             return
         self._seen_alerts.append(alert)
         self.gate.count("hotlist_match")
         station_id = match.transit.station
-        LOGGER.debug("Hotlist match on list %s at station %s", match.list, station_id)
-        data = self._event_data(station_id, match.payload) | self.lists.match_context(match)
+        LOGGER.debug(
+            "Alert %s (%s, %s) on list %s at station %s",
+            match.alert_id,
+            match.alert_kind,
+            match.status,
+            match.list,
+            station_id,
+        )
+        data = self._event_data(station_id, match.payload) | self._alert_context(match)
         async_dispatcher_send(self.hass, SIGNAL_TRIGGER, EVENT_HOTLIST_MATCH, data)
         # An alarm's event carries the plate the patrol acts on (purged at the retention).
         self.hass.bus.async_fire(EVENT_HOTLIST_MATCH, data)
         self.hotlist_matches[station_id] = match
         self.listeners.notify(station_key("hotlist", station_id))
         self.lists.async_matched(match)
+
+    def _alert_context(self, match: HotlistMatch) -> dict[str, Any]:
+        """What automations filter and act on besides the payload: the list's name, the alert's
+        id, status and kind (an older engine's match: a confirmed hotlist alert with no id), and
+        the earlier sighting of an impossible journey."""
+        related = match.related_transit
+        return {
+            "list_name": self.lists.list_name(match),
+            "alert_id": match.alert_id,
+            "status": match.status,
+            "alert_kind": match.alert_kind,
+            "related_transit_id": related.id if related else None,
+            "related_station": related.station if related else None,
+            "related_time": related.payload.get("time") if related else None,
+        }
+
+    @callback
+    def _async_on_alert(self, msg: ReceiveMessage) -> None:
+        update = self.gate.read("alert", msg, self._async_on_alert, AlertUpdate.from_payload)
+        if update is None:
+            return
+        seen = (update.alert_id, update.change, str(update.payload.get("time")))
+        if seen in self._seen_updates:
+            LOGGER.debug("Dropping a repeated update of alert %s", update.alert_id)
+            return
+        self._seen_updates.append(seen)
+        self.gate.count("alert")
+        LOGGER.debug(
+            "Alert %s %s (status %s, state %s)",
+            update.alert_id,
+            update.change,
+            update.status,
+            update.state,
+        )
+        # It carries the plate a confirmation read (purged at the retention, like the alert's).
+        self.hass.bus.async_fire(
+            EVENT_ALERT_UPDATE, self._event_data(update.station, update.payload)
+        )
+        if update.status == "withdrawn":
+            self.lists.async_withdrawn(update.alert_id)
+        if update.station in self.stations:
+            self.alert_updates[update.station] = update
+            self.listeners.notify(station_key("alert", update.station))
 
     def _event_data(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The engine's full payload, plus the ids automations filter on."""

@@ -92,17 +92,47 @@ _TRANSIT_SCHEMA = vol.Schema(
     extra=vol.ALLOW_EXTRA,
 )
 
+_ALERT_ID = vol.All(str, vol.Length(min=1, max=36))
+
+# An engine older than the alerts' workflow sent neither an alert id nor a status nor a kind:
+# its matches are confirmed hotlist alerts that no one can handle from Home Assistant.
 _HOTLIST_SCHEMA = vol.Schema(
     {
         vol.Required("transit"): dict,
-        vol.Required("list"): str,
-        vol.Required("entry_plate"): str,
+        # null: an impossible journey (no list); not_authorised: no entry matched.
+        vol.Required("list"): vol.Any(None, vol.All(str, vol.Length(min=1))),
+        vol.Required("entry_plate"): _OPT_STR,
         vol.Required("read_plate"): str,
         vol.Required("score"): _NUMBER,
         vol.Required("match"): str,
         vol.Required("action"): str,
         vol.Optional("priority"): vol.Any(None, int),
         vol.Optional("reason"): _OPT_STR,
+        vol.Optional("alert_id"): vol.Any(None, _ALERT_ID),
+        vol.Optional("status", default="confirmed"): vol.In(("provisional", "confirmed")),
+        vol.Optional("alert_kind", default="hotlist"): str,
+        vol.Optional("list_name"): _OPT_STR,
+        vol.Optional("related_transit"): vol.Any(None, dict),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_ALERT_SCHEMA = vol.Schema(
+    {
+        vol.Required("alert_id"): _ALERT_ID,
+        vol.Required("alert_kind"): str,
+        vol.Required("status"): vol.In(("provisional", "confirmed", "withdrawn")),
+        vol.Required("state"): str,
+        vol.Required("change"): str,
+        vol.Required("transit_id"): vol.All(str, vol.Length(min=1)),
+        vol.Required("station"): vol.All(str, vol.Match(r"^[a-z0-9_]+$")),
+        vol.Required("time"): str,
+        vol.Optional("list"): _OPT_STR,
+        vol.Optional("priority"): vol.Any(None, int),
+        vol.Optional("plate"): _OPT_STR,
+        vol.Optional("reason"): _OPT_STR,
+        vol.Optional("outcome"): _OPT_STR,
+        vol.Optional("by"): _OPT_STR,
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -312,25 +342,82 @@ class Transit:
 
 @dataclass(frozen=True, slots=True)
 class HotlistMatch:
-    """A transit that matched a hotlist entry."""
+    """An alert as the engine raised it: a transit (provisional: the reads of a vehicle still
+    in view) that matched a hotlist entry, is not authorised at a gate, or made an impossible
+    journey (`related_transit`: the earlier sighting)."""
 
     transit: Transit
-    list: str
+    list: str | None
     score: float
     match: str
     action: str
     payload: dict[str, Any] = field(repr=False, compare=False)
+    alert_id: str | None = None
+    status: str = "confirmed"
+    alert_kind: str = "hotlist"
+    list_name: str | None = None
+    related_transit: Transit | None = None
 
     @classmethod
     def from_payload(cls, payload: Payload) -> HotlistMatch:
         raw = decode(payload)
         data = _check(_HOTLIST_SCHEMA, raw)
+        related = data.get("related_transit")
         return cls(
             transit=Transit.from_dict(data["transit"]),
             list=data["list"],
             score=data["score"],
             match=data["match"],
             action=data["action"],
+            payload=raw,
+            alert_id=data.get("alert_id"),
+            status=data["status"],
+            alert_kind=data["alert_kind"],
+            list_name=data.get("list_name"),
+            related_transit=Transit.from_dict(related) if related is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertUpdate:
+    """What became of an alert (`<prefix>/alert`): `change` says what this message reports,
+    `status` whether the vehicle's transit confirmed or withdrew it, `state` its handling."""
+
+    alert_id: str
+    alert_kind: str
+    status: str
+    state: str
+    change: str
+    transit_id: str
+    station: str
+    time: datetime | None
+    list: str | None
+    priority: int | None
+    plate: str | None
+    reason: str | None
+    outcome: str | None
+    by: str | None
+    payload: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_payload(cls, payload: Payload) -> AlertUpdate:
+        raw = decode(payload)
+        data = _check(_ALERT_SCHEMA, raw)
+        return cls(
+            alert_id=data["alert_id"],
+            alert_kind=data["alert_kind"],
+            status=data["status"],
+            state=data["state"],
+            change=data["change"],
+            transit_id=data["transit_id"],
+            station=data["station"],
+            time=_time(data["time"]),
+            list=data.get("list"),
+            priority=data.get("priority"),
+            plate=data.get("plate"),
+            reason=data.get("reason"),
+            outcome=data.get("outcome"),
+            by=data.get("by"),
             payload=raw,
         )
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 
-from .const import DOMAIN, EVENT_HOTLIST_MATCH, EVENT_TRANSIT, LOGGER
+from .const import DOMAIN, EVENT_ALERT_UPDATE, EVENT_HOTLIST_MATCH, EVENT_TRANSIT, LOGGER
 
 if TYPE_CHECKING:
     from homeassistant.components.recorder.core import Recorder
@@ -35,7 +35,7 @@ PLATE_ENTITY_KEYS: Final = frozenset({"last_plate", "hotlist_last_match", "trans
 # each as `call_service`, with its data): the integration's actions (searches, hotlist entries)
 # and the notifications of its blueprints, which name the domain in their data (tags, ids), or
 # whatever an automation triggered by one of its events called.
-PLATE_EVENT_TYPES: Final = (EVENT_TRANSIT, EVENT_HOTLIST_MATCH)
+PLATE_EVENT_TYPES: Final = (EVENT_TRANSIT, EVENT_HOTLIST_MATCH, EVENT_ALERT_UPDATE)
 _MARKED_CALLS: Final = f"%{DOMAIN}%"
 _BATCH: Final = 500
 

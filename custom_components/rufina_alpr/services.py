@@ -1,5 +1,5 @@
 """Actions: read what the integration holds about a station, and call the engine's API
-(hotlists, searches, routes, holds, purge) with translated errors."""
+(hotlists, searches, routes, holds, purge, the handling of alerts) with translated errors."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from .api import (
     RufinaAlprRequestError,
 )
 from .compat import async_get_device_by_id, device_config_entry_ids, vol
-from .const import DOMAIN
+from .const import ALERT_OUTCOMES, ALERT_REJECT_REASONS, ALERT_STEPS, DOMAIN
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
-from .permissions import async_check_operator
+from .permissions import async_check_acting_for, async_check_operator
 
 SERVICE_GET_LAST_TRANSIT = "get_last_transit"
 SERVICE_HOTLIST_ADD = "hotlist_add"
@@ -42,6 +42,7 @@ SERVICE_SEARCH_TRANSITS = "search_transits"
 SERVICE_VEHICLE_ROUTE = "vehicle_route"
 SERVICE_HOLD_TRANSITS = "hold_transits"
 SERVICE_PURGE_NOW = "purge_now"
+SERVICE_HANDLE_ALERT = "handle_alert"
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_LIST_ID = "list_id"
@@ -59,6 +60,11 @@ ATTR_UNTIL = "until"
 ATTR_VEHICLE = "vehicle"
 ATTR_LIMIT = "limit"
 ATTR_TRANSIT_IDS = "transit_ids"
+ATTR_ALERT_ID = "alert_id"
+ATTR_STEP = "step"
+ATTR_OUTCOME = "outcome"
+ATTR_NOTE = "note"
+ATTR_USER_ID = "user_id"
 
 GET_LAST_TRANSIT_SCHEMA = vol.Schema({vol.Required(CONF_DEVICE_ID): cv.string})
 
@@ -135,6 +141,18 @@ HOLD_TRANSITS_SCHEMA = vol.Schema(
     }
 )
 PURGE_NOW_SCHEMA = vol.Schema({**_ENGINE, vol.Optional(ATTR_REASON): _TEXT})
+HANDLE_ALERT_SCHEMA = vol.Schema(
+    {
+        **_ENGINE,
+        vol.Required(ATTR_ALERT_ID): vol.All(cv.string, vol.Length(min=1, max=36)),
+        vol.Required(ATTR_STEP): vol.In(ALERT_STEPS),
+        vol.Optional(ATTR_REASON): vol.In(ALERT_REJECT_REASONS),
+        vol.Optional(ATTR_OUTCOME): vol.In(ALERT_OUTCOMES),
+        vol.Optional(ATTR_NOTE): vol.All(cv.string, vol.Length(max=500)),
+        # The person an automation acts for (a notification button's user): see permissions.
+        vol.Optional(ATTR_USER_ID): cv.string,
+    }
+)
 
 
 def _station_of(hass: HomeAssistant, device_id: str) -> tuple[RufinaAlprConfigEntry, str]:
@@ -362,6 +380,69 @@ async def _async_purge_now(call: ServiceCall) -> ServiceResponse:
     return _response(report) if call.return_response else None
 
 
+def _alert_step(call: ServiceCall) -> dict[str, Any]:
+    """The step's request body; a translated error when a rejection has no reason or a closing
+    no outcome, or when either is given to another step (it would not be recorded)."""
+    step: str = call.data[ATTR_STEP]
+    if step == "reject" and ATTR_REASON not in call.data:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="alert_reason_required"
+        )
+    if step == "close" and ATTR_OUTCOME not in call.data:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="alert_outcome_required"
+        )
+    if (step != "reject" and ATTR_REASON in call.data) or (
+        step != "close" and ATTR_OUTCOME in call.data
+    ):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="alert_field_not_for_step",
+            translation_placeholders={"step": step},
+        )
+    body: dict[str, Any] = {"step": step}
+    for field in (ATTR_REASON, ATTR_OUTCOME):
+        if field in call.data:
+            body[field] = call.data[field]
+    if note := call.data.get(ATTR_NOTE):
+        body[ATTR_NOTE] = note
+    return body
+
+
+async def _async_handle_alert(call: ServiceCall) -> ServiceResponse:
+    """A step of an alert's handling, under the person who took it (an automation may name the
+    user who pressed a notification's button); the alert as the engine holds it after."""
+    body = _alert_step(call)
+    alert_id: str = call.data[ATTR_ALERT_ID]
+    hub = _engine_of(call)
+    person = await async_check_acting_for(
+        call.hass, call.context, hub.entry, call.data.get(ATTR_USER_ID) or None
+    )
+    client = hub.client.acting_for(person)
+
+    async def request() -> Any:
+        try:
+            return await client.async_alert_step(alert_id, body)
+        except RufinaAlprRequestError as err:
+            placeholders = {"alert_id": alert_id, "step": body["step"]}
+            if err.status == 404:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="alert_not_found",
+                    translation_placeholders=placeholders,
+                ) from err
+            if err.status == 409:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="alert_step_refused",
+                    translation_placeholders={**placeholders, "message": err.message or err.code},
+                ) from err
+            raise
+
+    alert = await _api_call(hub, request)
+    return _response(alert) if call.return_response else None
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions (once, in async_setup)."""
@@ -394,6 +475,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
             SupportsResponse.OPTIONAL,
         ),
         (SERVICE_PURGE_NOW, _async_purge_now, PURGE_NOW_SCHEMA, SupportsResponse.OPTIONAL),
+        (
+            SERVICE_HANDLE_ALERT,
+            _async_handle_alert,
+            HANDLE_ALERT_SCHEMA,
+            SupportsResponse.OPTIONAL,
+        ),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema=schema, supports_response=supports

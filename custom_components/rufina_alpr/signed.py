@@ -36,7 +36,7 @@ KEY_RETRY = timedelta(seconds=60)
 # Messages kept, the latest per topic, while the key is not known yet: judged once it is.
 MAX_HELD = 64
 # Kinds whose messages are events (not retained state): an old one is a replay.
-EVENT_KINDS = frozenset({"transit", "hotlist_match"})
+EVENT_KINDS = frozenset({"transit", "hotlist_match", "alert"})
 
 type Handler = Callable[[ReceiveMessage], None]
 

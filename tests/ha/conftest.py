@@ -82,6 +82,7 @@ _KINDS = {
     "stations": "stations",
     "transit": "transit",
     "hotlist": "hotlist_match",
+    "alert": "alert",
     "stats": "stats",
     "health": "health",
 }

@@ -97,7 +97,13 @@ async def test_event_entity(hass: HomeAssistant, setup_integration: MockConfigEn
     await publish_engine(hass)
     entity_id = "event.rufina_01_st01_ss67_est_transit"
     state = hass.states.get(entity_id)
-    assert state.attributes["event_types"] == ["transit", "hotlist_match"]
+    assert state.attributes["event_types"] == [
+        "transit",
+        "hotlist_match",
+        "alert_confirmed",
+        "alert_withdrawn",
+        "alert_handled",
+    ]
 
     fire(hass, "transit", payload("transit_low_confidence"))
     await hass.async_block_till_done()
