@@ -8,25 +8,30 @@ notify action is a mock that records its calls.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from pathlib import Path
 import shutil
 from typing import Any
+from urllib.parse import unquote
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 
+from custom_components.rufina_alpr.api import ACTING_USER_HEADER
+from custom_components.rufina_alpr.const import CONF_OPERATORS
 from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
 from homeassistant.components.blueprint import models
 from homeassistant.const import STATE_ON
-from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    MockUser,
     async_fire_time_changed,
     async_mock_service,
 )
@@ -35,7 +40,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClien
 from .conftest import API_URL, INSTANCE, REPO, device_of, fire, payload, publish_engine
 
 BLUEPRINTS = REPO / "blueprints" / "automation" / "rufina_alpr"
-NAMES = ("hotlist_alert", "night_watch", "repeated_visits", "station_offline")
+NAMES = ("alert_actionable", "hotlist_alert", "night_watch", "repeated_visits", "station_offline")
 SS67 = "st01_ss67_est"
 POMINO = "st09_pomino"
 ROME = dt_util.get_time_zone("Europe/Rome")
@@ -261,7 +266,8 @@ async def test_hotlist_alert_never_drops_another_match(
         "hotlist_match",
         _match(
             match, "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e80", "2026-11-25T08:34:03+01:00",
-            list="uninsured", entry_plate="EX407TR", read_plate="EX407TR", priority=3,
+            list="uninsured", list_name=None, entry_plate="EX407TR", read_plate="EX407TR",
+            priority=3, alert_id="b1d4f0a3-2c5e-4d7f-8a9b-3c6e9f2b4e81",
         ),
     )  # fmt: skip
     fire(hass, "hotlist_match", match)  # a QoS 1 redelivery of the first
@@ -278,6 +284,196 @@ async def test_hotlist_alert_never_drops_another_match(
     )
     await hass.async_block_till_done()
     assert len(entities) == 3
+
+
+# ------------------------------------------------------------------------- actionable alert
+ALERT_ID = "a7c3e9d2-4f1b-4e8a-9c6d-2b5f8e1a3d70"
+STEPS = f"/api/v1/alerts/{ALERT_ID}/steps"
+
+
+@pytest.fixture
+async def patrol(hass: HomeAssistant) -> tuple[str, list[ServiceCall]]:
+    """A patrol phone with the companion app: its device id and the pushes it gets."""
+    phones = MockConfigEntry(domain="mobile_app")
+    phones.add_to_hass(hass)
+    phone = dr.async_get(hass).async_get_or_create(
+        config_entry_id=phones.entry_id, identifiers={("mobile_app", "p1")}, name="Pattuglia 1"
+    )
+    return phone.id, async_mock_service(hass, "notify", "mobile_app_pattuglia_1")
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Let the messages and the automation's runs go on as far as they can: up to their wait
+    for a button (`async_block_till_done` would wait for the end of the wait, and time out)."""
+    for _ in range(25):
+        await asyncio.sleep(0.01)
+
+
+def _press(hass: HomeAssistant, action: str, user_id: str | None) -> None:
+    """A notification's button pressed on a phone: the app fires the event as the phone's user."""
+    hass.bus.async_fire(
+        "mobile_app_notification_action", {"action": action}, context=Context(user_id=user_id)
+    )
+
+
+def _steps(engine_api: AiohttpClientMocker) -> list[tuple[Any, ...]]:
+    return [call for call in engine_api.mock_calls if call[1].path == STEPS]
+
+
+@pytest.mark.parametrize(
+    ("button", "body"),
+    [
+        ("ACK", {"step": "acknowledge"}),
+        ("REJECT", {"step": "reject", "reason": "wrong_vehicle"}),
+    ],
+)
+async def test_alert_actionable_records_the_answer_of_the_phones_user(
+    hass: HomeAssistant,
+    *,
+    engine: MockConfigEntry,
+    engine_api: AiohttpClientMocker,
+    patrol: tuple[str, list[ServiceCall]],
+    hass_read_only_user: MockUser,
+    button: str,
+    body: dict[str, Any],
+) -> None:
+    """The alert goes to the phone with two buttons; a press of one of them (by an operator)
+    takes that step on the engine under the operator's name."""
+    phone, pushes = patrol
+    hass.config_entries.async_update_entry(
+        engine, options={**engine.options, CONF_OPERATORS: [hass_read_only_user.id]}
+    )
+    engine_api.post(f"{API_URL}{STEPS}", json={"id": ALERT_ID, "state": "acknowledged"})
+    await use_blueprint(
+        hass,
+        "alert_actionable",
+        {"notify_devices": [phone], "reject_reason": "wrong_vehicle", "language": "en"},
+    )
+    fire(hass, "hotlist_match", payload("hotlist_match"))
+    await settle(hass)
+    (push,) = pushes
+    assert push.data["title"] == "Hotlist plate GA 456 BC (Veicoli rubati)"
+    assert push.data["message"] == (
+        "GA 456 BC read at Pomino at 08:33:21, list Veicoli rubati - Furto denunciato il "
+        "2026-11-20 (vehicle still in view, to be confirmed)"
+    )
+    extra = push.data["data"]
+    assert extra["tag"] == f"rufina_alpr_alert_{ALERT_ID}"
+    assert extra["actions"] == [
+        {"action": f"RUFINA_ALPR_ACK_{ALERT_ID}", "title": "Acknowledge"},
+        {"action": f"RUFINA_ALPR_REJECT_{ALERT_ID}", "title": "Reject"},
+    ]
+
+    _press(hass, "RUFINA_ALPR_ACK_another-alert", hass_read_only_user.id)  # another alert's
+    await settle(hass)
+    assert _steps(engine_api) == []
+    _press(hass, f"RUFINA_ALPR_{button}_{ALERT_ID}", hass_read_only_user.id)
+    await settle(hass)
+    (call,) = _steps(engine_api)
+    assert call[2] == body
+    assert unquote(call[3][ACTING_USER_HEADER]) == (
+        f"{hass_read_only_user.name} (Home Assistant user {hass_read_only_user.id})"
+    )
+    _press(hass, f"RUFINA_ALPR_{button}_{ALERT_ID}", hass_read_only_user.id)  # pressed again
+    await settle(hass)
+    assert len(_steps(engine_api)) == 1, "the run has ended"
+
+
+async def test_alert_actionable_records_nothing_for_a_user_who_is_no_operator(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    engine_api: AiohttpClientMocker,
+    patrol: tuple[str, list[ServiceCall]],
+    hass_read_only_user: MockUser,
+) -> None:
+    engine_api.post(f"{API_URL}{STEPS}", json={"id": ALERT_ID})
+    await use_blueprint(hass, "alert_actionable", {"notify_devices": [patrol[0]]})
+    fire(hass, "hotlist_match", payload("hotlist_match"))
+    await settle(hass)
+    _press(hass, f"RUFINA_ALPR_REJECT_{ALERT_ID}", hass_read_only_user.id)
+    await settle(hass)
+    assert _steps(engine_api) == []
+
+
+async def test_alert_actionable_withdrawal_replaces_the_notification(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    engine_api: AiohttpClientMocker,
+    patrol: tuple[str, list[ServiceCall]],
+    hass_admin_user: MockUser,
+) -> None:
+    """The vehicle's transit withdraws the alert: the phone's notification (same tag) says so
+    and loses its buttons; alerts of other kinds or stations are not sent at all."""
+    phone, pushes = patrol
+    engine_api.post(f"{API_URL}{STEPS}", json={"id": ALERT_ID})
+    await use_blueprint(
+        hass,
+        "alert_actionable",
+        {
+            "notify_devices": [phone],
+            "alert_kinds": ["hotlist", "impossible_journey"],
+            "stations": [station_device(hass, POMINO)],
+        },
+    )
+    match = payload("hotlist_match")
+    other = {**match["transit"], "id": "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e01"}
+    fire(hass, "hotlist_match", {**match, "transit": other, "alert_kind": "not_authorised",
+                                 "alert_id": "c0ffee00-0000-4000-8000-000000000002"})  # fmt: skip
+    elsewhere = {**match["transit"], "id": "5d1c0d6a-8b1e-5f5c-b0c4-2a6a8c3f1e02", "station": SS67}
+    fire(hass, "hotlist_match", {**match, "transit": elsewhere,
+                                 "alert_id": "c0ffee00-0000-4000-8000-000000000003"})  # fmt: skip
+    await settle(hass)
+    assert pushes == []
+
+    fire(hass, "hotlist_match", match)
+    await settle(hass)
+    assert len(pushes) == 1
+    assert pushes[0].data["title"] == "Targa segnalata GA 456 BC (Veicoli rubati)"
+    fire(hass, "alert", payload("alert", alert_id="c0ffee00-0000-4000-8000-000000000009"))
+    await settle(hass)
+    assert len(pushes) == 1, "another alert's withdrawal"
+    fire(hass, "alert", payload("alert"))
+    await settle(hass)
+    assert len(pushes) == 2
+    notice = pushes[1].data
+    assert notice["title"] == "ALLARME RITIRATO: Targa segnalata GA 456 BC (Veicoli rubati)"
+    assert notice["message"] == (
+        "GA 456 BC: il transito del veicolo non conferma la lettura: non intervenire."
+    )
+    assert notice["data"]["tag"] == f"rufina_alpr_alert_{ALERT_ID}"
+    assert "actions" not in notice["data"]
+    _press(hass, f"RUFINA_ALPR_ACK_{ALERT_ID}", hass_admin_user.id)
+    await settle(hass)
+    assert _steps(engine_api) == [], "a withdrawn alert's buttons do nothing"
+
+
+async def test_alert_actionable_tells_the_earlier_sighting(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    patrol: tuple[str, list[ServiceCall]],
+) -> None:
+    """An impossible journey: no list, the earlier station and time instead."""
+    phone, pushes = patrol
+    await use_blueprint(hass, "alert_actionable", {"notify_devices": [phone]})
+    earlier = {
+        **payload("transit"),
+        "id": "9e0b1c2d-3e4f-5a6b-7c8d-9e0f1a2b3c4d",
+        "time": "2026-11-25T08:21:03.500+01:00",
+    }
+    fire(
+        hass,
+        "hotlist_match",
+        payload(
+            "hotlist_match", alert_kind="impossible_journey", status="confirmed", list=None,
+            list_name=None, entry_plate=None, reason=None, related_transit=earlier,
+        ),
+    )  # fmt: skip
+    await settle(hass)
+    (push,) = pushes
+    assert push.data["title"] == "Percorso impossibile GA 456 BC"
+    assert push.data["message"] == (
+        "GA 456 BC letta a Pomino alle 08:33:21, vista prima a SS67 ingresso est alle 08:21:03"
+    )
 
 
 # -------------------------------------------------------------------------------- night watch
