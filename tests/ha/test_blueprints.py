@@ -286,6 +286,33 @@ async def test_hotlist_alert_never_drops_another_match(
     assert len(entities) == 3
 
 
+async def test_hotlist_alert_of_an_alert_with_no_list(
+    hass: HomeAssistant,
+    engine: MockConfigEntry,
+    channels: tuple[list[ServiceCall], list[ServiceCall]],
+) -> None:
+    """An impossible journey has no list: its kind in the title, no list in the text."""
+    entities, _ = channels
+    await use_blueprint(
+        hass, "hotlist_alert", {"notify_entities": ["notify.pattuglia"], "persistent": False}
+    )
+    fire(
+        hass,
+        "hotlist_match",
+        payload(
+            "hotlist_match", alert_kind="impossible_journey", list=None, list_name=None,
+            entry_plate=None, priority=None, reason="vista a SS67 12 minuti prima",
+        ),
+    )  # fmt: skip
+    await hass.async_block_till_done()
+    (call,) = entities
+    assert call.data["title"] == "Percorso impossibile GA 456 BC"
+    assert call.data["message"] == (
+        "GA 456 BC letta a Pomino alle 08:33:21 (in uscita, auto): corrispondenza esatta 100%, "
+        "azione allarme - vista a SS67 12 minuti prima."
+    )
+
+
 # ------------------------------------------------------------------------- actionable alert
 ALERT_ID = "a7c3e9d2-4f1b-4e8a-9c6d-2b5f8e1a3d70"
 STEPS = f"/api/v1/alerts/{ALERT_ID}/steps"
