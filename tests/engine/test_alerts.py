@@ -11,6 +11,7 @@ import hashlib
 import io
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from rufina_alpr import contract
 from rufina_alpr.alerts import alert_id, ledger
 from rufina_alpr.api import ACTING_USER_HEADER
+from rufina_alpr.hotlists.models import Gate
 from rufina_alpr.reads import Box, PlateRead
 from rufina_alpr.recognizer import ModelInfo
 from rufina_alpr.sim.frigate_state import EventClock, event_duration
@@ -353,3 +355,116 @@ async def test_handling_an_alert_step_by_step_is_audited_and_published(
         ("alerts_report", "home-assistant", "Mario Rossi"),
         ("alerts_report", "home-assistant", "Mario Rossi"),
     ]
+
+
+async def test_gate_alerts_on_plates_not_authorised_only_in_its_window(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """A ZTL gate at Pomino: a plate not on its authorised list alerts there (kind
+    not_authorised), not at another station, not outside the gate's hours; a near match to an
+    authorised plate is queued for review without a message; an authorised vehicle's transit is
+    not kept where the gate says so."""
+    photo = dataclasses.replace(load_photos(photos_dir)[0], plate=None)
+    reader = Always("XY789ZT")
+    harness = await harness_factory([photo], reader=reader, extra=API_USERS)
+    engine = harness.engine
+    hour = datetime.now(engine.settings.timezone).hour
+    closed_now = Gate(stations=("st_pomino",), from_hour=(hour + 2) % 24, to_hour=(hour + 4) % 24)
+
+    def prepare() -> None:
+        engine.hotlists.create_list("ztl", "ZTL residenti", "authorised", created_by="t",
+                                    gate=closed_now)  # fmt: skip
+        engine.hotlists.add_entry("ztl", "AB123CD", "residente", added_by="t")
+
+    await engine.db.run(prepare)
+    watcher = Alerts(harness.broker.host, harness.broker.port)
+    await watcher.link.start()
+    await harness.wait_for(watcher.link.connected.is_set, what="the alert subscriber")
+
+    async def passage(camera: str, plate: str, transits: int) -> None:
+        reader.plate = plate
+        await harness.replay.replay_one(photo, camera)
+        await harness.wait_handled(transits)
+
+    try:
+        await passage("cam_pomino", "XY789ZT", 1)  # outside the gate's hours
+        await engine.db.run(lambda: engine.hotlists.set_gate("ztl", Gate(("st_pomino",))))
+        await passage("cam_roma", "XY789ZT", 2)  # no gate at Via Roma
+        await passage("cam_pomino", "EF456GH", 3)  # in the window: not authorised
+        await harness.wait_for(lambda: len(watcher.received) == 1, what="the gate's alert")
+        await passage("cam_pomino", "AB123CO", 4)  # a near match (D/O): review, no message
+        await harness.wait_for(lambda: len(alert_rows(engine)) == 2, what="the review")
+        await engine.db.run(
+            lambda: engine.hotlists.set_gate("ztl", Gate(("st_pomino",), keep_authorised=False))
+        )
+        await passage("cam_pomino", "AB123CD", 5)  # authorised: counted, not stored
+        await harness.wait_for(lambda: len(harness.received) == 4, what="the stored transits")
+    finally:
+        await watcher.link.stop()
+    raised = watcher.received[0]
+    contract.validate("hotlist_match", raised)
+    assert (raised["alert_kind"], raised["list"], raised["entry_plate"]) == (
+        "not_authorised",
+        "ztl",
+        None,
+    )
+    assert raised["transit"]["plate"] == "EF456GH"
+    rows = sorted(alert_rows(engine), key=lambda r: r["raised_at"])
+    assert [(r["kind"], r["action"], r["plate"], r["entry_plate"]) for r in rows] == [
+        ("not_authorised", "alert", "EF456GH", None),
+        ("not_authorised", "review", "AB123CO", "AB123CD"),
+    ]
+    assert [t["plate"] for t in harness.received] == ["XY789ZT", "XY789ZT", "EF456GH", "AB123CO"]
+    counts = await engine.db.run(engine.store.passage_counts)
+    assert (counts.read, counts.counted) == (4, 1)
+    assert len(watcher.received) == 1, "a review buzzes no phone"
+
+
+STATIONS_10_KM = [
+    {"id": "st_pomino", "name": "Pomino", "camera": "cam_pomino", "kind": "lpr",
+     "latitude": 43.8260, "longitude": 11.4350},
+    {"id": "st_roma", "name": "Via Roma", "camera": "cam_roma", "kind": "lpr",
+     "latitude": 43.8260, "longitude": 11.5593},
+]  # fmt: skip
+
+
+async def test_impossible_journey_alerts_with_both_sightings(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """The same plate at Pomino and, seconds later, at Via Roma 10 km away: an alert of its own
+    kind naming the first sighting; the same at two stations 10 m apart: none."""
+    photo = dataclasses.replace(load_photos(photos_dir)[0], plate=None)
+    harness = await harness_factory(
+        [photo], reader=Always("FG345HJ"), extra={"stations": STATIONS_10_KM}
+    )
+    watcher = Alerts(harness.broker.host, harness.broker.port)
+    await watcher.link.start()
+    await harness.wait_for(watcher.link.connected.is_set, what="the alert subscriber")
+    try:
+        await harness.replay.replay_one(photo, "cam_pomino")
+        await harness.wait_for(lambda: len(harness.received) == 1, what="the first sighting")
+        await harness.replay.replay_one(photo, "cam_roma")
+        await harness.wait_for(lambda: len(watcher.received) == 1, what="the alert")
+        await harness.wait_for(lambda: len(harness.received) == 2, what="the second sighting")
+    finally:
+        await watcher.link.stop()
+    raised = watcher.received[0]
+    contract.validate("hotlist_match", raised)
+    first, second = harness.received
+    assert raised["alert_kind"] == "impossible_journey"
+    assert (raised["transit"]["id"], raised["related_transit"]["id"]) == (second["id"], first["id"])
+    assert (raised["list"], raised["entry_plate"]) == (None, None)
+    assert "st_pomino" in raised["reason"] and "km" in raised["reason"]
+
+
+async def test_a_plausible_journey_raises_no_alert(harness_factory: Any, photos_dir: Path) -> None:
+    near = [dict(s) for s in STATIONS_10_KM]
+    near[1]["longitude"] = near[0]["longitude"] + 0.0001  # 8 m
+    photo = dataclasses.replace(load_photos(photos_dir)[0], plate=None)
+    harness = await harness_factory([photo], reader=Always("FG345HJ"), extra={"stations": near})
+    engine = harness.engine
+    await harness.replay.replay_one(photo, "cam_pomino")
+    await harness.wait_for(lambda: len(harness.received) == 1, what="the first sighting")
+    await harness.replay.replay_one(photo, "cam_roma")
+    await harness.wait_for(lambda: len(harness.received) == 2, what="the second sighting")
+    assert alert_rows(engine) == []

@@ -301,7 +301,7 @@ async def test_a_hotlist_added_in_the_panel_raises_a_live_alert(
     await asyncio.sleep(1.5)  # the feed's poller is running
     hit = await panel.replay(photo, "pomino_in")
     assert hit["hotlist"]["list"] == "rubati"
-    alert = page.locator(f".alert[data-alert='{hit['id']}']")
+    alert = page.locator(f"#alert-queue .alert[data-kind=hotlist][data-transit='{hit['id']}']")
     await alert.wait_for(timeout=15000)
     text = await alert.inner_text()
     assert "ALLARME" in text and "Veicoli rubati" in text and hit["station_name"] in text

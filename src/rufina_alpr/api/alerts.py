@@ -8,12 +8,10 @@ is audited. Each step is audited too (who, for whom, what) and told to the broke
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import voluptuous as vol
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from rufina_alpr.alerts import (
     KINDS,
@@ -25,8 +23,8 @@ from rufina_alpr.alerts import (
     AlertError,
     AlertNotFound,
     AlertStepRefused,
-    ledger,
 )
+from rufina_alpr.alerts.book import AlertBook
 from rufina_alpr.alerts.payloads import alert_json
 from rufina_alpr.api.audit import audit, justified
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
@@ -40,8 +38,6 @@ from rufina_alpr.api.params import (
     json_body,
     not_found,
 )
-
-R = TypeVar("R")
 
 STEP_BODY = vol.Schema(
     {
@@ -84,14 +80,6 @@ def _station_name(context: ApiContext, station_id: str) -> str | None:
     return station.name if station else None
 
 
-async def _in_transaction(context: ApiContext, work: Callable[[Connection], R]) -> R:
-    def run() -> R:
-        with context.store.engine.begin() as connection:
-            return work(connection)
-
-    return await context.run(run)
-
-
 def _alert_id(request: web.Request) -> str:
     value = request.match_info["alert_id"]
     if not 1 <= len(value) <= 36:
@@ -112,10 +100,9 @@ async def alerts_list(request: web.Request) -> web.Response:
     kind = params.choice("kind", KINDS, None)
     state = params.choice("state", STATES, None)
     limit = params.integer("limit", 200, 1, 1000) or 200
-    found = await _in_transaction(
-        context,
-        lambda c: ledger.listing(
-            c,
+    book = AlertBook(context.store)
+    found = await context.run(
+        lambda: book.listing(
             open_only=open_only,
             station_id=station,
             list_id=list_id,
@@ -149,7 +136,7 @@ async def alert_one(request: web.Request) -> web.Response:
     context = request.app[CONTEXT_KEY]
     asked = justified(request)
     id_ = _alert_id(request)
-    found = await _in_transaction(context, lambda c: ledger.find(c, id_))
+    found = await context.run(AlertBook(context.store).find, id_)
     await asked.record("alert", {"alert_id": id_}, results=int(found is not None))
     if found is None:
         raise not_found("no such alert")
@@ -165,10 +152,9 @@ async def alert_step(request: web.Request) -> web.Response:
     body = await json_body(request, STEP_BODY)
     step = body["step"]
     try:
-        alert = await _in_transaction(
-            context,
-            lambda c: ledger.apply_step(
-                c,
+        book = AlertBook(context.store)
+        alert = await context.run(
+            lambda: book.step(
                 id_,
                 step,
                 actor=principal.name,
@@ -205,7 +191,7 @@ async def alert_frame(request: web.Request) -> web.Response:
     context = request.app[CONTEXT_KEY]
     asked = justified(request)
     id_ = _alert_id(request)
-    found = await _in_transaction(context, lambda c: ledger.frame(c, id_))
+    found = await context.run(AlertBook(context.store).frame, id_)
     await asked.record("alert_frame", {"alert_id": id_}, results=int(found is not None))
     if found is None:
         raise not_found("no evidence frame for that alert")
@@ -228,10 +214,9 @@ async def alerts_report(request: web.Request) -> web.Response:
     list_id = params.text("list", max_length=64)
     kind = params.choice("kind", KINDS, None)
     outcome = params.choice("outcome", OUTCOMES, None)
-    found = await _in_transaction(
-        context,
-        lambda c: ledger.listing(
-            c,
+    book = AlertBook(context.store)
+    found = await context.run(
+        lambda: book.listing(
             station_id=station,
             list_id=list_id,
             kind=kind,

@@ -27,7 +27,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from rufina_alpr import __version__, contract
-from rufina_alpr.alerts import Alert, ledger
+from rufina_alpr.alerts import Alert
+from rufina_alpr.alerts.book import AlertBook
 from rufina_alpr.alerts.payloads import alert_json
 from rufina_alpr.api.audit import justified
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
@@ -93,8 +94,7 @@ def _changes(
     """One store call: the transits stored after ``after`` (within ``since``), and the alerts
     raised, settled or handled from ``after`` on."""
     recent = recent_transit_ids(context.store, created_after=after, since=since, limit=MAX_RECENT)
-    with context.store.engine.begin() as connection:
-        changed = ledger.changed_since(connection, after, limit=MAX_ALERTS)
+    changed = AlertBook(context.store).changed_since(after, limit=MAX_ALERTS)
     return recent, changed
 
 

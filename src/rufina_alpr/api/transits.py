@@ -9,21 +9,17 @@ alert (cooldown permitting) in the correction's transaction, told to the broker 
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-import sqlalchemy as sa
 import voluptuous as vol
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from rufina_alpr import evidence
-from rufina_alpr.alerts import Alert, ledger
 from rufina_alpr.api.audit import Justified, audit, jsonable, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import CONTEXT_KEY, HOTLISTS_KEY, ApiContext
+from rufina_alpr.api.context import CONTEXT_KEY, HOTLISTS_KEY
 from rufina_alpr.api.params import (
     MAX_REASON,
     MIN_REASON,
@@ -33,20 +29,10 @@ from rufina_alpr.api.params import (
     not_found,
     plate_param,
 )
-from rufina_alpr.hotlists import HotlistMatch, Hotlists, hotlist_summary
+from rufina_alpr.corrections import correct_read, with_corrections
 from rufina_alpr.plate_formats import normalize_plate
-from rufina_alpr.store import hotlist_matches
-from rufina_alpr.store import transits as transits_table
-from rufina_alpr.store.corrections import (
-    Correction,
-    CorrectionError,
-    PlateUnchanged,
-    TransitNotFound,
-    correct_plate,
-    corrections_of,
-)
+from rufina_alpr.store.corrections import CorrectionError, TransitNotFound
 from rufina_alpr.store.search import TransitQuery, search_transits
-from rufina_alpr.transits import Transit
 
 # As docs/openapi.yaml's TransitCorrection: 2 to 12 ASCII letters or digits, with the spaces,
 # dashes and dots people type; a reason of 3 to 500 characters, no control character, not blank
@@ -133,15 +119,6 @@ def _transit_id(request: web.Request) -> str:
     return value
 
 
-def _with_corrections(context: ApiContext, transit_id: str) -> tuple[Transit, list[Correction]]:
-    """A transit and its corrections, read together (on the database thread)."""
-    found = context.store.transit(transit_id)
-    if found is None:
-        raise TransitNotFound(f"no transit {transit_id}")
-    with context.store.engine.connect() as connection:
-        return found, corrections_of(connection, transit_id)
-
-
 @requires("operator")
 async def transit(request: web.Request) -> web.Response:
     """One transit with its corrections (``original_plate``: the plate as read, when corrected)."""
@@ -149,7 +126,7 @@ async def transit(request: web.Request) -> web.Response:
     asked = justified(request)
     transit_id = _transit_id(request)
     try:
-        found, corrections = await context.run(_with_corrections, context, transit_id)
+        found, corrections = await context.run(with_corrections, context.store, transit_id)
     except TransitNotFound:
         found, corrections = None, []
     await asked.record(
@@ -164,95 +141,6 @@ async def transit(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Corrected:
-    transit: Transit
-    previous_plate: str
-    corrections: list[Correction]
-    alert: Alert | None
-
-
-def _correct(
-    context: ApiContext,
-    hotlists: Hotlists,
-    transit_id: str,
-    plate: str,
-    reason: str,
-    *,
-    actor: str,
-    acting_user: str | None,
-) -> _Corrected:
-    """On the database thread: the correction, the transit's hotlist matches again (the old
-    ones go), its ``hotlist`` summary and the alert a match raises, in one transaction."""
-    now = datetime.now(UTC)
-    before = context.store.transit(transit_id)
-    if before is None:
-        raise TransitNotFound(f"no transit {transit_id}")
-    if plate == before.plate:
-        raise PlateUnchanged("the transit has that plate already")
-    # The corrected plate alone: the alternatives are the engine's reads of the old one.
-    matches = hotlists.match(plate, (), before.station_id, before.time)
-    with context.store.engine.begin() as connection:
-        corrected = correct_plate(
-            connection,
-            transit_id,
-            plate,
-            reason,
-            actor=actor,
-            acting_user=acting_user,
-            now=now,
-        )
-        alert = _rematch(
-            connection, corrected, matches, context=context, hotlists=hotlists, now=now
-        )
-        summary = hotlist_summary(matches)
-        connection.execute(
-            transits_table.update()
-            .where(transits_table.c.id == corrected.id)
-            .values(hotlist=summary)
-        )
-        return _Corrected(
-            transit=dataclasses.replace(corrected, hotlist=summary),
-            previous_plate=before.plate,
-            corrections=corrections_of(connection, transit_id),
-            alert=alert,
-        )
-
-
-def _rematch(
-    connection: Connection,
-    transit: Transit,
-    matches: list[HotlistMatch],
-    *,
-    context: ApiContext,
-    hotlists: Hotlists,
-    now: datetime,
-) -> Alert | None:
-    """Replace the transit's recorded matches with the corrected plate's; raise a confirmed
-    hotlist alert for the best match that alerts (None: none alerts, the vehicle has its
-    hotlist alert already, or the cooldown holds it back)."""
-    connection.execute(sa.delete(hotlist_matches).where(hotlist_matches.c.transit_id == transit.id))
-    alerting = next((m for m in matches if m.alerts), None)
-    raised = None
-    if alerting is not None:
-        raised = ledger.raise_alert(
-            connection,
-            ledger.hotlist_alert(
-                transit, alerting, status="confirmed", worker=context.store.worker, now=now
-            ),
-            cooldown=context.settings.hotlists.cooldown,
-        )
-    hotlists.record_matches(
-        connection,
-        transit.id,
-        transit.station_id,
-        transit.time,
-        matches,
-        alerted_entry=raised.entry_id if raised is not None else None,
-    )
-    return raised
-
-
 @requires("operator")
 async def transit_correct(request: web.Request) -> web.Response:
     """Correct a transit's plate (``{"plate", "reason"}``): audited, matched again."""
@@ -263,14 +151,15 @@ async def transit_correct(request: web.Request) -> web.Response:
     hotlists = request.app[HOTLISTS_KEY]
     try:
         done = await context.run(
-            lambda: _correct(
-                context,
+            lambda: correct_read(
+                context.store,
                 hotlists,
                 transit_id,
                 body["plate"],
                 body["reason"],
                 actor=principal.name,
                 acting_user=principal.acting_user,
+                cooldown=context.settings.hotlists.cooldown,
             )
         )
     except TransitNotFound:

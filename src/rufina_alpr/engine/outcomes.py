@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from rufina_alpr import verification
-from rufina_alpr.alerts import ledger
+from rufina_alpr.alerts import Alert, ledger
 from rufina_alpr.alerts.ledger import Settled
 from rufina_alpr.config import Settings
 from rufina_alpr.engine.alerting import Alerter
@@ -25,7 +25,7 @@ from rufina_alpr.engine.publisher import Publisher, mask_plate
 from rufina_alpr.engine.reads import ReadScheduler
 from rufina_alpr.frigate import FrigateClient, FrigateError, FrigateEvent, PlateGuess
 from rufina_alpr.fusion import fuse
-from rufina_alpr.hotlists import Hotlists, hotlist_summary
+from rufina_alpr.hotlists import GateVerdict, Hotlists, hotlist_summary
 from rufina_alpr.journeys import JourneyCheck
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.mqtt import Message
@@ -77,7 +77,7 @@ class Finalizer:
         self.publisher = publisher
         self.alerter = alerter
         self.journeys = (
-            JourneyCheck(settings.stations, settings.tracking)
+            JourneyCheck(settings.stations, settings.tracking, timezone=settings.timezone)
             if settings.tracking.impossible_journey
             else None
         )
@@ -162,6 +162,22 @@ class Finalizer:
             return None
         trusted = state.confirmed or own_read
         kept = transit if trusted else self._unconfirmed(transit)
+        gate = (
+            await self.db.write(
+                lambda: self.hotlists.gate_check(
+                    kept.plate, kept.alternatives, kept.station_id, kept.time
+                )
+            )
+            if trusted
+            else None
+        )
+        if gate is not None and not gate.keeps_transit:
+            # Authorised at a gate that keeps no authorised transit (ZTL practice): counted.
+            if not await self.add_passage(station, event, PASSAGE_COUNTED, settle_unread=settle):
+                self.metrics.inc("events_duplicate")
+            else:
+                self.metrics.inc("passages_authorised_not_kept")
+            return None
         stored, changes = await self.db.write(
             lambda: record_transit(
                 self.db.store,
@@ -171,6 +187,7 @@ class Finalizer:
                 metrics=self.metrics,
                 cooldown=self.settings.hotlists.cooldown,
                 journeys=self.journeys,
+                gate_verdict=gate,
                 match_hotlists=trusted,
                 settle_unread=settle,
             )
@@ -385,6 +402,7 @@ def record_transit(
     metrics: Metrics,
     cooldown: float,
     journeys: JourneyCheck | None = None,
+    gate_verdict: GateVerdict | None = None,
     match_hotlists: bool = True,
     settle_unread: bool = False,
 ) -> tuple[Transit | None, list[Settled]]:
@@ -392,7 +410,8 @@ def record_transit(
     unconfirmed read raises no alert), then store the transit with its ``hotlist`` summary, its
     reads, its matches and what it does to its vehicle's alerts in one transaction
     (`Store.record_outcome`): the hotlist alert raised (or the provisional one confirmed or
-    withdrawn), an impossible journey's. Returns the stored transit (None: the event has an
+    withdrawn), a gate's (``gate_verdict``: `Hotlists.gate_check`'s) and an impossible
+    journey's. Returns the stored transit (None: the event has an
     outcome already) and its alerts' changes to publish."""
     try:
         matches = (
@@ -407,6 +426,7 @@ def record_transit(
         matches = []
     transit = dataclasses.replace(transit, hotlist=hotlist_summary(matches))
     best = next((match for match in matches if match.alerts), None)
+    gate = gate_verdict if match_hotlists else None
 
     def record(connection: Connection) -> list[Settled]:
         now = datetime.now(UTC)
@@ -437,6 +457,17 @@ def record_transit(
                 matches,
                 alerted_entry=alerted,
             )
+            if gate is not None:
+                changes.append(
+                    ledger.settle(
+                        connection,
+                        transit,
+                        gate_alert(transit, gate, worker=store.worker, now=now),
+                        kind="not_authorised",
+                        cooldown=cooldown,
+                        now=now,
+                    )
+                )
             if journeys is not None and match_hotlists:
                 journey = journeys.check(connection, transit, worker=store.worker, now=now)
                 changes.append(
@@ -461,6 +492,40 @@ def record_transit(
 
     settled = store.record_outcome(transit, reads, settle_unread=settle_unread, then=record)
     return (None, []) if settled is None else (transit, settled)
+
+
+def gate_alert(transit: Transit, gate: GateVerdict, *, worker: str, now: datetime) -> Alert | None:
+    """A gate's alert for a plate not on its authorised list: raised (``alert``), or only queued
+    for review (``review``) when the plate nearly matches an authorised one or the read is
+    unsure of it — in the vehicle's favour; None for an authorised vehicle."""
+    if gate.verdict == "authorised":
+        return None
+    near = gate.match
+    review = gate.verdict == "review" or transit.low_confidence
+    info = gate.gate_list
+    return ledger.new_alert(
+        transit,
+        kind="not_authorised",
+        status="confirmed",
+        worker=worker,
+        now=now,
+        action="review" if review else "alert",
+        priority=info.priority,
+        read_plate=near.read_plate if near is not None else transit.plate,
+        score=near.score if near is not None else transit.confidence,
+        match=near.match if near is not None else "exact",
+        reason=(
+            f"near {near.entry_plate} on {info.name} (score {near.score:.2f}): to review"
+            if near is not None
+            else f"not on {info.name}"
+            + (": an unsure read, to review" if transit.low_confidence else "")
+        ),
+        list_id=info.id,
+        list_name=info.name,
+        list_kind=info.kind,
+        entry_id=near.entry_id if near is not None else None,
+        entry_plate=near.entry_plate if near is not None else None,
+    )
 
 
 def backoff(retries: int) -> float:
