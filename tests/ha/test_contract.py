@@ -23,12 +23,14 @@ from custom_components.rufina_alpr import models
 from custom_components.rufina_alpr.const import (
     DEFAULT_TOPIC_PREFIX,
     DOMAIN,
+    EVENT_ALERT_UPDATE,
+    EVENT_HOTLIST_MATCH,
     SUPPORTED_CONTRACT_VERSION,
 )
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from rufina_alpr import contract
 from rufina_alpr.fusion import fuse
@@ -74,6 +76,7 @@ def _required(schema: vol.Schema) -> set[str]:
         ("stations", models._STATION_SCHEMA, ("properties", "stations", "items")),
         ("transit", models._TRANSIT_SCHEMA, ()),
         ("hotlist_match", models._HOTLIST_SCHEMA, ()),
+        ("alert", models._ALERT_SCHEMA, ()),
         ("stats", models._STATS_SCHEMA, ()),
         ("stats", models._STATION_STATS_SCHEMA, ("properties", "stations", "additionalProperties")),
         ("health", models._HEALTH_SCHEMA, ()),
@@ -166,6 +169,58 @@ async def test_engine_builders_feed_the_integration(
     assert state.attributes["direction"] == lpr.direction
     assert state.attributes["latitude"] == lpr.latitude
     assert state.attributes["friendly_name"].startswith(lpr.name)
+
+
+async def test_engine_alert_builders_feed_the_integration(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """An alert raised in view and withdrawn by its transit, as the engine's builders make and
+    its signer signs them: the bus events carry what automations act on."""
+    fire(hass, "stations", json.loads((FIXTURES / "stations.json").read_text()), retain=True)
+    await hass.async_block_till_done()
+    transit = _engine_transit("st09_pomino", "st09_pomino", "outbound")
+    match = contract.hotlist_match_payload(
+        transit,
+        alert_id="f0e1d2c3-b4a5-4968-8776-655443322110",
+        status="provisional",
+        alert_kind="hotlist",
+        list_id="stolen",
+        list_name="Veicoli rubati",
+        entry_plate="FB123XY",
+        read_plate="FB123XY",
+        score=1.0,
+        match="exact",
+        action="alert",
+        priority=1,
+        reason="furto",
+    )
+    withdrawal = contract.alert_update_payload(
+        alert_id="f0e1d2c3-b4a5-4968-8776-655443322110",
+        alert_kind="hotlist",
+        status="withdrawn",
+        state="new",
+        change="withdrawn",
+        transit_id=transit["id"],
+        station_id="st09_pomino",
+        list_id="stolen",
+        priority=1,
+        time=datetime(2026, 11, 25, 7, 15, 9, tzinfo=UTC),
+        reason="the transit reads FB123XV",
+    )
+    contract.validate("hotlist_match", match)
+    contract.validate("alert", withdrawal)
+    matches = async_capture_events(hass, EVENT_HOTLIST_MATCH)
+    updates = async_capture_events(hass, EVENT_ALERT_UPDATE)
+    fire(hass, "hotlist_match", ENGINE_SIGNER.sign(match))
+    fire(hass, "alert", ENGINE_SIGNER.sign(withdrawal))
+    await hass.async_block_till_done()
+    (raised,) = matches
+    assert raised.data["alert_id"] == withdrawal["alert_id"]
+    assert raised.data["status"] == "provisional"
+    assert raised.data["list_name"] == "Veicoli rubati"
+    (update,) = updates
+    assert update.data["change"] == "withdrawn"
+    assert update.data["transit_id"] == transit["id"]
 
 
 async def test_engine_health_feeds_the_integration(
