@@ -19,7 +19,7 @@ MAX_CLASS = 400
 # Modules and classes over the limits, each with its size when it was listed: only the settings
 # (one schema, one loader) is allowed.
 MODULES: dict[str, int] = {
-    "config.py": 625,  # 613 when listed; + models.second_pass, frigate.recording_frames
+    "config.py": 650,  # 613 when listed; + second_pass, recording_frames; + alerts (issue 24)
 }
 CLASSES: dict[str, int] = {}
 
