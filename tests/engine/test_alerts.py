@@ -468,3 +468,43 @@ async def test_a_plausible_journey_raises_no_alert(harness_factory: Any, photos_
     await harness.replay.replay_one(photo, "cam_roma")
     await harness.wait_for(lambda: len(harness.received) == 2, what="the second sighting")
     assert alert_rows(engine) == []
+
+
+async def test_a_corrected_read_matches_again_and_alerts_on_mqtt(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """A misread that matched nothing, corrected by an operator to a stolen plate: the transit
+    is matched again and its alert raised on `hotlist_match`, confirmed, with the corrected
+    transit (its original read kept)."""
+    photo = dataclasses.replace(load_photos(photos_dir)[0], plate=None)
+    harness = await harness_factory([photo], reader=Always("GA456BC"), extra=API_USERS)
+    engine = harness.engine
+    await stolen_list(engine, "GH789KL")
+    watcher = Alerts(harness.broker.host, harness.broker.port)
+    await watcher.link.start()
+    await harness.wait_for(watcher.link.connected.is_set, what="the alert subscriber")
+    try:
+        await harness.replay.replay_one(photo, "cam_pomino")
+        await harness.wait_for(lambda: len(harness.received) == 1, what="the transit")
+        transit = harness.received[0]
+        assert transit["hotlist"] is None
+        async with api_client(engine) as client:
+            answer = await client.patch(
+                f"/api/v1/transits/{transit['id']}",
+                json={"plate": "GH 789 KL", "reason": "targa letta male, verificata dal video"},
+                headers={"Authorization": f"Bearer {DELEGATE}", ACTING_USER_HEADER: "Anna%20Neri"},
+            )
+            assert answer.status == 200, await answer.text()
+        await harness.wait_for(lambda: len(watcher.received) == 1, what="the alert")
+    finally:
+        await watcher.link.stop()
+    raised = watcher.received[0]
+    contract.validate("hotlist_match", raised)
+    assert (raised["status"], raised["entry_plate"], raised["transit"]["plate"]) == (
+        "confirmed",
+        "GH789KL",
+        "GH789KL",
+    )
+    assert raised["transit"]["original_plate"] == "GA456BC"
+    (row,) = alert_rows(engine)
+    assert (row["published"], row["transit_id"]) == ("confirmed", transit["id"])
