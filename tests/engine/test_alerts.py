@@ -11,7 +11,7 @@ import hashlib
 import io
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ import sqlalchemy as sa
 from rufina_alpr import contract
 from rufina_alpr.alerts import alert_id, ledger
 from rufina_alpr.api import ACTING_USER_HEADER
+from rufina_alpr.engine.app import Engine
 from rufina_alpr.hotlists.models import Gate
 from rufina_alpr.reads import Box, PlateRead
 from rufina_alpr.recognizer import ModelInfo
 from rufina_alpr.sim.frigate_state import EventClock, event_duration
 from rufina_alpr.sim.photos import Photo, load_photos
-from rufina_alpr.store import alert_frames, alerts, audit_log
-from rufina_alpr.transits import transit_id
+from rufina_alpr.store import Store, alert_frames, alerts, audit_log
+from rufina_alpr.transits import Transit, transit_id
 
 from .conftest import Alerts, api_client
 
@@ -508,3 +509,54 @@ async def test_a_corrected_read_matches_again_and_alerts_on_mqtt(
     assert raised["transit"]["original_plate"] == "GA456BC"
     (row,) = alert_rows(engine)
     assert (row["published"], row["transit_id"]) == ("confirmed", transit["id"])
+
+
+async def test_provisional_alerts_of_vehicles_gone_without_a_transit_are_withdrawn_on_start(
+    harness_factory: Any, recognizer: Any
+) -> None:
+    """The engine stopped while two vehicles were in view, each with a provisional alert (one
+    delivered, one not) and no transit ever stored: on the next start both are withdrawn; only
+    the delivered one's withdrawal goes out (nobody saw the other). A recent one stays."""
+    harness = await harness_factory([], start_engine=False)
+    settings = harness.settings
+    worker = f"{settings.instance}/{settings.mqtt.client_id}"
+    store = Store(settings.store_url, worker=worker)
+    long_ago = datetime.now(UTC) - timedelta(seconds=3 * settings.recognition.event_timeout)
+
+    def provisional(event: str, raised: datetime, published: str | None) -> str:
+        transit = Transit(
+            id=transit_id("cam_pomino", event), event_id=event, station_id="st_pomino",
+            camera="cam_pomino", time=raised, vehicle="car", plate=STOLEN, display=STOLEN,
+            country="IT", format="it_car", confidence=0.95, low_confidence=False, read_count=1,
+        )  # fmt: skip
+        alert = ledger.new_alert(
+            transit, kind="hotlist", status="provisional", worker=worker, now=raised,
+            action="alert", priority=1, read_plate=STOLEN, score=1.0, list_id="stolen",
+            entry_plate=STOLEN,
+        )  # fmt: skip
+        with store.engine.begin() as connection:
+            assert ledger.raise_alert(connection, alert, cooldown=0) is not None
+            if published:
+                ledger.mark_published(connection, alert.id, published)
+        return alert.id
+
+    delivered = provisional("ev-delivered", long_ago, "provisional")
+    unseen = provisional("ev-unseen", long_ago - timedelta(seconds=1), None)
+    recent = provisional("ev-recent", datetime.now(UTC), "provisional")
+    store.close()
+    watcher = Alerts(harness.broker.host, harness.broker.port)
+    await watcher.link.start()
+    await harness.wait_for(watcher.link.connected.is_set, what="the alert subscriber")
+    try:
+        harness.engine = engine = Engine(settings, recognizer)
+        await engine.start()
+        await harness.wait_for(lambda: watcher.changes(delivered) == ["withdrawn"])
+    finally:
+        await watcher.link.stop()
+    rows = {r["id"]: r for r in alert_rows(engine)}
+    assert [(rows[i]["status"], rows[i]["published"]) for i in (delivered, unseen, recent)] == [
+        ("withdrawn", "withdrawn"),
+        ("withdrawn", "withdrawn"),
+        ("provisional", "provisional"),
+    ]
+    assert watcher.changes(unseen) == [] and watcher.received == []

@@ -32,7 +32,7 @@ from rufina_alpr.alerts.models import (
     alert_id,
 )
 from rufina_alpr.hotlists.models import HotlistMatch
-from rufina_alpr.store import alert_frames, alert_steps, alerts, utc
+from rufina_alpr.store import alert_frames, alert_steps, alerts, transits, utc
 from rufina_alpr.transits import Transit
 
 WITHDRAWN_REASON = "the vehicle's transit does not match"
@@ -217,6 +217,29 @@ def settle(
     updated = find(connection, existing.id)
     assert updated is not None
     return Settled(updated, change)
+
+
+def withdraw(connection: Connection, id_: str, reason: str, *, now: datetime) -> Alert | None:
+    """Withdraw a provisional alert whose vehicle came to no transit (nothing read at its end,
+    an event Frigate does not know, a forged one); None when it is not provisional."""
+    updated = connection.execute(
+        alerts.update()
+        .where(alerts.c.id == id_, alerts.c.status == "provisional")
+        .values(status="withdrawn", settled_at=now, note=reason)
+    )
+    return find(connection, id_) if updated.rowcount else None
+
+
+def stale_provisional(connection: Connection, worker: str, before: datetime) -> list[str]:
+    """This worker's provisional alerts raised before ``before`` whose transit was never stored:
+    their events are long over (the engine stopped while they were in view)."""
+    query = sa.select(alerts.c.id).where(
+        alerts.c.worker == worker,
+        alerts.c.status == "provisional",
+        alerts.c.raised_at < before,
+        ~sa.exists().where(transits.c.id == alerts.c.transit_id),
+    )
+    return list(connection.scalars(query))
 
 
 def apply_step(

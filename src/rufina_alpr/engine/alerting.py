@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
-from rufina_alpr.alerts import Alert, ledger
+from rufina_alpr.alerts import Alert, alert_id, ledger
 from rufina_alpr.config import Settings
 from rufina_alpr.engine.events import EventState, event_time
 from rufina_alpr.engine.publisher import Publisher
@@ -24,9 +25,11 @@ from rufina_alpr.hotlists import Hotlists
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.store import StoreError
 from rufina_alpr.store.database import Database
-from rufina_alpr.transits import Transit
+from rufina_alpr.transits import Transit, transit_id
 
 _LOGGER = logging.getLogger(__name__)
+
+NO_TRANSIT: Final = "the vehicle came to no transit"
 
 
 class Alerter:
@@ -105,6 +108,37 @@ class Alerter:
         )
         with store.engine.begin() as connection:
             return ledger.raise_alert(connection, alert, cooldown=self.settings.hotlists.cooldown)
+
+    async def withdraw(self, state: EventState, reason: str) -> None:
+        """The vehicle came to no transit: its provisional alert, if any, is withdrawn."""
+        if not state.alerted:
+            return
+        event = state.event
+        id_ = alert_id(transit_id(event.camera, event.id), "hotlist")
+        now = datetime.now(UTC)
+
+        def withdraw() -> Alert | None:
+            with self.db.store.engine.begin() as connection:
+                return ledger.withdraw(connection, id_, reason, now=now)
+
+        try:
+            alert = await self.db.write(withdraw)
+        except StoreError:
+            return  # the sweep at the next connection withdraws it
+        if alert is not None:
+            self.metrics.inc("alerts_withdrawn")
+            self.publisher.alert_settled(alert)
+
+    def withdraw_stale(self, now: datetime) -> int:
+        """On the database thread: withdraw this worker's provisional alerts whose vehicle's
+        event is long over with no transit (the engine stopped meanwhile); their withdrawal
+        goes out with the outbox."""
+        before = now - timedelta(seconds=2 * self.settings.recognition.event_timeout)
+        with self.db.store.engine.begin() as connection:
+            stale = ledger.stale_provisional(connection, self.db.store.worker, before)
+            for id_ in stale:
+                ledger.withdraw(connection, id_, NO_TRANSIT, now=now)
+        return len(stale)
 
     def capture(self, alert: Alert, event: FrigateEvent) -> None:
         """Keep Frigate's full frame of the alert's vehicle, in a task of its own."""

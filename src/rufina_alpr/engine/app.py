@@ -108,6 +108,7 @@ class Engine:
             spawn=self._spawn,
             health=self.health.payload,
             stats=self._stats,
+            withdraw_stale=self._withdraw_stale,
         )
         self.alerter = Alerter(
             settings,
@@ -237,6 +238,9 @@ class Engine:
     # handed these late-bound calls instead of an object that does not exist yet.
     def _live(self, key: EventKey) -> EventState | None:
         return self.tracker.live.get(key)
+
+    def _withdraw_stale(self, now: datetime) -> int:
+        return self.alerter.withdraw_stale(now)
 
     def _read_done(self, state: EventState) -> None:
         self.alerter.read_done(state)

@@ -155,23 +155,17 @@ class Finalizer:
         if verdict is not None and verdict.verdict == "absent" and not state.fused_reads:
             self.metrics.inc("events_not_in_frigate")
             _LOGGER.debug("event %s at %s: not in Frigate's events", event.id, station.id)
+            await self.alerter.withdraw(state, "Frigate does not know the event")
             return None
         transit, reads, own_read = self._transit(state)
         if transit is None:
             await self._unread(state, settle)
+            await self.alerter.withdraw(state, "nothing read at the vehicle's end")
             return None
         trusted = state.confirmed or own_read
         kept = transit if trusted else self._unconfirmed(transit)
-        gate = (
-            await self.db.write(
-                lambda: self.hotlists.gate_check(
-                    kept.plate, kept.alternatives, kept.station_id, kept.time
-                )
-            )
-            if trusted
-            else None
-        )
-        if gate is not None and not gate.keeps_transit:
+        gate, drop = await self.db.write(self._gate, kept) if trusted else (None, False)
+        if drop:
             # Authorised at a gate that keeps no authorised transit (ZTL practice): counted.
             if not await self.add_passage(station, event, PASSAGE_COUNTED, settle_unread=settle):
                 self.metrics.inc("events_duplicate")
@@ -197,6 +191,20 @@ class Finalizer:
             return None
         self._stored(stored, settle)
         return stored, changes
+
+    def _gate(self, transit: Transit) -> tuple[GateVerdict | None, bool]:
+        """On the database thread: the gates' verdict on the transit, and whether the transit is
+        not to be stored (an authorised vehicle where the gate keeps none, unless a list it is
+        on alerts: a stolen car is stored wherever it passes)."""
+        gate = self.hotlists.gate_check(
+            transit.plate, transit.alternatives, transit.station_id, transit.time
+        )
+        if gate is None or gate.keeps_transit:
+            return gate, False
+        matches = self.hotlists.match(
+            transit.plate, transit.alternatives, transit.station_id, transit.time
+        )
+        return gate, not any(match.alerts for match in matches)
 
     async def _unread(self, state: EventState, settle: bool) -> None:
         """Store an event nothing was read of, with why (its last failures)."""
@@ -284,6 +292,10 @@ class Finalizer:
         else:
             self.metrics.inc("events_forged")
             self.tracker.forget(event.key)
+            self._spawn(
+                self.alerter.withdraw(state, "Frigate's record is another camera's"),
+                f"withdraw-{event.id}",
+            )
         _LOGGER.warning(
             "refused the end of event %s at %s: %s",
             event.id,

@@ -57,6 +57,7 @@ class Publisher:
         spawn: Callable[..., asyncio.Task[Any]],
         health: Callable[[], dict[str, Any]],
         stats: Callable[[], Awaitable[dict[str, Any]]],
+        withdraw_stale: Callable[[datetime], int],
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -70,6 +71,7 @@ class Publisher:
         self._spawn = spawn
         self._health = health
         self._stats = stats
+        self._withdraw_stale = withdraw_stale
         self.in_flight: set[str] = set()
         """The transits being published: the outbox flush leaves them alone."""
         self._alerts_inflight: set[str] = set()
@@ -184,6 +186,12 @@ class Publisher:
         task = self._spawn(self._publish_alert(alert, payload), name=f"alert-{alert.id}")
         self._raising[alert.id] = task
         task.add_done_callback(lambda _t: self._raising.pop(alert.id, None))
+
+    def alert_settled(self, alert: Alert) -> None:
+        """Publish what became of an alert its transit did not settle (withdrawn: the vehicle
+        came to no transit), not waiting; the outbox has it if the broker is away."""
+        if self.mqtt.connected.is_set():
+            self._spawn(self._publish_alert(alert, None), name=f"alert-{alert.id}")
 
     def alert_changed(self, alert: Alert, change: str, by: str | None = None) -> None:
         """Tell the broker what became of an alert (a handling step; best effort, QoS 1)."""
@@ -309,7 +317,9 @@ class Publisher:
         await self._flush_alerts()
 
     async def _flush_alerts(self) -> None:
-        """Publish what the broker has not acknowledged of the alerts, after their transits."""
+        """Publish what the broker has not acknowledged of the alerts, after their transits;
+        first the provisional alerts of vehicles long gone without a transit are withdrawn."""
+        await self.in_db(self._withdraw_stale, datetime.now(UTC))
         pending = await self.in_db(self._unpublished_alerts)
         waiting = [a for a in pending if a.id not in self._alerts_inflight]
         if waiting:
