@@ -3,20 +3,23 @@ engine's API over a real store: alerts stored straight in the store show in the 
 urgent first, then the newest; Acknowledge is one click and the store records who; an alert raised
 or withdrawn while the panel is open reaches it through the live stream (the audited list is asked
 once); rejecting asks the reason, closing the outcome; the hits report downloads as CSV; the queue
-speaks Italian and English."""
+speaks Italian and English; an impossible journey shows both sightings with their crops (asked once
+per alert) and a near match at a gate shows the authorised plate it is near."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from PIL import Image
 
 from rufina_alpr import privacy
 from rufina_alpr.alerts import Alert, ledger
@@ -167,6 +170,7 @@ def hotlist_alert(
     kind: str = "hotlist",
     action: str = "alert",
     list_name: str | None = "Veicoli rubati",
+    entry_plate: str | None = None,
 ) -> Alert:
     return ledger.new_alert(
         transit,
@@ -181,7 +185,7 @@ def hotlist_alert(
         list_id="rubati" if list_name else None,
         list_name=list_name,
         list_kind="stolen" if list_name else None,
-        entry_plate=transit.plate,
+        entry_plate=entry_plate or transit.plate,
         reason="Denuncia 1234/2026",
     )
 
@@ -362,4 +366,124 @@ async def test_the_queue_speaks_english_too(panel: Panel) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "11-alert-queue-reject.png"), full_page=True)
     assert options == ["Misread", "Wrong vehicle", "Cloned plate", "List out of date", "Other"]
+    assert panel.console_errors == []
+
+
+def crop_jpeg(colour: str) -> bytes:
+    """A small plate crop, a real JPEG the browser decodes."""
+    out = io.BytesIO()
+    Image.new("RGB", (120, 28), colour).save(out, format="JPEG")
+    return out.getvalue()
+
+
+JOURNEY_READY = """(id) => {
+    const box = document.querySelector(`#alert-queue-list li[data-alert="${id}"] .journey`);
+    if (!box || box.dataset.journey !== 'ready') return false;
+    const crops = [...box.querySelectorAll('figure.sighting img.crop')];
+    return crops.length === 2 && crops.every((img) => img.complete && img.naturalWidth > 0);
+}"""
+
+
+async def test_an_impossible_journey_shows_both_sightings_and_a_near_match_its_entry(
+    panel: Panel,
+) -> None:
+    page = panel.page
+    now = datetime.now(UTC).replace(microsecond=0)
+    there = replace(
+        vehicle("j1", "ss67_selvapiana_out", "GH321JK", now - timedelta(seconds=90)),
+        crop_jpeg=crop_jpeg("navy"),
+    )
+    here = replace(
+        vehicle("j2", "ss67_contea_in", "GH321JK", now - timedelta(seconds=30)),
+        crop_jpeg=crop_jpeg("darkred"),
+    )
+    for transit in (there, here):
+        assert await panel.engine.db.run(panel.engine.store.add_transit, transit, [])
+    journey = ledger.new_alert(
+        here,
+        kind="impossible_journey",
+        status="confirmed",
+        worker=WORKER,
+        now=datetime.now(UTC),
+        action="alert",
+        priority=3,
+        read_plate=here.plate,
+        score=here.confidence,
+        reason=(
+            "seen at ss67_selvapiana_out 12:00:00 CET, 6.3 km away, 60 s earlier"
+            " (here 12:01:00 CET; fastest plausible 174 s at 130 km/h)"
+        ),
+        related_transit_id=there.id,
+    )
+    gate = hotlist_alert(
+        vehicle("g1", "pomino_in", "AB123CE", now),
+        2,
+        kind="not_authorised",
+        action="review",
+        list_name="Residenti ZTL",
+        entry_plate="AB123CD",
+    )
+    await raise_all(panel, journey, gate)
+    await panel.open_live()
+    await panel.wait_queue([gate.id, journey.id])
+
+    # Both sightings, the oldest first, each with its station, time, plate and crop.
+    await page.wait_for_function(JOURNEY_READY, arg=journey.id, timeout=WAIT)
+    row = page.locator(f"#alert-queue-list li[data-alert='{journey.id}']")
+    sightings = row.locator(".journey figure.sighting")
+    assert await sightings.evaluate_all("items => items.map((f) => f.dataset.transit)") == [
+        there.id,
+        here.id,
+    ]
+    first, second = await sightings.all_inner_texts()
+    assert STATIONS["ss67_selvapiana_out"].name in first and "GH321JK" in first
+    assert "Prima lettura" in first
+    assert STATIONS["ss67_contea_in"].name in second and "GH321JK" in second
+    assert "Seconda lettura, 60 s dopo" in second
+    assert "6.3 km" in await row.inner_text()
+    alt = await row.locator("img.crop").first.get_attribute("alt")
+    assert alt == f"Ritaglio della targa GH321JK a {STATIONS['ss67_selvapiana_out'].name}"
+
+    # The gate's near match shows the authorised plate it is near.
+    near = page.locator(f"#alert-queue-list li[data-alert='{gate.id}'] .near")
+    assert await near.get_attribute("data-entry-plate") == "AB123CD"
+    assert " ".join((await near.inner_text()).split()) == "vicina a AB123CD"
+    gate_text = await page.inner_text(f"#alert-queue-list li[data-alert='{gate.id}']")
+    assert "null" not in gate_text and "undefined" not in gate_text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "12-viaggio-impossibile.png"), full_page=True)
+
+    # Asked once, audited with the stream's reason: the other transit, both crops in one batch.
+    log = privacy.Audit(panel.engine.store)
+
+    async def audited(action: str) -> list[Any]:
+        return list(await panel.engine.db.run(lambda: log.entries(action=action, limit=10)))
+
+    (other,) = await audited("transit")
+    (crops,) = await audited("transit_crops")
+    assert (other.reason, other.actor, other.results) == (REASON, OPERATOR_NAME, 1)
+    assert (crops.reason, crops.actor, crops.results) == (REASON, OPERATOR_NAME, 2)
+
+    # A stream event redraws the row from memory: not asked again.
+    await row.locator("button[data-step=acknowledge]").click()
+    await page.wait_for_selector(
+        f"#alert-queue-list li[data-alert='{journey.id}'][data-state=acknowledged]"
+        " .journey[data-journey=ready]",
+        timeout=WAIT,
+    )
+    await page.wait_for_function(JOURNEY_READY, arg=journey.id, timeout=WAIT)
+    assert len(await audited("transit")) == 1 and len(await audited("transit_crops")) == 1
+
+    # In English too.
+    await page.click("#lang")
+    await page.wait_for_function(
+        "document.querySelector('#alert-queue-title')?.textContent === 'Alert queue'",
+        timeout=WAIT,
+    )
+    await panel.wait_queue([gate.id, journey.id])
+    await page.wait_for_function(JOURNEY_READY, arg=journey.id, timeout=WAIT)
+    text = await page.inner_text(f"#alert-queue-list li[data-alert='{journey.id}'] .journey")
+    assert "First sighting" in text and "Second sighting, 60 s later" in text
+    near = page.locator(f"#alert-queue-list li[data-alert='{gate.id}'] .near")
+    assert " ".join((await near.inner_text()).split()) == "near AB123CD"
     assert panel.console_errors == []

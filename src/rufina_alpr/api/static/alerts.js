@@ -2,7 +2,10 @@
 // handling (acknowledge in one click, accept, reject with a reason, close with the outcome).
 // Loaded once from GET /api/v1/alerts when the live view opens, then kept current by the live
 // stream's `alert` events (the audited list is not polled).
-import { t, fmtTime } from "./i18n.js";
+// An impossible journey shows both sightings (station, time, plate crop): the other transit
+// (GET /api/v1/transits/{id}) and both crops (GET /api/v1/crops, one audited batch) are asked
+// once per alert, when its row is first drawn, with the stream's reason, and kept in memory.
+import { t, fmtTime, fmtDuration } from "./i18n.js";
 import { h, get, request, download, announce, isoFromLocal, localInput, ApiError } from "./util.js";
 
 export const REJECT_REASONS = ["misread", "wrong_vehicle", "plate_cloned", "list_out_of_date", "other"];
@@ -51,6 +54,7 @@ export class AlertQueue {
     this.stationName = stationName;
     this.alerts = new Map(); // id -> alert (open ones only)
     this.known = new Map(); // id -> the newest version seen, open or not
+    this.journeys = new Map(); // id of an impossible-journey alert -> its two sightings (asked once)
     this.list = h("ol", { class: "queue", id: "alert-queue-list", "aria-labelledby": "alert-queue-title" });
     this.empty = h("p", { class: "hint", id: "alert-queue-empty" }, t("aq.empty"));
     this.notices = h("div", { class: "notices", id: "alert-notices", role: "status", "aria-live": "polite" });
@@ -85,6 +89,7 @@ export class AlertQueue {
       if (!wasOpen && !quiet && !known) announce(t("aq.raised", { plate: alert.plate, station: alert.station_name || this.stationName(alert.station) }));
     } else {
       this.alerts.delete(alert.id);
+      this.journeys.delete(alert.id);
       if (alert.status === "withdrawn" && wasOpen) this.notice(t("aq.withdrawnNotice", { plate: alert.plate }), alert);
     }
     if (!quiet) this.draw();
@@ -161,12 +166,104 @@ export class AlertQueue {
       h("span", { class: "badge status" }, alert.status === "provisional" ? t("aq.provisional") : t(`aq.status.${alert.status}`)),
       h("span", { class: "badge state" }, t(`aq.state.${alert.state}`)),
       alert.handled_by ? h("span", { class: "by" }, t("aq.by", { who: alert.handled_by })) : null,
-      alert.kind === "not_authorised" && review ? h("span", {}, t("aq.review")) : null);
+      alert.kind === "not_authorised" && review ? h("span", {}, t("aq.review")) : null,
+      review && alert.entry_plate && alert.entry_plate !== plate
+        ? h("span", { class: "near", "data-entry-plate": alert.entry_plate }, t("aq.near"), " ", plateEl(alert.entry_plate))
+        : null);
     li.append(
       h("span", { class: "badge prio", "aria-label": t("aq.priorityLabel", { n: alert.priority }) }, `P${alert.priority}`),
       h("strong", { class: "kind" }, kindName(alert)),
-      plateEl(plate), facts, message, buttons);
+      plateEl(plate), facts, this.journeyEl(alert) || "", message, buttons);
     return li;
+  }
+
+  // An impossible journey's two sightings, oldest first; asked the first time they are drawn.
+  journeyEl(alert) {
+    if (alert.kind !== "impossible_journey" || !alert.related_transit_id) return null;
+    let known = this.journeys.get(alert.id);
+    if (!known) {
+      known = { state: "loading" };
+      this.journeys.set(alert.id, known);
+      this.askJourney(alert, known);
+    }
+    const box = h("div", {
+      class: "journey", role: "group", "data-journey": known.state,
+      "aria-label": t("aq.journey.label", { plate: alert.plate }),
+    });
+    if (known.state === "loading") {
+      box.append(h("span", { class: "journey-state" }, t("aq.journey.loading")));
+      return box;
+    }
+    if (known.state === "error") {
+      const retry = h("button", { type: "button", class: "secondary", "data-retry": "journey" }, t("aq.journey.retry"));
+      retry.addEventListener("click", () => {
+        this.journeys.delete(alert.id);
+        this.redrawJourney(alert.id);
+      });
+      box.append(h("span", { class: "row-error" }, known.message), retry);
+      return box;
+    }
+    const crops = known.crops || {};
+    const here = {
+      role: "alert", id: alert.transit_id, plate: alert.plate, time: alert.time,
+      station: alert.station_name || this.stationName(alert.station),
+    };
+    const other = known.other;
+    const there = other
+      ? { role: "related", id: other.id, plate: other.display || other.plate, time: other.time,
+        station: other.station_name || this.stationName(other.station) }
+      : { role: "related", id: alert.related_transit_id, missing: true };
+    if (there.missing) {
+      box.append(this.sightingEl(there, null, t("aq.journey.other")), this.sightingEl(here, crops[here.id], t("aq.journey.this")));
+    } else {
+      const both = [here, there].sort((a, b) => new Date(a.time) - new Date(b.time));
+      const gap = fmtDuration(Math.abs(new Date(here.time) - new Date(there.time)) / 1000);
+      box.append(this.sightingEl(both[0], crops[both[0].id], t("aq.journey.first")),
+        this.sightingEl(both[1], crops[both[1].id], t("aq.journey.second", { gap })));
+    }
+    if (alert.reason) box.append(h("p", { class: "journey-reason" }, alert.reason));
+    return box;
+  }
+
+  sightingEl(seen, crop, label) {
+    const figure = h("figure", { class: "sighting", "data-transit": seen.id, "data-role": seen.role });
+    if (seen.missing) {
+      figure.append(h("figcaption", {}, h("span", { class: "sighting-label" }, label), " ",
+        h("span", {}, t("aq.journey.missing"))));
+      return figure;
+    }
+    figure.append(
+      crop
+        ? h("img", { class: "crop", src: crop, alt: t("aq.journey.crop", { plate: seen.plate, station: seen.station }) })
+        : h("span", { class: "no-crop" }, t("aq.journey.noCrop")),
+      h("figcaption", {},
+        h("span", { class: "sighting-label" }, label), " ",
+        h("span", { class: "sighting-station" }, seen.station), " ",
+        h("time", { datetime: seen.time }, fmtTime(seen.time, false)), " ",
+        plateEl(seen.plate)));
+    return figure;
+  }
+
+  // The other transit and both crops, with the stream's reason (each call audited once).
+  async askJourney(alert, known) {
+    const related = alert.related_transit_id;
+    const other = get(`api/v1/transits/${encodeURIComponent(related)}`, { reason: this.reason })
+      .catch((err) => { if (err instanceof ApiError && err.status === 404) return null; throw err; });
+    const crops = get("api/v1/crops", { id: [alert.transit_id, related], reason: this.reason });
+    try {
+      const [found, body] = await Promise.all([other, crops]);
+      Object.assign(known, { state: "ready", other: found, crops: body.crops });
+    } catch (err) {
+      Object.assign(known, { state: "error", message: errorText(err).textContent });
+    }
+    if (this.journeys.get(alert.id) === known) this.redrawJourney(alert.id);
+  }
+
+  redrawJourney(id) {
+    const alert = this.alerts.get(id);
+    const li = [...this.list.children].find((item) => item.dataset.alert === id);
+    const box = li && li.querySelector(".journey");
+    if (alert && box) box.replaceWith(this.journeyEl(alert));
   }
 
   // The reason of a rejection or the outcome of a close, picked from a select, then confirmed.
