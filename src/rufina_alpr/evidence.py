@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from rufina_alpr import contract
 from rufina_alpr.alerts import Alert, ledger
+from rufina_alpr.alerts.payloads import alert_json
 from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.store import Store, crops, reads, transits
 from rufina_alpr.store.corrections import corrections_of
@@ -146,49 +147,23 @@ def _alerts(
     return described, frames
 
 
-def _moment(value: datetime | None) -> str | None:
-    return contract.iso_time(value) if value is not None else None
-
-
 def alert_record(alert: Alert, frame: EvidenceFrame | None) -> dict[str, Any]:
-    """An alert as the evidence gives it: what raised it, what became of it, who handled it."""
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "status": alert.status,
-        "state": alert.state,
-        "time": contract.iso_time(alert.time),
-        "station": alert.station_id,
-        "camera": alert.camera,
-        "plate": alert.plate,
-        "read_plate": alert.read_plate,
-        "list": alert.list_id,
-        "list_name": alert.list_name,
-        "list_kind": alert.list_kind,
-        "entry_plate": alert.entry_plate,
-        "action": alert.action,
-        "priority": alert.priority,
-        "score": alert.score,
-        "match": alert.match,
-        "reason": alert.reason,
-        "related_transit_id": alert.related_transit_id,
-        "raised_at": contract.iso_time(alert.raised_at),
-        "settled_at": _moment(alert.settled_at),
-        "handled_by": alert.handled_by,
-        "handled_at": _moment(alert.handled_at),
-        "reject_reason": alert.reject_reason,
-        "outcome": alert.outcome,
-        "note": alert.note,
-        "steps": [step.as_json() for step in alert.steps],
-        "frame": None
+    """An alert as the evidence gives it (as the API does: what raised it, what became of it,
+    who handled it), with its frame's file and the SHA-256 recorded at capture."""
+    record = alert_json(alert, None)
+    for shown in ("open", "station_name", "evidence_sha256"):
+        record.pop(shown)
+    record["frame"] = (
+        None
         if frame is None
         else {
             "path": frame.path,
             "sha256_at_capture": frame.sha256,
             "source": frame.source,
             "captured_at": contract.iso_time(frame.captured_at),
-        },
-    }
+        }
+    )
+    return record
 
 
 def has_crop(store: Store, transit_id: str) -> bool:

@@ -34,7 +34,6 @@ from rufina_alpr.api.params import (
     bad_request,
     csv_response,
     csv_text,
-    iso,
     json_body,
     not_found,
 )
@@ -246,30 +245,8 @@ async def alerts_report(request: web.Request) -> web.Response:
 
 
 def _report_row(alert: Alert, station_name: str | None) -> dict[str, Any]:
-    return {
-        "alert_id": alert.id,
-        "kind": alert.kind,
-        "status": alert.status,
-        "state": alert.state,
-        "time": iso(alert.time),
-        "station": alert.station_id,
-        "station_name": station_name or alert.station_id,
-        "plate": alert.plate,
-        "list": alert.list_id,
-        "list_name": alert.list_name,
-        "priority": alert.priority,
-        "entry_plate": alert.entry_plate,
-        "read_plate": alert.read_plate,
-        "score": alert.score,
-        "match": alert.match,
-        "reject_reason": alert.reject_reason,
-        "outcome": alert.outcome,
-        "handled_by": alert.handled_by,
-        "handled_at": iso(alert.handled_at) if alert.handled_at else None,
-        "note": alert.note,
-        "transit_id": alert.transit_id,
-        "evidence_sha256": alert.evidence_sha256,
-    }
+    """The API's alert (the report's columns are a part of it) with its id as ``alert_id``."""
+    return {**alert_json(alert, station_name), "alert_id": alert.id}
 
 
 def routes() -> list[web.RouteDef]:

@@ -20,7 +20,14 @@ from typing import Any, Final, Literal
 import sqlalchemy as sa
 
 from rufina_alpr.hotlists.matching import ALTERNATIVE_FACTOR, FuzzyIndex, match_score
-from rufina_alpr.hotlists.models import MAX_ID, Gate, HotlistError, HotlistInfo, HotlistMatch
+from rufina_alpr.hotlists.models import (
+    MAX_ID,
+    Gate,
+    HotlistError,
+    HotlistInfo,
+    HotlistMatch,
+    entry_match,
+)
 from rufina_alpr.plate_formats import normalize_plate
 
 GATE_KIND: Final = "authorised"
@@ -154,22 +161,7 @@ def gate_verdict(
                 continue
             if not entry.active_at(moment) or not entry.in_scope(station_id, local):
                 continue
-            (authorised if exact else near).append(
-                HotlistMatch(
-                    list_id=info.id,
-                    list_name=info.name,
-                    kind=info.kind,
-                    action=info.action,
-                    priority=entry.priority if entry.priority is not None else info.priority,
-                    entry_plate=entry.plate,
-                    read_plate=read,
-                    score=score,
-                    match=kind,
-                    reason=entry.reason,
-                    notes=entry.notes,
-                    entry_id=entry.id,
-                )
-            )
+            (authorised if exact else near).append(entry_match(info, entry, read, score, kind))
     if authorised:
         # Kept when any gate that authorises it keeps authorised transits, then the surest.
         best = min(

@@ -51,6 +51,7 @@ from rufina_alpr.hotlists.models import (
     checked_priority,
     checked_text,
     entry_from_row,
+    entry_match,
     info_from_row,
     match_from_row,
 )
@@ -336,20 +337,7 @@ class Hotlists(HotlistsCsv):
                 if previous is not None and previous.score >= score:
                     continue
                 info = index.lists[entry.list_id]
-                best[entry.id] = HotlistMatch(
-                    list_id=info.id,
-                    list_name=info.name,
-                    kind=info.kind,
-                    action=info.action,
-                    priority=entry.priority if entry.priority is not None else info.priority,
-                    entry_plate=entry.plate,
-                    read_plate=read,
-                    score=score,
-                    match=kind,
-                    reason=entry.reason,
-                    notes=entry.notes,
-                    entry_id=entry.id,
-                )
+                best[entry.id] = entry_match(info, entry, read, score, kind)
         return sorted(best.values(), key=lambda m: (m.priority, -m.score, m.list_id))
 
     def gate_check(

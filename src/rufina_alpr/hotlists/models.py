@@ -249,6 +249,26 @@ class HotlistMatch:
         }
 
 
+def entry_match(
+    info: HotlistInfo, entry: HotlistEntry, read: str, score: float, kind: MatchKind
+) -> HotlistMatch:
+    """A read's match of a list's entry (the entry's priority, else the list's)."""
+    return HotlistMatch(
+        list_id=info.id,
+        list_name=info.name,
+        kind=info.kind,
+        action=info.action,
+        priority=entry.priority if entry.priority is not None else info.priority,
+        entry_plate=entry.plate,
+        read_plate=read,
+        score=score,
+        match=kind,
+        reason=entry.reason,
+        notes=entry.notes,
+        entry_id=entry.id,
+    )
+
+
 def hotlist_summary(matches: Sequence[HotlistMatch]) -> dict[str, Any] | None:
     """The transit's ``hotlist`` field: its best match (``matches`` sorted as `match` returns
     them), the number of matches and the lists they are on; None without a match."""

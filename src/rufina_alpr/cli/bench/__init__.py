@@ -106,6 +106,17 @@ def _sets_folder(data: Path | None) -> Path | None:
     return parent if has_dev_sets(parent) else None
 
 
+def _can_run(out: Path | None, console: Console) -> bool:
+    """The sub-commands' checks before minutes of benchmarking: ``out`` writable, Mosquitto."""
+    if out is not None and (problem := unwritable_folder(out)) is not None:
+        console.print(f"[red]error:[/] cannot write to {out}: {problem}", soft_wrap=True)
+        return False
+    if not MosquittoBroker.available():
+        console.print("[red]error:[/] the benchmark needs mosquitto (apt-get install mosquitto)")
+        return False
+    return True
+
+
 def cmd_bench_sets(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
@@ -114,11 +125,7 @@ def cmd_bench_sets(args: argparse.Namespace) -> int:
         console.print(f"No development sets: give --sets DIR (a folder with {', '.join(FOLDERS)}).")
         return 2
     out = Path(args.out) if args.out else None
-    if out is not None and (problem := unwritable_folder(out)) is not None:
-        console.print(f"[red]error:[/] cannot write to {out}: {problem}", soft_wrap=True)
-        return 2
-    if not MosquittoBroker.available():
-        console.print("[red]error:[/] the benchmark needs mosquitto (apt-get install mosquitto)")
+    if not _can_run(out, console):
         return 2
     models = Path(args.models).expanduser() if args.models else default_models_dir()
     with bench_progress(console) as progress:
@@ -138,11 +145,7 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
         console.print("No labelled photos: give --data DIR (a folder with labels.csv).")
         return 2
     out = Path(args.out) if args.out else None
-    if out is not None and (problem := unwritable_folder(out)) is not None:
-        console.print(f"[red]error:[/] cannot write to {out}: {problem}", soft_wrap=True)
-        return 2
-    if not MosquittoBroker.available():
-        console.print("[red]error:[/] the benchmark needs mosquitto (apt-get install mosquitto)")
+    if not _can_run(out, console):
         return 2
     models = Path(args.models).expanduser() if args.models else default_models_dir()
     with bench_progress(console) as progress:
