@@ -3,8 +3,9 @@
 Entities never touch MQTT themselves: they read the hub's state and listen (`listeners.py`) to the
 keys they show, so one payload updates exactly the entities that depend on it. The hub tells
 what happened to the objects it owns: its repair issues (`repairs.py`), its devices in the device
-registry (`devices.py`) and its hotlists (`hotlists.py`); every message passes its `PayloadGate`
-(`signed.py`) first, which acts only on what the engine signed.
+registry (`devices.py`), its hotlists (`hotlists.py`) and the alerts the engine raises
+(`alerts.py`, whose handlers it subscribes); every message passes its `PayloadGate` (`signed.py`)
+first, which acts only on what the engine signed.
 """
 
 from __future__ import annotations
@@ -22,16 +23,9 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
+from .alerts import RufinaAlprAlerts
 from .api import EngineInfo, RufinaAlprApiClient
-from .const import (
-    CONF_PLATES_IN_EVENTS,
-    CONF_TOPIC_PREFIX,
-    EVENT_ALERT_UPDATE,
-    EVENT_HOTLIST_MATCH,
-    EVENT_TRANSIT,
-    LOGGER,
-    SIGNAL_TRIGGER,
-)
+from .const import CONF_PLATES_IN_EVENTS, CONF_TOPIC_PREFIX, EVENT_TRANSIT, LOGGER, SIGNAL_TRIGGER
 from .devices import RufinaAlprDevices
 from .hotlists import RufinaAlprHotlists
 from .listeners import (
@@ -91,17 +85,12 @@ class RufinaAlprHub:
         self.health: EngineHealth | None = None
         self.last_transits: dict[str, Transit] = {}
         self.crops: dict[str, tuple[bytes, datetime]] = {}
-        # The latest live transit and hotlist match per station, for the event entities.
+        # The latest live transit per station, for the event entities.
         self.live_transits: dict[str, Transit] = {}
-        self.hotlist_matches: dict[str, HotlistMatch] = {}
-        # The latest update of an alert per station (confirmed, withdrawn, handled).
-        self.alert_updates: dict[str, AlertUpdate] = {}
         self.token_refused = False
         """The engine answered 401 to this entry's token (`async_token_refused`)."""
         self.mqtt_connected = False
         self._seen: deque[str] = deque(maxlen=SEEN_TRANSITS)
-        self._seen_alerts: deque[tuple[str, str, str, str]] = deque(maxlen=SEEN_TRANSITS)
-        self._seen_updates: deque[tuple[str, str, str]] = deque(maxlen=SEEN_TRANSITS)
         self._station_adders: list[Callable[[Station], None]] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._unavailable_logged = False
@@ -112,6 +101,15 @@ class RufinaAlprHub:
         # The hotlists (from the API) and the latest match per list (from MQTT).
         self.lists = RufinaAlprHotlists(
             hass, entry, client, self.listeners, self.async_token_refused
+        )
+        # The alerts (hotlist matches and their updates, from MQTT), the latest per station.
+        self.alerts = RufinaAlprAlerts(
+            hass,
+            self.gate,
+            self.lists,
+            self.listeners,
+            event_data=self._event_data,
+            station_known=lambda station_id: station_id in self.stations,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -136,8 +134,8 @@ class RufinaAlprHub:
             (f"{self.prefix}/stats", self._async_on_stats, "utf-8"),
             (f"{self.prefix}/health", self._async_on_health, "utf-8"),
             (f"{self.prefix}/transit", self._async_on_transit, "utf-8"),
-            (f"{self.prefix}/hotlist_match", self._async_on_hotlist_match, "utf-8"),
-            (f"{self.prefix}/alert", self._async_on_alert, "utf-8"),
+            (f"{self.prefix}/hotlist_match", self.alerts.async_on_hotlist_match, "utf-8"),
+            (f"{self.prefix}/alert", self.alerts.async_on_alert, "utf-8"),
             (f"{self.prefix}/+/last", self._async_on_last, "utf-8"),
             (f"{self.prefix}/+/crop", self._async_on_crop, None),
         ]
@@ -230,6 +228,16 @@ class RufinaAlprHub:
     def list_matches(self) -> dict[str, HotlistMatch]:
         """The latest match of each listed hotlist, by list id."""
         return self.lists.list_matches
+
+    @property
+    def hotlist_matches(self) -> dict[str, HotlistMatch]:
+        """The latest hotlist match (alert raised) per station, for the event entities."""
+        return self.alerts.hotlist_matches
+
+    @property
+    def alert_updates(self) -> dict[str, AlertUpdate]:
+        """The latest update of an alert per station (confirmed, withdrawn, handled)."""
+        return self.alerts.alert_updates
 
     @property
     def hotlists_readable(self) -> bool | None:
@@ -350,16 +358,11 @@ class RufinaAlprHub:
             return
         self.gate.count("stations")
         self.devices.async_update_stations(stations)
-        caches: tuple[dict[str, Any], ...] = (
-            self.last_transits,
-            self.crops,
-            self.live_transits,
-            self.hotlist_matches,
-            self.alert_updates,
-        )
+        caches: tuple[dict[str, Any], ...] = (self.last_transits, self.crops, self.live_transits)
         for cache in caches:
             for station_id in set(cache) - set(stations):
                 del cache[station_id]
+        self.alerts.async_keep_stations(stations)
         new = [station for sid, station in stations.items() if sid not in self.stations]
         self.stations = stations
         for station in new:
@@ -440,85 +443,6 @@ class RufinaAlprHub:
             self.crops[station_id] = (msg.payload, dt_util.utcnow())
         self.gate.count("crop")
         self.listeners.notify(station_key("crop", station_id))
-
-    @callback
-    def _async_on_hotlist_match(self, msg: ReceiveMessage) -> None:
-        match = self.gate.read(
-            "hotlist_match", msg, self._async_on_hotlist_match, HotlistMatch.from_payload
-        )
-        if match is None:
-            return
-        # A QoS 1 redelivery repeats the alert (an older engine's has no id).
-        alert = (
-            str(match.alert_id),
-            match.transit.id,
-            str(match.list),
-            str(match.payload.get("entry_plate")),
-        )
-        if alert in self._seen_alerts:
-            LOGGER.debug("Dropping a repeated hotlist match of transit %s", match.transit.id)
-            return
-        self._seen_alerts.append(alert)
-        self.gate.count("hotlist_match")
-        station_id = match.transit.station
-        LOGGER.debug(
-            "Alert %s (%s, %s) on list %s at station %s",
-            match.alert_id,
-            match.alert_kind,
-            match.status,
-            match.list,
-            station_id,
-        )
-        data = self._event_data(station_id, match.payload) | self._alert_context(match)
-        async_dispatcher_send(self.hass, SIGNAL_TRIGGER, EVENT_HOTLIST_MATCH, data)
-        # An alarm's event carries the plate the patrol acts on (purged at the retention).
-        self.hass.bus.async_fire(EVENT_HOTLIST_MATCH, data)
-        self.hotlist_matches[station_id] = match
-        self.listeners.notify(station_key("hotlist", station_id))
-        self.lists.async_matched(match)
-
-    def _alert_context(self, match: HotlistMatch) -> dict[str, Any]:
-        """What automations filter and act on besides the payload: the list's name, the alert's
-        id, status and kind (an older engine's match: a confirmed hotlist alert with no id), and
-        the earlier sighting of an impossible journey."""
-        related = match.related_transit
-        return {
-            "list_name": self.lists.list_name(match),
-            "alert_id": match.alert_id,
-            "status": match.status,
-            "alert_kind": match.alert_kind,
-            "related_transit_id": related.id if related else None,
-            "related_station": related.station if related else None,
-            "related_time": related.payload.get("time") if related else None,
-        }
-
-    @callback
-    def _async_on_alert(self, msg: ReceiveMessage) -> None:
-        update = self.gate.read("alert", msg, self._async_on_alert, AlertUpdate.from_payload)
-        if update is None:
-            return
-        seen = (update.alert_id, update.change, str(update.payload.get("time")))
-        if seen in self._seen_updates:
-            LOGGER.debug("Dropping a repeated update of alert %s", update.alert_id)
-            return
-        self._seen_updates.append(seen)
-        self.gate.count("alert")
-        LOGGER.debug(
-            "Alert %s %s (status %s, state %s)",
-            update.alert_id,
-            update.change,
-            update.status,
-            update.state,
-        )
-        # It carries the plate a confirmation read (purged at the retention, like the alert's).
-        self.hass.bus.async_fire(
-            EVENT_ALERT_UPDATE, self._event_data(update.station, update.payload)
-        )
-        if update.status == "withdrawn":
-            self.lists.async_withdrawn(update.alert_id)
-        if update.station in self.stations:
-            self.alert_updates[update.station] = update
-            self.listeners.notify(station_key("alert", update.station))
 
     def _event_data(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The engine's full payload, plus the ids automations filter on."""
