@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,8 +31,9 @@ from rufina_alpr.sim.photos import Photo, load_photos
 from rufina_alpr.store import Store, alert_frames, alerts, audit_log
 from rufina_alpr.transits import Transit, transit_id
 
-from .conftest import Alerts, api_client
+from .conftest import SHARED, Alerts, api_client
 
+PAYLOADS = SHARED / "frigate" / "payloads"
 STOLEN = "GA456BC"
 OTHER = "XY789ZT"
 DELEGATE = "ha-delegate-token-0123456789abcdef"
@@ -560,3 +562,33 @@ async def test_provisional_alerts_of_vehicles_gone_without_a_transit_are_withdra
         ("provisional", "provisional"),
     ]
     assert watcher.changes(unseen) == [] and watcher.received == []
+
+
+async def test_a_forged_update_naming_another_cameras_vehicle_raises_no_alert_in_view(
+    harness_factory: Any, photos_dir: Path
+) -> None:
+    """An `update` on a plate-reading camera naming the id of a real, stolen vehicle of a
+    context camera: the engine reads that event's image, sure of the stolen plate, but Frigate's
+    record says the event is another camera's, so no alert goes out in view."""
+    photo = next(p for p in load_photos(photos_dir) if p.path.name == "eu11.jpg")
+    assert photo.plate
+    harness = await harness_factory([photo])
+    engine = harness.engine
+    await stolen_list(engine, photo.plate)
+    real_id = await harness.replay.replay_one(photo, "cam_piazza", updates=3)
+    counters = engine.metrics.counters
+    await harness.wait_for(lambda: counters["passages_counted"] == 1, what="the counted vehicle")
+    message = json.loads((PAYLOADS / "events_update_car_plate_unknown.json").read_text())
+    now = time.time()
+    for side in ("before", "after"):
+        message[side].update(
+            id=real_id, camera="cam_pomino", frame_time=now, recognized_license_plate=None
+        )
+        message[side]["snapshot"].update(frame_time=now)
+    await harness.replay.publish(message)
+    await harness.wait_for(lambda: counters["reads_done"] == 1, what="the read of its image")
+    await harness.wait_for(
+        lambda: counters["alerts_in_view_unverified"] == 1, what="Frigate's refusal"
+    )
+    assert counters["alerts_published"] == 0
+    assert alert_rows(engine) == []

@@ -91,7 +91,7 @@ async def test_a_forged_end_right_after_new_does_not_close_the_real_vehicle(
     transit = harness.received[0]
     assert transit["event_id"] == real_id and plates_equal(transit["plate"], photos[0].plate)
     assert transit["low_confidence"] is False
-    await harness.wait_for(lambda: counters["hotlist_alerts"] == 1, 20, "the real alert")
+    await harness.wait_for(lambda: counters["alerts_published"] == 1, 20, "the real alert")
     counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread) == (1, 0)
 
@@ -123,7 +123,7 @@ async def test_a_read_naming_another_cameras_event_makes_no_transit_and_no_alert
     await replay.mqtt.publish("frigate/tracked_object_update", json.dumps(forged).encode(), qos=1)
     await harness.wait_for(lambda: counters["events_forged"] == 1, 60, "the refusal")
     assert harness.received == []
-    assert (counters["hotlist_matches"], counters["hotlist_alerts"]) == (0, 0)
+    assert (counters["hotlist_matches"], counters["alerts_published"]) == (0, 0)
     counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread, counts.counted) == (0, 0, 1)
 

@@ -215,7 +215,7 @@ async def test_a_forged_lpr_update_makes_no_confident_transit_and_no_alert(
     counters = engine.metrics.counters
     await harness.wait_for(lambda: counters["events_not_in_frigate"] == 1, 60, "the refusal")
     assert harness.received == []
-    assert (counters["hotlist_matches"], counters["hotlist_alerts"]) == (0, 0)
+    assert (counters["hotlist_matches"], counters["alerts_published"]) == (0, 0)
     counts = await engine.db.run(engine.store.passage_counts)
     assert (counts.read, counts.unread, counts.counted) == (0, 0, 0)
     # A real vehicle whose plate is on the list still raises its alert.
@@ -225,7 +225,7 @@ async def test_a_forged_lpr_update_makes_no_confident_transit_and_no_alert(
     )
     await replay.replay_one(photos[0], "cam_pomino")
     await harness.wait_for(lambda: len(harness.received) == 1, 30, "the real transit")
-    await harness.wait_for(lambda: counters["hotlist_alerts"] == 1, 10, "the real alert")
+    await harness.wait_for(lambda: counters["alerts_published"] == 1, 10, "the real alert")
 
 
 # ------------------------------------------------------------------------- 3. store failing

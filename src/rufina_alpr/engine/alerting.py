@@ -3,9 +3,10 @@
 Frigate sends `end` at least 5 s after a vehicle's last sighting (Frigate 0.17.2), often far
 more for a slow or stopped car: a patrol down the road needs the alert before that. So every
 read of a vehicle Frigate still tracks is fused with the vehicle's reads so far and, when that is
-sure enough of the plate (`hotlists.in_view_min_confidence`) and matches a hotlist, the alert is
-raised at once, marked provisional; the vehicle's transit confirms or withdraws it at its end
-(`engine.outcomes.record_transit`). One alert per vehicle: its id derives from the transit's.
+sure enough of the plate (`hotlists.in_view_min_confidence`), matches a hotlist and Frigate's own
+record says the event is this camera's, the alert is raised at once, marked provisional; the
+vehicle's transit confirms or withdraws it at its end (`engine.outcomes.record_transit`). One
+alert per vehicle: its id derives from the transit's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rufina_alpr.metrics import Metrics
 from rufina_alpr.store import StoreError
 from rufina_alpr.store.database import Database
 from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.verification import verify_event
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ class Alerter:
 
     async def _raise(self, state: EventState, transit: Transit) -> None:
         try:
+            if not await self._frigate_tracks(state):
+                return
             alert = await self.db.write(lambda: self._raise_in_store(transit))
         except StoreError:
             return  # the transit will settle it at the vehicle's end
@@ -91,6 +95,24 @@ class Alerter:
         self.metrics.inc("alerts_provisional")
         self.publisher.alert_raised(alert, transit)
         self.capture(alert, state.event)
+
+    async def _frigate_tracks(self, state: EventState) -> bool:
+        """Whether Frigate's own record of the event is this camera's and label's: anyone who
+        may publish on ``frigate/#`` can name another camera's real event, whose images would
+        then raise an alert at the wrong station (the `end` is checked the same way). Unanswered,
+        no alert in view: the transit raises it at the end."""
+        frigate = self._frigate()
+        if frigate is None:
+            return False
+        event = state.event
+        answer = await verify_event(
+            frigate.event, event.camera, event.id, labels={event.label}, ended=False, wait=False
+        )
+        if answer.verdict != "confirmed":
+            self.metrics.inc("alerts_in_view_unverified")
+            _LOGGER.debug("event %s: no alert in view (%s)", event.id, answer.reason)
+            return False
+        return True
 
     def _raise_in_store(self, transit: Transit) -> Alert | None:
         """On the database thread: the read's best alerting match raised provisional (None: no

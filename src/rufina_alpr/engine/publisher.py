@@ -233,7 +233,8 @@ class Publisher:
                 await self.mqtt.publish(
                     topic, self.signer.encode(payload), qos=contract.QOS_TRANSIT
                 )
-                self.metrics.inc(f"alerts_{alert.status}_published")
+                raised = topic == self.topics.hotlist_match
+                self.metrics.inc("alerts_published" if raised else "alert_changes_published")
                 _LOGGER.info(
                     "alert %s (%s) at %s: %s %s, priority %d",
                     alert.id[:8],
