@@ -94,6 +94,11 @@ def add_bench_commands(commands: Any) -> None:
     alerts.add_argument(
         "--rate", type=float, default=1.0, help="vehicles a second (default 1; each in view 3 s)"
     )
+    alerts.add_argument(
+        "--in-view-min-confidence",
+        type=float,
+        help="the engine's hotlists.in_view_min_confidence (default: the engine's, 0.85)",
+    )
     alerts.add_argument("--out", help="folder for bench.json")
     alerts.set_defaults(func=cmd_bench_alerts)
 
@@ -149,7 +154,16 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
         return 2
     models = Path(args.models).expanduser() if args.models else default_models_dir()
     with bench_progress(console) as progress:
-        alerts = asyncio.run(run_alert_bench(data, models, args.limit, args.rate, progress))
+        alerts = asyncio.run(
+            run_alert_bench(
+                data,
+                models,
+                args.limit,
+                args.rate,
+                progress,
+                min_confidence=args.in_view_min_confidence,
+            )
+        )
     print_alerts(alerts, console)
     if out is not None:
         payload = {"alerts": alerts, "alert_latency_ms": alerts["in_view"]["alert_latency_ms"]}

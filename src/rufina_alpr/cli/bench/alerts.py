@@ -144,15 +144,19 @@ async def measure_alerts(
     *,
     rate: float,
     advance: Callable[[], None],
+    min_confidence: float | None = None,
 ) -> dict[str, Any]:
-    """The alert phase on a fresh engine with in-view alerts, then on one that alerts on `end`
+    """The alert phase on a fresh engine with in-view alerts (``min_confidence``: its
+    ``hotlists.in_view_min_confidence``, else the default), then on one that alerts on `end`
     only; the engines are stopped after."""
     results: dict[str, Any] = {"rate_per_s": rate, "in_view_seconds": IN_VIEW_SECONDS}
+    sure = {"in_view_min_confidence": min_confidence} if min_confidence is not None else {}
+    results["in_view_min_confidence"] = min_confidence
     for name, in_view in (("in_view", True), ("at_end", False)):
         rig.stop_engines()
         # Frigate's event list without the earlier vehicles: a fresh store would reconcile them.
         rig.replay.records.clear()
-        rig.engine_extra = {"hotlists": {"in_view": in_view}}
+        rig.engine_extra = {"hotlists": {"in_view": in_view, **sure}}
         await rig.start_engines(1, store_for(f"alerts_{name}"), f"alerts-{name}")
         results[name] = await alert_phase(rig, photos, rate=rate, advance=advance)
     rig.stop_engines()

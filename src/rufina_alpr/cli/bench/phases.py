@@ -272,7 +272,13 @@ def _best_raw(raw: dict[str, Any]) -> float:
 
 
 async def run_alert_bench(
-    data: Path, models_dir: Path | None, limit: int | None, rate: float, progress: Progress
+    data: Path,
+    models_dir: Path | None,
+    limit: int | None,
+    rate: float,
+    progress: Progress,
+    *,
+    min_confidence: float | None = None,
 ) -> dict[str, Any]:
     """`rufina-alpr bench alerts`: the alert phases alone, on a rig of their own."""
     photos = load_photos(data)[: limit or None]
@@ -298,6 +304,7 @@ async def run_alert_bench(
                 lambda tag: f"sqlite:///{Path(folder) / f'{tag}.db'}",
                 rate=rate,
                 advance=lambda: progress.advance(task),
+                min_confidence=min_confidence,
             )
         finally:
             await rig.stop()
