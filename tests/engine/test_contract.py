@@ -163,7 +163,8 @@ def test_hotlist_match_embeds_a_valid_transit() -> None:
         "alert_kind": "hotlist",
     }
     contract.validate("hotlist_match", match)
-    assert "'withdrawn' is not one of" in rejected("hotlist_match", {**match, "status": "withdrawn"})
+    withdrawn = {**match, "status": "withdrawn"}
+    assert "'withdrawn' is not one of" in rejected("hotlist_match", withdrawn)
     match["transit"]["plate"] = "ab-123"
     assert "'ab-123' does not match" in rejected("hotlist_match", match)
 

@@ -21,7 +21,6 @@ from rufina_alpr.alerts.ledger import Settled
 from rufina_alpr.cli import main
 from rufina_alpr.engine.app import Engine
 from rufina_alpr.engine.outcomes import record_transit
-from rufina_alpr.metrics import Metrics
 from rufina_alpr.hotlists import (
     HotlistAlreadyListed,
     HotlistConflict,
@@ -32,6 +31,7 @@ from rufina_alpr.hotlists import (
     hotlist_summary,
     match_score,
 )
+from rufina_alpr.metrics import Metrics
 from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
