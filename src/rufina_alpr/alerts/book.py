@@ -19,7 +19,7 @@ class AlertBook:
 
     def listing(self, **filters: Any) -> list[Alert]:
         """`ledger.listing` (``open_only``, ``station_id``, ``list_id``, ``kind``, ``state``,
-        ``since``, ``until``, ``limit``)."""
+        ``outcome``, ``since``, ``until``, ``limit``)."""
         with self.store.engine.begin() as connection:
             return ledger.listing(connection, **filters)
 

@@ -330,6 +330,7 @@ def listing(
     list_id: str | None = None,
     kind: str | None = None,
     state: str | None = None,
+    outcome: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 200,
@@ -344,6 +345,7 @@ def listing(
         (alerts.c.list_id, list_id),
         (alerts.c.kind, kind),
         (alerts.c.state, state),
+        (alerts.c.outcome, outcome),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -219,6 +219,7 @@ async def alerts_report(request: web.Request) -> web.Response:
             station_id=station,
             list_id=list_id,
             kind=kind,
+            outcome=outcome,
             since=since,
             until=until,
             limit=MAX_REPORT,
@@ -227,7 +228,6 @@ async def alerts_report(request: web.Request) -> web.Response:
     rows = [
         _report_row(a, _station_name(context, a.station_id))
         for a in sorted(found, key=lambda a: a.time)
-        if outcome is None or a.outcome == outcome
     ]
     await asked.record(
         "alerts_report",
