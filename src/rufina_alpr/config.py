@@ -23,6 +23,7 @@ from rufina_alpr.contract import DEFAULT_PREFIX
 from rufina_alpr.errors import RufinaError
 from rufina_alpr.frigate import DEFAULT_MAX_IMAGE_BYTES
 from rufina_alpr.intake import DEFAULT_MAX_PAYLOAD
+from rufina_alpr.privacy.settings import PRIVACY_SCHEMA, PrivacySettings, privacy_settings
 from rufina_alpr.stations import STATION_SCHEMA, RegistryError, Station, load_registry
 
 ENV_PREFIX: Final = "RUFINA_ALPR__"
@@ -205,17 +206,7 @@ SCHEMA: Final = vol.Schema(
                 vol.Optional("admins", default=[]): [vol.All(str, vol.Length(min=1, max=120))],
             },
         },
-        vol.Optional("privacy", default={}): {
-            # Garante: plates kept 7 days unless an investigation holds them.
-            vol.Optional("retention_days", default=7): vol.All(
-                vol.Coerce(float), vol.Range(min=0.01, max=365)
-            ),
-            vol.Optional("purge_interval", default=3600.0): _POSITIVE,
-            # The audit log of searches (it names the plates searched for) has its own retention.
-            vol.Optional("audit_retention_days", default=365): vol.All(
-                vol.Coerce(float), vol.Range(min=1, max=3650)
-            ),
-        },
+        vol.Optional("privacy", default={}): PRIVACY_SCHEMA,
         vol.Optional("hotlists", default={}): {
             vol.Optional("cooldown", default=300.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
             vol.Optional("fuzzy_min_score", default=0.8): vol.All(
@@ -332,13 +323,6 @@ class ApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class PrivacySettings:
-    retention_days: float = 7.0
-    purge_interval: float = 3600.0
-    audit_retention_days: float = 365.0
-
-
-@dataclass(frozen=True, slots=True)
 class HotlistSettings:
     cooldown: float = 300.0
     fuzzy_min_score: float = 0.8
@@ -376,7 +360,7 @@ class Settings:
     api: ApiSettings
     stats_interval: float
     stations: tuple[Station, ...]
-    privacy: PrivacySettings = PrivacySettings()
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     hotlists: HotlistSettings = HotlistSettings()
     tracking: TrackingSettings = TrackingSettings()
 
@@ -590,7 +574,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
         ),
         stats_interval=valid["stats_interval"],
         stations=stations,
-        privacy=PrivacySettings(**valid["privacy"]),
+        privacy=privacy_settings(valid["privacy"]),
         hotlists=HotlistSettings(**valid["hotlists"]),
         tracking=TrackingSettings(**valid["tracking"]),
     )

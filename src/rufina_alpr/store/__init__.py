@@ -2,7 +2,7 @@
 of the database's connections, transactions and thread.
 
 ``schema`` (the tables, passage statuses, `SCHEMA_VERSION`, `StoreError`: what feature modules
-import, with the mappers), ``migrations`` (v1 to v6), ``connection`` (the SQLAlchemy engine and
+import, with the mappers), ``migrations`` (v1 to v7), ``connection`` (the SQLAlchemy engine and
 SQLite's pragmas), ``transits`` (`Store`: transits, passages, crops, reads, the outbox marks),
 ``search`` (the API's transit search and live transits) and ``database`` (`Database`: the single
 database thread, and what a failed write means).
@@ -32,8 +32,10 @@ from rufina_alpr.store.schema import (
     hotlists,
     metadata,
     passages,
+    privacy_packs,
     reads,
     schema_version,
+    subject_requests,
     traffic_counts,
     traffic_rollup,
     traffic_unique,
@@ -67,8 +69,10 @@ __all__ = [
     "hotlists",
     "metadata",
     "passages",
+    "privacy_packs",
     "reads",
     "schema_version",
+    "subject_requests",
     "traffic_counts",
     "traffic_rollup",
     "traffic_unique",

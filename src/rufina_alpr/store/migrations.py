@@ -1,4 +1,4 @@
-"""The schema's migrations, v1 to v6, and `migrate`: one transaction that brings a database to
+"""The schema's migrations, v1 to v7, and `migrate`: one transaction that brings a database to
 `SCHEMA_VERSION` (or refuses one from a newer engine)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rufina_alpr.store.schema import (
     V2_INDEXES,
     V2_TABLES,
     V6_TABLES,
+    V7_TABLES,
     StoreError,
     crops,
     engine_meta,
@@ -118,6 +119,11 @@ def _create_alerts_v6(connection: Connection) -> None:
             connection.execute(sa.text(f"ALTER TABLE hotlists ADD COLUMN {column}"))
 
 
+def _create_privacy_v7(connection: Connection) -> None:
+    """The data-subject requests' register and the privacy packs generated."""
+    metadata.create_all(connection, tables=list(V7_TABLES))
+
+
 MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     _create_v1,
     _create_v2,
@@ -125,6 +131,7 @@ MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     _create_engine_meta_v4,
     _add_acting_user_v5,
     _create_alerts_v6,
+    _create_privacy_v7,
 )
 if len(MIGRATIONS) != SCHEMA_VERSION:  # pragma: no cover - caught at import
     raise RuntimeError("one migration per schema version")

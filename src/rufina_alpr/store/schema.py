@@ -379,6 +379,45 @@ transit_corrections = sa.Table(
 )
 V6_TABLES: Final = (alerts, alert_steps, alert_frames, transit_corrections)
 
+# --- v7: data-subject requests, the privacy packs generated -------------------------------------
+
+# A data subject's request (GDPR art. 15 access, art. 17 erasure) about a plate: received on
+# ``received_at``, answered by ``due_at`` (art. 12(3): one month), ``status`` open, fulfilled or
+# refused, with who handled it and what the answer did (``result``: counts, holds that kept data).
+subject_requests = sa.Table(
+    "subject_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("plate", sa.String(16), nullable=False),
+    sa.Column("requester", sa.String(200), nullable=False),
+    sa.Column("reference", sa.String(64)),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_by", sa.String(120), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("handled_by", sa.String(120)),
+    sa.Column("handled_at", sa.DateTime(timezone=True)),
+    sa.Column("note", sa.String(500)),
+    sa.Column("result", sa.JSON),
+    sa.Index("ix_subject_requests_status_due", "status", "due_at"),
+)
+
+# Each privacy pack generated: when, by whom, and the hash of each part of the configuration it
+# was generated from (``sections``) and of each document (``documents``), so a later change of
+# stations, retention or lists shows which documents are out of date.
+privacy_packs = sa.Table(
+    "privacy_packs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("generated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("generated_by", sa.String(120), nullable=False),
+    sa.Column("sections", sa.JSON, nullable=False),
+    sa.Column("documents", sa.JSON, nullable=False),
+)
+V7_TABLES: Final = (subject_requests, privacy_packs)
+
 # v2 indexes on v1 tables, for the purge, the rollups and wildcard plate searches on millions of
 # transits. Not attached to the tables: the v2 migration creates them on v1 databases too.
 V2_INDEXES: Final = (
@@ -410,7 +449,7 @@ PASSAGE_READ: Final = "read"
 PASSAGE_UNREAD: Final = "unread"
 PASSAGE_COUNTED: Final = "counted"
 
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 """The schema this engine writes: one migration per version (`rufina_alpr.store.migrations`)."""
 
 
