@@ -195,7 +195,7 @@ async def test_the_purge_clears_retained_messages_of_purged_transits(
             await link.publish(topics.station_crop(station), b"jpeg", retain=True)
         report = privacy.purge(sqlite, NOON, timedelta(days=7))
         assert (report.transits, report.cleared_stations) == (2, ("st_a",))
-        privacy.clear_retained(link, topics, report)
+        privacy.clear_retained(link, topics, report.cleared_stations)
         left = await _retained(mosquitto, link, topics)
     finally:
         await link.stop()

@@ -34,7 +34,7 @@ async def purge_now(request: web.Request) -> web.Response:
             context.store, now, retention, _LOGGER, tz=tz, audit_retention=audit_retention
         )
     )
-    privacy.clear_retained(context.mqtt, context.topics, report)
+    privacy.clear_retained(context.mqtt, context.topics, report.cleared_stations)
     body = {
         "cutoff": iso(report.cutoff),
         "transits": report.transits,

@@ -339,4 +339,4 @@ class Publisher:
     def clear_retained(self, report: privacy.PurgeReport) -> None:
         """Clear the retained ``last`` and ``crop`` of the stations whose newest transit a purge
         removed (`privacy.clear_retained`)."""
-        privacy.clear_retained(self.mqtt, self.topics, report)
+        privacy.clear_retained(self.mqtt, self.topics, report.cleared_stations)

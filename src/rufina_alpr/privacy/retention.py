@@ -10,6 +10,7 @@ in its retained `<prefix>/<station>/last` and `crop` messages: `clear_retained` 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -198,12 +199,13 @@ def purge(
     return report
 
 
-def clear_retained(link: MqttLink, topics: Topics, report: PurgeReport) -> None:
-    """Delete (empty retained payload) the `last` and `crop` messages of the stations whose newest
-    transit the purge removed, so the broker stops handing the purged plate to every subscriber.
-    Queued by paho while the broker is away; nothing to do for a link never started."""
+def clear_retained(link: MqttLink, topics: Topics, stations: Iterable[str]) -> None:
+    """Delete (empty retained payload) the `last` and `crop` messages of these stations (those
+    whose newest transit a purge or an erasure removed), so the broker stops handing the removed
+    plate to every subscriber. Queued by paho while the broker is away; nothing to do for a link
+    never started."""
     if not link.started:
         return
-    for station in report.cleared_stations:
+    for station in stations:
         link.publish(topics.station_last(station), b"", retain=True)
         link.publish(topics.station_crop(station), b"", retain=True)
