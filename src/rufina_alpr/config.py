@@ -24,7 +24,13 @@ from rufina_alpr.errors import RufinaError
 from rufina_alpr.frigate import DEFAULT_MAX_IMAGE_BYTES
 from rufina_alpr.intake import DEFAULT_MAX_PAYLOAD
 from rufina_alpr.privacy.settings import PRIVACY_SCHEMA, PrivacySettings, privacy_settings
-from rufina_alpr.stations import STATION_SCHEMA, RegistryError, Station, load_registry
+from rufina_alpr.stations import (
+    STATION_SCHEMA,
+    Municipality,
+    RegistryError,
+    Station,
+    load_registry,
+)
 
 ENV_PREFIX: Final = "RUFINA_ALPR__"
 ENV_SHORT: Final = {
@@ -363,6 +369,8 @@ class Settings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     hotlists: HotlistSettings = HotlistSettings()
     tracking: TrackingSettings = TrackingSettings()
+    municipality: Municipality | None = None
+    """The town of ``stations_file``'s registry (the privacy pack names it); None without one."""
 
     def station_for_camera(self, camera: str) -> Station | None:
         return next((s for s in self.stations if s.camera == camera), None)
@@ -494,7 +502,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
         return candidate if candidate.is_absolute() else (base / candidate).resolve()
 
     data_dir = resolve(valid["data_dir"])
-    stations = _stations(valid, resolve)
+    stations, municipality = _stations(valid, resolve)
     mqtt, frigate, models = valid["mqtt"], valid["frigate"], valid["models"]
     recognition, api = valid["recognition"], valid["api"]
     store_url = valid["store"].get("url") or f"sqlite:///{data_dir / 'rufina_alpr.db'}"
@@ -577,6 +585,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
         privacy=privacy_settings(valid["privacy"]),
         hotlists=HotlistSettings(**valid["hotlists"]),
         tracking=TrackingSettings(**valid["tracking"]),
+        municipality=municipality,
     )
 
 
@@ -590,20 +599,26 @@ def _describe(raw: dict[str, Any], err: vol.MultipleInvalid) -> str:
     )
 
 
-def _stations(valid: dict[str, Any], resolve: Any) -> tuple[Station, ...]:
+def _stations(
+    valid: dict[str, Any], resolve: Any
+) -> tuple[tuple[Station, ...], Municipality | None]:
+    """The inline stations and the registry's, with the registry's municipality."""
     stations = [Station.from_mapping(entry) for entry in valid["stations"]]
+    municipality = None
     if valid.get("stations_file"):
         try:
-            stations.extend(load_registry(resolve(valid["stations_file"])).stations)
+            registry = load_registry(resolve(valid["stations_file"]))
         except RegistryError as err:
             raise SettingsError(f"invalid settings: stations_file: {err}") from err
+        stations.extend(registry.stations)
+        municipality = registry.municipality
     seen: set[str] = set()
     for station in stations:
         for key in (f"id {station.id}", f"camera {station.camera}"):
             if key in seen:
                 raise SettingsError(f"invalid settings: stations: duplicate station {key}")
             seen.add(key)
-    return tuple(stations)
+    return tuple(stations), municipality
 
 
 def _generated_token(data_dir: Path) -> str:
