@@ -399,7 +399,7 @@ subject_requests = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("handled_by", sa.String(120)),
     sa.Column("handled_at", sa.DateTime(timezone=True)),
-    sa.Column("note", sa.String(500)),
+    sa.Column("note", sa.String(2000)),
     sa.Column("result", sa.JSON),
     sa.Index("ix_subject_requests_status_due", "status", "due_at"),
 )
