@@ -87,6 +87,17 @@ ISSUE_STATION_REASONS: Final[dict[str, str]] = {
     "disabled": "station_disabled",
 }
 
+# The privacy reminders (issue 25), one issue each per engine, its text chosen by the state: the
+# data-subject requests due within a week or overdue; the privacy pack out of date or never made.
+ISSUE_SUBJECT_REQUESTS: Final = "subject_requests"
+ISSUE_SUBJECT_REQUESTS_DUE: Final = "subject_requests_due"
+ISSUE_SUBJECT_REQUESTS_OVERDUE: Final = "subject_requests_overdue"
+ISSUE_PRIVACY_PACK: Final = "privacy_pack"
+ISSUE_PRIVACY_PACK_OUTDATED: Final = "privacy_pack_outdated"
+ISSUE_PRIVACY_PACK_MISSING: Final = "privacy_pack_missing"
+# The panel's page of the privacy pack and the requests, under the engine's URL.
+PANEL_PRIVACY_PATH: Final = "/panel/#/privacy"
+
 # Why the engine says a station is offline (`reason` in its `health` payload).
 REASON_FRIGATE_OFFLINE: Final = "frigate_offline"
 STATION_OFFLINE_REASONS: Final[tuple[str, ...]] = (

@@ -321,7 +321,7 @@ class RufinaAlprHub:
         self.listeners.notify(KEY_STATUS)
         self.listeners.notify(KEY_AVAILABILITY)
 
-    # -- Frigate's and the stations' health ------------------------------------------------
+    # -- Frigate's and the stations' health, the privacy reminders ------------------------
 
     @callback
     def _async_on_health(self, msg: ReceiveMessage) -> None:
@@ -334,6 +334,7 @@ class RufinaAlprHub:
         if previous is None or previous.frigate.state != health.frigate.state:
             LOGGER.debug("Engine %s sees Frigate %s", self.instance, health.frigate.state)
         self._async_check_health()
+        self.repairs.async_privacy_changed(health.privacy)
         self.listeners.notify(KEY_HEALTH)
 
     @callback

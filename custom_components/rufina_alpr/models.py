@@ -15,6 +15,7 @@ from typing import Any
 from homeassistant.util import dt as dt_util
 
 from .compat import vol
+from .compliance import PRIVACY_SCHEMA, PrivacyHealth
 from .const import KIND_LPR, SUPPORTED_CONTRACT_VERSION
 
 
@@ -190,6 +191,7 @@ _HEALTH_SCHEMA = vol.Schema(
         vol.Required("time"): str,
         vol.Required("frigate"): _FRIGATE_HEALTH_SCHEMA,
         vol.Required("stations"): {str: _STATION_HEALTH_SCHEMA},
+        vol.Optional("privacy"): vol.Any(None, PRIVACY_SCHEMA),
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -540,11 +542,13 @@ class StationHealth:
 
 @dataclass(frozen=True, slots=True)
 class EngineHealth:
-    """The retained `health` payload: Frigate's state and each station's camera state."""
+    """The retained `health` payload: Frigate's state, each station's camera state and the
+    privacy obligations (None from an engine older than issue 25)."""
 
     time: datetime | None
     frigate: FrigateHealth
     stations: dict[str, StationHealth]
+    privacy: PrivacyHealth | None = None
 
     @classmethod
     def from_payload(cls, payload: Payload) -> EngineHealth:
@@ -564,4 +568,5 @@ class EngineHealth:
                 )
                 for station_id, entry in data["stations"].items()
             },
+            privacy=PrivacyHealth.from_data(privacy) if (privacy := data.get("privacy")) else None,
         )

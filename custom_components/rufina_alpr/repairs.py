@@ -11,11 +11,14 @@ from datetime import datetime
 from functools import partial
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
 
-from .api import EngineInfo
+from .api import EngineInfo, normalize_url
+from .compliance import PACK_CURRENT, PACK_MISSING, PrivacyHealth, PrivacyPack, SubjectRequests
 from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     DEFAULT_OFFLINE_ISSUE_MINUTES,
@@ -24,12 +27,19 @@ from .const import (
     ISSUE_ENGINE_OFFLINE,
     ISSUE_FORGED_MESSAGES,
     ISSUE_FRIGATE_OFFLINE,
+    ISSUE_PRIVACY_PACK,
+    ISSUE_PRIVACY_PACK_MISSING,
+    ISSUE_PRIVACY_PACK_OUTDATED,
     ISSUE_STATION_OFFLINE,
     ISSUE_STATION_REASONS,
+    ISSUE_SUBJECT_REQUESTS,
+    ISSUE_SUBJECT_REQUESTS_DUE,
+    ISSUE_SUBJECT_REQUESTS_OVERDUE,
     ISSUE_TOKEN_NOT_DELEGATE,
     ISSUE_TOKEN_REFUSED,
     ISSUE_UNSIGNED_ENGINE,
     LOGGER,
+    PANEL_PRIVACY_PATH,
     REASON_FRIGATE_OFFLINE,
     SUPPORTED_CONTRACT_VERSION,
 )
@@ -37,6 +47,11 @@ from .models import EngineHealth, EngineStatus, Station
 
 # An issue to raise: its translation key and placeholders.
 type Issue = tuple[str, dict[str, str]]
+
+
+def local_time(moment: datetime | None) -> str:
+    """A moment as the user reads it in an issue: Home Assistant's time zone, to the minute."""
+    return "-" if moment is None else dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class RufinaAlprRepairs:
@@ -76,6 +91,7 @@ class RufinaAlprRepairs:
         severity: ir.IssueSeverity,
         translation_key: str,
         placeholders: Mapping[str, str] | None = None,
+        learn_more_url: str | None = None,
     ) -> None:
         """Raise (or update) an issue; its placeholders name the engine unless they say."""
         ir.async_create_issue(
@@ -84,6 +100,7 @@ class RufinaAlprRepairs:
             issue_id,
             is_fixable=False,
             is_persistent=False,
+            learn_more_url=learn_more_url,
             severity=severity,
             translation_key=translation_key,
             translation_placeholders={"instance": self.instance, **(placeholders or {})},
@@ -274,3 +291,63 @@ class RufinaAlprRepairs:
     def _raise_health_issue(self, issue_id: str) -> None:
         translation_key, placeholders = self._health_pending[issue_id]
         self._create(issue_id, ir.IssueSeverity.WARNING, translation_key, placeholders)
+
+    # -- the privacy reminders -------------------------------------------------------------
+
+    @property
+    def privacy_page_url(self) -> str:
+        """The engine panel's privacy page (the pack and the requests register)."""
+        return f"{normalize_url(self.entry.data[CONF_URL])}{PANEL_PRIVACY_PATH}"
+
+    @callback
+    def async_privacy_changed(self, privacy: PrivacyHealth | None) -> None:
+        """Follow the engine's privacy reminders: requests due within a week or overdue, and a
+        privacy pack out of date or never generated. An engine that sends no `privacy` section
+        (older than issue 25) leaves the issues as they are."""
+        if privacy is None:
+            return
+        self._requests_reminder(privacy.requests)
+        self._pack_reminder(privacy.pack)
+
+    def _requests_reminder(self, requests: SubjectRequests) -> None:
+        """An error while a request is overdue, a warning while one is due within a week."""
+        issue_id = self._issue_id(ISSUE_SUBJECT_REQUESTS)
+        if not requests.pressing:
+            self._delete(issue_id)
+            return
+        overdue = requests.overdue > 0
+        self._create(
+            issue_id,
+            ir.IssueSeverity.ERROR if overdue else ir.IssueSeverity.WARNING,
+            ISSUE_SUBJECT_REQUESTS_OVERDUE if overdue else ISSUE_SUBJECT_REQUESTS_DUE,
+            {
+                "open": str(requests.open),
+                "due_soon": str(requests.due_soon),
+                "overdue": str(requests.overdue),
+                "next_due": local_time(requests.next_due),
+            },
+            self.privacy_page_url,
+        )
+
+    def _pack_reminder(self, pack: PrivacyPack) -> None:
+        """A warning while the pack is out of date (which documents, what changed) or missing."""
+        issue_id = self._issue_id(ISSUE_PRIVACY_PACK)
+        if pack.state == PACK_CURRENT:
+            self._delete(issue_id)
+            return
+        if pack.state == PACK_MISSING:
+            translation_key, placeholders = ISSUE_PRIVACY_PACK_MISSING, {}
+        else:
+            translation_key = ISSUE_PRIVACY_PACK_OUTDATED
+            placeholders = {
+                "documents": ", ".join(pack.outdated) or "-",
+                "sections": ", ".join(pack.changed) or "-",
+                "generated_at": local_time(pack.generated_at),
+            }
+        self._create(
+            issue_id,
+            ir.IssueSeverity.WARNING,
+            translation_key,
+            placeholders,
+            self.privacy_page_url,
+        )

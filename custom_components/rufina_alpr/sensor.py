@@ -1,4 +1,5 @@
-"""Sensors: last plate and traffic counts per station, totals and diagnostics for the engine."""
+"""Sensors: last plate and traffic counts per station, totals and diagnostics for the engine, and
+the engine's privacy reminders (data-subject requests, the privacy pack)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
+from .compliance import PACK_STATES, PrivacyHealth
 from .const import KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
-from .listeners import KEY_AVAILABILITY, KEY_HOTLISTS, KEY_STATS, list_key
+from .listeners import KEY_AVAILABILITY, KEY_HEALTH, KEY_HOTLISTS, KEY_STATS, list_key
 from .models import Station, StationStats, Transit
 
 # Push based: nothing to throttle.
@@ -106,6 +108,46 @@ ENGINE_SENSORS: tuple[RufinaAlprEngineSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RufinaAlprPrivacySensorDescription(SensorEntityDescription):
+    """An engine sensor of its privacy reminders, read from the `health` payload's `privacy`."""
+
+    value_fn: Callable[[PrivacyHealth], StateType]
+    attrs_fn: Callable[[PrivacyHealth], dict[str, Any]]
+
+
+def _isoformat(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+PRIVACY_SENSORS: tuple[RufinaAlprPrivacySensorDescription, ...] = (
+    RufinaAlprPrivacySensorDescription(
+        key="subject_requests_open",
+        translation_key="subject_requests_open",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda privacy: privacy.requests.open,
+        attrs_fn=lambda privacy: {
+            "due_soon": privacy.requests.due_soon,
+            "overdue": privacy.requests.overdue,
+            "next_due": _isoformat(privacy.requests.next_due),
+        },
+    ),
+    RufinaAlprPrivacySensorDescription(
+        key="privacy_pack",
+        translation_key="privacy_pack",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(PACK_STATES),
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda privacy: privacy.pack.state,
+        attrs_fn=lambda privacy: {
+            "generated_at": _isoformat(privacy.pack.generated_at),
+            "outdated": list(privacy.pack.outdated),
+            "changed": list(privacy.pack.changed),
+        },
+    ),
+)
+
+
 def _per_class(vehicle: str) -> Callable[[StationStats], StateType]:
     """Read one vehicle class from the per-class counts (0 when none passed)."""
     return lambda stats: stats.vehicles_last_hour_by_class.get(vehicle, 0)
@@ -176,6 +218,7 @@ async def async_setup_entry(
     """Engine sensors now; station sensors whenever the engine announces a station."""
     hub = entry.runtime_data
     async_add_entities(RufinaAlprEngineSensor(hub, description) for description in ENGINE_SENSORS)
+    async_add_entities(RufinaAlprPrivacySensor(hub, description) for description in PRIVACY_SENSORS)
 
     @callback
     def add_station(station: Station) -> None:
@@ -345,6 +388,33 @@ class RufinaAlprEngineSensor(RufinaAlprEntity, SensorEntity):
         if self.entity_description.attrs_fn is None:
             return None
         return self.entity_description.attrs_fn(self.hub)
+
+
+class RufinaAlprPrivacySensor(RufinaAlprEntity, SensorEntity):
+    """A privacy reminder of the engine device: counts and states, never a plate. Unknown while
+    the engine sends no `privacy` section (older than issue 25)."""
+
+    entity_description: RufinaAlprPrivacySensorDescription
+
+    def listen_keys(self) -> tuple[str, ...]:
+        """The health payload carries the reminders."""
+        return (KEY_AVAILABILITY, KEY_HEALTH)
+
+    @property
+    def _privacy(self) -> PrivacyHealth | None:
+        return self.hub.health.privacy if self.hub.health else None
+
+    @property
+    def native_value(self) -> StateType:
+        """The count or state from the latest health."""
+        privacy = self._privacy
+        return self.entity_description.value_fn(privacy) if privacy else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Deadlines, or the documents out of date and what changed."""
+        privacy = self._privacy
+        return self.entity_description.attrs_fn(privacy) if privacy else None
 
 
 class _StationAttributesMixin(RufinaAlprStationEntity):

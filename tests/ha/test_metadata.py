@@ -154,6 +154,7 @@ def _entity_descriptions() -> dict[str, list[Any]]:
     return {
         "sensor": [
             *sensor.ENGINE_SENSORS,
+            *sensor.PRIVACY_SENSORS,
             *sensor.STATION_SENSORS,
             sensor.LAST_PLATE,
             sensor.HOTLIST_SIZE,
@@ -208,6 +209,10 @@ def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
         const.ISSUE_TOKEN_REFUSED,
         const.ISSUE_TOKEN_NOT_DELEGATE,
         *const.ISSUE_STATION_REASONS.values(),
+        const.ISSUE_SUBJECT_REQUESTS_DUE,
+        const.ISSUE_SUBJECT_REQUESTS_OVERDUE,
+        const.ISSUE_PRIVACY_PACK_OUTDATED,
+        const.ISSUE_PRIVACY_PACK_MISSING,
     }
     # Every offline reason the engine sends has its translated attribute state.
     reasons = strings["entity"]["binary_sensor"]["camera"]["state_attributes"]["reason"]["state"]
