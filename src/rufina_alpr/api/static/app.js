@@ -3,6 +3,7 @@ import { t, lang, setLang, fmtTime, fmtNumber, fmtDuration, has } from "./i18n.j
 import { h, get, request, stream, download, ingress, token, setToken, isoFromLocal, localInput, announce, ApiError } from "./util.js";
 import { hbars, columns, legend, paintLegends, stationMap } from "./charts.js";
 import { AlertQueue } from "./alerts.js";
+import { privacyPage, reminderBadge } from "./privacy.js";
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGES = [
@@ -12,14 +13,16 @@ const PAGES = [
   { id: "hotlists", role: "operator", draw: hotlistsPage },
   { id: "traffic", role: "viewer", draw: trafficPage },
   { id: "audit", role: "admin", draw: auditPage },
+  { id: "privacy", role: "admin", draw: (root) => privacyPage(root, PRIVACY_KIT) },
   { id: "system", role: "viewer", draw: systemPage },
 ];
 const VEHICLES = ["car", "motorcycle", "bus", "truck", "bicycle", "van"];
 const KINDS = ["stolen", "police", "uninsured", "inspection", "watch", "authorised"];
 const ACTIONS = ["alert", "stop_and_check", "allow"];
 const REASON_KEY = "rufina.reason";
+const REMINDER_EVERY = 300000; // ms: a deadline approaches while the panel stays open
 
-const state = { me: null, stations: [], stationName: new Map(), cleanup: null };
+const state = { me: null, stations: [], stationName: new Map(), cleanup: null, privacy: null, reminderTimer: null };
 const main = () => document.getElementById("main");
 
 // ------------------------------------------------------------------ shared pieces
@@ -523,6 +526,25 @@ function auditPage(root) {
   root.append(h("h1", {}, t("audit.title")), form, out);
 }
 
+// ------------------------------------------------------------------ privacy (privacy.js)
+const PRIVACY_KIT = { label, reasonInput, remember, errorBox, plateEl, stationName, refreshReminder };
+
+// Admins only: the health's privacy section (no plate in it), then the Privacy link's badge.
+async function refreshReminder() {
+  if (!state.me || RANK[state.me.role] < RANK.admin) { state.privacy = null; return null; }
+  state.privacy = (await get("api/health")).privacy || null;
+  paintReminder();
+  return state.privacy;
+}
+
+function paintReminder() {
+  const link = document.querySelector("#nav a[data-page=privacy]");
+  if (!link) return;
+  link.querySelector(".nav-badge")?.remove();
+  const badge = reminderBadge(state.privacy);
+  if (badge) link.append(badge);
+}
+
 // ------------------------------------------------------------------ system
 function systemPage(root) {
   const out = h("div", { id: "system-out" }, h("p", {}, t("loading")));
@@ -578,6 +600,7 @@ function drawChrome() {
   const current = currentRoute().id;
   nav.replaceChildren(...PAGES.filter(allowed).map((page) =>
     h("a", { href: `#/${page.id}`, "aria-current": page.id === current ? "page" : null, "data-page": page.id }, t(`nav.${page.id}`))));
+  paintReminder();
   const langButton = document.getElementById("lang");
   langButton.textContent = t("lang");
   langButton.setAttribute("aria-label", t("langLabel"));
@@ -632,6 +655,8 @@ async function start() {
     return false;
   }
   render();
+  refreshReminder().catch(() => {});
+  if (!state.reminderTimer) state.reminderTimer = setInterval(() => refreshReminder().catch(() => {}), REMINDER_EVERY);
   return true;
 }
 
