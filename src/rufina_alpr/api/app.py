@@ -24,6 +24,7 @@ from rufina_alpr.api import (
     hotlists,
     live,
     panel,
+    privacy_pack,
     system,
     tracking,
     traffic,
@@ -49,7 +50,17 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger name
 
-RESOURCES: Final = (system, transits, tracking, traffic, holds, hotlists, alerts, admin)
+RESOURCES: Final = (
+    system,
+    transits,
+    tracking,
+    traffic,
+    holds,
+    hotlists,
+    alerts,
+    admin,
+    privacy_pack,
+)
 """The API's resource modules, in the order their routes are added (the panel's come after)."""
 
 

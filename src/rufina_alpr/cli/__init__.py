@@ -1,4 +1,4 @@
-"""`rufina-alpr` command line: serve, demo, read, models check, stations, hotlist."""
+"""`rufina-alpr` command line: serve, demo, read, models check, stations, hotlist, privacy."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from rich.table import Table
 from rufina_alpr import __version__
 from rufina_alpr.cli.bench import add_bench_commands
 from rufina_alpr.cli.hotlists import add_hotlist_commands
+from rufina_alpr.cli.privacy import add_privacy_commands
 from rufina_alpr.cli.stations import add_stations_commands
 from rufina_alpr.config import SettingsError, load_settings
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
@@ -368,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_stations_commands(commands)
     add_hotlist_commands(commands)
+    add_privacy_commands(commands)
     add_bench_commands(commands)
     return parser
 

@@ -11,7 +11,14 @@ hotlists' definitions, ``privacy_packs``, `pack_status`).
 
 from __future__ import annotations
 
-from rufina_alpr.privacy.pack.documents import DOCUMENT_IDS, DOCUMENTS, LANGS, document, render
+from rufina_alpr.privacy.pack.documents import (
+    DOCUMENT_IDS,
+    DOCUMENTS,
+    LANGS,
+    Lang,
+    document,
+    render,
+)
 from rufina_alpr.privacy.pack.html import to_html
 from rufina_alpr.privacy.pack.inputs import (
     SECTIONS,
@@ -48,6 +55,7 @@ __all__ = [
     "SECTIONS",
     "FrigateObserved",
     "GeneratedPack",
+    "Lang",
     "ManifestError",
     "PackInputs",
     "PackStatus",
