@@ -140,11 +140,15 @@ def health_payload(
     version: str | None,
     stations: dict[str, tuple[HealthState, str | None, dict[str, str]]],
     store: dict[str, Any] | None = None,
+    privacy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Frigate's health and each station's (state, reason, camera role states) as seen by the
     engine from ``frigate/available``, ``frigate/<camera>/status/<role>`` and ``frigate/stats``;
-    ``store``: the engine's own store (``state`` ok or failing, ``error``, ``since``)."""
-    extra = {"store": store} if store is not None else {}
+    ``store``: the engine's own store (``state`` ok or failing, ``error``, ``since``);
+    ``privacy``: the privacy pack's state and the data-subject requests due (no plate)."""
+    extra: dict[str, Any] = {"store": store} if store is not None else {}
+    if privacy is not None:
+        extra["privacy"] = privacy
     return {
         **extra,
         "v": CONTRACT_VERSION,

@@ -62,6 +62,10 @@ class ApiContext:
     """Raise a stored alert on the broker (`Publisher.alert_raised`)."""
     alert_changed: Callable[[Alert, str], None]
     """Tell the broker what became of an alert (`Publisher.alert_changed`)."""
+    privacy_health: Callable[[], dict[str, Any] | None]
+    """The health's privacy section (`PrivacyWatch.state`)."""
+    privacy_changed: Callable[[], Awaitable[None]]
+    """Read the privacy section again after a request or a pack changed (`PrivacyWatch.refresh`)."""
 
     @classmethod
     def of(cls, engine: Engine) -> ApiContext:
@@ -83,6 +87,8 @@ class ApiContext:
             stats_payload=engine.housekeeping.stats_payload,
             alert_raised=engine.publisher.alert_raised,
             alert_changed=engine.publisher.alert_changed,
+            privacy_health=lambda: engine.privacy.state,
+            privacy_changed=engine.privacy.refresh,
         )
 
 

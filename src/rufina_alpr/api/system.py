@@ -36,6 +36,8 @@ async def health(request: web.Request) -> web.Response:
             "frigate": frigate,
             "queue": context.queue_length(),
             "store": store,
+            # The comune's privacy obligations: the pack's state, the requests due (no plate).
+            "privacy": context.privacy_health(),
         }
     )
 

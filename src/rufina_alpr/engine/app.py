@@ -36,6 +36,7 @@ from rufina_alpr.engine.events import EventState, EventTracker
 from rufina_alpr.engine.health import HealthMonitor
 from rufina_alpr.engine.housekeeping import Housekeeping
 from rufina_alpr.engine.outcomes import Finalizer
+from rufina_alpr.engine.privacy_watch import PrivacyWatch
 from rufina_alpr.engine.publisher import Publisher
 from rufina_alpr.engine.reads import ReadScheduler
 from rufina_alpr.engine.reconcile import Reconciler
@@ -110,6 +111,8 @@ class Engine:
             stats=self._stats,
             withdraw_stale=self._withdraw_stale,
         )
+        self.privacy = PrivacyWatch(settings, self.db, changed=self.publisher.publish_health)
+        self.health.privacy = lambda: self.privacy.state
         self.alerter = Alerter(
             settings,
             metrics,
@@ -174,6 +177,7 @@ class Engine:
             publisher=self.publisher,
             connected=self.mqtt.connected,
             queue_length=lambda: self.scheduler.queue_length,
+            privacy=self.privacy,
         )
 
     # ----------------------------------------------------------------- life cycle

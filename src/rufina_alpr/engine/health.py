@@ -62,6 +62,8 @@ class HealthMonitor:
         self._started = time.monotonic()
         self.store_error: tuple[str, datetime] | None = None
         """The kind of the store's last failure and since when, until a store call succeeds."""
+        self.privacy: Callable[[], dict[str, Any] | None] = lambda: None
+        """The health's privacy section (`PrivacyWatch.state`), once the engine has one."""
 
     def on_available(self, payload: bytes) -> None:
         """A ``frigate/available`` message: Frigate's own word on whether it runs."""
@@ -170,6 +172,7 @@ class HealthMonitor:
             version=self.frigate_version,
             stations=stations,
             store=self.store_health(),
+            privacy=self.privacy(),
         )
 
 
