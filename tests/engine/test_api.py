@@ -104,6 +104,7 @@ async def test_health_and_openapi_are_public(client: TestClient[Any, Any]) -> No
         "frigate": True,
         "queue": 0,
         "store": {"state": "ok", "error": None, "since": None},
+        "privacy": None,  # the engine has not read its store yet (not started)
     }
     described = await client.get("/api/openapi.yaml")
     assert described.status == 200

@@ -101,6 +101,7 @@ async def pack_generate(request: web.Request) -> web.Response:
     inputs = await _inputs(context, frigate=True)
     pack = await asyncio.to_thread(build_pack, inputs, generated_by=who)
     pack_id = await context.run(lambda: record_pack(context.store, pack))
+    await context.privacy_changed()  # the health's privacy section says current at once
     await audit(
         request,
         "privacy_pack",
