@@ -59,7 +59,7 @@ async def open_privacy(panel: Panel) -> None:
     await sign_in(panel, ADMIN)
     await panel.page.click("nav a[data-page=privacy]")
     await panel.page.wait_for_selector("nav a[data-page=privacy][aria-current=page]")
-    await panel.page.wait_for_selector("#pack-state", timeout=WAIT)
+    await panel.page.wait_for_selector("#privacy-requests")
 
 
 async def badge(panel: Panel, reminder: str | None) -> None:
@@ -87,7 +87,7 @@ async def show_document(panel: Panel, doc: str, lang: str) -> Any:
     page = panel.page
     await page.select_option("#doc-select", doc)
     await page.select_option("#doc-lang", lang)
-    await page.evaluate("document.getElementById('doc-print').disabled = true")
+    await page.evaluate("() => { document.getElementById('doc-print').disabled = true; }")
     await page.click("#doc-form button[type=submit]")
     await page.wait_for_selector("#doc-print:not([disabled])", timeout=WAIT)
     frame = await (await page.query_selector("#doc-frame")).content_frame()
@@ -102,6 +102,7 @@ async def test_an_admin_generates_the_pack_and_reads_the_dpia_in_both_languages(
     await open_privacy(panel)
 
     # Never generated: the page and the Privacy link say so.
+    await page.wait_for_selector("#pack-state", timeout=WAIT)
     await badge(panel, "pack")
     assert await page.get_attribute("#pack-state", "data-state") == "missing"
     assert "non è mai stato generato" in await page.inner_text("#privacy-reminder")
@@ -128,9 +129,9 @@ async def test_an_admin_generates_the_pack_and_reads_the_dpia_in_both_languages(
     assert len(stations) == 34
     missing = [s.name for s in stations if s.name not in text]
     assert not missing, missing
-    colour = await frame.evaluate("getComputedStyle(document.querySelector('h1')).color")
+    colour = await frame.evaluate("() => getComputedStyle(document.querySelector('h1')).color")
     assert colour == "rgb(29, 78, 137)"  # the document's own style (#1d4e89), not the panel's
-    assert await frame.evaluate("document.scripts.length") == 0
+    assert await frame.evaluate("() => document.scripts.length") == 0
 
     # Print prints the document, not the panel.
     await page.evaluate(
@@ -140,7 +141,7 @@ async def test_an_admin_generates_the_pack_and_reads_the_dpia_in_both_languages(
         }"""
     )
     await page.click("#doc-print")
-    await page.wait_for_function("window.printed !== undefined", timeout=WAIT)
+    await page.wait_for_function("() => window.printed !== undefined", timeout=WAIT)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "13-pacchetto-privacy-dpia.png"), full_page=True)
 
@@ -186,10 +187,10 @@ async def register(
     await page.fill("#request-reference", reference)
     if received:
         await page.fill("#request-received", received)
-    await page.evaluate("document.getElementById('request-message').textContent = ''")
+    await page.evaluate("() => { document.getElementById('request-message').textContent = ''; }")
     await page.click("#request-form button[type=submit]")
     await page.wait_for_function(
-        "document.getElementById('request-message').textContent.includes('registrata')",
+        "() => document.getElementById('request-message').textContent.includes('registrata')",
         timeout=WAIT,
     )
 
@@ -228,7 +229,8 @@ async def test_an_admin_keeps_the_register_of_requests_and_answers_them(panel: P
     assert await page.inner_text("nav a[data-page=privacy] .nav-badge [aria-hidden]") == "1"
     assert "in scadenza entro 7 giorni: 1" in await page.inner_text("#privacy-reminder")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "14-richieste-interessati.png"), full_page=True)
+    register_card = page.locator("#privacy-requests")
+    await register_card.screenshot(path=str(SCREENSHOTS / "14-richieste-interessati.png"))
 
     # Access: the ZIP of everything held about the plate, with the cover letter.
     archive = zipfile.ZipFile(
@@ -255,7 +257,9 @@ async def test_an_admin_keeps_the_register_of_requests_and_answers_them(panel: P
     )
     await page.wait_for_selector(f"{row('erasure', PLATE)}[data-status=fulfilled]", timeout=WAIT)
     erased = page.locator(row("erasure", PLATE))
-    assert "Evasa" in await erased.inner_text() and CASE in await erased.inner_text()
+    assert "Evasa" in await erased.inner_text()
+    await erased.locator("details.result summary").click()  # the outcome, in the row too
+    assert CASE in await erased.locator("details.result").inner_text()
     assert await erased.locator("button[data-action=erase]").count() == 0
     left = await panel.store(
         lambda c: set(c.scalars(sa.select(transits.c.id).where(transits.c.id.in_([*mine, other]))))
@@ -290,7 +294,7 @@ async def test_an_admin_keeps_the_register_of_requests_and_answers_them(panel: P
     assert "Fulfilled" in await page.inner_text(row("erasure", PLATE))
     assert "Refused" in await page.inner_text(row("access", OTHER))
     assert "Deadline" in await page.inner_text("#requests-table thead")
-    await page.screenshot(path=str(SCREENSHOTS / "14-subject-requests-en.png"), full_page=True)
+    await register_card.screenshot(path=str(SCREENSHOTS / "14-subject-requests-en.png"))
     assert panel.console_errors == []
 
 
@@ -317,7 +321,8 @@ def test_every_string_of_the_privacy_page_exists_in_both_languages() -> None:
     used = set(re.findall(r'\bt\("([\w.]+)"', code))
     # The keys it builds: per document, section, kind, status and what an erasure did.
     result = ErasureResult(0, 0, 0, 0, 0, 0, 0, 0, held=(HoldKept(1, CASE, 1),)).as_json()
-    names = {*result, *result["erased"], *result["kept"]}
+    access = ("files", "hotlist_entries", "hotlist_entries_in_zip", "note")  # api.subject_requests
+    names = {*result, *result["erased"], *result["kept"], *access}
     used |= {f"priv.doc.{doc}" for doc in DOCUMENT_IDS} | {f"priv.section.{s}" for s in SECTIONS}
     used |= {f"priv.res.{name}" for name in names}
     groups = {

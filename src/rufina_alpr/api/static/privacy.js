@@ -93,7 +93,7 @@ function packSection(kit, changed, setTitles) {
     status.replaceChildren(
       h("p", { class: "stack" }, h("span", { class: `badge ${badge}`, id: "pack-state", "data-state": pack.state }, t(`priv.pack.${pack.state}`)),
         pack.generated_at ? h("span", {}, t("priv.pack.generatedAt", { time: fmtTime(pack.generated_at), who: pack.generated_by || "—" })) : h("span", {}, t("priv.pack.never"))),
-      pack.changed && pack.changed.length ? h("p", { id: "pack-changed" }, t("priv.pack.changed", { parts: pack.changed.map(sectionName).join(", ") })) : null,
+      ...(pack.changed && pack.changed.length ? [h("p", { id: "pack-changed" }, t("priv.pack.changed", { parts: pack.changed.map(sectionName).join(", ") }))] : []),
       h("div", { class: "table-wrap" }, h("table", { id: "pack-documents" },
         h("caption", {}, t("priv.pack.documents")),
         h("thead", {}, h("tr", {}, [t("priv.doc.name"), t("priv.doc.sections"), t("priv.doc.hash"), t("priv.doc.state")].map((c) => h("th", { scope: "col" }, c)))),
@@ -299,17 +299,20 @@ function registerSection(kit, changed) {
     no.focus();
   }
 
+  const show = () => {
+    out.replaceChildren(h("p", {}, t("loading")));
+    load().catch((err) => out.replaceChildren(kit.errorBox(err)));
+  };
   loadForm.addEventListener("submit", (e) => {
     e.preventDefault();
     if (!loadForm.reportValidity()) return;
     kit.remember(why());
-    out.replaceChildren(h("p", {}, t("loading")));
-    load().catch((err) => out.replaceChildren(kit.errorBox(err)));
+    show();
   });
   const section = h("section", { class: "card", id: "privacy-requests", "aria-labelledby": "requests-title" },
     h("h2", { id: "requests-title" }, t("priv.req.title")), h("p", { class: "hint" }, t("priv.req.hint")),
     loadForm, outcome, out, newRequestForm(kit, reload));
-  if (why().length >= 3) loadForm.requestSubmit();
+  if (why().length >= 3) show(); // the reason given before, in this tab
   return section;
 }
 
@@ -326,7 +329,7 @@ function newRequestForm(kit, reload) {
     h("h3", {}, t("priv.req.new")),
     kit.label(t("priv.req.kind"), kind), kit.label(t("plate"), plate), kit.label(t("priv.req.requester"), requester, t("priv.req.requesterHint")),
     kit.label(t("priv.req.reference"), reference, t("priv.req.referenceHint")), kit.label(t("priv.req.received"), received, t("priv.req.receivedHint")),
-    kit.label(t("priv.req.noteNew"), note), h("button", { type: "submit" }, t("priv.req.register")), message);
+    kit.label(t("priv.req.noteNew"), note), h("button", { type: "submit" }, t("priv.req.register")));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!form.reportValidity()) return;
@@ -348,14 +351,15 @@ function newRequestForm(kit, reload) {
       message.replaceChildren(kit.errorBox(err));
     }
   });
-  return form;
+  return h("div", { class: "new-request" }, form, message);
 }
 
 // ------------------------------------------------------------------ what an answer did
-// The request's `result` (erased counts, what holds and open alerts kept, the stations whose
-// retained messages were cleared), as nested lists with translated names.
+// The request's `result`: for an erasure what went, what holds and open alerts kept, the stations
+// whose retained messages were cleared; for an access what the ZIP holds and the hotlist entries
+// kept out of it. Nested lists with translated names.
 function resultEl(result) {
-  return h("ul", { class: "result-list" }, Object.entries(result).map(([key, value]) =>
+  return h("ul", { class: "result-list" }, Object.entries(result).filter(([, value]) => value !== null && value !== undefined).map(([key, value]) =>
     h("li", { "data-result": key }, h("span", { class: "result-key" }, resultName(key)), ": ", resultValue(key, value))));
 }
 
@@ -368,8 +372,10 @@ function resultValue(key, value) {
     if (!value.length) return t("priv.res.nothing");
     if (key === "cleared_stations") return value.map(stationName).join(", ");
     if (key === "holds") return h("ul", {}, value.map((hold) => h("li", { "data-hold": hold.id }, t("priv.res.hold", { case: hold.case_number, n: hold.transits, id: hold.id }))));
-    return value.map((item) => (typeof item === "object" && item ? JSON.stringify(item) : String(item))).join(", ");
+    if (key === "hotlist_entries") return h("ul", {}, value.map((entry) => h("li", { "data-list": entry.list }, t("priv.res.entry", { list: entry.list_name || entry.list, reason: entry.reason || "—" }))));
+    return value.map(String).join(", ");
   }
-  if (value && typeof value === "object") return resultEl(value);
-  return typeof value === "number" ? fmtNumber(value) : String(value ?? "—");
+  if (typeof value === "object") return resultEl(value);
+  if (typeof value === "boolean") return t(value ? "yes" : "no");
+  return typeof value === "number" ? fmtNumber(value) : String(value);
 }
