@@ -21,6 +21,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
+from rufina_alpr.api.context import CONTEXT_KEY
 from rufina_alpr.cli import main
 from rufina_alpr.config import Settings, settings_from_mapping
 from rufina_alpr.engine.app import Engine
@@ -48,6 +49,7 @@ from .traffic_day import store_on
 REGISTRY = default_registry_path()
 ADMIN = "pack-admin-token-0123456789abcdef"
 OPERATOR = "pack-operator-token-0123456789abc"
+HOME_ASSISTANT = "pack-home-assistant-token-0123456"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR}"}
 DPO = "rpd@comune.rufina.fi.it"
@@ -60,7 +62,15 @@ def settings_of(tmp_path: Path, **extra: Any) -> Settings:
             "data_dir": str(tmp_path / "data"),
             "api": {
                 "token": ADMIN,
-                "users": [{"name": "agente.rossi", "token": OPERATOR, "role": "operator"}],
+                "users": [
+                    {"name": "agente.rossi", "token": OPERATOR, "role": "operator"},
+                    {
+                        "name": "home-assistant",
+                        "token": HOME_ASSISTANT,
+                        "role": "admin",
+                        "delegate": True,
+                    },
+                ],
             },
             "stations_file": str(REGISTRY),
             **extra,
@@ -416,6 +426,31 @@ async def test_the_api_is_for_admins_and_follows_the_pack(
 
     state = await (await client.get("/api/v1/privacy/pack", headers=AS_ADMIN)).json()
     assert (state["state"], state["generated_by"]) == ("current", "admin")
+
+    # Through Home Assistant: the pack's author is the person, and the audit log names them.
+    response = await client.post(
+        "/api/v1/privacy/pack",
+        headers={
+            "Authorization": f"Bearer {HOME_ASSISTANT}",
+            "X-Rufina-Acting-User": "Comandante%20Bianchi",
+        },
+    )
+    archive = zipfile.ZipFile(io.BytesIO(await response.read()))
+    assert (
+        json.loads(archive.read(MANIFEST))["generated_by"]
+        == "Comandante Bianchi via home-assistant"
+    )
+    state = await (await client.get("/api/v1/privacy/pack", headers=AS_ADMIN)).json()
+    assert state["generated_by"] == "Comandante Bianchi via home-assistant"
+    store = client.app[CONTEXT_KEY].store
+    with store.engine.begin() as connection:
+        entries = connection.execute(
+            audit_log.select().where(audit_log.c.action == "privacy_pack")
+        ).all()
+    assert [(e.actor, e.acting_user) for e in entries] == [
+        ("admin", None),
+        ("home-assistant", "Comandante Bianchi"),
+    ]
     assert [doc["hash"] for doc in state["documents"]] == [
         manifest["documents"][doc]["hash"] for doc in DOCUMENT_IDS
     ]

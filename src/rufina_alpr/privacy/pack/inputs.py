@@ -168,7 +168,7 @@ def _number(tree: Any, path: Sequence[str]) -> float | None:
 
 def frigate_observed(config: Mapping[str, Any]) -> FrigateObserved | None:
     """Frigate's retention from its ``/api/config`` answer: the most days any camera keeps
-    recordings (when it records) or snapshots (when it takes them); None without cameras."""
+    recordings (when it records) or snapshots (when it takes them); None when it states none."""
     cameras = config.get("cameras")
     if not isinstance(cameras, Mapping) or not cameras:
         return None
@@ -185,8 +185,10 @@ def frigate_observed(config: Mapping[str, Any]) -> FrigateObserved | None:
         if isinstance(snapshots, Mapping) and snapshots.get("enabled", True):
             days_kept = _number(snapshots, ("retain", "default"))
             kept += [days_kept] if days_kept is not None else []
+    if not kept:  # a configuration without retention values cannot vouch for any
+        return None
     return FrigateObserved(
-        max_days=max(kept, default=0.0),
+        max_days=max(kept),
         continuous_days=max(continuous, default=0.0),
         cameras=len(cameras),
     )
