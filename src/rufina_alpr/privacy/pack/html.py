@@ -25,8 +25,14 @@ h3 { font-size: 11pt; margin-top: 5mm; break-after: avoid; }
 table { border-collapse: collapse; width: 100%; margin: 3mm 0; font-size: 9pt;
         break-inside: auto; }
 tr { break-inside: avoid; }
-th, td { border: 1px solid #999; padding: 1.2mm 1.8mm; vertical-align: top; text-align: left; }
+th, td { border: 1px solid #999; padding: 1.2mm 1.8mm; vertical-align: top; text-align: left;
+         overflow-wrap: break-word; hyphens: auto; }
 th { background: #e8eef6; }
+/* A wide table (stations, lists, measures): room for its last column, the purpose. */
+table:has(th:nth-child(5)) { table-layout: fixed; font-size: 8.5pt; }
+th:last-child:nth-child(n+5) { width: 32%; }
+th:first-child:nth-last-child(n+5) { width: 18%; }
+td code { overflow-wrap: anywhere; }
 code { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; background: #f3f3f3;
        padding: 0 1mm; }
 mark.todo { background: #ffe08a; padding: 0 1mm; }
