@@ -10,6 +10,7 @@ rendered pack and of the register go to ``artifacts/screenshots/``."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import zipfile
@@ -157,7 +158,48 @@ async def test_an_admin_generates_the_pack_and_reads_the_dpia_in_both_languages(
     missing = [s.name for s in stations if s.name not in text]
     assert not missing, missing
     await page.screenshot(path=str(SCREENSHOTS / "13-privacy-pack-dpia-en.png"), full_page=True)
+
+    # A new hotlist: the lists changed, so the documents stating them are out of date.
+    await admin_api(
+        panel, "POST", "/api/v1/hotlists", {"id": "ztl", "name": "ZTL", "kind": "watch"}
+    )
+    await pack_health(panel, "outdated")
+    await page.reload()
+    await page.wait_for_selector("#pack-state[data-state=outdated]", timeout=WAIT)
+    await badge(panel, "pack")
+    assert "lists" in await page.inner_text("#pack-changed")
+    assert "no longer matches" in await page.inner_text("#privacy-reminder")
+    states = await page.eval_on_selector_all(
+        "#pack-documents tbody tr", "rows => rows.map((tr) => [tr.dataset.document, tr.className])"
+    )
+    assert dict(states) == {
+        "dpia": "stale",
+        "notices": "",  # states no list
+        "informativa": "stale",
+        "record": "stale",
+        "todo": "stale",
+    }
     assert panel.console_errors == []
+
+
+async def admin_api(panel: Panel, method: str, path: str, body: dict[str, Any]) -> Any:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as session,
+        session.request(method, panel.server.make_url(path), json=body) as response,
+    ):
+        assert response.status < 300, await response.text()
+        return await response.json()
+
+
+async def pack_health(panel: Panel, state: str) -> None:
+    """Until /api/health says the pack is ``state`` (the engine reads it each stats round)."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(150):
+            async with session.get(panel.server.make_url("/api/health")) as response:
+                if (await response.json()).get("privacy", {}).get("pack", {}).get("state") == state:
+                    return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the health never said the pack is {state}")
 
 
 async def seed(panel: Panel) -> tuple[list[str], str]:

@@ -97,7 +97,7 @@ function packSection(kit, changed, setTitles) {
       h("div", { class: "table-wrap" }, h("table", { id: "pack-documents" },
         h("caption", {}, t("priv.pack.documents")),
         h("thead", {}, h("tr", {}, [t("priv.doc.name"), t("priv.doc.sections"), t("priv.doc.hash"), t("priv.doc.state")].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, pack.documents.map((doc) => h("tr", { "data-document": doc.id, class: doc.outdated ? "due-soon" : null },
+        h("tbody", {}, pack.documents.map((doc) => h("tr", { "data-document": doc.id, class: doc.outdated ? "stale" : null },
           h("td", {}, docTitle(doc.id)), h("td", {}, (doc.sections || []).map(sectionName).join(", ")),
           h("td", {}, h("code", { title: doc.hash }, String(doc.hash || "—").slice(0, 12))),
           h("td", {}, pack.state === "missing" ? "—" : doc.outdated ? h("span", { class: "badge bad" }, t("priv.doc.outdated")) : h("span", { class: "badge ok" }, t("priv.doc.current")))))))));
