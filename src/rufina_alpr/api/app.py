@@ -25,6 +25,7 @@ from rufina_alpr.api import (
     live,
     panel,
     privacy_pack,
+    subject_requests,
     system,
     tracking,
     traffic,
@@ -59,6 +60,7 @@ RESOURCES: Final = (
     hotlists,
     alerts,
     admin,
+    subject_requests,
     privacy_pack,
 )
 """The API's resource modules, in the order their routes are added (the panel's come after)."""

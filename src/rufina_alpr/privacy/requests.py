@@ -8,6 +8,7 @@ The health payload's ``privacy.requests`` is `due_summary`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -26,16 +27,23 @@ ANSWER_WITHIN: Final = timedelta(days=30)
 """Art. 12(3): "within one month of receipt of the request"."""
 EXTENSION: Final = timedelta(days=60)
 """Art. 12(3): "extended by two further months where necessary", once."""
+EARLIEST_YEAR: Final = 2000
 DUE_SOON: Final = timedelta(days=7)
 MAX_NOTE: Final = 500
 """Each note; the column holds the three a request may get (received, extended, refused)."""
 MAX_REQUESTER: Final = 200
 MAX_REFERENCE: Final = 64
 _PLATE: Final = 16
+PLATE_SENT: Final = re.compile(r"[ .\-]*[A-Za-z0-9][ .\-]*[A-Za-z0-9][A-Za-z0-9 .\-]*")
+"""A plate as typed (docs/openapi.yaml has the same): no wildcard, two characters at least."""
 
 
 class RequestError(RufinaError, ValueError):
     """A request the register refuses to record or change: the caller's mistake."""
+
+
+class ReceivedLaterError(RequestError):
+    """A date of receipt in the future (the API's 409: a well-formed date, not yet possible)."""
 
 
 class RequestNotFound(RequestError):
@@ -117,17 +125,19 @@ def _text(value: str | None, what: str, limit: int, *, required: bool) -> str | 
         if required:
             raise RequestError(f"a request needs its {what}")
         return None
-    if len(text) > limit or any(ord(ch) < 32 and ch != "\n" for ch in text):
+    if len(text) > limit or any(ord(ch) < 32 for ch in text):
         raise RequestError(f"the {what} is at most {limit} characters, without control characters")
     return text
 
 
 def subject_plate(raw: str) -> str:
     """The plate as stored everywhere (`normalize_plate`), refused when it is no plate."""
-    plate = normalize_plate(raw)
-    if not 2 <= len(plate) <= _PLATE or not plate.isascii() or not plate.isalnum():
-        raise RequestError("the plate must be 2 to 16 letters and digits")
-    return plate
+    if len(raw) > _PLATE or not PLATE_SENT.fullmatch(raw):
+        raise RequestError(
+            f"the plate must be at most {_PLATE} letters and digits (two at least), spaces, "
+            "dashes and dots"
+        )
+    return normalize_plate(raw)
 
 
 def _noted(previous: str | None, label: str, note: str, now: datetime) -> str:
@@ -152,9 +162,12 @@ def create(
     if kind not in KINDS:
         raise RequestError(f"the kind must be one of: {', '.join(KINDS)}")
     moment = utc(now or datetime.now(UTC))
-    received = utc(received_at) if received_at is not None else moment
-    if received > moment:
-        raise RequestError("a request cannot be received in the future")
+    if received_at is not None and received_at.year < EARLIEST_YEAR:
+        raise RequestError(f"the date of receipt is before {EARLIEST_YEAR}")
+    later = received_at is not None and received_at.year > moment.year  # before converting it
+    received = moment if received_at is None or later else utc(received_at)
+    if later or received > moment:
+        raise ReceivedLaterError("a request cannot be received in the future")
     values = {
         "kind": kind,
         "plate": subject_plate(plate),
