@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from rufina_alpr.config import (
     load_settings,
     settings_from_mapping,
 )
+from rufina_alpr.privacy.settings import Retention
 
 TOKEN = "a-configured-token-0123456789"
 STATIONS = [
@@ -280,3 +282,53 @@ def test_empty_or_short_token_file_is_replaced(tmp_path: Path, left_behind: str)
     token = settings_from_mapping({"data_dir": str(tmp_path)}).api.token
     assert len(token) >= 32
     assert (tmp_path / "api_token").read_text() == token
+
+
+# ----------------------------------------------------------------------------- privacy
+def test_retention_of_each_kind_defaults_from_retention_days(tmp_path: Path) -> None:
+    defaults = load(tmp_path, {"api": {"token": TOKEN}}).privacy
+    assert defaults.retention == Retention(7, 7, 7, 7, 7, 365)
+    three = load(tmp_path, {"api": {"token": TOKEN}, "privacy": {"retention_days": 3}}).privacy
+    assert three.retention == Retention(3, 3, 3, 3, 3, 365)
+    assert three.retention.of("hits") == timedelta(days=3)
+
+
+def test_retention_per_kind_and_the_older_names(tmp_path: Path) -> None:
+    kinds = {"transits": 10, "reads": 2, "crops": 4, "frames": 3, "hits": 5, "audit": 30}
+    settings = load(tmp_path, {"api": {"token": TOKEN}, "privacy": {"retention": kinds}})
+    assert settings.privacy.retention == Retention(**kinds)
+    # retention_days and audit_retention_days say the transits' and the audit log's.
+    assert (settings.privacy.retention_days, settings.privacy.audit_retention_days) == (10, 30)
+    partly = load(
+        tmp_path,
+        {
+            "api": {"token": TOKEN},
+            "privacy": {"retention_days": 6, "audit_retention_days": 90, "retention": {"reads": 1}},
+        },
+    )
+    assert partly.privacy.retention == Retention(6, 1, 6, 6, 6, 90)
+
+
+@pytest.mark.parametrize(
+    ("privacy", "names"),
+    [
+        (
+            {"retention_days": 5, "retention": {"reads": 7}},
+            ["reads are kept 7 days but their transits 5", "['privacy']['retention']['reads']"],
+        ),
+        (
+            {"retention": {"transits": 3, "crops": 4}},
+            ["crops are kept 4 days but their transits 3", "['privacy']['retention']['crops']"],
+        ),
+        ({"retention": {"frames": 0}}, ["['privacy']['retention']['frames']"]),
+        ({"retention": {"hits": 400}}, ["['privacy']['retention']['hits']"]),
+        ({"retention": {"audit": 0.5}}, ["['privacy']['retention']['audit']"]),
+        ({"retention": {"faces": 3}}, ["extra keys not allowed", "['privacy']['retention']"]),
+    ],
+)
+def test_retention_refused_names_the_kind(
+    tmp_path: Path, privacy: dict[str, Any], names: list[str]
+) -> None:
+    message = settings_error(tmp_path, {"api": {"token": TOKEN}, "privacy": privacy})
+    for name in names:
+        assert name in message

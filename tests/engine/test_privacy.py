@@ -11,10 +11,12 @@ import sqlalchemy as sa
 
 from rufina_alpr import privacy, traffic
 from rufina_alpr.alerts import ledger
+from rufina_alpr.privacy.settings import Retention
 from rufina_alpr.store import Store, crops, hotlist_matches, metadata, transits
 from tests.engine.traffic_day import ROME, TrafficDay, generate_day, insert_day, store_on
 
 RETENTION = timedelta(days=7)
+KINDS = Retention()  # every kind 7 days (the audit log 365)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +77,10 @@ def add_matches(store: Store, day: TrafficDay) -> int:
                 for t in hotlisted
             ],
         )
-        # Their alerts, one handled, each with its evidence frame: personal data too.
-        now = datetime.now(UTC)
+        # Their alerts, each with its evidence frame (personal data too), rejected at once: their
+        # retention runs from then.
         for t in hotlisted:
+            now = t.time
             transit = store.transit(t.id)
             assert transit is not None
             alert = ledger.new_alert(
@@ -86,7 +89,10 @@ def add_matches(store: Store, day: TrafficDay) -> int:
                 entry_plate=t.true_plate,
             )  # fmt: skip
             assert ledger.raise_alert(connection, alert, cooldown=0) is not None
-            ledger.apply_step(connection, alert.id, "acknowledge", actor="t", acting_user=None)
+            ledger.apply_step(connection, alert.id, "acknowledge", actor="t", acting_user=None,
+                              now=now)  # fmt: skip
+            ledger.apply_step(connection, alert.id, "reject", actor="t", acting_user=None,
+                              reason="misread", now=now)  # fmt: skip
             ledger.keep_frame(connection, alert.id, f"frame of {t.plate}".encode(), "clean",
                               now=now)  # fmt: skip
     return len(hotlisted)
@@ -103,14 +109,14 @@ def test_purge_leaves_no_plate_and_the_same_aggregates(
     assert before
 
     # Before retention runs out nothing goes.
-    early = privacy.purge(store, day.start + RETENTION, RETENTION, tz=ROME)
+    early = privacy.purge(store, day.start + RETENTION, KINDS, tz=ROME)
     assert (early.transits, early.passages) == (0, 0)
 
     logger = logging.getLogger("rufina_alpr.test_purge")
     caplog.clear()
     with caplog.at_level(logging.DEBUG):
         report = privacy.purge(
-            store, day.end + RETENTION + timedelta(minutes=1), RETENTION, logger, tz=ROME
+            store, day.end + RETENTION + timedelta(minutes=1), KINDS, logger, tz=ROME
         )
     assert report.transits == len(day.transits) - len(held_ids)
     assert report.crops == report.reads == report.transits
@@ -149,7 +155,7 @@ def test_purge_leaves_no_plate_and_the_same_aggregates(
     assert (kept.case_number, kept.transit_ids) == ("PM-2026/0147", tuple(sorted(held_ids)))
     assert privacy.release(store, hold.id) is not None
     assert privacy.holds(store, active_only=True) == []
-    again = privacy.purge(store, day.end + RETENTION + timedelta(hours=1), RETENTION, tz=ROME)
+    again = privacy.purge(store, day.end + RETENTION + timedelta(hours=1), KINDS, tz=ROME)
     assert (again.transits, again.held) == (len(held_ids), 0)
     assert aggregates(store, day) == before
     assert stolen not in every_stored_text(store)
@@ -176,7 +182,7 @@ def test_holds_need_known_transits_a_case_and_a_reason(store: Store, day: Traffi
     assert released.released_at is not None
     assert privacy.release(store, first.id) == released  # releasing again changes nothing
     # Still held by the second case.
-    report = privacy.purge(store, day.end + RETENTION * 2, RETENTION, tz=ROME)
+    report = privacy.purge(store, day.end + RETENTION * 2, KINDS, tz=ROME)
     assert report.held == 1
 
 
@@ -219,10 +225,10 @@ def test_audit_log_outlives_the_transits_and_has_its_own_retention(store: Store)
     recent = audit.record(
         "anna", "operator", "route", {"plate": "EF456GH"}, reason="y", now=now - timedelta(30)
     )
-    report = privacy.purge(store, now, timedelta(days=7))
-    assert report.audit_entries == 0, "without an audit retention nothing is deleted"
+    report = privacy.purge(store, now, Retention(audit=401))
+    assert report.audit_entries == 0, "within the audit retention nothing is deleted"
     assert len(audit.entries()) == 2
-    report = privacy.purge(store, now, timedelta(days=7), audit_retention=timedelta(days=365))
+    report = privacy.purge(store, now, KINDS)
     assert report.audit_entries == 1
     assert [e.id for e in audit.entries()] == [recent]
     assert "1 audit entries" in report.describe()

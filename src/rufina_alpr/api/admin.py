@@ -5,7 +5,7 @@ audit log (admin role).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -21,30 +21,22 @@ _LOGGER = logging.getLogger("rufina_alpr.api")  # log lines keep api.py's logger
 
 @requires("admin")
 async def purge_now(request: web.Request) -> web.Response:
-    """Run the retention purge now (traffic rolled up first; held transits kept)."""
+    """Run the retention purge now, each kind at its own age (traffic rolled up first; held
+    transits and the evidence of hits still kept stay)."""
     context = request.app[CONTEXT_KEY]
     params = Params(request)
     reason = params.text("reason", max_length=MAX_REASON)
     tz = context.settings.timezone
-    retention = timedelta(days=context.settings.privacy.retention_days)
-    audit_retention = timedelta(days=context.settings.privacy.audit_retention_days)
+    retention = context.settings.privacy.retention
     now = datetime.now(tz)
-    report = await context.run(
-        lambda: privacy.purge(
-            context.store, now, retention, _LOGGER, tz=tz, audit_retention=audit_retention
-        )
-    )
+    report = await context.run(lambda: privacy.purge(context.store, now, retention, _LOGGER, tz=tz))
     privacy.clear_retained(context.mqtt, context.topics, report.cleared_stations)
     body = {
-        "cutoff": iso(report.cutoff),
-        "transits": report.transits,
-        "crops": report.crops,
-        "reads": report.reads,
-        "hotlist_matches": report.hotlist_matches,
-        "passages": report.passages,
+        **report.counts(),
         "held": report.held,
-        "audit_entries": report.audit_entries,
+        "kept_for_hits": report.kept_for_hits,
         "rolled_up_passages": report.rolled_up_passages,
+        "cutoffs": {kind: iso(moment) for kind, moment in report.cutoffs.items()},
     }
     await audit(request, "purge", body, results=report.transits, reason=reason)
     return web.json_response(body)

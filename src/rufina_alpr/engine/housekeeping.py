@@ -1,5 +1,6 @@
 """The engine's periodic work (`Housekeeping`): events that never ended, the traffic rollup, the
-retention purge, and the stats and health ticks; and the stats payload those publish."""
+retention purge, and the stats and health ticks (with the health's privacy section); and the stats
+payload those publish."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Final
 from rufina_alpr import contract, privacy, traffic
 from rufina_alpr.config import Settings
 from rufina_alpr.engine.events import EventTracker
+from rufina_alpr.engine.privacy_watch import PrivacyWatch
 from rufina_alpr.engine.publisher import Publisher
 from rufina_alpr.metrics import Metrics
 from rufina_alpr.store.database import Database
@@ -38,6 +40,7 @@ class Housekeeping:
         publisher: Publisher,
         connected: asyncio.Event,
         queue_length: Callable[[], int],
+        privacy: PrivacyWatch,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -46,9 +49,11 @@ class Housekeeping:
         self.publisher = publisher
         self._connected = connected
         self._queue_length = queue_length
+        self.privacy_watch = privacy
 
     async def run(self) -> None:
         next_stats = next_purge = 0.0
+        await self.privacy_watch.refresh()
         while True:
             now = time.monotonic()
             if now >= next_purge:
@@ -56,6 +61,7 @@ class Housekeeping:
                 next_purge = now + self.settings.privacy.purge_interval
             self.tracker.expire(now, self.settings.recognition.event_timeout)
             if now >= next_stats and self._connected.is_set():
+                await self.privacy_watch.refresh()
                 await self.publisher.publish_stats()
                 self.publisher.publish_health(force=True)
                 next_stats = now + self.settings.stats_interval
@@ -64,17 +70,14 @@ class Housekeeping:
             await asyncio.sleep(INTERVAL if self.settings.stats_interval > INTERVAL else 1)
 
     async def retention(self) -> None:
-        """Roll the traffic up to an hour ago, then purge what is past retention."""
+        """Roll the traffic up to an hour ago, then purge each kind of data past its retention."""
         now = datetime.now(self.settings.timezone)
         tz = self.settings.timezone
-        retention = timedelta(days=self.settings.privacy.retention_days)
+        retention = self.settings.privacy.retention
         store = self.db.store
         try:
             await self.db.run(lambda: traffic.rollup(store, now - ROLLUP_LAG, tz=tz))
-            audit = timedelta(days=self.settings.privacy.audit_retention_days)
-            report = await self.db.run(
-                lambda: privacy.purge(store, now, retention, _LOGGER, tz=tz, audit_retention=audit)
-            )
+            report = await self.db.run(lambda: privacy.purge(store, now, retention, _LOGGER, tz=tz))
             self.publisher.clear_retained(report)
         except Exception:  # the next round tries again; the engine keeps running
             self.metrics.inc("purge_failed")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rufina_alpr import privacy, tracking
+from rufina_alpr.privacy.settings import Retention
 from rufina_alpr.stations import default_registry_path, load_registry
 from rufina_alpr.store import PASSAGE_READ, Store, passages, transits
 from rufina_alpr.transits import transit_id
@@ -155,8 +156,8 @@ def run(count: int, store_url: str | None) -> int:
                 f"wildcard search {pattern!r} (last 7 days, first 100): {ms:.1f} ms"
                 f" ({len(found)} found)"
             )
-        retention = timedelta(days=7)
-        first_purge = oldest + retention + timedelta(days=count // PER_DAY - 8)
+        retention = Retention()  # 7 days of each kind, the defaults
+        first_purge = oldest + retention.of("transits") + timedelta(days=count // PER_DAY - 8)
         started = time.perf_counter()
         report = privacy.purge(store, first_purge, retention)
         print(
