@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from rufina_alpr.alerts import ledger
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.engine.app import Engine
 from rufina_alpr.privacy import requests as register
+from rufina_alpr.privacy import subject
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.sim.broker import MosquittoBroker
@@ -40,6 +41,7 @@ from rufina_alpr.store import (
     transit_corrections,
     transits,
 )
+from rufina_alpr.store.corrections import correct_plate
 from rufina_alpr.transits import Transit
 
 from .conftest import api_client
@@ -55,6 +57,8 @@ from .test_corrections import (
 )
 from .test_evidence_frames import FRAME, stolen_match
 from .test_hardening_api import _retained
+from .test_privacy import every_stored_text
+from .traffic_day import store_on
 
 PLATE = "EB123CD"
 OTHER_PLATE = "GH456JK"
@@ -127,6 +131,13 @@ async def engine(
         assert await running.db.run(running.store.add_transit, transit, plate_reads(transit))
     yield running
     await running.stop(drain_timeout=0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    server = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    with store_on(request.param, tmp_path, server) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -341,62 +352,57 @@ CROP_OF = b"\xff\xd8\xff\xe0retained-crop\xff\xd9"
 
 
 # ----------------------------------------------------------------------------- deadlines
-def test_deadlines_extension_refusal_and_the_due_summary(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'requests.db'}", worker="test/worker")
-    store.migrate()
+def test_deadlines_extension_refusal_and_the_due_summary(store: Store) -> None:
     now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-    try:
-        late = register.create(
-            store,
-            "access",
-            PLATE,
-            "Mario Verdi",
-            "admin",
-            received_at=now - timedelta(days=40),
-            now=now,
+    late = register.create(
+        store,
+        "access",
+        PLATE,
+        "Mario Verdi",
+        "admin",
+        received_at=now - timedelta(days=40),
+        now=now,
+    )
+    assert late.due_at == now - timedelta(days=10)
+    assert late.overdue(now) and late.days_left(now) == -10 and not late.extended
+    soon = register.create(
+        store,
+        "erasure",
+        "AB 123 CD",
+        "prot. 88",
+        "admin",
+        received_at=now - timedelta(days=27),
+        now=now,
+    )
+    assert soon.plate == "AB123CD" and soon.days_left(now) == 3 and not soon.overdue(now)
+    later = register.create(store, "access", "ZZ999ZZ", "Anna Blu", "admin", now=now)
+    assert later.days_left(now) == 30
+    extended = register.extend(store, late.id, "many archives to search", now=now)
+    assert extended.due_at == late.due_at + timedelta(days=60) and extended.extended
+    assert not extended.overdue(now) and extended.days_left(now) == 50
+    assert "extended] many archives to search" in (extended.note or "")
+    with pytest.raises(register.RequestStateError, match="only once"):
+        register.extend(store, late.id, "again", now=now)
+    summary = register.due_summary(store, now)
+    assert summary == register.DueSummary(open=3, due_soon=1, overdue=0, next_due=soon.due_at)
+    assert register.due_summary(store, now + timedelta(days=4)).overdue == 1
+    refused = register.refuse(
+        store, later.id, "manifestly unfounded (art. 12(5))", "admin", now=now
+    )
+    assert (refused.status, refused.handled_by) == ("refused", "admin")
+    with pytest.raises(register.RequestStateError):
+        register.refuse(store, later.id, "again", "admin", now=now)
+    with pytest.raises(register.RequestStateError):
+        register.fulfil(store, later.id, "admin", {}, now=now)
+    assert [r.id for r in register.listing(store)] == [soon.id, later.id, late.id]
+    assert [r.id for r in register.listing(store, status="refused")] == [later.id]
+    assert register.due_summary(store, now).open == 2
+    with pytest.raises(register.ReceivedLaterError):
+        register.create(
+            store, "access", PLATE, "x", "admin", received_at=now + timedelta(hours=1), now=now
         )
-        assert late.due_at == now - timedelta(days=10)
-        assert late.overdue(now) and late.days_left(now) == -10 and not late.extended
-        soon = register.create(
-            store,
-            "erasure",
-            "AB 123 CD",
-            "prot. 88",
-            "admin",
-            received_at=now - timedelta(days=27),
-            now=now,
-        )
-        assert soon.plate == "AB123CD" and soon.days_left(now) == 3 and not soon.overdue(now)
-        later = register.create(store, "access", "ZZ999ZZ", "Anna Blu", "admin", now=now)
-        assert later.days_left(now) == 30
-        extended = register.extend(store, late.id, "many archives to search", now=now)
-        assert extended.due_at == late.due_at + timedelta(days=60) and extended.extended
-        assert not extended.overdue(now) and extended.days_left(now) == 50
-        assert "extended] many archives to search" in (extended.note or "")
-        with pytest.raises(register.RequestStateError, match="only once"):
-            register.extend(store, late.id, "again", now=now)
-        summary = register.due_summary(store, now)
-        assert summary == register.DueSummary(open=3, due_soon=1, overdue=0, next_due=soon.due_at)
-        assert register.due_summary(store, now + timedelta(days=4)).overdue == 1
-        refused = register.refuse(
-            store, later.id, "manifestly unfounded (art. 12(5))", "admin", now=now
-        )
-        assert (refused.status, refused.handled_by) == ("refused", "admin")
-        with pytest.raises(register.RequestStateError):
-            register.refuse(store, later.id, "again", "admin", now=now)
-        with pytest.raises(register.RequestStateError):
-            register.fulfil(store, later.id, "admin", {}, now=now)
-        assert [r.id for r in register.listing(store)] == [soon.id, later.id, late.id]
-        assert [r.id for r in register.listing(store, status="refused")] == [later.id]
-        assert register.due_summary(store, now).open == 2
-        with pytest.raises(register.ReceivedLaterError):
-            register.create(
-                store, "access", PLATE, "x", "admin", received_at=now + timedelta(hours=1), now=now
-            )
-        with pytest.raises(register.RequestNotFound):
-            register.extend(store, 999, "no such", now=now)
-    finally:
-        store.close()
+    with pytest.raises(register.RequestNotFound):
+        register.extend(store, 999, "no such", now=now)
 
 
 # ----------------------------------------------------------------------------- refusals
@@ -484,3 +490,53 @@ async def test_bad_input_unknown_ids_wrong_state_and_admins_only(
             json=sent,
         )
         assert response.status == 403, (method, path)
+
+
+# ----------------------------------------------------------------------------- the store side
+def test_gather_and_erase_on_each_database(store: Store) -> None:
+    """Set-based on SQLite and PostgreSQL alike: the audit's JSON searched as text, the alerts
+    naming the plate, the transit read as it; after the erasure the plate is left only in the
+    audit log (the accountability record)."""
+    for transit in ALL:
+        assert store.add_transit(transit, plate_reads(transit))
+    now = datetime.now(UTC)
+    with store.engine.begin() as connection:
+        correct_plate(
+            connection,
+            T_CORRECTED.id,
+            "XY987ZW",
+            "another car",
+            actor="agente.rossi",
+            acting_user=None,
+            now=now,
+        )
+        for transit in (T_READ, T_OTHER):
+            alert = ledger.hotlist_alert(
+                transit, stolen_match(transit.plate), status="confirmed", worker="t", now=now
+            )
+            assert ledger.raise_alert(connection, alert, cooldown=0)
+            ledger.apply_step(
+                connection, alert.id, "reject", actor="a", acting_user=None, reason="misread"
+            )
+    log = privacy.Audit(store)
+    log.record("agente.rossi", "operator", "search", {"plate": PLATE}, reason="theft 2026/5")
+    log.record("agente.rossi", "operator", "search", {"plate": "EB123C"}, reason="not it")
+    log.record("agente.rossi", "operator", "search", {"plate": f"{PLATE}%"}, reason="nor this")
+    data = subject.gather(store, PLATE)
+    assert {t.id for t in data.transits} == {T_READ.id, T_CORRECTED.id, T_OPEN.id}
+    assert [a.transit_id for a in data.alerts] == [T_READ.id]
+    assert [e.reason for e in data.audit] == ["theft 2026/5"]
+    assert list(data.corrections) == [T_CORRECTED.id]
+    assert set(data.reads) == {T_READ.id, T_CORRECTED.id, T_OPEN.id}
+    result = subject.erase(store, PLATE)
+    assert (result.transits, result.alerts, result.corrections, result.audit_entries_kept) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    assert result.cleared_stations == ("contea_in", "pomino_in", "via_roma_in")
+    with store.engine.connect() as connection:
+        audit_text = "\\n".join(str(row.query) for row in connection.execute(sa.select(audit_log)))
+    assert every_stored_text(store).count(PLATE) == audit_text.count(PLATE)
+    assert subject.gather(store, OTHER_PLATE).alerts  # another vehicle's data untouched
