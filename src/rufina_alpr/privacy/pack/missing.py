@@ -114,7 +114,7 @@ def missing_particulars(
                 f"stations frigate-config --retain-days {frigate.days})",
             )
         )
-    if not any(role.source == "user" for role in roles):
+    if not any(role.source in ("user", "ingress") for role in roles):
         found.append(
             Missing(
                 "roles.users",
@@ -123,7 +123,7 @@ def missing_particulars(
                 "dell'amministratore è configurato)",
                 "a named user for each authorised person (only the administrator's token is "
                 "configured)",
-                "api.users (name, token, role)",
+                "api.users (name, token, role), or Home Assistant ingress (api.ingress)",
             )
         )
     return tuple(found)
