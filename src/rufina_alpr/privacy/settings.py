@@ -31,7 +31,8 @@ class Retention:
     ``frames``: the full frames kept as evidence of an alert; ``hits``: the hits (alerts, matches)
     and their handling, kept while open and this long after they are closed, rejected or
     withdrawn; ``audit``: the audit log. A read or crop goes with its transit, so neither outlives
-    it; a held transit keeps all of its data.
+    it; a held transit keeps all of its data, and a hit still kept its transit and crop (its
+    evidence) and, while open, its frame.
     """
 
     transits: float = 7.0
