@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
 from rufina_alpr.config import Settings
-from rufina_alpr.hotlists import KINDS, HotlistInfo
+from rufina_alpr.hotlists import HotlistInfo
 from rufina_alpr.privacy.pack.measures import Measure, enforced_measures
 from rufina_alpr.privacy.pack.missing import Missing, missing_particulars
 from rufina_alpr.privacy.settings import Controller, Retention
@@ -131,9 +131,6 @@ class PackInputs:
     measures: tuple[Measure, ...]
     missing: tuple[Missing, ...]
     hashes: Mapping[str, str]
-
-    def kinds_in_use(self) -> tuple[str, ...]:
-        return tuple(kind for kind in KINDS if any(item.kind == kind for item in self.lists))
 
     def kind_basis(self, kind: str) -> str | None:
         return self.controller.legal_bases.get(kind)
