@@ -30,6 +30,7 @@ from rufina_alpr.csv_cells import FORMULA_START, safe_cell, unescape_cell
 from rufina_alpr.engine.app import Engine
 from rufina_alpr.hotlists import IMPORT_CHUNK, HotlistMatch, Hotlists
 from rufina_alpr.mqtt import Message, MqttLink
+from rufina_alpr.privacy.settings import Retention
 from rufina_alpr.reads import PlateRead
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
@@ -109,7 +110,7 @@ def test_purged_plates_do_not_linger_in_the_sqlite_files(tmp_path: Path) -> None
     sqlite = Store(f"sqlite:///{path}", worker="test/worker")
     for number in range(50):
         assert sqlite.add_transit(make_transit(f"e-{number}", plate=f"QZ{number:03d}WK"), [])
-    report = privacy.purge(sqlite, NOON + timedelta(days=30), timedelta(days=7))
+    report = privacy.purge(sqlite, NOON + timedelta(days=30), Retention())
     assert report.transits == 50
     files = [path, path.with_name(path.name + "-wal")]
     data = b"".join(f.read_bytes() for f in files if f.exists())
@@ -193,7 +194,7 @@ async def test_the_purge_clears_retained_messages_of_purged_transits(
             assert sqlite.add_transit(transit, [])
             await link.publish(topics.station_last(station), transit.id.encode(), retain=True)
             await link.publish(topics.station_crop(station), b"jpeg", retain=True)
-        report = privacy.purge(sqlite, NOON, timedelta(days=7))
+        report = privacy.purge(sqlite, NOON, Retention())
         assert (report.transits, report.cleared_stations) == (2, ("st_a",))
         privacy.clear_retained(link, topics, report.cleared_stations)
         left = await _retained(mosquitto, link, topics)
