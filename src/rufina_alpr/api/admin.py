@@ -5,6 +5,7 @@ audit log (admin role).
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +73,8 @@ async def settings_view(request: web.Request) -> web.Response:
                 "retention_days": s.privacy.retention_days,
                 "audit_retention_days": s.privacy.audit_retention_days,
                 "purge_interval": s.privacy.purge_interval,
+                # Days per kind of data (transits, reads, crops, frames, hits, audit).
+                "retention": asdict(s.privacy.retention),
             },
             "hotlists": {
                 "cooldown": s.hotlists.cooldown,

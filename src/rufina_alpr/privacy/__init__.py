@@ -10,12 +10,14 @@ from __future__ import annotations
 from rufina_alpr.privacy.audit import Audit, AuditEntry
 from rufina_alpr.privacy.holds import Hold, UnknownTransitError, hold, holds, release
 from rufina_alpr.privacy.retention import PurgeReport, clear_retained, purge
+from rufina_alpr.privacy.settings import Retention
 
 __all__ = [
     "Audit",
     "AuditEntry",
     "Hold",
     "PurgeReport",
+    "Retention",
     "UnknownTransitError",
     "clear_retained",
     "hold",
