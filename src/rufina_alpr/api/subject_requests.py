@@ -166,6 +166,7 @@ async def request_create(request: web.Request) -> web.Response:
         results=1,
         reason=created.reference,
     )
+    await context.privacy_changed()  # the health's requests due, at once
     return web.json_response(request_json(created, datetime.now(UTC)), status=201)
 
 
@@ -212,6 +213,7 @@ async def request_access_zip(request: web.Request) -> web.Response:
             await context.run(
                 lambda: register.fulfil(context.store, found.id, who, result, now=now)
             )
+        await context.privacy_changed()
     return web.Response(
         body=archive,
         content_type="application/zip",
@@ -248,6 +250,7 @@ async def request_erase(request: web.Request) -> web.Response:
             results=erased.transits,
             reason=body["reason"],
         )
+    await context.privacy_changed()
     return web.json_response(request_json(answered, datetime.now(UTC)))
 
 
@@ -269,6 +272,7 @@ async def _note_step(request: web.Request, step: str) -> web.Response:
     await audit(
         request, f"subject_request_{step}", {"request": request_id}, results=1, reason=body["note"]
     )
+    await context.privacy_changed()
     return web.json_response(request_json(changed, datetime.now(UTC)))
 
 
