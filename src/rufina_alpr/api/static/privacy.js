@@ -259,7 +259,10 @@ function registerSection(kit, changed) {
     const form = h("form", { class: "choice" }, h("label", { for: id }, t(`priv.req.note.${name}`)), note, ok, cancel);
     const previous = [...actions.childNodes];
     actions.replaceChildren(form);
-    cancel.addEventListener("click", () => actions.replaceChildren(...previous));
+    cancel.addEventListener("click", () => {
+      actions.replaceChildren(...previous);
+      actions.querySelector(`[data-action=${name}]`).focus();
+    });
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       if (!form.reportValidity()) return;
@@ -286,10 +289,12 @@ function registerSection(kit, changed) {
       try {
         const done = await request("POST", `api/v1/privacy/requests/${req.id}/erase`, { json: { reason: why() } });
         dialog.close();
-        outcome.replaceChildren(h("section", { class: "card result", id: "erase-result", "data-request": req.id },
-          h("h3", {}, t("priv.erase.done", { plate: req.plate })), resultEl(done.result)));
+        const shown = h("section", { class: "card result", id: "erase-result", "data-request": req.id, tabindex: -1 },
+          h("h3", {}, t("priv.erase.done", { plate: req.plate })), resultEl(done.result));
+        outcome.replaceChildren(shown);
         announce(t("priv.erase.done", { plate: req.plate }));
         await reload();
+        shown.focus(); // its button is gone with the row it was in
       } catch (err) {
         dialog.close();
         fail(err);
