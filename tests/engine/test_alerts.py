@@ -29,9 +29,10 @@ from rufina_alpr.recognizer import ModelInfo
 from rufina_alpr.sim.frigate_state import EventClock, event_duration
 from rufina_alpr.sim.photos import Photo, load_photos
 from rufina_alpr.store import Store, alert_frames, alerts, audit_log
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import transit_id
 
 from .conftest import SHARED, Alerts, api_client
+from .factories import a_transit
 
 PAYLOADS = SHARED / "frigate" / "payloads"
 STOLEN = "GA456BC"
@@ -526,11 +527,9 @@ async def test_provisional_alerts_of_vehicles_gone_without_a_transit_are_withdra
     long_ago = datetime.now(UTC) - timedelta(seconds=3 * settings.recognition.event_timeout)
 
     def provisional(event: str, raised: datetime, published: str | None) -> str:
-        transit = Transit(
-            id=transit_id("cam_pomino", event), event_id=event, station_id="st_pomino",
-            camera="cam_pomino", time=raised, vehicle="car", plate=STOLEN, display=STOLEN,
-            country="IT", format="it_car", confidence=0.95, low_confidence=False, read_count=1,
-        )  # fmt: skip
+        transit = a_transit(
+            "cam_pomino", event, raised, STOLEN, station="st_pomino", confidence=0.95, read_count=1
+        )
         alert = ledger.new_alert(
             transit, kind="hotlist", status="provisional", worker=worker, now=raised,
             action="alert", priority=1, read_plate=STOLEN, score=1.0, list_id="stolen",

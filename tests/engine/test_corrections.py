@@ -32,9 +32,10 @@ from rufina_alpr.store.corrections import (
     correct_plate,
     corrections_of,
 )
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
 
 from .conftest import api_client
+from .factories import a_transit
 
 ADMIN = "corrections-admin-token-0123456789ab"
 OPERATOR = "corrections-operator-token-01234567"
@@ -60,23 +61,11 @@ AS_OPERATOR, AS_VIEWER = bearer(OPERATOR), bearer(VIEWER)
 
 def make_transit(station: str, minutes: float, plate: str, *, event: str | None = None) -> Transit:
     event_id = event or f"{station}-{minutes}"
-    return Transit(
-        id=transit_id(station, event_id),
-        event_id=event_id,
-        station_id=station,
-        camera=station,
-        time=START + timedelta(minutes=minutes),
-        vehicle="car",
-        plate=plate,
-        display=plate,
-        country="IT",
-        format="it_car",
-        confidence=0.81,
-        low_confidence=False,
-        read_count=3,
-        alternatives=((plate, 0.81),),
-        crop_jpeg=CROP,
-    )
+    moment = START + timedelta(minutes=minutes)
+    return a_transit(
+        station, event_id, moment, plate, confidence=0.81, read_count=3,
+        alternatives=((plate, 0.81),), crop_jpeg=CROP,
+    )  # fmt: skip
 
 
 # The misread vehicle passes two stations; another vehicle really is FB123CD, elsewhere.

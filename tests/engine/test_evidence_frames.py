@@ -26,9 +26,10 @@ from rufina_alpr.hotlists import HotlistMatch
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.stations import default_registry_path
 from rufina_alpr.store import alert_frames
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
 
 from .conftest import api_client
+from .factories import a_transit
 
 ADMIN = "frames-admin-token-0123456789abcdef"
 OPERATOR = "frames-operator-token-0123456789ab"
@@ -40,23 +41,9 @@ AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR}"}
 
 
 def make_transit(station: str, minutes: float, plate: str) -> Transit:
-    event_id = f"{station}-{minutes}"
-    return Transit(
-        id=transit_id(station, event_id),
-        event_id=event_id,
-        station_id=station,
-        camera=station,
-        time=START + timedelta(minutes=minutes),
-        vehicle="car",
-        plate=plate,
-        display=plate,
-        country="IT",
-        format="it_car",
-        confidence=0.9,
-        low_confidence=False,
-        read_count=2,
-        alternatives=((plate, 0.9),),
-        crop_jpeg=CROP,
+    moment = START + timedelta(minutes=minutes)
+    return a_transit(
+        station, f"{station}-{minutes}", moment, plate, alternatives=((plate, 0.9),), crop_jpeg=CROP
     )
 
 

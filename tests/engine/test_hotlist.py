@@ -37,6 +37,7 @@ from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
 
 from .conftest import Alerts
+from .factories import a_transit
 from .traffic_day import generate_day
 
 ROME = ZoneInfo("Europe/Rome")
@@ -71,21 +72,7 @@ def stolen(hotlists: Hotlists, *plates: str) -> None:
 
 
 def transit_of(event: str, station: str, moment: datetime, plate: str) -> Transit:
-    return Transit(
-        id=transit_id(station, event),
-        event_id=event,
-        station_id=station,
-        camera=station,
-        time=moment,
-        vehicle="car",
-        plate=plate,
-        display=plate,
-        country="IT",
-        format="it_car",
-        confidence=0.9,
-        low_confidence=False,
-        read_count=2,
-    )
+    return a_transit(station, event, moment, plate)
 
 
 def add_transit(store: Store, event: str, station: str, moment: datetime, plate: str) -> str:
@@ -619,11 +606,7 @@ async def test_alerts_stored_but_not_delivered_are_published_on_start(
     now = datetime.now(settings.timezone)
 
     def stored(event: str, station: str, plate: str) -> str:
-        transit = Transit(
-            id=transit_id("cam", event), event_id=event, station_id=station, camera="cam", time=now,
-            vehicle="car", plate=plate, display=plate, country="IT", format="it_car",
-            confidence=0.9, low_confidence=False, read_count=1,
-        )  # fmt: skip
+        transit = a_transit("cam", event, now, plate, station=station, read_count=1)
         alerts = stored_with_matches(store, hotlists, transit, cooldown=300)
         assert alerts is not None and len(alerts) == 1
         return transit.id

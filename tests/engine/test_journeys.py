@@ -22,6 +22,8 @@ from rufina_alpr.stations import Station
 from rufina_alpr.store import Store
 from rufina_alpr.transits import Transit, transit_id
 
+from .factories import a_transit
+
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=5)
 KM_PER_DEGREE = 111.19508  # of latitude, on the haversine's sphere (6371.0088 km)
@@ -62,21 +64,10 @@ def sighting(
     plate: str = "AB123CD",
     low_confidence: bool = False,
 ) -> Transit:
-    return Transit(
-        id=transit_id(station.camera, event_id),
-        event_id=event_id,
-        station_id=station.id,
-        camera=station.camera,
-        time=moment,
-        vehicle="car",
-        plate=plate,
-        display=plate,
-        country="IT",
-        format="it_car",
-        confidence=0.6 if low_confidence else 0.93,
-        low_confidence=low_confidence,
-        read_count=3,
-    )
+    return a_transit(
+        station.camera, event_id, moment, plate, station=station.id, read_count=3,
+        confidence=0.6 if low_confidence else 0.93, low_confidence=low_confidence,
+    )  # fmt: skip
 
 
 def add(store: Store, *transits: Transit) -> None:

@@ -29,7 +29,9 @@ from rufina_alpr.store import (
     transits,
 )
 from rufina_alpr.store.corrections import correct_plate
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
+
+from .factories import a_transit
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 KINDS = Retention(transits=10, reads=2, crops=4, frames=3, hits=5, audit=30)
@@ -45,23 +47,10 @@ def add_transit(store: Store, name: str, days: float) -> Transit:
     """A transit ``days`` old with one read, its crop and its passage; the plate is made of
     ``name`` so that each one is told apart."""
     plate = f"{name.upper():X<5}"[:5] + "00"
-    transit = Transit(
-        id=transit_id("cam_a", name),
-        event_id=name,
-        station_id="st_a",
-        camera="cam_a",
-        time=ago(days),
-        vehicle="car",
-        plate=plate,
-        display=plate,
-        country="IT",
-        format="it_car",
-        confidence=0.9,
-        low_confidence=False,
-        read_count=1,
-        alternatives=((plate, 0.9),),
-        crop_jpeg=CROP,
-    )
+    transit = a_transit(
+        "cam_a", name, ago(days), plate, station="st_a", read_count=1,
+        alternatives=((plate, 0.9),), crop_jpeg=CROP,
+    )  # fmt: skip
     assert store.add_transit(transit, [PlateRead(plate, (0.9,) * len(plate))])
     return transit
 

@@ -34,7 +34,9 @@ from rufina_alpr.store import (
     schema_version,
     transits,
 )
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
+
+from .factories import a_transit
 
 ROME = ZoneInfo("Europe/Rome")
 NOON = datetime(2025, 7, 24, 12, 0, tzinfo=ROME)
@@ -66,25 +68,11 @@ def make_transit(
     crop: bytes | None = CROP,
     frigate_plate: str | None = None,
 ) -> Transit:
-    return Transit(
-        id=transit_id(f"cam_{station}", event_id),
-        event_id=event_id,
-        station_id=station,
-        camera=f"cam_{station}",
-        time=moment,
-        vehicle="car",
-        plate=plate,
-        display="AB 123 CD",
-        country="IT",
-        format="it_car",
-        confidence=0.93,
-        low_confidence=False,
-        read_count=3,
-        alternatives=(("AB128CD", 0.41), ("A8123CD", 0.2)),
-        direction="inbound",
-        frigate_plate=frigate_plate,
-        crop_jpeg=crop,
-    )
+    return a_transit(
+        f"cam_{station}", event_id, moment, plate, station=station, display="AB 123 CD",
+        confidence=0.93, read_count=3, alternatives=(("AB128CD", 0.41), ("A8123CD", 0.2)),
+        direction="inbound", frigate_plate=frigate_plate, crop_jpeg=crop,
+    )  # fmt: skip
 
 
 READS = [

@@ -104,21 +104,7 @@ class Audit:
             query = query.where(audit_log.c.time < utc(end))
         query = query.order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
         with self._store.engine.connect() as connection:
-            return [
-                AuditEntry(
-                    id=int(row.id),
-                    time=utc(row.time),
-                    actor=row.actor,
-                    acting_user=row.acting_user,
-                    role=row.role,
-                    action=row.action,
-                    query=dict(row.query),
-                    reason=row.reason,
-                    case_number=row.case_number,
-                    results=row.results,
-                )
-                for row in connection.execute(query)
-            ]
+            return [entry_from_row(row) for row in connection.execute(query)]
 
 
 def _jsonable(value: Any) -> Any:
@@ -132,3 +118,19 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value.total_seconds()
     return value
+
+
+def entry_from_row(row: Any) -> AuditEntry:
+    """An `audit_log` row as an entry."""
+    return AuditEntry(
+        id=int(row.id),
+        time=utc(row.time),
+        actor=row.actor,
+        acting_user=row.acting_user,
+        role=row.role,
+        action=row.action,
+        query=dict(row.query),
+        reason=row.reason,
+        case_number=row.case_number,
+        results=row.results,
+    )

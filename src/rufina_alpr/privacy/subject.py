@@ -29,7 +29,7 @@ from rufina_alpr import contract
 from rufina_alpr.alerts import OPEN_STATES, Alert, ledger
 from rufina_alpr.csv_cells import safe_mapping
 from rufina_alpr.evidence import sha256
-from rufina_alpr.privacy.audit import AuditEntry
+from rufina_alpr.privacy.audit import AuditEntry, entry_from_row
 from rufina_alpr.privacy.requests import SubjectRequest
 from rufina_alpr.privacy.retention import held_ids, is_held
 from rufina_alpr.privacy.settings import DATA_KINDS, PrivacySettings
@@ -276,21 +276,7 @@ def _audit(connection: Connection, plate: str) -> tuple[AuditEntry, ...]:
     rows = connection.execute(
         sa.select(audit_log).where(_names_audit(plate)).order_by(audit_log.c.time, audit_log.c.id)
     )
-    return tuple(
-        AuditEntry(
-            id=int(row.id),
-            time=utc(row.time),
-            actor=row.actor,
-            acting_user=row.acting_user,
-            role=row.role,
-            action=row.action,
-            query=dict(row.query),
-            reason=row.reason,
-            case_number=row.case_number,
-            results=row.results,
-        )
-        for row in rows
-    )
+    return tuple(entry_from_row(row) for row in rows)
 
 
 # ----------------------------------------------------------------------------- erase
