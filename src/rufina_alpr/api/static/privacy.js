@@ -4,7 +4,7 @@
 // The reminder (a badge on the Privacy link, a notice on the page) reads /api/health's privacy
 // section: it names no plate, so it needs no reason and writes nothing to the audit log.
 import { t, lang, fmtTime, fmtNumber, has } from "./i18n.js";
-import { h, get, request, download, announce, isoFromLocal, localInput } from "./util.js";
+import { h, get, request, download, saveBlob, announce, isoFromLocal, localInput } from "./util.js";
 
 export const DOCUMENTS = ["dpia", "notices", "informativa", "record", "todo"];
 const KINDS = ["access", "erasure"];
@@ -55,16 +55,6 @@ function sectionName(id) {
   return has(`priv.section.${id}`) ? t(`priv.section.${id}`) : id;
 }
 
-// A file the API answered to a POST, saved through a blob link (util's download is GET only).
-function save(blob, filename) {
-  const url = URL.createObjectURL(blob);
-  const link = h("a", { href: url, download: filename, hidden: true });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
-}
-
 // ------------------------------------------------------------------ the page
 // `kit`: the panel's shared pieces (label, reasonInput, remember, errorBox, plateEl, stationName) and
 // refreshReminder() -> the health's privacy section, the nav badge repainted.
@@ -107,7 +97,7 @@ function packSection(kit, changed, setTitles) {
     generate.disabled = true;
     message.textContent = t("priv.pack.generating");
     try {
-      save(await request("POST", "api/v1/privacy/pack"), `rufina-privacy-pack-${localInput(new Date()).slice(0, 10)}.zip`);
+      saveBlob(await request("POST", "api/v1/privacy/pack"), `rufina-privacy-pack-${localInput(new Date()).slice(0, 10)}.zip`);
       message.textContent = t("priv.pack.generated");
       announce(t("priv.pack.generated"));
       await load();

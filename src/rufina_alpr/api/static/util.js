@@ -129,9 +129,13 @@ export async function stream(path, params, onEvent, signal) {
 
 // A download (CSV export) with the token: fetched, then saved through a blob link.
 export async function download(path, params, filename) {
-  const blob = await request("GET", path, { params });
+  saveBlob(await request("GET", path, { params }), filename);
+}
+
+// A file the API answered (a GET's download, a POST's ZIP) saved under `filename`.
+export function saveBlob(blob, filename) {
   const url = URL.createObjectURL(blob);
-  const link = h("a", { href: url, download: filename });
+  const link = h("a", { href: url, download: filename, hidden: true });
   document.body.append(link);
   link.click();
   link.remove();
