@@ -1,7 +1,8 @@
 """Engine settings: one voluptuous schema fed by a YAML file, the environment or add-on options.
 
 Precedence: built-in defaults < YAML file < add-on ``options.json`` < environment variables:
-``RUFINA_ALPR__SECTION__KEY=value`` (double underscores nest) and the short forms (`ENV_SHORT`).
+``RUFINA_ALPR__SECTION__KEY=value`` (double underscores nest) and the short forms (`ENV_SHORT`);
+`rufina_alpr.settings_sources` reads and merges them.
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import voluptuous as vol
-import yaml
 from voluptuous.humanize import humanize_error
 
 from rufina_alpr.contract import DEFAULT_PREFIX
-from rufina_alpr.errors import RufinaError
 from rufina_alpr.frigate import DEFAULT_MAX_IMAGE_BYTES
 from rufina_alpr.intake import DEFAULT_MAX_PAYLOAD
 from rufina_alpr.privacy.settings import PRIVACY_SCHEMA, PrivacySettings, privacy_settings
+from rufina_alpr.settings_sources import (
+    ADDON_SETTINGS_FILE,
+    SECRET_KEYS,
+    SettingsError,
+    addon_overrides,
+    deep_merge,
+    environment_overrides,
+    read_yaml,
+)
 from rufina_alpr.stations import (
     STATION_SCHEMA,
     Municipality,
@@ -32,22 +40,10 @@ from rufina_alpr.stations import (
     load_registry,
 )
 
-ENV_PREFIX: Final = "RUFINA_ALPR__"
-ENV_SHORT: Final = {
-    "RUFINA_ALPR_MODELS": ("models", "dir"),
-    "RUFINA_ALPR_DATA": ("data_dir",),
-    "RUFINA_ALPR_API_TOKEN": ("api", "token"),
-}
 VEHICLE_LABELS: Final = ("car", "motorcycle", "bus", "truck")
 # API roles, least to most: viewer (statistics), operator (searches, hotlists), admin (audit).
 ROLES: Final = ("viewer", "operator", "admin")
-SECRET_KEYS: Final = frozenset({"password", "token"})
-"""Keys whose values are never echoed in error messages and always read as plain strings."""
 MIN_TOKEN_LENGTH: Final = 16
-
-
-class SettingsError(RufinaError, ValueError):
-    """Invalid settings; the message names the offending key."""
 
 
 def _timezone(value: Any) -> str:
@@ -379,82 +375,6 @@ class Settings:
         return next((s for s in self.stations if s.id == station_id), None)
 
 
-def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _set_path(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
-        target = target.setdefault(key, {})
-    target[path[-1]] = value
-
-
-def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Settings from the environment; values are parsed as YAML scalars (``8787`` is an int)."""
-    overrides: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if name in ENV_SHORT:
-            path = ENV_SHORT[name]
-        elif name.startswith(ENV_PREFIX):
-            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part)
-        else:
-            continue
-        if path:
-            plain = name in ENV_SHORT or path[-1] in SECRET_KEYS
-            _set_path(overrides, path, _environment_value(raw, plain=plain))
-    return overrides
-
-
-def _environment_value(raw: str, *, plain: bool) -> Any:
-    """A YAML scalar (``8787`` an int, ``[car, bus]`` a list) unless YAML would mangle it.
-
-    Paths, tokens and passwords stay strings; text YAML cannot parse (``*x``, ``[x``) or reads as
-    a comment (``#x``) stays the string it is instead of failing or vanishing.
-    """
-    if not raw:
-        return None
-    if plain:
-        return raw
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
-    if value is None and raw.strip() not in ("~", "null", "Null", "NULL"):
-        return raw
-    return value
-
-
-# Home Assistant add-on options (flat keys, as in addon/config.yaml) mapped onto the settings tree.
-ADDON_OPTION_PATHS: Final = {
-    "frigate_url": ("frigate", "url"),
-    "models_dir": ("models", "dir"),
-    "stations_file": ("stations_file",),
-    "log_level": ("log_level",),
-    "api_token": ("api", "token"),
-    "topic_prefix": ("mqtt", "topic_prefix"),
-    "instance": ("instance",),
-    "store_url": ("store", "url"),
-    "retention_days": ("privacy", "retention_days"),
-    "ingress": ("api", "ingress", "enabled"),
-    "ingress_role": ("api", "ingress", "role"),
-    "ingress_admins": ("api", "ingress", "admins"),
-}
-
-
-def addon_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for key, value in options.items():
-        if key in ADDON_OPTION_PATHS and value not in (None, ""):
-            _set_path(overrides, ADDON_OPTION_PATHS[key], value)
-    return overrides
-
-
 def load_settings(
     path: str | Path | None = None,
     *,
@@ -465,29 +385,20 @@ def load_settings(
     """Read, merge and validate settings; raise `SettingsError` naming the bad key."""
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_yaml(Path(path))
+        raw = read_yaml(Path(path))
     if addon_options is not None:
         try:
             options = json.loads(Path(addon_options).read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise SettingsError(f"cannot read add-on options {addon_options}: {err}") from err
-        raw = _deep_merge(raw, addon_overrides(options))
-    raw = _deep_merge(raw, environment_overrides(os.environ if environ is None else environ))
+        if options.get(ADDON_SETTINGS_FILE):
+            # The user's file lies beneath: the broker, API and data folder the add-on set win.
+            raw = deep_merge(read_yaml(Path(options[ADDON_SETTINGS_FILE])), raw)
+        raw = deep_merge(raw, addon_overrides(options))
+    raw = deep_merge(raw, environment_overrides(os.environ if environ is None else environ))
     if overrides:
-        raw = _deep_merge(raw, overrides)
+        raw = deep_merge(raw, overrides)
     return settings_from_mapping(raw, base_dir=Path(path).parent if path else Path.cwd())
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except OSError as err:
-        raise SettingsError(f"cannot read settings file {path}: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise SettingsError(f"settings file {path} is not valid YAML: {err}") from err
-    if not isinstance(loaded, dict):
-        raise SettingsError(f"settings file {path} must contain a mapping")
-    return loaded
 
 
 def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Settings:

@@ -26,9 +26,10 @@ from rufina_alpr import privacy
 from rufina_alpr.api.auth import ACTING_USER_HEADER, Principal, acting_for
 from rufina_alpr.api.context import OPENAPI_PATH
 from rufina_alpr.api.params import MAX_AUTHOR, ApiError
-from rufina_alpr.config import SettingsError, load_settings, settings_from_mapping
+from rufina_alpr.config import load_settings, settings_from_mapping
 from rufina_alpr.engine.app import Engine
 from rufina_alpr.recognizer import Recognizer
+from rufina_alpr.settings_sources import SettingsError
 from rufina_alpr.stations import default_registry_path
 
 from .conftest import api_client

@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from rufina_alpr.config import (
-    Settings,
-    SettingsError,
-    environment_overrides,
-    load_settings,
-    settings_from_mapping,
-)
+from rufina_alpr.config import Settings, load_settings, settings_from_mapping
 from rufina_alpr.privacy.settings import Retention
+from rufina_alpr.settings_sources import SettingsError, environment_overrides
 
 TOKEN = "a-configured-token-0123456789"
 STATIONS = [
@@ -164,6 +159,38 @@ def test_addon_options_mapping_and_precedence(tmp_path: Path) -> None:
     assert settings.mqtt.topic_prefix == "rufina_test"
     assert settings.instance == "from_env"  # the environment beats options
     assert settings.store_url.startswith("sqlite:///")  # empty options are not set
+
+
+def test_the_addon_settings_file_lies_beneath_the_addons_own_settings(tmp_path: Path) -> None:
+    """The add-on's ``settings_file`` carries what no option does (the controller's particulars,
+    retention per kind); the add-on's own file (broker, API token) and its options win."""
+    further = write_yaml(
+        tmp_path / "settings.yaml",
+        {
+            "privacy": {
+                "controller": {"name": "Comune di Rufina", "dpo_email": "rpd@comune.rufina.fi.it"},
+                "retention": {"reads": 2},
+                "retention_days": 30,
+            },
+            "api": {"token": "a-token-the-user-should-not-set-here"},
+            "mqtt": {"host": "not-the-supervisors-broker"},
+        },
+    )
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps({"retention_days": 7, "settings_file": str(further)}))
+    settings = load(
+        tmp_path,
+        {"api": {"token": TOKEN}, "mqtt": {"host": "core-mosquitto"}},
+        addon_options=options,
+    )
+    assert settings.privacy.controller.name == "Comune di Rufina"
+    assert settings.privacy.controller.dpo_email == "rpd@comune.rufina.fi.it"
+    assert settings.privacy.retention.reads == 2
+    assert settings.privacy.retention_days == 7  # the option wins
+    assert settings.api.token == TOKEN and settings.mqtt.host == "core-mosquitto"
+    options.write_text(json.dumps({"settings_file": str(tmp_path / "absent.yaml")}))
+    message = settings_error(tmp_path, {}, addon_options=options)
+    assert "absent.yaml" in message
 
 
 def test_unreadable_addon_options(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from rufina_alpr.cli.bench import add_bench_commands
 from rufina_alpr.cli.hotlists import add_hotlist_commands
 from rufina_alpr.cli.privacy import add_privacy_commands
 from rufina_alpr.cli.stations import add_stations_commands
-from rufina_alpr.config import SettingsError, load_settings
+from rufina_alpr.config import load_settings
 from rufina_alpr.paths import default_models_dir, default_photos_dir, default_registry
 from rufina_alpr.reads import Box
 from rufina_alpr.recognizer import (
@@ -33,6 +33,7 @@ from rufina_alpr.recognizer import (
     decode_image,
     model_settings_for,
 )
+from rufina_alpr.settings_sources import SettingsError
 from rufina_alpr.sim.broker import BrokerError
 from rufina_alpr.store import StoreError
 

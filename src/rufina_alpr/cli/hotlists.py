@@ -12,7 +12,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from rufina_alpr.config import SettingsError, load_settings
+from rufina_alpr.config import load_settings
 from rufina_alpr.hotlists import (
     ACTIONS,
     KINDS,
@@ -25,6 +25,7 @@ from rufina_alpr.hotlists import (
     parse_hours,
 )
 from rufina_alpr.privacy import Audit
+from rufina_alpr.settings_sources import SettingsError
 from rufina_alpr.store import Store, StoreError
 
 AUDIT_ROLE = "cli"

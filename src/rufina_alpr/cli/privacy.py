@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from rufina_alpr.cli.hotlists import AUDIT_ROLE, _actor
-from rufina_alpr.config import SettingsError, load_settings
+from rufina_alpr.config import load_settings
 from rufina_alpr.privacy import Audit
 from rufina_alpr.privacy.pack import (
     DOCUMENTS,
@@ -30,6 +30,7 @@ from rufina_alpr.privacy.pack import (
     record_pack,
     write_pack,
 )
+from rufina_alpr.settings_sources import SettingsError
 from rufina_alpr.store import Store, StoreError
 
 
