@@ -174,7 +174,7 @@ def _open(args: argparse.Namespace) -> tuple[Store, Hotlists] | None:
     return store, hotlists
 
 
-def _actor(args: argparse.Namespace) -> str:
+def cli_actor(args: argparse.Namespace) -> str:
     if args.by:
         return str(args.by)
     try:
@@ -219,7 +219,7 @@ def _create(args: argparse.Namespace, hotlists: Hotlists) -> int:
         action=args.action,
         priority=args.priority,
         description=args.description,
-        created_by=_actor(args),
+        created_by=cli_actor(args),
         gate=_gate_of(args),
     )
     gate = f"; gate at {_gate_text(info)}" if info.gate is not None else ""
@@ -273,7 +273,7 @@ def _audit(
     results: int = 1,
 ) -> None:
     """A change made here goes to the audit log as one made through the API would."""
-    Audit(hotlists.store).record(_actor(args), AUDIT_ROLE, action, query, results=results)
+    Audit(hotlists.store).record(cli_actor(args), AUDIT_ROLE, action, query, results=results)
 
 
 def _entry_record(entry: HotlistEntry) -> dict[str, object]:
@@ -316,7 +316,7 @@ def _add(args: argparse.Namespace, hotlists: Hotlists) -> int:
             stations=args.stations.split(",") if args.stations else None,
             from_hour=from_hour,
             to_hour=to_hour,
-            added_by=_actor(args),
+            added_by=cli_actor(args),
             replace=args.replace,
         )
     except HotlistAlreadyListed as err:
@@ -358,7 +358,7 @@ def _import(args: argparse.Namespace, hotlists: Hotlists) -> int:
         print(f"error: cannot read {args.file}: {err}", file=sys.stderr)
         return 2
     report = hotlists.import_csv(
-        args.list_id, text, added_by=_actor(args), replace=args.replace, format=args.format
+        args.list_id, text, added_by=cli_actor(args), replace=args.replace, format=args.format
     )
     _audit(
         args,

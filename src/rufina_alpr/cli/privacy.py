@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rufina_alpr.cli.hotlists import AUDIT_ROLE, _actor
+from rufina_alpr.cli.hotlists import AUDIT_ROLE, cli_actor
 from rufina_alpr.config import load_settings
 from rufina_alpr.privacy import Audit
 from rufina_alpr.privacy.pack import (
@@ -76,7 +76,7 @@ def pack_command(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace, inputs: PackInputs, store: Store | None) -> int:
-    who = _actor(args)
+    who = cli_actor(args)
     pack = build_pack(inputs, generated_by=who)
     try:
         write_pack(pack, args.out)
