@@ -29,8 +29,8 @@ from rufina_alpr.api.params import (
     json_body,
     not_found,
 )
+from rufina_alpr.privacy import access_copy, subject
 from rufina_alpr.privacy import requests as register
-from rufina_alpr.privacy import subject
 from rufina_alpr.privacy.requests import SubjectRequest
 
 
@@ -197,7 +197,7 @@ async def request_access_zip(request: web.Request) -> web.Response:
     names = {station.id: station.name for station in settings.stations}
     data = await context.run(lambda: subject.gather(context.store, found.plate))
     archive = await asyncio.to_thread(
-        subject.access_zip, data, settings.privacy, found, now, station_names=names
+        access_copy.access_zip, data, settings.privacy, found, now, station_names=names
     )
     await asked.record("subject_access", {"request": found.id}, results=len(data.transits))
     if found.open:
