@@ -169,6 +169,19 @@ class RufinaAlprApiClient:
             raise RufinaAlprApiError("the hotlists answer lacks 'hotlists'")
         return [item for item in data["hotlists"] if isinstance(item, dict) and "id" in item]
 
+    async def async_hotlist_entries(
+        self, list_id: str, reason: str, *, limit: int, offset: int
+    ) -> dict[str, Any]:
+        """A page of a list's active entries (plates: audited with `reason`)."""
+        data = await self._request(
+            "GET",
+            f"/api/v1/hotlists/{quote(list_id, safe='')}/entries",
+            params={"reason": reason, "limit": limit, "offset": offset},
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+            raise RufinaAlprApiError("the entries answer lacks 'entries'")
+        return data
+
     async def async_add_hotlist_entry(self, list_id: str, entry: dict[str, Any]) -> Any:
         """Put a plate on a list (`entry`: plate, reason and the optional fields)."""
         return await self._request(

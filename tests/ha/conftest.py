@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 import json
+import re
 from pathlib import Path
 from typing import Any
 from unittest.mock import Mock, PropertyMock, patch
@@ -75,6 +76,9 @@ HOTLISTS = {
         },
     ]
 }
+
+# Any hotlist's entries (GET: the to-do lists read them).
+ENTRIES = re.compile(r"/api/v1/hotlists/[^/]+/entries(\?|$)")
 
 # Fixture file name prefix -> schema kind.
 _KINDS = {
@@ -203,6 +207,8 @@ def engine_api(aioclient_mock: AiohttpClientMocker) -> AiohttpClientMocker:
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
     aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
+    # The hotlists' to-do lists read their entries (none unless a test says).
+    aioclient_mock.get(ENTRIES, json={"entries": [], "limit": 500, "offset": 0, "next_offset": None})
     return aioclient_mock
 
 
