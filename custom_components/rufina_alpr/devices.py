@@ -7,6 +7,7 @@ stations the engine no longer announces lose their device (and its entities).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -16,6 +17,17 @@ from .api import EngineInfo
 from .compat import async_get_device
 from .const import DOMAIN, KIND_LPR, LOGGER, MANUFACTURER
 from .models import EngineStatus, Station
+
+# The devices' models, by language (Home Assistant translates device names, not models).
+MODELS: Final[Mapping[str, Mapping[str, str]]] = {
+    "en": {"engine": "ALPR engine", "lpr": "LPR station", "context": "Context station"},
+    "it": {"engine": "Motore ALPR", "lpr": "Postazione LPR", "context": "Postazione di contesto"},
+}
+
+
+def model(language: str | None, kind: str) -> str:
+    """A device's model (`engine`, `lpr`, `context`) in a language; English for any other."""
+    return MODELS.get((language or "en").split("-")[0].lower(), MODELS["en"])[kind]
 
 
 class RufinaAlprDevices:
@@ -47,8 +59,8 @@ class RufinaAlprDevices:
 
     @callback
     def async_update_engine(self, status: EngineStatus | None, info: EngineInfo | None) -> None:
-        """The engine device: name, version (its status's, else its API's) and a link to its
-        operator UI."""
+        """The engine device: name ("Rufina ALPR (rufina)", its translation's), version (its
+        status's, else its API's) and a link to its operator UI."""
         version = status.engine_version if status else None
         if version is None and info is not None:
             version = info.engine_version
@@ -57,9 +69,10 @@ class RufinaAlprDevices:
             .async_get_or_create(
                 config_entry_id=self.entry.entry_id,
                 identifiers={self.engine_identifier()},
-                name=self.entry.title,
+                translation_key="engine",
+                translation_placeholders={"instance": self.entry.title},
                 manufacturer=MANUFACTURER,
-                model="ALPR engine",
+                model=model(self.hass.config.language, "engine"),
                 sw_version=version,
                 configuration_url=self.configuration_url,
             )
@@ -86,7 +99,9 @@ class RufinaAlprDevices:
             identifiers={self.station_identifier(station.id)},
             name=station.name,
             manufacturer=MANUFACTURER,
-            model="LPR station" if station.kind == KIND_LPR else "Context station",
+            model=model(
+                self.hass.config.language, "lpr" if station.kind == KIND_LPR else "context"
+            ),
             model_id=station.kind,
             suggested_area=station.locality,
         )

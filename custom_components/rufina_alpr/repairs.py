@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_URL
@@ -49,6 +50,20 @@ from .models import EngineHealth, EngineStatus, Station
 type Issue = tuple[str, dict[str, str]]
 
 
+# How long a clock ran, in the instance's language: the issues read "{minutes}" ("5 minuti").
+_MINUTES: Final[Mapping[str, tuple[str, str]]] = {
+    "en": ("{n} minute", "{n} minutes"),
+    "it": ("{n} minuto", "{n} minuti"),
+}
+
+
+def duration(language: str | None, minutes: int) -> str:
+    """A number of minutes as the issues read it, singular or plural ("1 minute", "5 minuti");
+    English for a language the integration does not speak."""
+    one, many = _MINUTES.get((language or "en").split("-")[0].lower(), _MINUTES["en"])
+    return (one if minutes == 1 else many).format(n=minutes)
+
+
 def local_time(moment: datetime | None) -> str:
     """A moment as the user reads it in an issue: Home Assistant's time zone, to the minute."""
     return "-" if moment is None else dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M %Z")
@@ -76,6 +91,10 @@ class RufinaAlprRepairs:
             CONF_OFFLINE_ISSUE_MINUTES, DEFAULT_OFFLINE_ISSUE_MINUTES
         )
         return minutes
+
+    def _duration(self) -> str:
+        """How long before an offline issue, as the issues read it."""
+        return duration(self.hass.config.language, self.offline_issue_minutes)
 
     def station_issue_id(self, station_id: str) -> str:
         """Repair issue id of a station offline for long."""
@@ -209,7 +228,7 @@ class RufinaAlprRepairs:
     @callback
     def _async_offline_timer_fired(self, _now: datetime) -> None:
         self._offline_timer = None
-        placeholders = {"minutes": str(self.offline_issue_minutes)}
+        placeholders = {"minutes": self._duration()}
         issue_id = self._issue_id(ISSUE_ENGINE_OFFLINE)
         self._create(issue_id, ir.IssueSeverity.WARNING, ISSUE_ENGINE_OFFLINE, placeholders)
 
@@ -256,7 +275,7 @@ class RufinaAlprRepairs:
         problems: dict[str, Issue] = {}
         if health is None:
             return problems
-        minutes = str(self.offline_issue_minutes)
+        minutes = self._duration()
         if health.frigate.online is False:
             problems[self._issue_id(ISSUE_FRIGATE_OFFLINE)] = (
                 ISSUE_FRIGATE_OFFLINE,

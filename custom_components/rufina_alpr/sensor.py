@@ -3,10 +3,10 @@ the engine's privacy reminders (data-subject requests, the privacy pack)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -195,6 +195,9 @@ STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
 )
 
 LAST_PLATE = SensorEntityDescription(key="last_plate", translation_key="last_plate")
+# The hotlist size's unit, by language: fixed while the entity lives (its statistics keep one
+# unit), so a plural whatever the count, like the queue's "images".
+HOTLIST_UNITS: Final[Mapping[str, str]] = {"en": "plates", "it": "targhe"}
 HOTLIST_SIZE = SensorEntityDescription(
     key="hotlist_size",
     translation_key="hotlist_size",
@@ -258,9 +261,15 @@ class _HotlistEntity(RufinaAlprEntity):
 
 
 class RufinaAlprHotlistSizeSensor(_HotlistEntity, SensorEntity):
-    """Active (unexpired) entries of a hotlist, from the API (no plates)."""
+    """Active (unexpired) entries of a hotlist, from the API (no plates), in "plates" or "targhe"
+    (the instance's language: Home Assistant's translated units are always English)."""
 
-    _attr_native_unit_of_measurement = "plates"
+    def __init__(
+        self, hub: RufinaAlprHub, list_id: str, description: SensorEntityDescription
+    ) -> None:
+        super().__init__(hub, list_id, description)
+        language = (hub.hass.config.language or "en").split("-")[0].lower()
+        self._attr_native_unit_of_measurement = HOTLIST_UNITS.get(language, HOTLIST_UNITS["en"])
 
     def listen_keys(self) -> tuple[str, ...]:
         """Refreshed with the hotlists."""

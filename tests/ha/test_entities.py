@@ -293,7 +293,7 @@ async def test_offline_repair_issue(
     issue = registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "engine_offline"
-    assert issue.translation_placeholders == {"instance": INSTANCE, "minutes": "30"}
+    assert issue.translation_placeholders == {"instance": INSTANCE, "minutes": "30 minutes"}
 
     fire(hass, "status", payload("status_online"))
     await hass.async_block_till_done()

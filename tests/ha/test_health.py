@@ -154,7 +154,7 @@ async def test_frigate_offline_repair(
     assert issue is not None
     assert issue.translation_key == "frigate_offline"
     assert issue.severity is ir.IssueSeverity.WARNING
-    assert issue.translation_placeholders == {"instance": INSTANCE, "minutes": "30"}
+    assert issue.translation_placeholders == {"instance": INSTANCE, "minutes": "30 minutes"}
     domain_issues = [key for key in ir.async_get(hass).issues if key[0] == DOMAIN]
     assert domain_issues == [(DOMAIN, issue_id)]
 
@@ -184,7 +184,7 @@ async def test_station_offline_repair(
         "station": "Pomino",
         "camera": "st09_pomino",
         "reason": "detect_offline",
-        "minutes": "30",
+        "minutes": "30 minutes",
     }
 
     no_frames = {"state": "offline", "reason": "no_frames", "roles": {"detect": "online"}}

@@ -70,6 +70,7 @@ async def test_logbook_lines(
     hass: HomeAssistant,
     hass_ws_client: WebSocketGenerator,
     setup_integration: MockConfigEntry,
+    *,
     language: str,
     transit: str,
     match: str,
