@@ -18,25 +18,26 @@ from datetime import date, datetime
 import re
 from typing import Any
 
-from homeassistant.components.todo import (
-    TodoItem,
-    TodoItemStatus,
-    TodoListEntity,
-    TodoListEntityFeature,
-)
+from homeassistant.components.todo import TodoItem, TodoListEntity
+from homeassistant.components.todo.const import TodoItemStatus, TodoListEntityFeature
 from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .api import RufinaAlprApiClient, RufinaAlprApiError, RufinaAlprAuthError, RufinaAlprRequestError
+from .api import (
+    RufinaAlprApiClient,
+    RufinaAlprApiError,
+    RufinaAlprAuthError,
+    RufinaAlprRequestError,
+)
 from .const import DOMAIN, LOGGER
 from .entity import RufinaAlprEntity
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .listeners import KEY_HOTLISTS
 from .permissions import async_check_operator
-from .services import _api_call  # noqa: PLC2701 - the actions' own translation of API errors
+from .services import _api_call
 
 PARALLEL_UPDATES = 1
 
@@ -49,7 +50,8 @@ MAX_PAGES = 20
 # The fields of an entry that a replacement keeps (the engine's NewHotlistEntry).
 KEPT = ("priority", "notes", "stations", "from_hour", "to_hour")
 
-HOTLIST_TODO = EntityDescription(key="hotlist_todo", translation_key="hotlist_todo")
+_KEY = "hotlist_todo"
+HOTLIST_TODO = EntityDescription(key=_KEY, translation_key=_KEY)
 
 
 async def async_setup_entry(
@@ -212,10 +214,8 @@ class RufinaAlprHotlistTodo(RufinaAlprEntity, TodoListEntity):
                 translation_domain=DOMAIN, translation_key="todo_reason_required"
             )
         body: dict[str, Any] = {"plate": plate, "reason": reason, "expires_at": _expiry(item.due)}
-        for key in KEPT if old is not None else ():
-            if old.get(key) is not None:
-                body[key] = old[key]
-        return body
+        kept = {key: (old or {}).get(key) for key in KEPT}
+        return body | {key: value for key, value in kept.items() if value is not None}
 
     async def async_create_todo_item(self, item: TodoItem) -> None:
         """Put the item's plate on the list (its description is the reason)."""
@@ -259,4 +259,3 @@ class RufinaAlprHotlistTodo(RufinaAlprEntity, TodoListEntity):
                 await client.async_remove_hotlist_entry(self.list_id, uid, REMOVE_REASON)
 
         await self._async_change(remove)
-

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Generator
 import json
-import re
 from pathlib import Path
+import re
 from typing import Any
 from unittest.mock import Mock, PropertyMock, patch
 
@@ -208,7 +208,9 @@ def engine_api(aioclient_mock: AiohttpClientMocker) -> AiohttpClientMocker:
     aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
     # The hotlists' to-do lists read their entries (none unless a test says).
-    aioclient_mock.get(ENTRIES, json={"entries": [], "limit": 500, "offset": 0, "next_offset": None})
+    aioclient_mock.get(
+        ENTRIES, json={"entries": [], "limit": 500, "offset": 0, "next_offset": None}
+    )
     return aioclient_mock
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 import pytest
 import yaml
 
-from custom_components.rufina_alpr import binary_sensor, event, image, sensor
+from custom_components.rufina_alpr import binary_sensor, event, image, sensor, todo
 from custom_components.rufina_alpr.device_trigger import TRIGGER_TYPES
 from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
@@ -163,6 +163,7 @@ def _entity_descriptions() -> dict[str, list[Any]]:
         "binary_sensor": [binary_sensor.ONLINE, binary_sensor.FRIGATE, binary_sensor.CAMERA],
         "image": [image.PLATE_CROP],
         "event": [event.TRANSIT],
+        "todo": [todo.HOTLIST_TODO],
     }
 
 
@@ -193,7 +194,11 @@ def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
     from custom_components.rufina_alpr.services import ENGINE_ERRORS  # noqa: PLC0415
 
     keys = _string_constants(
-        "__init__.py", "services.py", "permissions.py", pattern=r'translation_key="([a-z_]+)"'
+        "__init__.py",
+        "services.py",
+        "permissions.py",
+        "todo.py",
+        pattern=r'translation_key="([a-z_]+)"',
     ) | {key for _, key in ENGINE_ERRORS}
     assert keys
     assert keys == set(strings["exceptions"])
@@ -349,6 +354,7 @@ def test_platforms_declare_parallel_updates() -> None:
     """Each platform module sets PARALLEL_UPDATES (the parallel-updates rule)."""
     for module in (binary_sensor, event, image, sensor):
         assert module.PARALLEL_UPDATES == 0
+    assert todo.PARALLEL_UPDATES == 1, "its changes are API calls, one at a time"
 
 
 def test_readme_section_covers_the_documentation_rules() -> None:

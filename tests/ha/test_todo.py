@@ -70,7 +70,9 @@ async def todo_integration(
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
     aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
-    aioclient_mock.get(ENTRIES, json={"entries": [], "limit": 500, "offset": 0, "next_offset": None})
+    aioclient_mock.get(
+        ENTRIES, json={"entries": [], "limit": 500, "offset": 0, "next_offset": None}
+    )
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
@@ -90,9 +92,7 @@ async def _items(hass: HomeAssistant, entity_id: str) -> list[dict[str, Any]]:
     return items
 
 
-async def _todo(
-    hass: HomeAssistant, service: str, data: dict[str, Any], user: User | None
-) -> None:
+async def _todo(hass: HomeAssistant, service: str, data: dict[str, Any], user: User | None) -> None:
     await hass.services.async_call(
         TODO_DOMAIN,
         service,
@@ -163,7 +163,9 @@ async def test_complete_and_delete_remove_the_plate(
     aioclient_mock.delete(f"{API_URL}{ENTRIES_PATH}/EF456GH", status=204)
     await _todo(hass, "update_item", {"item": "AB123CD", "status": "completed"}, hass_admin_user)
     (done,) = calls_to(aioclient_mock, f"{ENTRIES_PATH}/AB123CD")
-    assert done[0].lower() == "delete" and done[3]["X-Rufina-Acting-User"] == _acting(hass_admin_user)
+    assert done[0].lower() == "delete" and done[3]["X-Rufina-Acting-User"] == _acting(
+        hass_admin_user
+    )
     await _todo(hass, "remove_item", {"item": ["EF456GH"]}, hass_admin_user)
     (deleted,) = calls_to(aioclient_mock, f"{ENTRIES_PATH}/EF456GH")
     assert deleted[0].lower() == "delete" and deleted[1].query["reason"]
