@@ -264,3 +264,32 @@ async def test_unreadable_entries_leave_the_list_empty(
     await hass.async_block_till_done()
     assert hass.states.get(STOLEN).state == "0"
     assert hass.states.get(UNINSURED).state == "0"
+
+
+async def test_a_gates_authorised_list_is_a_todo_list_too(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    config_entry: MockConfigEntry,
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    gate = {
+        **HOTLISTS["hotlists"][0],
+        "id": "residents",
+        "name": "Residenti ZTL",
+        "kind": "authorised",
+        "action": "log",
+        "entries": 1,
+        "expired": 0,
+    }
+    aioclient_mock.get(
+        f"{API_URL}/api/v1/hotlists/residents/entries",
+        json={"entries": [_entry("GH789JK", "residente")], "limit": 500, "offset": 0},
+    )
+    aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
+    aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
+    aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json={"hotlists": [gate]})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    state = hass.states.get("todo.rufina_01_hotlist_todo_residents")
+    assert state is not None and state.state == "1"
+    assert state.attributes["friendly_name"].endswith("Residenti ZTL")
