@@ -81,11 +81,10 @@ def _due(entry: dict[str, Any]) -> datetime | None:
 
 
 def _expiry(due: date | datetime | None) -> str | None:
-    """A to-do item's due date or time as the engine's expiry (ISO 8601 with its offset)."""
-    if due is None:
+    """A to-do item's due time as the engine's expiry (ISO 8601 with its offset); only due
+    times are offered (SET_DUE_DATETIME_ON_ITEM), never whole days."""
+    if not isinstance(due, datetime):
         return None
-    if not isinstance(due, datetime):  # a whole day: the list keeps the plate until its end
-        due = datetime.combine(due, datetime.max.time().replace(microsecond=0))
     if due.tzinfo is None:
         due = due.replace(tzinfo=dt_util.get_default_time_zone())
     return due.isoformat()

@@ -79,6 +79,7 @@ HOTLISTS = {
 
 # Any hotlist's entries (GET: the to-do lists read them).
 ENTRIES = re.compile(r"/api/v1/hotlists/[^/]+/entries(\?|$)")
+NO_ENTRIES = {"entries": [], "limit": 500, "offset": 0, "next_offset": None}
 
 # Fixture file name prefix -> schema kind.
 _KINDS = {
@@ -207,11 +208,14 @@ def engine_api(aioclient_mock: AiohttpClientMocker) -> AiohttpClientMocker:
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
     aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
-    # The hotlists' to-do lists read their entries (none unless a test says).
-    aioclient_mock.get(
-        ENTRIES, json={"entries": [], "limit": 500, "offset": 0, "next_offset": None}
-    )
     return aioclient_mock
+
+
+@pytest.fixture(autouse=True)
+def no_entries(aioclient_mock: AiohttpClientMocker) -> None:
+    """The hotlists' to-do lists read their entries: none unless a test says (a test that
+    clears the mocks says it again)."""
+    aioclient_mock.get(ENTRIES, json=NO_ENTRIES)
 
 
 @pytest.fixture

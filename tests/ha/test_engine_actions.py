@@ -22,9 +22,11 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClien
 from .conftest import (
     API_URL,
     CONTRACT,
+    ENTRIES,
     ENTRY_DATA,
     HOTLISTS,
     INFO,
+    NO_ENTRIES,
     TOKEN,
     fire,
     payload,
@@ -58,6 +60,7 @@ async def test_hotlist_sensors(
     changed["hotlists"].pop()
     aioclient_mock.clear_requests()
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=changed)
+    aioclient_mock.get(ENTRIES, json=NO_ENTRIES)  # the changed list's to-do list reads it
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=6))
     await hass.async_block_till_done()
     assert hass.states.get(STOLEN_SIZE).state == "13"

@@ -23,9 +23,11 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from .conftest import (
     API_URL,
     CONTRACT,
+    ENTRIES,
     HOTLISTS,
     INFO,
     INSTANCE,
+    NO_ENTRIES,
     SIGNING_KEY,
     TOKEN,
     device_of,
@@ -52,11 +54,13 @@ async def test_setup_and_unload(hass: HomeAssistant, setup_integration: MockConf
 async def test_token_sent(
     hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """The API is called with the bearer token (engine info, signing key, then the hotlists)."""
-    assert [call[1].path for call in aioclient_mock.mock_calls] == [
-        "/api/v1/info",
-        "/api/v1/contract",
-        "/api/v1/hotlists",
+    """The API is called with the bearer token (engine info, signing key, the hotlists, then
+    each list's entries for its to-do list)."""
+    paths = [call[1].path for call in aioclient_mock.mock_calls]
+    assert paths[:3] == ["/api/v1/info", "/api/v1/contract", "/api/v1/hotlists"]
+    assert sorted(paths[3:]) == [
+        "/api/v1/hotlists/stolen/entries",
+        "/api/v1/hotlists/uninsured/entries",
     ]
     for _method, _url, _data, headers in aioclient_mock.mock_calls:
         assert headers["Authorization"] == f"Bearer {TOKEN}"
@@ -93,6 +97,7 @@ async def test_setup_auth_failure_starts_reauth(
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
     aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
+    aioclient_mock.get(ENTRIES, json=NO_ENTRIES)
     await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None

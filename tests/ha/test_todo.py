@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUs
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from .conftest import API_URL, CONTRACT, ENTRIES, HOTLISTS, INFO
+from .conftest import API_URL, CONTRACT, ENTRIES, HOTLISTS, INFO, NO_ENTRIES
 from .test_engine_actions import calls_to
 
 STOLEN = "todo.rufina_01_hotlist_todo_stolen"
@@ -59,6 +59,7 @@ async def todo_integration(
     aioclient_mock: AiohttpClientMocker,
 ) -> MockConfigEntry:
     """The integration loaded, the stolen list holding two plates (the first page of two)."""
+    aioclient_mock.clear_requests()
     aioclient_mock.get(
         f"{API_URL}{ENTRIES_PATH}?offset=0",
         json={"entries": ON_LIST[:1], "limit": 500, "offset": 0, "next_offset": 500},
@@ -70,9 +71,7 @@ async def todo_integration(
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
     aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=HOTLISTS)
-    aioclient_mock.get(
-        ENTRIES, json={"entries": [], "limit": 500, "offset": 0, "next_offset": None}
-    )
+    aioclient_mock.get(ENTRIES, json=NO_ENTRIES)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
@@ -255,6 +254,7 @@ async def test_unreadable_entries_leave_the_list_empty(
     config_entry: MockConfigEntry,
     aioclient_mock: AiohttpClientMocker,
 ) -> None:
+    aioclient_mock.clear_requests()
     aioclient_mock.get(f"{API_URL}{ENTRIES_PATH}", status=403, json={"error": "forbidden"})
     aioclient_mock.get(f"{API_URL}/api/v1/info", json=INFO)
     aioclient_mock.get(f"{API_URL}/api/v1/contract", json=CONTRACT)
@@ -281,6 +281,7 @@ async def test_a_gates_authorised_list_is_a_todo_list_too(
         "entries": 1,
         "expired": 0,
     }
+    aioclient_mock.clear_requests()
     aioclient_mock.get(
         f"{API_URL}/api/v1/hotlists/residents/entries",
         json={"entries": [_entry("GH789JK", "residente")], "limit": 500, "offset": 0},
