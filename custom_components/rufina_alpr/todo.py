@@ -18,7 +18,6 @@ from datetime import date, datetime
 import re
 from typing import Any
 
-from homeassistant.components.todo import TodoItem, TodoListEntity
 from homeassistant.components.todo.const import TodoItemStatus, TodoListEntityFeature
 from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
@@ -32,12 +31,18 @@ from .api import (
     RufinaAlprAuthError,
     RufinaAlprRequestError,
 )
+from .compat import PROBATIO
 from .const import DOMAIN, LOGGER
 from .entity import RufinaAlprEntity
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .listeners import KEY_HOTLISTS
 from .permissions import async_check_operator
 from .services import _api_call
+
+if PROBATIO:  # Home Assistant 2026.10+ exports them from the entity module only (for mypy)
+    from homeassistant.components.todo.entity import TodoItem, TodoListEntity
+else:
+    from homeassistant.components.todo import TodoItem, TodoListEntity
 
 PARALLEL_UPDATES = 1
 

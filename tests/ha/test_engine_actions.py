@@ -91,6 +91,7 @@ async def test_hotlist_match_sensor(
     aioclient_mock.get(
         f"{API_URL}/api/v1/hotlists", json={"hotlists": [*HOTLISTS["hotlists"], watch]}
     )
+    aioclient_mock.get(ENTRIES, json=NO_ENTRIES)
     fire(hass, "hotlist_match", {**match, "list": "watch"})
     await hass.async_block_till_done()
     assert hass.states.get("sensor.rufina_01_hotlist_last_match_watch").state != STATE_UNKNOWN
