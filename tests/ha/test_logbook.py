@@ -17,7 +17,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
-from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient, WebSocketGenerator
 
 from .conftest import fire, payload, publish_engine
 
@@ -44,6 +45,8 @@ async def _logbook(hass: HomeAssistant, ws: WebSocketGenerator) -> list[dict[str
 
 
 async def _fire_events(hass: HomeAssistant) -> None:
+    # The logbook's one use of the frontend is its panel: the current harness ships no frontend.
+    hass.config.components.add("frontend")
     assert await async_setup_component(hass, "logbook", {})
     await publish_engine(hass)
     fire(hass, "transit", payload("transit"))
@@ -88,13 +91,13 @@ async def test_logbook_lines(
 async def test_logbook_plate_when_the_event_carries_it(
     hass: HomeAssistant,
     hass_ws_client: WebSocketGenerator,
-    setup_integration: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    config_entry: MockConfigEntry,
+    engine_api: AiohttpClientMocker,
 ) -> None:
-    """With the option that puts plates in transit events, the line shows it; a station renamed
-    by the user keeps its new name."""
-    hass.config_entries.async_update_entry(
-        setup_integration, options={**setup_integration.options, CONF_PLATES_IN_EVENTS: True}
-    )
+    """With the option that puts plates in transit events, the transit's line shows it."""
+    hass.config_entries.async_update_entry(config_entry, options={CONF_PLATES_IN_EVENTS: True})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     await _fire_events(hass)
     rows = await _logbook(hass, hass_ws_client)
