@@ -188,9 +188,11 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
     harness_factory: Any, photos_dir: Path
 ) -> None:
     """While a read of the event runs, a newer snapshot is kept and read right after it (the
-    newest only), instead of being dropped and left to `end`. Messages go out 0.2 s apart:
+    newest only), instead of being dropped and left to `end`. Messages go out 1.5 s apart:
     `new` (no saved snapshot yet), three updates with better snapshots, `end` with the last
-    one; the first update's read is held until the other two have arrived."""
+    one; the first update's read is held until the other two have arrived. On a busy machine
+    the held read may outlast the 1.5 s before `end`: then the end read, on the clean copy,
+    replaces the newest snapshot's (counted as skipped)."""
     photos = load_photos(photos_dir)[:3]
     harness = await harness_factory(photos)
     engine = harness.engine
@@ -199,7 +201,9 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
     for index, photo in enumerate(photos):  # one vehicle at a time: no other read is running
         gate.clear()
         received = counters["events_received"]
-        replayed = asyncio.create_task(harness.replay.replay_one(photo, "cam_pomino", updates=3))
+        replayed = asyncio.create_task(
+            harness.replay.replay_one(photo, "cam_pomino", updates=3, step=1.5)
+        )
         await harness.wait_for(
             lambda received=received: counters["events_received"] >= received + 4,
             what="new and the three updates",
@@ -209,7 +213,9 @@ async def test_a_snapshot_arriving_during_a_read_is_read_next(
         await harness.wait_handled(index + 1)
     # the first update's snapshot, then the newest (the middle one is skipped); end reads nothing
     assert counters["reads_done"] == 2 * len(photos)
-    assert counters.get("images_clean", 0) == 0
+    overtaken = counters.get("images_clean", 0)
+    assert overtaken < len(photos)  # at least one newest snapshot was read while in view
+    assert counters.get("reads_skipped_busy", 0) == len(photos) + overtaken  # the middle ones
 
 
 def test_models_check_names_both_detectors(models_dir: Path) -> None:

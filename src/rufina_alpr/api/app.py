@@ -150,22 +150,40 @@ models, threads): a quarter of the file limit, at least this many."""
 
 MIN_CONNECTIONS: Final = 8
 
-ACCEPT_BACKLOG: Final = 128
-"""The listening socket's backlog, which is also how many sockets asyncio accepts in one go
-before any of them reaches `ApiSite._protocol`: that many may be open at once over the cap."""
+ACCEPT_BATCH_RANGE: Final = (8, 128)
+"""The least and the most sockets asyncio accepts in one go (the listening backlog)."""
+
+ACCEPT_BATCHES_IN_FLIGHT: Final = 3
+"""A refused socket holds its descriptor until the third loop pass after its accept (the accept
+task, ``connection_made``, the close), and each pass may accept a new batch."""
 
 DEFAULT_CONNECTIONS_CEILING: Final = 4096
+
+
+def _file_limit() -> int | None:
+    soft, _ = getrlimit(RLIMIT_NOFILE)
+    return None if soft == RLIM_INFINITY else soft
+
+
+def accept_batch() -> int:
+    """The listening backlog, which is also how many sockets asyncio accepts in one go before any
+    of them reaches `ApiSite._protocol`: an eighth of the file limit, within
+    `ACCEPT_BATCH_RANGE`, so the batches in flight fit in a low limit too."""
+    least, most = ACCEPT_BATCH_RANGE
+    soft = _file_limit()
+    return most if soft is None else max(least, min(most, soft // 8))
 
 
 def default_max_connections() -> int:
     """The API's connection cap when `api.max_connections` is not set: the process's file limit
     (RLIMIT_NOFILE, soft) less a reserve, so slow clients cannot take the descriptors Frigate's
-    fetches and the broker need (1,100 slow clients did), and less one accept batch: the sockets
-    asyncio accepts together are refused only after all of them hold a descriptor."""
-    soft, _ = getrlimit(RLIMIT_NOFILE)
-    if soft == RLIM_INFINITY:
+    fetches and the broker need (1,100 slow clients did), and less the accept batches in flight:
+    the sockets asyncio accepts are refused only after each holds a descriptor for a few loop
+    passes (with one batch kept, 320 clients under a limit of 256 still ran it out)."""
+    soft = _file_limit()
+    if soft is None:
         return DEFAULT_CONNECTIONS_CEILING
-    reserve = max(FD_RESERVE_MIN, soft // 4) + ACCEPT_BACKLOG
+    reserve = max(FD_RESERVE_MIN, soft // 4) + ACCEPT_BATCHES_IN_FLIGHT * accept_batch()
     return max(MIN_CONNECTIONS, min(DEFAULT_CONNECTIONS_CEILING, soft - reserve))
 
 
@@ -219,9 +237,9 @@ class ApiSite(web.BaseSite):
         max_connections: int,
         options: Mapping[str, Any],
         on_refused: Callable[[], None] = lambda: None,
-        backlog: int = ACCEPT_BACKLOG,
+        backlog: int | None = None,
     ) -> None:
-        super().__init__(runner, backlog=backlog)
+        super().__init__(runner, backlog=accept_batch() if backlog is None else backlog)
         self._host, self._port = host, port
         self.max_connections = max_connections
         self.open_connections = 0

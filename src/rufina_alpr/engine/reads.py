@@ -103,6 +103,8 @@ class ReadScheduler:
         if state.reads_scheduled >= budget:
             return False
         if state.reads_running:
+            if state.newer is not None:
+                self.metrics.inc("reads_skipped_busy")  # replaced by a newer snapshot
             state.newer = event
             return False
         interval = self.settings.recognition.min_update_interval
@@ -265,6 +267,8 @@ class ReadScheduler:
             self._waiting -= 1
             state.reads_running -= 1
             newer, state.newer = state.newer, None
+            if newer is not None and state.finalizing:
+                self.metrics.inc("reads_skipped_busy")  # its `end` came first: the end read decides
             started = newer is not None and not state.finalizing and self.offer(state, newer)
             if not started:  # the worker is free for another vehicle's deferred read
                 self._read_deferred()
