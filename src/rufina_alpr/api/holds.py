@@ -23,6 +23,7 @@ from rufina_alpr.api.params import (
     json_body,
     not_found,
     plate_text,
+    row_id,
 )
 
 
@@ -129,12 +130,7 @@ async def hold_release(request: web.Request) -> web.Response:
     context = request.app[CONTEXT_KEY]
     params = Params(request)
     reason = params.text("reason", max_length=MAX_REASON)
-    try:
-        hold_id = int(request.match_info["hold_id"])
-    except ValueError:
-        raise not_found("no such hold") from None
-    if not 1 <= hold_id <= 2**62:
-        raise not_found("no such hold")
+    hold_id = row_id(request, "hold_id", "hold")
     released = await context.run(lambda: privacy.release(context.store, hold_id))
     if released is None:
         raise not_found("no such hold")

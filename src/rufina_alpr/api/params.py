@@ -69,6 +69,18 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
 
 
+def row_id(request: web.Request, name: str, what: str) -> int:
+    """A numeric row id from the path (``{name}``): anything not a positive 63-bit integer is
+    "no such ``what``" (404), as an id that does not exist would be."""
+    try:
+        value = int(request.match_info[name])
+    except ValueError:
+        raise not_found(f"no such {what}") from None
+    if not 1 <= value <= 2**62:
+        raise not_found(f"no such {what}")
+    return value
+
+
 def error_response(status: int, error: str, message: str) -> web.Response:
     return web.json_response({"error": error, "message": message}, status=status)
 

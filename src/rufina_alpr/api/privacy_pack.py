@@ -127,7 +127,7 @@ async def pack_document(request: web.Request) -> web.Response:
         spec = document(request.match_info["doc"])
     except KeyError:
         raise not_found(f"no such document (one of: {', '.join(DOCUMENT_IDS)})") from None
-    inputs = await _inputs(context, frigate=True)
+    inputs = await _inputs(context, frigate=spec.states_frigate_reading)
     now = datetime.now(UTC)
     page = await asyncio.to_thread(
         lambda: to_html(render(spec, lang, inputs, now), title=spec.title(lang), lang=lang)

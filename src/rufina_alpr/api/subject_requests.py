@@ -28,6 +28,7 @@ from rufina_alpr.api.params import (
     iso,
     json_body,
     not_found,
+    row_id,
 )
 from rufina_alpr.privacy import access_copy, subject
 from rufina_alpr.privacy import requests as register
@@ -87,16 +88,6 @@ def request_json(found: SubjectRequest, now: datetime) -> dict[str, Any]:
         "note": found.note,
         "result": found.result,
     }
-
-
-def _request_id(request: web.Request) -> int:
-    try:
-        value = int(request.match_info["request_id"])
-    except ValueError:
-        raise not_found("no such request") from None
-    if not 1 <= value <= 2**62:
-        raise not_found("no such request")
-    return value
 
 
 def _refused(err: register.RequestError) -> ApiError:
@@ -173,7 +164,7 @@ async def request_create(request: web.Request) -> web.Response:
 @requires("admin")
 async def request_one(request: web.Request) -> web.Response:
     asked = justified(request)
-    request_id = _request_id(request)
+    request_id = row_id(request, "request_id", "request")
     context = request.app[CONTEXT_KEY]
     found = await context.run(lambda: register.get(context.store, request_id))
     await asked.record("subject_request_read", {"request": request_id}, results=int(bool(found)))
@@ -187,7 +178,7 @@ async def request_access_zip(request: web.Request) -> web.Response:
     """The subject's copy; the first download answers the request (fulfilled, by whom)."""
     context = request.app[CONTEXT_KEY]
     asked = justified(request)
-    found = await _one(request, _request_id(request))
+    found = await _one(request, row_id(request, "request_id", "request"))
     if found.kind != "access" or found.status == "refused":
         raise ApiError(
             409, "conflict", f"request {found.id} is an {found.kind} request, {found.status}"
@@ -227,7 +218,7 @@ async def request_erase(request: web.Request) -> web.Response:
     retained MQTT messages that showed it, and answer the request."""
     context = request.app[CONTEXT_KEY]
     body = await json_body(request, ERASE_BODY)
-    found = await _one(request, _request_id(request))
+    found = await _one(request, row_id(request, "request_id", "request"))
     if found.kind != "erasure" or not found.open:
         raise ApiError(
             409, "conflict", f"request {found.id} is an {found.kind} request, {found.status}"
@@ -257,7 +248,7 @@ async def request_erase(request: web.Request) -> web.Response:
 async def _note_step(request: web.Request, step: str) -> web.Response:
     context = request.app[CONTEXT_KEY]
     body = await json_body(request, NOTE_BODY)
-    request_id = _request_id(request)
+    request_id = row_id(request, "request_id", "request")
     who = request[PRINCIPAL_KEY].who
     try:
         changed = await context.run(

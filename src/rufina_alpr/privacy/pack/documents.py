@@ -29,6 +29,8 @@ class DocumentSpec:
     sections: tuple[str, ...]
     title_it: str
     title_en: str
+    states_frigate_reading: bool = False
+    """Whether it states what Frigate's running configuration said (so a view asks Frigate)."""
 
     def title(self, lang: Lang) -> str:
         return self.title_it if lang == "it" else self.title_en
@@ -44,6 +46,7 @@ DOCUMENTS: Final[tuple[DocumentSpec, ...]] = (
         SECTIONS,
         "Valutazione d'impatto sulla protezione dei dati (DPIA) - bozza",
         "Data protection impact assessment (DPIA) - draft",
+        states_frigate_reading=True,
     ),
     DocumentSpec(
         "notices",
@@ -68,6 +71,7 @@ DOCUMENTS: Final[tuple[DocumentSpec, ...]] = (
         ("stations", "lists", "roles", "controller", "frigate"),
         "Da completare a cura del Comune",
         "To be completed by the comune",
+        states_frigate_reading=True,
     ),
 )
 DOCUMENT_IDS: Final = tuple(spec.id for spec in DOCUMENTS)
