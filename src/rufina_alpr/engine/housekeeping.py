@@ -49,11 +49,11 @@ class Housekeeping:
         self.publisher = publisher
         self._connected = connected
         self._queue_length = queue_length
-        self.privacy_watch = privacy
+        self.privacy = privacy
 
     async def run(self) -> None:
         next_stats = next_purge = 0.0
-        await self.privacy_watch.refresh()
+        await self.privacy.refresh()
         while True:
             now = time.monotonic()
             if now >= next_purge:
@@ -61,7 +61,7 @@ class Housekeeping:
                 next_purge = now + self.settings.privacy.purge_interval
             self.tracker.expire(now, self.settings.recognition.event_timeout)
             if now >= next_stats and self._connected.is_set():
-                await self.privacy_watch.refresh()
+                await self.privacy.refresh()
                 await self.publisher.publish_stats()
                 self.publisher.publish_health(force=True)
                 next_stats = now + self.settings.stats_interval
