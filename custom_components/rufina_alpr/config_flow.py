@@ -40,6 +40,7 @@ from .const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_OPERATORS,
     CONF_PLATES_IN_EVENTS,
+    CONF_SHOW_ON_MAP,
     CONF_TOPIC_PREFIX,
     DEFAULT_OFFLINE_ISSUE_MINUTES,
     DEFAULT_TOPIC_PREFIX,
@@ -311,7 +312,8 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """How many minutes offline before Home Assistant raises a repair issue, and which
         users besides administrators may call the actions that return plates (`permissions`),
-        and whether transit events on the bus carry the plate (`retention`)."""
+        whether transit events on the bus carry the plate (`retention`) and whether the stations
+        appear on Home Assistant's map (`sensor`)."""
         users = [
             user
             for user in await self.hass.auth.async_get_users()
@@ -328,6 +330,7 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
                         if user_id in known
                     ],
                     CONF_PLATES_IN_EVENTS: bool(user_input.get(CONF_PLATES_IN_EVENTS, False)),
+                    CONF_SHOW_ON_MAP: bool(user_input.get(CONF_SHOW_ON_MAP, False)),
                 }
             )
         options = self.config_entry.options
@@ -356,6 +359,7 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
                             )
                         ),
                         vol.Optional(CONF_PLATES_IN_EVENTS): BooleanSelector(),
+                        vol.Optional(CONF_SHOW_ON_MAP): BooleanSelector(),
                     }
                 ),
                 {
@@ -364,6 +368,7 @@ class RufinaAlprOptionsFlow(OptionsFlowBase):
                     ),
                     CONF_OPERATORS: options.get(CONF_OPERATORS, []),
                     CONF_PLATES_IN_EVENTS: options.get(CONF_PLATES_IN_EVENTS, False),
+                    CONF_SHOW_ON_MAP: options.get(CONF_SHOW_ON_MAP, False),
                 },
             ),
         )

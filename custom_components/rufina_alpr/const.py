@@ -22,6 +22,9 @@ CONF_OPERATORS: Final = "operators"
 CONF_PLATES_IN_EVENTS: Final = "plates_in_events"
 """Option: transit bus events carry the plate (Home Assistant's recorder keeps them; they are
 purged at the engine's retention, as everything of the integration that holds a plate)."""
+CONF_SHOW_ON_MAP: Final = "show_on_map"
+"""Option: the stations' located sensors carry latitude and longitude, which puts one marker per
+station on Home Assistant's Map panel (off: 34 stations crowd the map of the whole home)."""
 
 # The engine's MQTT contract version this integration reads (engine: rufina_alpr.contract).
 SUPPORTED_CONTRACT_VERSION: Final = 1

@@ -22,7 +22,7 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .compliance import PACK_STATES, PrivacyHealth
-from .const import KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
+from .const import CONF_SHOW_ON_MAP, KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .listeners import KEY_AVAILABILITY, KEY_HEALTH, KEY_HOTLISTS, KEY_STATS, list_key
@@ -427,15 +427,18 @@ class RufinaAlprPrivacySensor(RufinaAlprEntity, SensorEntity):
 
 
 class _StationAttributesMixin(RufinaAlprStationEntity):
-    """Location and station facts on the station's located entity."""
+    """Station facts on the station's located entity, and its coordinates when the option
+    `CONF_SHOW_ON_MAP` asks: Home Assistant's Map panel shows every entity that has them."""
 
     def station_attributes(self) -> dict[str, Any]:
         station = self.station
         if station is None or LOCATED_KEY.get(station.kind) != self.entity_description.key:
             return {}
+        located: dict[str, Any] = {}
+        if self.hub.entry.options.get(CONF_SHOW_ON_MAP, False):
+            located = {ATTR_LATITUDE: station.latitude, ATTR_LONGITUDE: station.longitude}
         return {
-            ATTR_LATITUDE: station.latitude,
-            ATTR_LONGITUDE: station.longitude,
+            **located,
             "camera": station.camera,
             "zone": station.zone,
             "station_direction": station.direction,

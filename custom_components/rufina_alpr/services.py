@@ -55,6 +55,7 @@ ATTR_PRIORITY = "priority"
 ATTR_CSV = "csv"
 ATTR_REPLACE = "replace"
 ATTR_STATIONS = "stations"
+ATTR_STATION_DEVICES = "station_devices"
 ATTR_SINCE = "since"
 ATTR_UNTIL = "until"
 ATTR_VEHICLE = "vehicle"
@@ -113,6 +114,7 @@ SEARCH_TRANSITS_SCHEMA = vol.Schema(
         vol.Optional(ATTR_CASE_NUMBER): _CASE,
         vol.Optional(ATTR_PLATE): _PLATE,
         vol.Optional(ATTR_STATIONS): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_STATION_DEVICES): vol.All(cv.ensure_list, [cv.string]),
         vol.Optional(ATTR_SINCE): cv.datetime,
         vol.Optional(ATTR_UNTIL): cv.datetime,
         vol.Optional(ATTR_VEHICLE): cv.string,
@@ -223,10 +225,31 @@ def _engine_of(call: ServiceCall) -> RufinaAlprHub:
     return hub
 
 
-async def _operator_engine(call: ServiceCall) -> tuple[RufinaAlprHub, RufinaAlprApiClient]:
-    """`_engine_of`, for a user allowed to act on that engine (`permissions`), with a client
-    that names that user (or automation, or script) to the engine's audit log."""
-    hub = _engine_of(call)
+def _picked_stations(call: ServiceCall) -> tuple[RufinaAlprHub, list[str]]:
+    """The engine and the station ids of the station devices the call picked (none: the engine
+    of `_engine_of`); the devices' engine when the call names none."""
+    devices = call.data.get(ATTR_STATION_DEVICES, [])
+    picked = [_station_of(call.hass, device_id) for device_id in devices]
+    if ATTR_CONFIG_ENTRY_ID not in call.data and len({e.entry_id for e, _ in picked}) == 1:
+        hub: RufinaAlprHub = picked[0][0].runtime_data
+    else:
+        hub = _engine_of(call)
+    for entry, station_id in picked:
+        if entry.entry_id != hub.entry.entry_id:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="station_of_another_engine",
+                translation_placeholders={"station": station_id, "name": hub.entry.title},
+            )
+    return hub, [station_id for _, station_id in picked]
+
+
+async def _operator_engine(
+    call: ServiceCall, hub: RufinaAlprHub | None = None
+) -> tuple[RufinaAlprHub, RufinaAlprApiClient]:
+    """`_engine_of` (or `hub`), for a user allowed to act on that engine (`permissions`), with
+    a client that names that user (or automation, or script) to the engine's audit log."""
+    hub = hub or _engine_of(call)
     person = await async_check_operator(call.hass, call.context, hub.entry)
     return hub, hub.client.acting_for(person)
 
@@ -328,12 +351,15 @@ async def _async_hotlist_import(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_search_transits(call: ServiceCall) -> ServiceResponse:
-    hub, client = await _operator_engine(call)
+    """The engine's transits; stations picked as devices or named by their ids (or both)."""
+    hub, picked = _picked_stations(call)
+    hub, client = await _operator_engine(call, hub)
+    stations = dict.fromkeys([*picked, *call.data.get(ATTR_STATIONS, [])])
     params: dict[str, Any] = {
         "reason": call.data[ATTR_REASON],
         "case_number": call.data.get(ATTR_CASE_NUMBER),
         "plate": call.data.get(ATTR_PLATE),
-        "station": ",".join(call.data.get(ATTR_STATIONS, [])) or None,
+        "station": ",".join(stations) or None,
         "since": _iso(call.data.get(ATTR_SINCE)),
         "until": _iso(call.data.get(ATTR_UNTIL)),
         "vehicle": call.data.get(ATTR_VEHICLE),

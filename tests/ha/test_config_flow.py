@@ -14,6 +14,7 @@ from custom_components.rufina_alpr.const import (
     CONF_OFFLINE_ISSUE_MINUTES,
     CONF_OPERATORS,
     CONF_PLATES_IN_EVENTS,
+    CONF_SHOW_ON_MAP,
     CONF_TOPIC_PREFIX,
     DOMAIN,
 )
@@ -456,6 +457,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_OFFLINE_ISSUE_MINUTES: 5,
         CONF_OPERATORS: [],
         CONF_PLATES_IN_EVENTS: False,  # plates stay out of the recorded bus events by default
+        CONF_SHOW_ON_MAP: False,  # and the stations off Home Assistant's map
     }
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     result = await hass.config_entries.options.async_configure(

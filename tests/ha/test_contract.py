@@ -167,7 +167,7 @@ async def test_engine_builders_feed_the_integration(
     assert state.state == transit["plate"] == "FB123XY"
     assert state.attributes["display"] == transit["display"]
     assert state.attributes["direction"] == lpr.direction
-    assert state.attributes["latitude"] == lpr.latitude
+    assert state.attributes["locality"] == lpr.locality
     assert state.attributes["friendly_name"].startswith(lpr.name)
 
 

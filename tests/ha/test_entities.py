@@ -114,7 +114,7 @@ async def test_lpr_station_entities(
     assert attrs["frigate_event_id"] == "1764054902.120000-k3v9qa"
     assert attrs["alternatives"] == [{"plate": "FB123XV", "score": 0.04}]
     assert attrs["country"] == "IT"
-    assert (attrs["latitude"], attrs["longitude"]) == (43.8251, 11.4912)
+    assert "latitude" not in attrs  # on Home Assistant's map only if asked (test_station_map)
     assert attrs["camera"] == "st01_ss67_est"
     assert attrs["friendly_name"] == "SS67 ingresso est Last plate"
 
@@ -127,10 +127,10 @@ async def test_lpr_station_entities(
     assert per_hour.attributes["by_class"] == {"car": 28, "truck": 3}
     assert "latitude" not in per_hour.attributes  # the station is on the map once
 
-    # A station without a transit yet: unknown plate, still located.
+    # A station without a transit yet: unknown plate, still its station's facts.
     pomino = hass.states.get("sensor.rufina_01_st09_pomino_last_plate")
     assert pomino.state == STATE_UNKNOWN
-    assert pomino.attributes["latitude"] == 43.8402
+    assert pomino.attributes["locality"] == "Pomino"
     assert hass.states.get(f"{POMINO}_vehicles_per_hour").attributes["by_class"] == {}
 
 
@@ -141,7 +141,7 @@ async def test_context_station_entities(
     await publish_engine(hass)
     total = hass.states.get("sensor.rufina_01_st20_piazza_umberto_vehicles_per_hour")
     assert total.state == "57"
-    assert total.attributes["latitude"] == 43.8237
+    assert total.attributes["camera"] == "st20_piazza_umberto"
     assert hass.states.get(f"{PIAZZA_PER_HOUR}_car").state == "44"
     assert hass.states.get(f"{PIAZZA_PER_HOUR}_truck").state == "0"
     registry = er.async_get(hass)
@@ -356,7 +356,7 @@ async def test_stations_appear_and_disappear(
     assert falgano.via_device_id == device_of(hass, INSTANCE).id
     state = hass.states.get("sensor.rufina_01_st12_falgano_last_plate")
     assert state is not None
-    assert state.attributes["latitude"] is None
+    assert state.attributes["locality"] == "Falgano"
     # The station that stayed keeps its state.
     assert hass.states.get(LAST_PLATE).state == "FB123XY"
 
