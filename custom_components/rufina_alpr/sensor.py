@@ -195,6 +195,8 @@ STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
 )
 
 LAST_PLATE = SensorEntityDescription(key="last_plate", translation_key="last_plate")
+# True on a value kept while the engine is offline (or restored): the last known, not live.
+ATTR_STALE: Final = "stale"
 # The hotlist size's unit, by language: fixed while the entity lives (its statistics keep one
 # unit), so a plural whatever the count, like the queue's "images".
 HOTLIST_UNITS: Final[Mapping[str, str]] = {"en": "plates", "it": "targhe"}
@@ -335,11 +337,14 @@ class RufinaAlprHotlistMatchSensor(_HotlistEntity, SensorEntity, RestoreEntity):
         """The live match, else the restored one while the engine still keeps it."""
         match = self.hub.list_matches.get(self.list_id)
         if match is not None and match.transit.time is not None:
+            station = self.hub.stations.get(match.transit.station)
             return match.transit.time, {
                 "list_id": self.list_id,
                 "entry_plate": match.payload.get("entry_plate"),
                 "read_plate": match.payload.get("read_plate"),
                 "station": match.transit.station,
+                "station_name": station.name if station else match.transit.station,
+                "list_name": self.hub.lists.list_name(match) or self.list_id,
                 "score": match.score,
                 "match": match.match,
                 "action": match.action,
@@ -370,6 +375,8 @@ _MATCH_ATTRIBUTES: tuple[str, ...] = (
     "entry_plate",
     "read_plate",
     "station",
+    "station_name",
+    "list_name",
     "score",
     "match",
     "action",
@@ -461,6 +468,11 @@ class RufinaAlprStationSensor(_StationAttributesMixin, SensorEntity):
         return self.hub.stats.stations.get(self.station_id)
 
     @property
+    def available(self) -> bool:
+        """The last count stays, marked stale, while the engine is offline."""
+        return self.hub.available or self._stats() is not None
+
+    @property
     def native_value(self) -> StateType:
         """The count from the latest stats; unknown until the engine reports the station."""
         if (stats := self._stats()) is None:
@@ -469,15 +481,22 @@ class RufinaAlprStationSensor(_StationAttributesMixin, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Per-class counts and, on the located entity, the station's coordinates."""
+        """Per-class counts, whether they are stale and, on the located entity, the station's
+        coordinates."""
         attrs = self.station_attributes()
-        if (stats := self._stats()) is not None and self.entity_description.attrs_fn:
-            attrs.update(self.entity_description.attrs_fn(stats))
+        if (stats := self._stats()) is not None:
+            if self.entity_description.attrs_fn:
+                attrs.update(self.entity_description.attrs_fn(stats))
+            attrs[ATTR_STALE] = not self.hub.available
         return attrs or None
 
 
-class RufinaAlprLastPlateSensor(_StationAttributesMixin, SensorEntity):
-    """The plate of the station's latest transit, with the read's details as attributes."""
+class RufinaAlprLastPlateSensor(_StationAttributesMixin, SensorEntity, RestoreEntity):
+    """The plate of the station's latest transit, with the read's details as attributes.
+
+    Kept, marked stale, while the engine is offline (when the operator needs the last plates
+    most), and restored after a restart of Home Assistant while the engine's retention keeps it.
+    """
 
     # Its state, the plate, is purged from the recorder at the engine's retention (hub); the
     # other plates and the ids change on every transit and are of no use in history.
@@ -485,37 +504,81 @@ class RufinaAlprLastPlateSensor(_StationAttributesMixin, SensorEntity):
         {"display", "alternatives", "hotlist", "frigate_event_id", "transit_id"}
     )
 
+    def __init__(
+        self, hub: RufinaAlprHub, station: Station, description: SensorEntityDescription
+    ) -> None:
+        super().__init__(hub, station, description)
+        self._restored: tuple[str, dict[str, Any]] | None = None
+
     def listen_keys(self) -> tuple[str, ...]:
-        """The retained `last` topic and live transits refresh it."""
-        return (KEY_AVAILABILITY, self.station_key("last"))
+        """Stats bring the retention a restored plate is checked against; `last` is below."""
+        return (KEY_AVAILABILITY, KEY_STATS)
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to the station's `last` key; take the plate back from before the restart."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.hub.listeners.async_add(self.station_key("last"), self._on_last))
+        last = await self.async_get_last_state()  # a plate has its time; unknown has none
+        if last is not None and self._transit is None and last.attributes.get("time"):
+            restored = {key: last.attributes.get(key) for key in _RESTORED_ATTRIBUTES}
+            self._restored = (last.state, restored)
+            self.async_write_ha_state()
+
+    @callback
+    def _on_last(self) -> None:
+        """The engine's word on the station's last transit (or its purge) replaces the restored
+        plate."""
+        self._restored = None
+        self.async_write_ha_state()
 
     @property
     def _transit(self) -> Transit | None:
         return self.hub.last_transits.get(self.station_id)
 
     @property
+    def _reading(self) -> tuple[str, dict[str, Any]] | None:
+        """The live plate and its details, else the restored ones within the retention."""
+        if (transit := self._transit) is not None:
+            return transit.plate, {
+                "display": transit.display,
+                "confidence": transit.confidence,
+                "low_confidence": transit.low_confidence,
+                "time": transit.time.isoformat() if transit.time else None,
+                "vehicle_class": transit.vehicle,
+                "direction": transit.direction,
+                "country": transit.country,
+                "frigate_event_id": transit.event_id,
+                "transit_id": transit.id,
+                "alternatives": transit.alternatives,
+                "hotlist": transit.hotlist,
+            }
+        if self._restored is not None and (retention := self.hub.retention) is not None:
+            moment = dt_util.parse_datetime(str(self._restored[1]["time"]))
+            if moment is None or moment < dt_util.utcnow() - retention:
+                self._restored = None
+        return self._restored
+
+    @property
+    def available(self) -> bool:
+        """The last plate stays, marked stale, while the engine is offline."""
+        return self.hub.available or self._reading is not None
+
+    @property
     def native_value(self) -> str | None:
         """The normalised plate (A-Z, 0-9), as automations compare it."""
-        return self._transit.plate if self._transit else None
+        reading = self._reading
+        return reading[0] if reading else None
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Confidence, time, vehicle class, direction, Frigate event id, alternatives."""
+        """Confidence, time, vehicle class, direction, Frigate event id, alternatives; stale
+        while the engine is offline or the plate is the one restored."""
         attrs = self.station_attributes()
-        if (transit := self._transit) is not None:
-            attrs.update(
-                {
-                    "display": transit.display,
-                    "confidence": transit.confidence,
-                    "low_confidence": transit.low_confidence,
-                    "time": transit.time.isoformat() if transit.time else None,
-                    "vehicle_class": transit.vehicle,
-                    "direction": transit.direction,
-                    "country": transit.country,
-                    "frigate_event_id": transit.event_id,
-                    "transit_id": transit.id,
-                    "alternatives": transit.alternatives,
-                    "hotlist": transit.hotlist,
-                }
-            )
+        if (reading := self._reading) is not None:
+            attrs.update(reading[1])
+            attrs[ATTR_STALE] = not self.hub.available or self._transit is None
         return attrs or None
+
+
+# What a restart keeps of the last plate's details (the plate is the state).
+_RESTORED_ATTRIBUTES = ("display", "confidence", "low_confidence", "time", "vehicle_class")

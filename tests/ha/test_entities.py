@@ -239,13 +239,14 @@ async def test_offline_makes_entities_unavailable(
     setup_integration: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The last will turns the engine off and its entities unavailable, logged once."""
+    """The last will turns the engine off and its entities unavailable, logged once; the last
+    plates and the stations' counts stay, marked stale (tests/ha/test_last_known.py)."""
     caplog.set_level(logging.INFO, logger="custom_components.rufina_alpr")
     await publish_engine(hass)
     fire(hass, "status", payload("status_offline"))
     await hass.async_block_till_done()
     assert hass.states.get(ONLINE).state == STATE_OFF
-    assert hass.states.get(LAST_PLATE).state == STATE_UNAVAILABLE
+    assert hass.states.get(LAST_PLATE).attributes["stale"] is True
     assert hass.states.get("sensor.rufina_01_transits_today").state == STATE_UNAVAILABLE
     fire(hass, "status", payload("status_offline"))
     await hass.async_block_till_done()
@@ -262,13 +263,14 @@ async def test_broker_disconnect(
     setup_integration: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Without the broker nothing is known: even the connectivity sensor is unavailable."""
+    """Without the broker nothing new is known: even the connectivity sensor is unavailable
+    (the last plate stays, stale)."""
     caplog.set_level(logging.INFO, logger="custom_components.rufina_alpr")
     await publish_engine(hass)
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
     await hass.async_block_till_done()
     assert hass.states.get(ONLINE).state == STATE_UNAVAILABLE
-    assert hass.states.get(LAST_PLATE).state == STATE_UNAVAILABLE
+    assert hass.states.get(LAST_PLATE).attributes["stale"] is True
     assert "the MQTT broker is not connected" in caplog.text
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
     await hass.async_block_till_done()
