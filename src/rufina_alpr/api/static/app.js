@@ -4,6 +4,7 @@ import { h, get, request, stream, download, ingress, token, setToken, isoFromLoc
 import { hbars, columns, legend, paintLegends, stationMap } from "./charts.js";
 import { AlertQueue } from "./alerts.js";
 import { privacyPage, reminderBadge } from "./privacy.js";
+import { investigationsPage, searchTools } from "./investigations.js";
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGES = [
@@ -11,6 +12,7 @@ const PAGES = [
   { id: "search", role: "operator", draw: searchPage },
   { id: "route", role: "operator", draw: routePage },
   { id: "hotlists", role: "operator", draw: hotlistsPage },
+  { id: "investigations", role: "operator", draw: (root) => investigationsPage(root, INVESTIGATIONS_KIT) },
   { id: "traffic", role: "viewer", draw: trafficPage },
   { id: "audit", role: "admin", draw: auditPage },
   { id: "privacy", role: "admin", draw: (root) => privacyPage(root, PRIVACY_KIT) },
@@ -212,9 +214,11 @@ function searchPage(root) {
     const ids = page.transits.map((x) => x.id);
     if (ids.length) Object.assign(crops, (await get("api/v1/crops", { id: ids, reason: params.reason, case_number: params.case_number })).crops);
     rows = rows.concat(page.transits);
+    const table = rows.length ? transitTable(rows, crops, { caption: t("search.caption") }) : null;
     out.replaceChildren(...[
       h("p", { role: "status" }, t("search.found", { n: rows.length })),
-      rows.length ? transitTable(rows, crops, { caption: t("search.caption") }) : h("p", {}, t("none")),
+      table ? searchTools(INVESTIGATIONS_KIT, params, rows, table) : null, // evidence, holds (investigations.js)
+      table || h("p", {}, t("none")),
       page.next_offset !== null ? h("button", { type: "button", class: "secondary", onclick: () => load(page.next_offset).catch(show) }, t("more")) : null,
     ].filter(Boolean));
   }
@@ -225,7 +229,8 @@ function searchPage(root) {
     remember(reason.value.trim());
     params = {
       reason: reason.value.trim(), case_number: caseNumber.value.trim(), plate: plate.value.trim(),
-      station: station.value, since: isoFromLocal(since.value), until: isoFromLocal(until.value), vehicle: vehicle.value,
+      // An open end is now, pinned: the next pages and the evidence export cover what was shown.
+      station: station.value, since: isoFromLocal(since.value), until: isoFromLocal(until.value) || new Date().toISOString(), vehicle: vehicle.value,
     };
     rows = [];
     crops = {};
@@ -528,6 +533,7 @@ function auditPage(root) {
 
 // ------------------------------------------------------------------ privacy (privacy.js)
 const PRIVACY_KIT = { label, reasonInput, remember, errorBox, plateEl, stationName, refreshReminder };
+const INVESTIGATIONS_KIT = { label, reasonInput, remember, errorBox, plateEl, stationName, stationSelect };
 
 // Admins only: the health's privacy section (no plate in it), then the Privacy link's badge.
 async function refreshReminder() {
