@@ -166,18 +166,31 @@ async def test_an_operator_exports_evidence_and_holds_transits_from_the_search(
     assert await page.input_value("#hold-case") == CASE
     assert await page.input_value("#hold-reason") == REASON
     assert "Via Roma" in await page.inner_text("#hold-what")
+    assert await english_words(panel) == []
     await page.click("#hold-dialog [data-confirm=hold]")
     await page.wait_for_selector("#search-tools-message >> text=Vincolo", timeout=WAIT)
     assert await page.locator("#hold-dialog").count() == 0
     holds = (await api(panel, "/api/v1/holds", active="true"))["holds"]
     assert [(h["transit_ids"], h["case_number"]) for h in holds] == [([stored["roma"].id], CASE)]
 
+    # A hold on the transits shown, under another case number.
+    await page.click("#search-hold")
+    await page.fill("#hold-case", "PG 32/2026")
+    await page.click("#hold-dialog [data-confirm=hold]")
+    await page.wait_for_selector("#search-tools-message >> text=PG 32/2026", timeout=WAIT)
+    holds = (await api(panel, "/api/v1/holds", active="true"))["holds"]
+    assert {h["case_number"]: set(h["transit_ids"]) for h in holds} == {
+        CASE: {stored["roma"].id},
+        "PG 32/2026": {stored["roma"].id, stored["pomino"].id},
+    }
+
     # The audit log has each, with the search's reason and case number.
-    for action in ("evidence_transit", "evidence_search", "hold"):
+    for action, count in (("evidence_transit", 1), ("evidence_search", 1), ("hold", 2)):
         entries = await audited(panel, action)
-        assert len(entries) == 1, action
-        assert (entries[0]["reason"], entries[0]["case_number"]) == (REASON, CASE), action
-        assert entries[0]["actor"] == OPERATOR_NAME
+        assert len(entries) == count, action
+        assert {e["reason"] for e in entries} == {REASON}, action
+        assert entries[-1]["case_number"] == CASE, action
+        assert {e["actor"] for e in entries} == {OPERATOR_NAME}
     assert panel.console_errors == []
 
 
@@ -186,8 +199,8 @@ async def english_words(panel: Panel) -> list[str]:
     source = (STATIC / "i18n.js").read_text(encoding="utf-8")
     italian, english = _language(source, "it"), _language(source, "en")
     text = await panel.page.evaluate(
-        """() => [document.getElementById('main').innerText,
-                  ...[...document.querySelectorAll('main [aria-label], main option')]
+        """() => [document.body.innerText,
+                  ...[...document.querySelectorAll('[aria-label], option')]
                      .map((el) => el.getAttribute('aria-label') || el.textContent)].join('\\n')"""
     )
     found = []
@@ -195,8 +208,11 @@ async def english_words(panel: Panel) -> list[str]:
         if not key.startswith(("inv.", "nav.")) or value == italian[key]:
             continue
         for part in re.split(r"\{\w+\}", value):
-            if len(part.strip(" .:()…")) >= 4 and part.strip() in text:
-                found.append(f"{key}: {part.strip()}")
+            words = part.strip()
+            if len(words.strip(" .:()…")) >= 4 and re.search(
+                rf"(?<!\w){re.escape(words)}(?!\w)", text
+            ):
+                found.append(f"{key}: {words}")
     return found
 
 
