@@ -170,6 +170,14 @@ def display_form(plate: str, fmt: str | None) -> str:
     return " ".join(parts)
 
 
+def written_form(plate: str) -> str:
+    """How people write a plate known only as text (a hotlist entry, a search): the display form
+    of the Italian format it fits as it stands, else the text as stored."""
+    match = match_italian_format(plate)
+    fits = match is not None and match.changed == 0 and not match.forbidden
+    return display_form(plate, match.format.name if match is not None and fits else None)
+
+
 def settle_char(char: str, slot: str) -> str | None:
     """What a character read in an Italian letter or digit slot stands for.
 

@@ -25,6 +25,7 @@ from aiohttp.test_utils import TestClient
 from rufina_alpr import __version__, contract
 from rufina_alpr.config import settings_from_mapping
 from rufina_alpr.engine.app import Engine
+from rufina_alpr.plate_formats import written_form
 from rufina_alpr.recognizer import Recognizer
 from rufina_alpr.stations import default_registry_path
 from rufina_alpr.store import audit_log
@@ -698,6 +699,7 @@ async def test_hotlist_crud_import_export(
     assert add.status == 201, await add.text()
     entry = await add.json()
     assert entry["plate"] == stolen_plate and entry["added_by"] == "agente.rossi"
+    assert entry["display"] == written_form(stolen_plate)  # as the panel and HA show it
     for bad_entry in (
         {"plate": "x", "reason": "r"},
         {"plate": "AB123CD"},

@@ -190,6 +190,7 @@ def _fuzz(base_url: str, max_examples: int, statuses: dict[str, set[int]]) -> li
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~100 operations x 2 modes x 50 requests: minutes on a busy machine
 async def test_schemathesis_finds_no_server_error(engine: Engine) -> None:
     server = TestServer(create_app(engine), host="127.0.0.1")
     await server.start_server(**server_options())

@@ -19,6 +19,7 @@ from rufina_alpr.plate_formats import (
     settle_char,
     settle_italian,
     special_series,
+    written_form,
 )
 
 MODELS = Path(
@@ -166,3 +167,20 @@ def test_settle_italian_uses_the_vote_distribution() -> None:
 )
 def test_special_series(plate: str, prefix: str | None) -> None:
     assert special_series(plate) == prefix
+
+
+@pytest.mark.parametrize(
+    ("plate", "written"),
+    [
+        ("AB123CD", "AB 123 CD"),  # a car
+        ("ab 123 cd", "AB 123 CD"),
+        ("AB12345", "AB 12345"),  # a motorcycle
+        ("AB0I2CD", "AB0I2CD"),  # fits only once look-alikes are settled: as stored
+        ("AI123CD", "AI123CD"),  # a letter Italy never issues: perhaps foreign
+        ("M5XSX", "M5XSX"),  # foreign
+    ],
+)
+def test_a_plate_known_only_as_text_is_written_in_its_format_when_it_fits_exactly(
+    plate: str, written: str
+) -> None:
+    assert written_form(plate) == written

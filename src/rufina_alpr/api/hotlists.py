@@ -38,6 +38,7 @@ from rufina_alpr.hotlists import (
     HotlistNotFound,
     Hotlists,
 )
+from rufina_alpr.plate_formats import written_form
 
 MAX_REJECTED_LISTED: Final = 100
 """Refused lines an import answer lists (it counts them all)."""
@@ -147,6 +148,7 @@ def _entry_json(entry: HotlistEntry) -> dict[str, Any]:
         "id": entry.id,
         "list": entry.list_id,
         "plate": entry.plate,
+        "display": written_form(entry.plate),
         "reason": entry.reason,
         "priority": entry.priority,
         "expires_at": contract.iso_time(entry.expires_at) if entry.expires_at else None,
