@@ -26,7 +26,9 @@ from rufina_alpr.transits import Transit
 CONTRACT_VERSION: Final = 1
 DEFAULT_PREFIX: Final = "rufina_alpr"
 
-PayloadKind = Literal["transit", "status", "stations", "stats", "hotlist_match", "alert", "health"]
+PayloadKind = Literal[
+    "transit", "status", "stations", "stats", "hotlist_match", "alert", "health", "hotlists"
+]
 PAYLOAD_KINDS: Final[tuple[PayloadKind, ...]] = (
     "transit",
     "status",
@@ -35,6 +37,7 @@ PAYLOAD_KINDS: Final[tuple[PayloadKind, ...]] = (
     "hotlist_match",
     "alert",
     "health",
+    "hotlists",
 )
 AlertKind = Literal["hotlist", "not_authorised", "impossible_journey"]
 AlertStatus = Literal["provisional", "confirmed", "withdrawn"]
@@ -80,6 +83,10 @@ class Topics:
     @property
     def health(self) -> str:
         return f"{self.prefix}/health"
+
+    @property
+    def hotlists(self) -> str:
+        return f"{self.prefix}/hotlists"
 
     def station_last(self, station_id: str) -> str:
         return f"{self.prefix}/{station_id}/last"
@@ -163,6 +170,21 @@ def health_payload(
             station_id: {"state": state, "reason": reason, "roles": dict(roles)}
             for station_id, (state, reason, roles) in stations.items()
         },
+    }
+
+
+def hotlists_payload(
+    *, changed: datetime, lists: list[tuple[str, int, int, str]]
+) -> dict[str, Any]:
+    """The hotlists' change notice: each list's (id, active entries, expired entries,
+    revision), never a plate; ``changed``: when the engine saw them so."""
+    return {
+        "v": CONTRACT_VERSION,
+        "changed": iso_time(changed),
+        "lists": [
+            {"id": list_id, "entries": entries, "expired": expired, "revision": revision}
+            for list_id, entries, expired, revision in lists
+        ],
     }
 
 

@@ -66,6 +66,8 @@ class ApiContext:
     """The health's privacy section (`PrivacyWatch.state`)."""
     privacy_changed: Callable[[], Awaitable[None]]
     """Read the privacy section again after a request or a pack changed (`PrivacyWatch.refresh`)."""
+    hotlists_changed: Callable[[], None]
+    """A hotlist write is done: the change notice looks again (`HotlistWatch.poke`)."""
 
     @classmethod
     def of(cls, engine: Engine) -> ApiContext:
@@ -89,6 +91,7 @@ class ApiContext:
             alert_changed=engine.publisher.alert_changed,
             privacy_health=lambda: engine.privacy.state,
             privacy_changed=engine.privacy.refresh,
+            hotlists_changed=engine.hotlist_watch.poke,
         )
 
 

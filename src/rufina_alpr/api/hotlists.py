@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -13,7 +14,7 @@ from aiohttp import web
 from rufina_alpr import contract
 from rufina_alpr.api.audit import audit, justified, page_body
 from rufina_alpr.api.auth import PRINCIPAL_KEY, requires
-from rufina_alpr.api.context import CONTEXT_KEY, HOTLISTS_KEY
+from rufina_alpr.api.context import CONTEXT_KEY, HOTLISTS_KEY, Handler
 from rufina_alpr.api.params import (
     MAX_IMPORT_BYTES,
     MAX_REASON,
@@ -422,17 +423,31 @@ async def hotlist_export(request: web.Request) -> web.Response:
     )
 
 
+def _noticed(handler: Handler) -> Handler:
+    """A hotlist write: once it is done, failed or not (an import may stop halfway), the engine's
+    change notice looks again (`HotlistWatch`, the one place that publishes it)."""
+
+    @functools.wraps(handler)
+    async def write(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            request.app[CONTEXT_KEY].hotlists_changed()
+
+    return write
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/v1/hotlists", hotlists_index),
-        web.post("/api/v1/hotlists", hotlist_create),
+        web.post("/api/v1/hotlists", _noticed(hotlist_create)),
         web.get("/api/v1/hotlists/{list_id}", hotlist_get),
-        web.delete("/api/v1/hotlists/{list_id}", hotlist_delete),
-        web.put("/api/v1/hotlists/{list_id}/gate", hotlist_gate_set),
-        web.delete("/api/v1/hotlists/{list_id}/gate", hotlist_gate_clear),
+        web.delete("/api/v1/hotlists/{list_id}", _noticed(hotlist_delete)),
+        web.put("/api/v1/hotlists/{list_id}/gate", _noticed(hotlist_gate_set)),
+        web.delete("/api/v1/hotlists/{list_id}/gate", _noticed(hotlist_gate_clear)),
         web.get("/api/v1/hotlists/{list_id}/entries", hotlist_entries),
-        web.post("/api/v1/hotlists/{list_id}/entries", hotlist_add),
-        web.delete("/api/v1/hotlists/{list_id}/entries/{plate}", hotlist_remove),
-        web.post("/api/v1/hotlists/{list_id}/import", hotlist_import),
+        web.post("/api/v1/hotlists/{list_id}/entries", _noticed(hotlist_add)),
+        web.delete("/api/v1/hotlists/{list_id}/entries/{plate}", _noticed(hotlist_remove)),
+        web.post("/api/v1/hotlists/{list_id}/import", _noticed(hotlist_import)),
         web.get("/api/v1/hotlists/{list_id}/export", hotlist_export),
     ]

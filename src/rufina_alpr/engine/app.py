@@ -34,6 +34,7 @@ from rufina_alpr.engine.alerting import Alerter
 from rufina_alpr.engine.dispatch import Dispatcher
 from rufina_alpr.engine.events import EventState, EventTracker
 from rufina_alpr.engine.health import HealthMonitor
+from rufina_alpr.engine.hotlist_watch import HotlistWatch
 from rufina_alpr.engine.housekeeping import Housekeeping
 from rufina_alpr.engine.outcomes import Finalizer
 from rufina_alpr.engine.privacy_watch import PrivacyWatch
@@ -167,7 +168,7 @@ class Engine:
             will=Will(self.topics.status, self.signer.encode(self.publisher.status("offline"))),
             subscriptions=self.dispatcher.subscriptions,
             on_message=self.dispatcher.on_message,
-            on_connected=self.publisher.on_connected,
+            on_connected=self._connected,
         )
         self.housekeeping = Housekeeping(
             settings,
@@ -178,6 +179,13 @@ class Engine:
             connected=self.mqtt.connected,
             queue_length=lambda: self.scheduler.queue_length,
             privacy=self.privacy,
+        )
+        self.hotlist_watch = HotlistWatch(
+            self.hotlists,
+            db=self.db,
+            publisher=self.publisher,
+            metrics=metrics,
+            connected=self.mqtt.connected,
         )
 
     # ----------------------------------------------------------------- life cycle
@@ -199,6 +207,7 @@ class Engine:
         )
         await self.mqtt.start()
         self._spawn(self.housekeeping.run(), name="housekeeping")
+        self._spawn(self.hotlist_watch.run(), name="hotlist-watch")
         self._spawn(self.reconciler.run(self.mqtt.connected), name="reconcile")
         lpr = sum(1 for s in self.settings.stations if s.reads_plates)
         _LOGGER.info(
@@ -254,6 +263,10 @@ class Engine:
 
     def _count(self, station: Station, event: FrigateEvent, message: Message) -> None:
         self.finalizer.start_count(station, event, message)
+
+    def _connected(self) -> None:
+        self.publisher.on_connected()
+        self.hotlist_watch.republish()
 
     def _ack(self, message: Message) -> None:
         self.mqtt.ack(message)

@@ -1,11 +1,11 @@
 """The publisher: the only code that publishes on the broker.
 
 `Publisher` sends the engine's status (and builds the offline one for the last will), the stations,
-the health (when it changed, or forced), the stats, each stored transit (QoS 1) with its station's
-retained ``last`` and ``crop``, the alerts (raised, confirmed, withdrawn, handled), the outbox of
-what was stored but never delivered (on each connection), and clears the retained messages a
-retention purge removed. It tracks which transits and alerts are in flight so that the outbox
-never sends one twice at once.
+the health (when it changed, or forced), the stats, the hotlists' change notice, each stored
+transit (QoS 1) with its station's retained ``last`` and ``crop``, the alerts (raised, confirmed,
+withdrawn, handled), the outbox of what was stored but never delivered (on each connection), and
+clears the retained messages a retention purge removed. It tracks which transits and alerts are
+in flight so that the outbox never sends one twice at once.
 """
 
 from __future__ import annotations
@@ -335,6 +335,10 @@ class Publisher:
     async def publish_stats(self) -> None:
         payload = await self._stats()
         self.mqtt.publish(self.topics.stats, self.signer.encode(payload), retain=True)
+
+    def publish_hotlists(self, payload: dict[str, Any]) -> None:
+        """The hotlists' change notice (`HotlistWatch` decides when), retained."""
+        self.mqtt.publish(self.topics.hotlists, self.signer.encode(payload), retain=True)
 
     def clear_retained(self, report: privacy.PurgeReport) -> None:
         """Clear the retained ``last`` and ``crop`` of the stations whose newest transit a purge

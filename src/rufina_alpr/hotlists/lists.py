@@ -10,6 +10,7 @@ All methods are synchronous: the engine runs them on its database thread (`Datab
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Collection, Iterable, Sequence
@@ -59,6 +60,11 @@ from rufina_alpr.plate_formats import normalize_plate
 from rufina_alpr.store import Store, hotlist_entries, hotlist_matches, hotlists
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def _revision(*parts: Any) -> str:
+    """A short, stable hash of a list's state (`Hotlists.revisions`)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 class Hotlists(HotlistsCsv):
@@ -174,6 +180,20 @@ class Hotlists(HotlistsCsv):
             )
             for row in rows
         ]
+
+    def revisions(self) -> dict[str, str]:
+        """Each list's revision: a short hash of its row and of its entries' count, newest id and
+        newest write, so it changes with any change of the list (a replaced entry included)."""
+        query = sa.select(
+            hotlist_entries.c.list_id,
+            sa.func.count(),
+            sa.func.max(hotlist_entries.c.id),
+            sa.func.max(hotlist_entries.c.added_at),
+        ).group_by(hotlist_entries.c.list_id)
+        with self.store.engine.begin() as connection:
+            entries = {row[0]: tuple(row[1:]) for row in connection.execute(query)}
+            rows = connection.execute(sa.select(hotlists)).all()
+        return {row.id: _revision(tuple(row), entries.get(row.id)) for row in rows}
 
     def get_list(self, list_id: str) -> HotlistInfo:
         for info in self.lists():
