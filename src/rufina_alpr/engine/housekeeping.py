@@ -17,6 +17,7 @@ from rufina_alpr.engine.events import EventTracker
 from rufina_alpr.engine.privacy_watch import PrivacyWatch
 from rufina_alpr.engine.publisher import Publisher
 from rufina_alpr.metrics import Metrics
+from rufina_alpr.read_quality import ReadQualityWatch
 from rufina_alpr.store.database import Database
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Housekeeping:
         self._connected = connected
         self._queue_length = queue_length
         self.privacy = privacy
+        self.read_quality = ReadQualityWatch()
 
     async def run(self) -> None:
         next_stats = next_purge = 0.0
@@ -84,7 +86,8 @@ class Housekeeping:
             _LOGGER.exception("traffic rollup or retention purge failed")
 
     async def stats_payload(self) -> dict[str, Any]:
-        """The ``stats`` topic's payload: today's and the last hour's counts per station."""
+        """The ``stats`` topic's payload: today's and the last hour's counts per station, and each
+        plate-reading station's read quality (`read_quality`)."""
         now = datetime.now(self.settings.timezone)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         store = self.db.store
@@ -92,12 +95,17 @@ class Housekeeping:
         last_hour = await self.db.run(store.station_counts, now - timedelta(hours=1))
         tz = self.settings.timezone
         today = await self.db.run(lambda: traffic.stats_fields(store, now, tz=tz))
+        lpr = [station.id for station in self.settings.stations if station.reads_plates]
+        quality = await self.db.run(self.read_quality.measure, store, now, lpr)
         stations = {
             station.id: {
                 "transits_today": per_station.get(station.id, 0),
                 "vehicles_last_hour": sum(last_hour.get(station.id, {}).values()),
                 "vehicles_last_hour_by_class": last_hour.get(station.id, {}),
                 **today["stations"].get(station.id, traffic.NO_VEHICLES),
+                **(
+                    {"read_quality": quality[station.id].payload()} if station.id in quality else {}
+                ),
             }
             for station in self.settings.stations
         }
