@@ -22,11 +22,12 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .compliance import PACK_STATES, PrivacyHealth
-from .const import CONF_SHOW_ON_MAP, KIND_CONTEXT, KIND_LPR, VEHICLE_CLASSES
+from .const import CONF_SHOW_ON_MAP, KIND_CONTEXT, KIND_LPR
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .listeners import KEY_AVAILABILITY, KEY_HEALTH, KEY_HOTLISTS, KEY_STATS, list_key
 from .models import Station, StationStats, Transit
+from .station_sensors import STATION_SENSORS, RufinaAlprStationSensorDescription
 
 # Push based: nothing to throttle.
 PARALLEL_UPDATES = 0
@@ -38,15 +39,6 @@ class RufinaAlprEngineSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[RufinaAlprHub], StateType | datetime]
     attrs_fn: Callable[[RufinaAlprHub], dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class RufinaAlprStationSensorDescription(SensorEntityDescription):
-    """A station sensor, read from the station's part of the `stats` payload."""
-
-    kinds: tuple[str, ...]
-    value_fn: Callable[[StationStats], StateType]
-    attrs_fn: Callable[[StationStats], dict[str, Any]] | None = None
 
 
 ENGINE_SENSORS: tuple[RufinaAlprEngineSensorDescription, ...] = (
@@ -147,52 +139,6 @@ PRIVACY_SENSORS: tuple[RufinaAlprPrivacySensorDescription, ...] = (
     ),
 )
 
-
-def _per_class(vehicle: str) -> Callable[[StationStats], StateType]:
-    """Read one vehicle class from the per-class counts (0 when none passed)."""
-    return lambda stats: stats.vehicles_last_hour_by_class.get(vehicle, 0)
-
-
-STATION_SENSORS: tuple[RufinaAlprStationSensorDescription, ...] = (
-    RufinaAlprStationSensorDescription(
-        key="transits_today",
-        translation_key="transits_today",
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        kinds=(KIND_LPR,),
-        value_fn=lambda stats: stats.transits_today,
-    ),
-    RufinaAlprStationSensorDescription(
-        key="vehicles_today",
-        translation_key="vehicles_today",
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        kinds=(KIND_LPR, KIND_CONTEXT),
-        value_fn=lambda stats: stats.vehicles_today,
-        attrs_fn=lambda stats: {
-            "by_class": dict(stats.vehicles_today_by_class),
-            "by_direction": dict(stats.vehicles_today_by_direction),
-        },
-    ),
-    RufinaAlprStationSensorDescription(
-        key="vehicles_per_hour",
-        translation_key="vehicles_per_hour",
-        state_class=SensorStateClass.MEASUREMENT,
-        kinds=(KIND_LPR, KIND_CONTEXT),
-        value_fn=lambda stats: stats.vehicles_last_hour,
-        attrs_fn=lambda stats: {"by_class": dict(stats.vehicles_last_hour_by_class)},
-    ),
-    *(
-        RufinaAlprStationSensorDescription(
-            key=f"vehicles_per_hour_{vehicle}",
-            translation_key=f"vehicles_per_hour_{vehicle}",
-            state_class=SensorStateClass.MEASUREMENT,
-            kinds=(KIND_CONTEXT,),
-            # Cars and trucks are what the technical office watches; the rest on demand.
-            entity_registry_enabled_default=vehicle in ("car", "truck"),
-            value_fn=_per_class(vehicle),
-        )
-        for vehicle in VEHICLE_CLASSES
-    ),
-)
 
 LAST_PLATE = SensorEntityDescription(key="last_plate", translation_key="last_plate")
 # True on a value kept while the engine is offline (or restored): the last known, not live.
@@ -356,6 +302,11 @@ class RufinaAlprHotlistMatchSensor(_HotlistEntity, SensorEntity, RestoreEntity):
         if retention is not None and self._restored[0] < dt_util.utcnow() - retention:
             self._restored = None
         return self._restored
+
+    @property
+    def available(self) -> bool:
+        """A match stays while the engine is offline: the alarm is no less true."""
+        return self.hub.available or self._match is not None
 
     @property
     def native_value(self) -> datetime | None:
@@ -560,8 +511,9 @@ class RufinaAlprLastPlateSensor(_StationAttributesMixin, SensorEntity, RestoreEn
 
     @property
     def available(self) -> bool:
-        """The last plate stays, marked stale, while the engine is offline."""
-        return self.hub.available or self._reading is not None
+        """Kept while the engine is offline and the station known: the last plate, marked
+        stale, else unknown (a map keeps the station's marker)."""
+        return self.hub.available or self.station is not None
 
     @property
     def native_value(self) -> str | None:

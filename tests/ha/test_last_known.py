@@ -1,7 +1,7 @@
 """What a control room keeps when the engine stops (issue 26, 1): the last plate and the stations'
 counts stay, marked stale, instead of turning unavailable; the last plate comes back after a
 restart of Home Assistant while the engine's retention keeps it; the last match of a list names
-the list and the station as an operator knows them."""
+the list and the station as an operator knows them, and stays too."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ async def test_last_values_stay_stale_while_the_engine_is_offline(
     count = hass.states.get(STATION_COUNT)
     assert (count.state, count.attributes["stale"]) == ("96", True)
     assert hass.states.get(ENGINE_TOTAL).state == STATE_UNAVAILABLE
-    # a station the engine never reported a plate for has nothing to keep
-    assert hass.states.get("sensor.rufina_01_st09_pomino_last_plate").state == STATE_UNAVAILABLE
+    # a station the engine never reported a plate for: none known (its map marker stays)
+    assert hass.states.get("sensor.rufina_01_st09_pomino_last_plate").state == STATE_UNKNOWN
 
     fire(hass, "status", payload("status_online"))
     await hass.async_block_till_done()
@@ -141,3 +141,8 @@ async def test_last_match_names_the_list_and_the_station(
     assert attributes["station"] == "st09_pomino"
     assert attributes["station_name"] == "Pomino"
     assert attributes["match"] == "exact"
+    # the alarm stays while the engine is offline; a list with no match goes unavailable
+    fire(hass, "status", payload("status_offline"))
+    await hass.async_block_till_done()
+    assert hass.states.get(LAST_MATCH).attributes["read_plate"] == "GA456BC"
+    assert hass.states.get(LAST_MATCH.replace("stolen", "uninsured")).state == STATE_UNAVAILABLE
