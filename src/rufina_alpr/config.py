@@ -22,6 +22,7 @@ from voluptuous.humanize import humanize_error
 from rufina_alpr.contract import DEFAULT_PREFIX
 from rufina_alpr.frigate import DEFAULT_MAX_IMAGE_BYTES
 from rufina_alpr.intake import DEFAULT_MAX_PAYLOAD
+from rufina_alpr.panel_settings import PANEL_SCHEMA, PanelSettings, panel_settings
 from rufina_alpr.privacy.settings import PRIVACY_SCHEMA, PrivacySettings, privacy_settings
 from rufina_alpr.settings_sources import (
     ADDON_SETTINGS_FILE,
@@ -209,6 +210,7 @@ SCHEMA: Final = vol.Schema(
             },
         },
         vol.Optional("privacy", default={}): PRIVACY_SCHEMA,
+        vol.Optional("panel", default={}): PANEL_SCHEMA,
         vol.Optional("hotlists", default={}): {
             vol.Optional("cooldown", default=300.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
             vol.Optional("fuzzy_min_score", default=0.8): vol.All(
@@ -365,6 +367,7 @@ class Settings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     hotlists: HotlistSettings = HotlistSettings()
     tracking: TrackingSettings = TrackingSettings()
+    panel: PanelSettings = field(default_factory=PanelSettings)
     municipality: Municipality | None = None
     """The town of ``stations_file``'s registry (the privacy pack names it); None without one."""
 
@@ -496,6 +499,7 @@ def settings_from_mapping(raw: Mapping[str, Any], *, base_dir: Path | None = Non
         privacy=privacy_settings(valid["privacy"]),
         hotlists=HotlistSettings(**valid["hotlists"]),
         tracking=TrackingSettings(**valid["tracking"]),
+        panel=panel_settings(valid["panel"]),
         municipality=municipality,
     )
 

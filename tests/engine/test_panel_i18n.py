@@ -34,7 +34,18 @@ def test_italian_and_english_have_the_same_strings_and_placeholders() -> None:
 def test_every_key_the_panel_uses_exists() -> None:
     source = (STATIC / "i18n.js").read_text(encoding="utf-8")
     italian = _language(source, "it")
-    modules = ("app.js", "util.js", "charts.js", "alerts.js", "privacy.js", "investigations.js")
+    modules = (
+        "app.js",
+        "util.js",
+        "charts.js",
+        "alerts.js",
+        "privacy.js",
+        "investigations.js",
+        "route.js",
+        "routemap.js",
+        "system.js",
+        "audit.js",
+    )
     code = "\n".join((STATIC / name).read_text(encoding="utf-8") for name in modules)
     used = set(re.findall(r'\bt\("([\w.]+)"', code))
     assert used, "the panel calls t(...)"

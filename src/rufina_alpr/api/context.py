@@ -57,6 +57,8 @@ class ApiContext:
     frigate: Callable[[], FrigateClient | None]
     queue_length: Callable[[], int]
     store_health: Callable[[], dict[str, Any]]
+    camera_health: Callable[[], list[dict[str, Any]]]
+    """Each station's camera state, reason and since when (`HealthMonitor.cameras`)."""
     stats_payload: Callable[[], Awaitable[dict[str, Any]]]
     alert_raised: Callable[[Alert], None]
     """Raise a stored alert on the broker (`Publisher.alert_raised`)."""
@@ -86,6 +88,7 @@ class ApiContext:
             frigate=lambda: engine.frigate,
             queue_length=lambda: engine.scheduler.queue_length,
             store_health=engine.health.store_health,
+            camera_health=engine.health.cameras,
             stats_payload=engine.housekeeping.stats_payload,
             alert_raised=engine.publisher.alert_raised,
             alert_changed=engine.publisher.alert_changed,

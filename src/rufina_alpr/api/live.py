@@ -254,7 +254,7 @@ async def crops_batch(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def stations(request: web.Request) -> web.Response:
-    """The stations, with their kind, locality and coordinates (for the map)."""
+    """The stations, with their kind, locality and coordinates, and the map's tile server."""
     context = request.app[CONTEXT_KEY]
     return web.json_response(
         {
@@ -271,7 +271,12 @@ async def stations(request: web.Request) -> web.Response:
                     "longitude": s.longitude,
                 }
                 for s in context.settings.stations
-            ]
+            ],
+            # The map tile server the admin named (None: the panel's offline drawing only).
+            "map": {
+                "tiles": context.settings.panel.map_tiles,
+                "attribution": context.settings.panel.map_attribution,
+            },
         }
     )
 
@@ -345,6 +350,8 @@ async def system(request: web.Request) -> web.Response:
             "transits_today": stats["transits_today"],
             "vehicles_today": stats["vehicles_today"],
             "stations": len(context.settings.stations),
+            # Each station's camera, the offline ones first (the health's, with since when).
+            "cameras": context.camera_health(),
         }
     )
 

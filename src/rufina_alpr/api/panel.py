@@ -5,6 +5,7 @@ No build step and nothing fetched from the internet: ``static/`` is served as it
 behind Home Assistant's ingress (``/api/hassio_ingress/<token>/panel/``): the page gets a
 ``<base href>`` from the ``X-Ingress-Path`` header, and ``/`` redirects to the panel (the ingress
 entry point). The files are public (they hold no data); the JSON API they call is not.
+Nothing comes from elsewhere but the map tiles of the server the admin may name (the CSP says so).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Final, TypeVar
 from aiohttp import web
 
 from rufina_alpr.api.auth import ingress_path
+from rufina_alpr.api.context import CONTEXT_KEY
 
 STATIC: Final = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES: Final = {
@@ -28,17 +30,25 @@ CONTENT_TYPES: Final = {
 }
 _ASSET: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.(js|css|svg)$")
 BASE_MARK: Final = "<!--base-->"
-# The page's own scripts and styles only; images also from data: and blob: URLs (crops).
-SECURITY_HEADERS: Final = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; "
-        "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'self'; "
-        "base-uri 'self'; form-action 'self'; object-src 'none'"
-    ),
+# The page's own scripts and styles only; images also from data: and blob: URLs (crops) and,
+# when the admin names a map tile server (``panel.map_tiles``), from that one origin.
+CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: blob:{tiles}; connect-src 'self'; frame-ancestors 'self'; "
+    "base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+OTHER_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
+
+
+def security_headers(request: web.Request) -> dict[str, str]:
+    """The panel's headers, its CSP naming the configured tile server's origin if any."""
+    origin = request.app[CONTEXT_KEY].settings.panel.tile_origin
+    csp = CSP.format(tiles=f" {origin}" if origin else "")
+    return {"Content-Security-Policy": csp, **OTHER_HEADERS}
 
 
 H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
@@ -80,7 +90,7 @@ async def index(request: web.Request) -> web.Response:
     if prefix:
         page = page.replace('data-ingress="0"', 'data-ingress="1"', 1)
     return web.Response(
-        text=page, content_type="text/html", charset="utf-8", headers=SECURITY_HEADERS
+        text=page, content_type="text/html", charset="utf-8", headers=security_headers(request)
     )
 
 
@@ -94,7 +104,7 @@ async def asset(request: web.Request) -> web.Response:
         body=path.read_bytes(),
         content_type=CONTENT_TYPES[path.suffix],
         charset="utf-8",
-        headers=SECURITY_HEADERS,
+        headers=security_headers(request),
     )
 
 

@@ -62,6 +62,8 @@ class HealthMonitor:
         self._started = time.monotonic()
         self.store_error: tuple[str, datetime] | None = None
         """The kind of the store's last failure and since when, until a store call succeeds."""
+        self._since: dict[str, tuple[str, str | None, datetime]] = {}
+        """Each station's state and reason, and when this engine first saw them so."""
         self.privacy: Callable[[], dict[str, Any] | None] = lambda: None
         """The health's privacy section (`PrivacyWatch.state`), once the engine has one."""
 
@@ -131,7 +133,12 @@ class HealthMonitor:
         kind, since = self.store_error
         return {"state": "failing", "error": kind, "since": contract.iso_time(since)}
 
-    def payload(self) -> dict[str, Any]:
+    def _states(
+        self,
+    ) -> tuple[
+        contract.HealthState, dict[str, tuple[contract.HealthState, str | None, dict[str, str]]]
+    ]:
+        """Frigate's state and each station's (state, reason, camera role states), as of now."""
         now = time.monotonic()
         timeout = self.settings.frigate.stats_timeout
         stats_fresh = self._stats_at is not None and now - self._stats_at <= timeout
@@ -164,6 +171,21 @@ class HealthMonitor:
             else:
                 state = "unknown"
             stations[station.id] = (state, reason, roles)
+        self._note_changes(stations)
+        return frigate, stations
+
+    def _note_changes(
+        self, stations: dict[str, tuple[contract.HealthState, str | None, dict[str, str]]]
+    ) -> None:
+        """Remember since when each station is in its state (as first seen by this engine)."""
+        now = datetime.now(self.settings.timezone)
+        for station_id, (state, reason, _roles) in stations.items():
+            known = self._since.get(station_id)
+            if known is None or known[:2] != (state, reason):
+                self._since[station_id] = (state, reason, now)
+
+    def payload(self) -> dict[str, Any]:
+        frigate, stations = self._states()
         return contract.health_payload(
             time=datetime.now(self.settings.timezone),
             frigate_state=frigate,
@@ -174,6 +196,28 @@ class HealthMonitor:
             store=self.store_health(),
             privacy=self.privacy(),
         )
+
+    def cameras(self) -> list[dict[str, Any]]:
+        """Each station's camera for the panel's System page: the offline ones first, then by
+        name, each with its state, the reason in a word, and since when (as seen by this engine:
+        its start for a state it found)."""
+        _frigate, stations = self._states()
+        names = {s.id: s for s in self.settings.stations}
+        rows = [
+            {
+                "station": station_id,
+                "name": names[station_id].name,
+                "camera": names[station_id].camera,
+                "kind": names[station_id].kind,
+                "state": state,
+                "reason": reason,
+                "since": contract.iso_time(self._since[station_id][2]),
+                "roles": dict(roles),
+            }
+            for station_id, (state, reason, roles) in stations.items()
+        ]
+        order = {"offline": 0, "unknown": 1, "online": 2}
+        return sorted(rows, key=lambda row: (order.get(row["state"], 1), row["name"]))
 
 
 def short_text(payload: bytes, limit: int = 32) -> str | None:

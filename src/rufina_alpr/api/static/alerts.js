@@ -1,12 +1,14 @@
-// The alert queue: open alerts, the most urgent first (priority), then the newest, each with its
-// handling (acknowledge in one click, accept, reject with a reason, close with the outcome).
+// The alert queue: open alerts, the most urgent first (`compare`), each with its handling
+// (acknowledge in one click, accept, reject with a reason, close with the outcome). The queue
+// takes a bounded share of the screen (it scrolls inside) and folds to a one-line count by
+// priority; the operator's choice is kept in localStorage.
 // Loaded once from GET /api/v1/alerts when the live view opens, then kept current by the live
 // stream's `alert` events (the audited list is not polled).
 // An impossible journey shows both sightings (station, time, plate crop): the other transit
 // (GET /api/v1/transits/{id}) and both crops (GET /api/v1/crops, one audited batch) are asked
 // once per alert, when its row is first drawn, with the stream's reason, and kept in memory.
 import { t, fmtTime, fmtDuration } from "./i18n.js";
-import { h, get, request, download, announce, isoFromLocal, localInput, ApiError } from "./util.js";
+import { h, get, request, download, announce, isoFromLocal, localInput, formatPlate, ApiError } from "./util.js";
 
 export const REJECT_REASONS = ["misread", "wrong_vehicle", "plate_cloned", "list_out_of_date", "other"];
 export const OUTCOMES = ["stopped_checked", "not_found", "fined", "seized", "other"];
@@ -14,6 +16,10 @@ const OPEN_STATES = new Set(["new", "acknowledged", "accepted"]);
 const STATE_RANK = { new: 0, acknowledged: 1, accepted: 2, rejected: 3, closed: 3 };
 const STATUS_RANK = { provisional: 0, confirmed: 1, withdrawn: 1 };
 const NOTICE_MS = 12000;
+const FOLDED_KEY = "rufina.alerts.folded";
+// At one priority: a list hit before a gate's refusal before an impossible journey; confirmed
+// before in view (provisional); to review last.
+const KIND_RANK = { hotlist: 0, not_authorised: 1, impossible_journey: 2 };
 
 // The newest thing that happened to an alert (raised, settled, handled).
 function lastChange(alert) {
@@ -33,9 +39,18 @@ export function isOpen(alert) {
   return alert.status !== "withdrawn" && OPEN_STATES.has(alert.state);
 }
 
-// Priority (1 most urgent) first, then the newest, then the id: the API's order.
+// Priority (1 most urgent: the list's) first, then the kind, confirmed before provisional, to
+// review last, then the newest, then the id.
 export function compare(a, b) {
-  return (a.priority - b.priority) || (new Date(b.time) - new Date(a.time)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const rank = (x) => [x.priority, KIND_RANK[x.kind] ?? 3, x.status === "provisional" ? 1 : 0, x.action === "review" ? 1 : 0];
+  const [ra, rb] = [rank(a), rank(b)];
+  const first = ra.findIndex((v, i) => v !== rb[i]);
+  if (first >= 0) return ra[first] - rb[first];
+  return (new Date(b.time) - new Date(a.time)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function folded() {
+  try { return window.localStorage.getItem(FOLDED_KEY) === "1"; } catch { return false; }
 }
 
 function kindName(alert) {
@@ -44,7 +59,7 @@ function kindName(alert) {
 }
 
 function plateEl(text) {
-  return h("span", { class: "plate" }, text);
+  return h("span", { class: "plate" }, formatPlate(text));
 }
 
 // One queue, drawn into `root`; `reason` is the one the operator gave for the live stream.
@@ -59,10 +74,34 @@ export class AlertQueue {
     this.empty = h("p", { class: "hint", id: "alert-queue-empty" }, t("aq.empty"));
     this.notices = h("div", { class: "notices", id: "alert-notices", role: "status", "aria-live": "polite" });
     this.state = h("p", { class: "hint", id: "alert-queue-state" });
+    this.summary = h("span", { class: "queue-summary", id: "alert-queue-summary", role: "status" });
+    this.toggle = h("button", { type: "button", class: "ghost queue-toggle", id: "alert-queue-toggle", "aria-controls": "alert-queue-body" });
+    this.toggle.addEventListener("click", () => this.fold(this.toggle.getAttribute("aria-expanded") === "true"));
+    this.body = h("div", { class: "queue-body", id: "alert-queue-body" }, this.state, this.notices, this.list, this.empty, this.reportForm());
     this.root = h("section", { class: "card queue-card", id: "alert-queue", "aria-labelledby": "alert-queue-title" },
-      h("h2", { id: "alert-queue-title" }, t("aq.title")),
-      this.state, this.notices, this.list, this.empty, this.reportForm());
+      h("div", { class: "queue-head" }, h("h2", { id: "alert-queue-title" }, t("aq.title")), this.summary, this.toggle),
+      this.body);
     this.loaded = false;
+    this.fold(folded(), false);
+  }
+
+  // Fold the queue to its one-line count (`on`), or open it; remembered when the operator chose.
+  fold(on, remember = true) {
+    this.root.classList.toggle("folded", on);
+    this.body.hidden = on;
+    this.toggle.setAttribute("aria-expanded", on ? "false" : "true");
+    this.toggle.textContent = on ? t("aq.unfold") : t("aq.fold");
+    if (remember) {
+      try { window.localStorage.setItem(FOLDED_KEY, on ? "1" : "0"); } catch { /* storage off */ }
+    }
+  }
+
+  // "3 open: P1 1 · P2 2", also while folded.
+  paintSummary(rows) {
+    const counts = new Map();
+    for (const alert of rows) counts.set(alert.priority, (counts.get(alert.priority) || 0) + 1);
+    const parts = [...counts].sort((a, b) => a[0] - b[0]).map(([p, n]) => h("span", { class: "badge prio", "data-priority": p }, `P${p}: ${n}`));
+    this.summary.replaceChildren(t("aq.summary", { n: rows.length }), ...parts);
   }
 
   async load() {
@@ -86,11 +125,11 @@ export class AlertQueue {
     const wasOpen = this.alerts.has(alert.id);
     if (isOpen(alert)) {
       this.alerts.set(alert.id, alert);
-      if (!wasOpen && !quiet && !known) announce(t("aq.raised", { plate: alert.plate, station: alert.station_name || this.stationName(alert.station) }));
+      if (!wasOpen && !quiet && !known) announce(t("aq.raised", { plate: formatPlate(alert.plate), station: alert.station_name || this.stationName(alert.station) }));
     } else {
       this.alerts.delete(alert.id);
       this.journeys.delete(alert.id);
-      if (alert.status === "withdrawn" && wasOpen) this.notice(t("aq.withdrawnNotice", { plate: alert.plate }), alert);
+      if (alert.status === "withdrawn" && wasOpen) this.notice(t("aq.withdrawnNotice", { plate: formatPlate(alert.plate) }), alert);
     }
     if (!quiet) this.draw();
   }
@@ -111,6 +150,7 @@ export class AlertQueue {
       return kept && kept.dataset.version === version(alert) ? kept : this.row(alert);
     }));
     this.empty.hidden = rows.length > 0 || !this.loaded;
+    this.paintSummary(rows);
   }
 
   row(alert) {
@@ -124,7 +164,7 @@ export class AlertQueue {
     });
     const message = h("span", { class: "row-error", role: "alert" });
     const buttons = h("span", { class: "actions" });
-    const plate = alert.plate;
+    const plate = formatPlate(alert.plate);
     const step = async (name, extra = {}) => {
       for (const b of li.querySelectorAll("button, select")) b.disabled = true;
       try {
@@ -167,7 +207,7 @@ export class AlertQueue {
       h("span", { class: "badge state" }, t(`aq.state.${alert.state}`)),
       alert.handled_by ? h("span", { class: "by" }, t("aq.by", { who: alert.handled_by })) : null,
       alert.kind === "not_authorised" && review ? h("span", {}, t("aq.review")) : null,
-      review && alert.entry_plate && alert.entry_plate !== plate
+      review && alert.entry_plate && alert.entry_plate !== alert.plate
         ? h("span", { class: "near", "data-entry-plate": alert.entry_plate }, t("aq.near"), " ", plateEl(alert.entry_plate))
         : null);
     li.append(
@@ -188,7 +228,7 @@ export class AlertQueue {
     }
     const box = h("div", {
       class: "journey", role: "group", "data-journey": known.state,
-      "aria-label": t("aq.journey.label", { plate: alert.plate }),
+      "aria-label": t("aq.journey.label", { plate: formatPlate(alert.plate) }),
     });
     if (known.state === "loading") {
       box.append(h("span", { class: "journey-state" }, t("aq.journey.loading")));
@@ -205,12 +245,12 @@ export class AlertQueue {
     }
     const crops = known.crops || {};
     const here = {
-      role: "alert", id: alert.transit_id, plate: alert.plate, time: alert.time,
+      role: "alert", id: alert.transit_id, plate: formatPlate(alert.plate), time: alert.time,
       station: alert.station_name || this.stationName(alert.station),
     };
     const other = known.other;
     const there = other
-      ? { role: "related", id: other.id, plate: other.display || other.plate, time: other.time,
+      ? { role: "related", id: other.id, plate: formatPlate(other.plate, other.format), time: other.time,
         station: other.station_name || this.stationName(other.station) }
       : { role: "related", id: alert.related_transit_id, missing: true };
     if (there.missing) {

@@ -1,22 +1,25 @@
 // The operator panel: hash routes (#/live, #/search, ...), each page a function drawing into <main>.
-import { t, lang, setLang, fmtTime, fmtNumber, fmtDuration, has } from "./i18n.js";
-import { h, get, request, stream, download, ingress, token, setToken, isoFromLocal, localInput, announce, ApiError } from "./util.js";
-import { hbars, columns, legend, paintLegends, stationMap } from "./charts.js";
+import { t, lang, setLang, fmtTime, fmtNumber, has } from "./i18n.js";
+import { h, get, request, stream, download, ingress, token, setToken, isoFromLocal, localInput, announce, formatPlate, ApiError } from "./util.js";
+import { hbars, columns, legend, paintLegends } from "./charts.js";
 import { AlertQueue } from "./alerts.js";
 import { privacyPage, reminderBadge } from "./privacy.js";
 import { investigationsPage, searchTools } from "./investigations.js";
+import { routePage } from "./route.js";
+import { auditPage } from "./audit.js";
+import { systemPage } from "./system.js";
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGES = [
   { id: "live", role: "operator", draw: livePage },
   { id: "search", role: "operator", draw: searchPage },
-  { id: "route", role: "operator", draw: routePage },
+  { id: "route", role: "operator", draw: (root, query) => routePage(root, query, PAGE_KIT) },
   { id: "hotlists", role: "operator", draw: hotlistsPage },
   { id: "investigations", role: "operator", draw: (root) => investigationsPage(root, INVESTIGATIONS_KIT) },
   { id: "traffic", role: "viewer", draw: trafficPage },
-  { id: "audit", role: "admin", draw: auditPage },
+  { id: "audit", role: "admin", draw: (root) => auditPage(root, PAGE_KIT) },
   { id: "privacy", role: "admin", draw: (root) => privacyPage(root, PRIVACY_KIT) },
-  { id: "system", role: "viewer", draw: systemPage },
+  { id: "system", role: "viewer", draw: (root) => systemPage(root, PAGE_KIT) },
 ];
 const VEHICLES = ["car", "motorcycle", "bus", "truck", "bicycle", "van"];
 const KINDS = ["stolen", "police", "uninsured", "inspection", "watch", "authorised"];
@@ -24,7 +27,7 @@ const ACTIONS = ["alert", "stop_and_check", "allow"];
 const REASON_KEY = "rufina.reason";
 const REMINDER_EVERY = 300000; // ms: a deadline approaches while the panel stays open
 
-const state = { me: null, stations: [], stationName: new Map(), cleanup: null, privacy: null, reminderTimer: null };
+const state = { me: null, stations: [], stationName: new Map(), map: null, cleanup: null, privacy: null, reminderTimer: null };
 const main = () => document.getElementById("main");
 
 // ------------------------------------------------------------------ shared pieces
@@ -54,8 +57,9 @@ function stationName(id) {
   return state.stationName.get(id) || id;
 }
 
-function plateEl(text) {
-  return h("span", { class: "plate" }, text);
+// Every plate the panel shows, in the engine's display form (util.formatPlate).
+function plateEl(text, format) {
+  return h("span", { class: "plate" }, formatPlate(text, format));
 }
 
 function hotBadge(hot) {
@@ -71,7 +75,7 @@ function confidenceEl(transit) {
 
 function cropEl(transit, crops) {
   const src = transit.crop || (crops && crops[transit.id]);
-  return src ? h("img", { class: "crop", src, alt: `${t("crop")} ${transit.display || transit.plate}` }) : "—";
+  return src ? h("img", { class: "crop", src, alt: `${t("crop")} ${formatPlate(transit.plate, transit.format)}` }) : "—";
 }
 
 function errorBox(err) {
@@ -97,10 +101,10 @@ function transitTable(rows, crops, { caption, withRoute = true } = {}) {
 }
 
 function transitRow(tr, crops, withRoute = true) {
-  const plate = tr.display || tr.plate;
+  const plate = formatPlate(tr.plate, tr.format);
   return h("tr", { class: tr.hotlist && tr.hotlist.action !== "allow" ? "hit" : null, "data-transit": tr.id, "data-plate": tr.plate },
     h("td", {}, cropEl(tr, crops)),
-    h("td", {}, withRoute ? h("a", { href: `#/route?plate=${encodeURIComponent(tr.plate)}`, "aria-label": `${t("route")} ${plate}` }, plateEl(plate)) : plateEl(plate)),
+    h("td", {}, withRoute ? h("a", { href: `#/route?plate=${encodeURIComponent(tr.plate)}`, "aria-label": `${t("route")} ${plate}` }, plateEl(tr.plate, tr.format)) : plateEl(tr.plate, tr.format)),
     h("td", { "data-station": tr.station }, tr.station_name || stationName(tr.station)),
     h("td", {}, h("time", { datetime: tr.time }, fmtTime(tr.time))),
     h("td", {}, vehicleName(tr.vehicle)),
@@ -156,7 +160,7 @@ function livePage(root) {
             queue.update(data);
           } else if (event === "transit") {
             add(data);
-            announce(`${data.display || data.plate} – ${data.station_name}`);
+            announce(`${formatPlate(data.plate, data.format)} – ${data.station_name}`);
           }
         }, controller.signal);
       } catch (err) {
@@ -240,58 +244,6 @@ function searchPage(root) {
   root.append(h("h1", {}, t("search.title")), h("p", { class: "hint", id: "search-hint" }, t("search.hint")), form, out);
 }
 
-// ------------------------------------------------------------------ route
-function routePage(root, query) {
-  const plate = h("input", { id: "route-plate", name: "plate", required: true, maxlength: 16, autocomplete: "off", spellcheck: "false", value: query.get("plate") || "" });
-  const since = h("input", { id: "route-since", type: "datetime-local", value: localInput(new Date(Date.now() - 7 * 86400000)) });
-  const until = h("input", { id: "route-until", type: "datetime-local" });
-  const reason = reasonInput("route-reason");
-  const caseNumber = h("input", { id: "route-case", maxlength: 64, autocomplete: "off" });
-  const out = h("div", { id: "route-results", "aria-live": "polite" });
-  const form = h("form", { class: "card grid", id: "route-form" },
-    label(t("plate"), plate, t("route.hint")), label(t("since"), since), label(t("until"), until),
-    label(t("reason"), reason, t("reasonHint")), label(t("caseNumber"), caseNumber), h("button", { type: "submit" }, t("route")));
-
-  async function load() {
-    const why = reason.value.trim();
-    const body = await get("api/v1/route", { plate: plate.value.trim(), since: isoFromLocal(since.value), until: isoFromLocal(until.value), reason: why, case_number: caseNumber.value.trim() });
-    const all = body.journeys.flatMap((j) => j.transits);
-    const ids = all.map((x) => x.id).slice(0, 100);
-    const crops = ids.length ? (await get("api/v1/crops", { id: ids, reason: why, case_number: caseNumber.value.trim() })).crops : {};
-    if (!all.length) { out.replaceChildren(h("p", {}, t("route.none"))); return; }
-    // Oldest first: the order the vehicle went.
-    const journeys = [...body.journeys].sort((a, b) => a.start.localeCompare(b.start));
-    const sections = journeys.map((journey, n) => {
-      const transits = [...journey.transits].sort((a, b) => a.time.localeCompare(b.time));
-      const legs = transits.slice(1).map((tr, i) => fmtDuration((new Date(tr.time) - new Date(transits[i].time)) / 1000));
-      const timeline = h("ol", { class: "timeline", "aria-label": t("route.timeline") }, transits.map((tr, i) =>
-        h("li", { "data-station": tr.station, "data-transit": tr.id },
-          h("div", { class: "stack" }, h("strong", {}, `${i + 1}. ${tr.station_name || stationName(tr.station)}`),
-            h("time", { datetime: tr.time }, fmtTime(tr.time)), cropEl(tr, crops), hotBadge(tr.hotlist),
-            tr.direction ? h("span", { class: "badge" }, directionName(tr.direction)) : null),
-          i ? h("div", { class: "leg" }, t("route.leg", { time: legs[i - 1], from: transits[i - 1].station_name || stationName(transits[i - 1].station) })) : null)));
-      const map = stationMap(state.stations, {
-        path: transits.map((tr) => tr.station), legLabels: legs, title: t("route.map"),
-        labels: { lpr: t("route.lpr"), context: t("route.context") },
-      });
-      return h("section", { class: "card", "data-journey": n + 1 },
-        h("h2", {}, t("route.journey", { n: n + 1, start: fmtTime(journey.start), end: fmtTime(journey.end) })),
-        h("div", { class: "cols" }, h("div", {}, timeline), h("figure", { class: "map", style: null }, map,
-          h("figcaption", { class: "legend" }, h("span", {}, "■ ", t("route.lpr")), h("span", {}, "● ", t("route.context"))))));
-    });
-    out.replaceChildren(h("p", { role: "status" }, t("route.summary", { n: all.length, j: journeys.length })), ...sections);
-  }
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (!form.reportValidity()) return;
-    remember(reason.value.trim());
-    out.replaceChildren(h("p", {}, t("loading")));
-    load().catch((err) => out.replaceChildren(errorBox(err)));
-  });
-  root.append(h("h1", {}, t("route.title")), form, out);
-  if (plate.value && reason.value.trim().length >= 3) form.requestSubmit();
-}
-
 // ------------------------------------------------------------------ hotlists
 function hotlistsPage(root) {
   const listsBox = h("div", { id: "hotlists" });
@@ -354,9 +306,9 @@ function hotlistsPage(root) {
           h("td", {}, plateEl(entry.plate)), h("td", {}, entry.reason),
           h("td", {}, entry.expires_at ? h("span", { class: new Date(entry.expires_at) < now ? "badge bad" : "" }, fmtTime(entry.expires_at)) : t("hot.never")),
           h("td", {}, entry.notes || ""), h("td", {}, entry.added_by),
-          h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `${t("hot.remove")} ${entry.plate}`, onclick: () => withReason(async () => {
+          h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `${t("hot.remove")} ${formatPlate(entry.plate)}`, onclick: () => withReason(async () => {
             await request("DELETE", `api/v1/hotlists/${encodeURIComponent(list.id)}/entries/${encodeURIComponent(entry.plate)}`, { params: { reason: reason.value.trim() } });
-            message.textContent = t("hot.removed", { plate: entry.plate });
+            message.textContent = t("hot.removed", { plate: formatPlate(entry.plate) });
             await refresh();
             await showEntries();
           }) }, t("hot.remove")))))))) : h("p", {}, t("none")));
@@ -369,7 +321,7 @@ function hotlistsPage(root) {
         json: { plate: plate.value.trim(), reason: why.value.trim(), expires_at: isoFromLocal(expires.value), notes: notes.value.trim() || null,
           ...(replaceEntry.checked ? { replace: true } : {}) },
       }).then(async (entry) => {
-        message.textContent = t("hot.added", { plate: entry.plate });
+        message.textContent = t("hot.added", { plate: formatPlate(entry.plate) });
         announce(message.textContent);
         addForm.reset();
         await refresh();
@@ -493,46 +445,13 @@ function kpi(key, value) {
   return h("div", { class: "kpi" }, h("div", { class: "v" }, value), h("div", { class: "k" }, key));
 }
 
-// ------------------------------------------------------------------ audit
-// The token's user, or the person it acted for through it (Home Assistant's user).
-function auditActor(entry) {
-  return entry.acting_user ? t("audit.via", { person: entry.acting_user, actor: entry.actor }) : entry.actor;
-}
-
-function auditPage(root) {
-  if (RANK[state.me.role] < RANK.admin) {
-    root.append(h("h1", {}, t("audit.title")), h("p", { class: "card" }, t("audit.admins")));
-    return;
-  }
-  const reason = reasonInput("audit-reason");
-  const actor = h("input", { id: "audit-actor", maxlength: 120 });
-  const action = h("input", { id: "audit-action", maxlength: 48 });
-  const since = h("input", { id: "audit-since", type: "datetime-local", value: localInput(new Date(Date.now() - 7 * 86400000)) });
-  const out = h("div", { id: "audit-out", "aria-live": "polite" });
-  const form = h("form", { class: "card grid", id: "audit-form" },
-    label(t("reason"), reason, t("reasonHint")), label(t("audit.actor"), actor, t("audit.actorHint")), label(t("audit.action"), action),
-    label(t("since"), since), h("button", { type: "submit" }, t("audit.show")));
-  async function load() {
-    const body = await get("api/v1/audit", { reason: reason.value.trim(), actor: actor.value.trim(), action: action.value.trim(), since: isoFromLocal(since.value), limit: 200 });
-    out.replaceChildren(body.entries.length ? h("div", { class: "table-wrap" }, h("table", { id: "audit-table" },
-      h("caption", {}, t("audit.caption")),
-      h("thead", {}, h("tr", {}, [t("time"), t("audit.actor"), t("audit.action"), t("reason"), t("caseNumber"), t("audit.query"), t("audit.results")].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, body.entries.map((entry) => h("tr", { "data-action": entry.action },
-        h("td", {}, fmtTime(entry.time)), h("td", {}, `${auditActor(entry)} (${t(`role.${entry.role}`)})`), h("td", {}, entry.action),
-        h("td", {}, entry.reason || ""), h("td", {}, entry.case_number || ""),
-        h("td", { class: "query" }, h("code", {}, JSON.stringify(entry.query))), h("td", {}, entry.results ?? "")))))) : h("p", {}, t("none")));
-  }
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    if (!form.reportValidity()) return;
-    remember(reason.value.trim());
-    load().catch((err) => out.replaceChildren(errorBox(err)));
-  });
-  root.append(h("h1", {}, t("audit.title")), form, out);
-}
-
 // ------------------------------------------------------------------ privacy (privacy.js)
 const PRIVACY_KIT = { label, reasonInput, remember, errorBox, plateEl, stationName, refreshReminder };
+// The route, audit and system pages' (route.js, audit.js, system.js).
+const PAGE_KIT = {
+  label, reasonInput, remember, errorBox, plateEl, stationName, cropEl, hotBadge, directionName, kpi,
+  stations: () => state.stations, map: () => state.map, isAdmin: () => RANK[state.me.role] >= RANK.admin,
+};
 const INVESTIGATIONS_KIT = { label, reasonInput, remember, errorBox, plateEl, stationName, stationSelect };
 
 // Admins only: the health's privacy section (no plate in it), then the Privacy link's badge.
@@ -549,48 +468,6 @@ function paintReminder() {
   link.querySelector(".nav-badge")?.remove();
   const badge = reminderBadge(state.privacy);
   if (badge) link.append(badge);
-}
-
-// ------------------------------------------------------------------ system
-function systemPage(root) {
-  const out = h("div", { id: "system-out" }, h("p", {}, t("loading")));
-  const yesNo = (ok, on, off) => h("span", { class: `badge ${ok ? "ok" : "bad"}` }, ok ? on : off);
-  const ms = (v) => (v === null || v === undefined ? "—" : `${fmtNumber(v)} ms`);
-  async function load() {
-    const sys = await get("api/v1/system");
-    out.replaceChildren(
-      h("div", { class: "kpis" },
-        kpi(t("sys.queue"), fmtNumber(sys.queue)), kpi(t("sys.p50"), ms(sys.latency_ms.p50)), kpi(t("sys.p95"), ms(sys.latency_ms.p95)),
-        kpi(t("sys.today"), fmtNumber(sys.transits_today)), kpi(t("sys.vehiclesToday"), fmtNumber(sys.vehicles_today))),
-      h("div", { class: "cols" },
-        h("section", { class: "card", id: "sys-engine" }, h("h2", {}, t("sys.engine")), h("dl", { class: "facts" },
-          fact(t("sys.version"), `${sys.engine.version} (${sys.engine.instance})`), fact(t("sys.uptime"), fmtDuration(sys.engine.uptime)),
-          fact(t("sys.detector"), model(sys.engine.detector)), fact(t("sys.ocr"), model(sys.engine.ocr)), fact(t("sys.workers"), String(sys.engine.workers)),
-          fact(t("sys.store"), sys.engine.store), fact(t("sys.retention"), String(sys.engine.retention_days)), fact(t("sys.stations"), String(sys.stations)))),
-        h("section", { class: "card", id: "sys-broker" }, h("h2", {}, t("sys.broker")), h("dl", { class: "facts" },
-          fact(t("sys.broker"), yesNo(sys.broker.connected, t("sys.connected"), t("sys.disconnected"))), fact("Host", `${sys.broker.host}:${sys.broker.port}`))),
-        h("section", { class: "card", id: "sys-frigate" }, h("h2", {}, t("sys.frigate")), h("dl", { class: "facts" },
-          fact(t("sys.frigate"), yesNo(sys.frigate.reachable, t("sys.reachable"), t("sys.unreachable"))),
-          fact(t("sys.version"), sys.frigate.version || "—"),
-          ...(sys.frigate.error ? [fact(t("sys.error"), sys.frigate.error)] : []), fact("URL", sys.frigate.url)))),
-      h("details", { class: "card" }, h("summary", {}, t("sys.counters")), h("div", { class: "table-wrap" }, h("table", {},
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("sys.counter")), h("th", { scope: "col" }, t("sys.value")))),
-        h("tbody", {}, Object.entries(sys.counters).sort().map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, fmtNumber(v)))))))));
-  }
-  const fail = (err) => out.replaceChildren(errorBox(err));
-  root.append(h("h1", {}, t("sys.title")), out);
-  load().catch(fail);
-  const timer = setInterval(() => load().catch(fail), 10000);
-  return () => clearInterval(timer);
-}
-
-// A model path shows its last two parts (the whole path as a tooltip).
-function model(path) {
-  return h("span", { title: path }, String(path).split("/").slice(-2).join("/"));
-}
-
-function fact(key, value) {
-  return [h("dt", {}, key), h("dd", {}, value)];
 }
 
 // ------------------------------------------------------------------ shell
@@ -653,8 +530,9 @@ function loginPage(root) {
 async function start() {
   try {
     state.me = await get("api/v1/me");
-    const { stations } = await get("api/v1/stations");
+    const { stations, map } = await get("api/v1/stations");
     state.stations = stations;
+    state.map = map || null;
     state.stationName = new Map(stations.map((st) => [st.id, st.name]));
   } catch {
     state.me = null;

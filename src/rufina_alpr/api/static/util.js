@@ -157,3 +157,19 @@ export function announce(text) {
   status.textContent = "";
   setTimeout(() => { status.textContent = text; }, 30);
 }
+
+// One plate form everywhere (the engine's display form, plate_formats.display_form): an Italian
+// car "AB 123 CD", a motorcycle "AB 12345", anything else as read without spaces. `format` is the
+// transit's (it_car, it_moto, ...); a plate without one (alerts, lists, requests) is laid out by
+// its shape when it can only be an Italian car or motorcycle plate.
+const PLATE_GROUPS = { it_car: [2, 3, 2], it_moto: [2, 5] };
+const PLATE_SHAPES = { it_car: /^[A-HJ-NPR-TV-Z]{2}\d{3}[A-HJ-NPR-TV-Z]{2}$/, it_moto: /^[A-HJ-NPR-TV-Z]{2}\d{5}$/ };
+
+export function formatPlate(plate, format) {
+  const text = String(plate ?? "").toUpperCase().replace(/[\s.-]/g, "");
+  const layout = format === undefined ? Object.keys(PLATE_SHAPES).find((f) => PLATE_SHAPES[f].test(text)) : format;
+  const groups = PLATE_GROUPS[layout];
+  if (!groups || text.length !== groups.reduce((a, b) => a + b, 0)) return text;
+  let start = 0;
+  return groups.map((size) => text.slice(start, (start += size))).join(" ");
+}
