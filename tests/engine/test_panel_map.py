@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from PIL import Image
+
+from rufina_alpr.config import settings_from_mapping
+from rufina_alpr.settings_sources import SettingsError
 
 from .panel_pages import DESKTOP, REASON, TABLET, WAIT, Pages, panel_pages, transit
 
@@ -43,6 +47,32 @@ LABELS_APART = """() => {
   }));
   return { count: boxes.length, overlaps };
 }"""
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://tile.openstreetmap.org/{z}/{x}.png",  # no {y}
+        "ftp://tiles.example/{z}/{x}/{y}.png",
+        "https://{z}.tiles.example/{z}/{x}/{y}.png",  # the host must be one
+        "https://user:secret@tiles.example/{z}/{x}/{y}.png",
+        "https://tiles.example/{z}/{x}/{y}.png; script-src *",  # nothing else in the CSP
+        "/{z}/{x}/{y}.png",
+    ],
+)
+def test_a_tile_server_is_one_http_host_with_the_three_placeholders(
+    template: str, tmp_path: Path
+) -> None:
+    with pytest.raises(SettingsError, match="map_tiles"):
+        settings_from_mapping({"data_dir": str(tmp_path), "panel": {"map_tiles": template}})
+
+
+def test_the_tile_server_s_origin_is_what_the_csp_names(tmp_path: Path) -> None:
+    tiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    data = {"data_dir": str(tmp_path)}
+    settings = settings_from_mapping({**data, "panel": {"map_tiles": tiles}})
+    assert settings.panel.tile_origin == "https://tile.openstreetmap.org"
+    assert settings_from_mapping(data).panel.tile_origin is None
 
 
 def tile_png() -> bytes:
