@@ -1,8 +1,9 @@
 """The hotlists of one engine as Home Assistant shows them: the lists, their sizes, their matches.
 
-The lists and their sizes change only through operators' edits and imports, so they are polled
-from the API (the integration's own actions refresh them at once); matches come from MQTT, where
-the hub owns the subscription and hands each accepted match to its `RufinaAlprHotlists`. Entities
+The lists and their sizes are read from the API when the engine's retained change notice
+(`<prefix>/hotlists`: sizes and revisions, no plates) says they changed, and after the
+integration's own actions; a slow poll is the fallback. Matches and notices come from MQTT, where
+the hub owns the subscriptions and hands each accepted one to its `RufinaAlprHotlists`. Entities
 are made only for the lists the API lists, never from MQTT: a forger cannot create them.
 """
 
@@ -24,11 +25,11 @@ from .api import (
 )
 from .const import DOMAIN, LOGGER
 from .listeners import KEY_HOTLISTS, RufinaAlprListeners, list_key
-from .models import Hotlist, HotlistMatch
+from .models import Hotlist, HotlistMatch, HotlistsNotice
 
-# Hotlist sizes are polled from the API (they change only through operators' edits and imports,
-# which the integration's own actions follow with an immediate refresh).
-HOTLIST_REFRESH = timedelta(minutes=5)
+# The engine's change notice refreshes the lists at once: the poll only makes up for a notice
+# lost (a broker that dropped it).
+HOTLIST_REFRESH = timedelta(minutes=30)
 # The lists are asked again at most this often when a match names a list the API did not list.
 HOTLIST_RETRY = timedelta(seconds=60)
 # Matches of lists the API did not list (yet) kept, the latest per list, until it lists them.
@@ -59,6 +60,10 @@ class RufinaAlprHotlists:
         self._known: set[str] = set()
         self._asked: datetime | None = None
         self._unlisted: dict[str, HotlistMatch] = {}
+        # Each list's revision, from the engine's change notice: a list whose entries changed
+        # with its sizes unchanged (an entry replaced) is read again by its to-do list.
+        self.revisions: dict[str, str] = {}
+        self._noticed: dict[str, tuple[int, int, str]] | None = None
 
     @callback
     def async_track_refresh(self) -> CALLBACK_TYPE:
@@ -69,6 +74,16 @@ class RufinaAlprHotlists:
 
     async def _async_refresh_timer(self, _now: datetime) -> None:
         await self.async_refresh()
+
+    @callback
+    def async_noticed(self, notice: HotlistsNotice) -> None:
+        """The engine's change notice (signed): read the lists now, unless it says what the last
+        one said (the retained notice again, after a reconnection)."""
+        if notice.lists == self._noticed:
+            return
+        self._noticed = notice.lists
+        self.revisions = {list_id: revision for list_id, (*_, revision) in notice.lists.items()}
+        self.async_refresh_in_background()
 
     @callback
     def async_refresh_in_background(self) -> None:

@@ -43,6 +43,7 @@ from .models import (
     EngineStatus,
     Hotlist,
     HotlistMatch,
+    HotlistsNotice,
     Station,
     Transit,
     parse_stations,
@@ -133,6 +134,7 @@ class RufinaAlprHub:
             (f"{self.prefix}/stations", self._async_on_stations, "utf-8"),
             (f"{self.prefix}/stats", self._async_on_stats, "utf-8"),
             (f"{self.prefix}/health", self._async_on_health, "utf-8"),
+            (f"{self.prefix}/hotlists", self._async_on_hotlists, "utf-8"),
             (f"{self.prefix}/transit", self._async_on_transit, "utf-8"),
             (f"{self.prefix}/hotlist_match", self.alerts.async_on_hotlist_match, "utf-8"),
             (f"{self.prefix}/alert", self.alerts.async_on_alert, "utf-8"),
@@ -370,6 +372,15 @@ class RufinaAlprHub:
             for adder in list(self._station_adders):
                 adder(station)
         self._async_check_health()  # station names in the health repairs
+
+    @callback
+    def _async_on_hotlists(self, msg: ReceiveMessage) -> None:
+        """The engine's hotlists changed: its lists are read again (`hotlists`)."""
+        parse = HotlistsNotice.from_payload
+        if (notice := self.gate.read("hotlists", msg, self._async_on_hotlists, parse)) is None:
+            return
+        self.gate.count("hotlists")
+        self.lists.async_noticed(notice)
 
     @callback
     def _async_on_stats(self, msg: ReceiveMessage) -> None:

@@ -570,3 +570,39 @@ class EngineHealth:
             },
             privacy=PrivacyHealth.from_data(privacy) if (privacy := data.get("privacy")) else None,
         )
+
+
+_HOTLIST_NOTICE_ITEM = vol.Schema(
+    {
+        vol.Required("id"): vol.All(str, vol.Length(min=1)),
+        vol.Required("entries"): _COUNT,
+        vol.Required("expired"): _COUNT,
+        vol.Required("revision"): str,
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_HOTLISTS_SCHEMA = vol.Schema(
+    {vol.Required("changed"): str, vol.Required("lists"): [_HOTLIST_NOTICE_ITEM]},
+    extra=vol.ALLOW_EXTRA,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistsNotice:
+    """The retained `hotlists` change notice: each list's sizes and revision, never a plate."""
+
+    changed: datetime | None
+    lists: dict[str, tuple[int, int, str]]
+    """(active entries, expired entries, revision) by list id."""
+
+    @classmethod
+    def from_payload(cls, payload: Payload) -> HotlistsNotice:
+        data = _check(_HOTLISTS_SCHEMA, decode(payload))
+        return cls(
+            changed=_time(data["changed"]),
+            lists={
+                item["id"]: (item["entries"], item["expired"], item["revision"])
+                for item in data["lists"]
+            },
+        )

@@ -7,8 +7,8 @@ old one off). Every change goes through the engine's audited API naming the Home
 (or automation), who must be allowed to act on the engine, as for the hotlist actions.
 
 Listing a list's entries returns plates and is audited by the engine: the entries are read when
-the entity is added, when the list's size changes (the hub's hotlist refresh) and after a change
-made here, never on a timer of their own.
+the entity is added, when the list's size or revision changes (the hub's hotlist refresh, on the
+engine's change notice) and after a change made here, never on a timer of their own.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class RufinaAlprHotlistTodo(RufinaAlprEntity, TodoListEntity):
         hotlist = hub.hotlists.get(list_id)
         self._attr_translation_placeholders = {"list": hotlist.name if hotlist else list_id}
         self._entries: dict[str, dict[str, Any]] = {}
-        self._read: tuple[int, int] | None = None  # the list's size when its entries were read
+        # The list's sizes and revision (the engine's notice) when its entries were read.
+        self._read: tuple[int, int, str | None] | None = None
         self._attr_todo_items = []
 
     def listen_keys(self) -> tuple[str, ...]:
@@ -137,9 +138,10 @@ class RufinaAlprHotlistTodo(RufinaAlprEntity, TodoListEntity):
     @callback
     def _read_if_changed(self) -> None:
         hotlist = self.hub.hotlists.get(self.list_id)
-        if hotlist is None or (hotlist.entries, hotlist.expired) == self._read:
+        revision = self.hub.lists.revisions.get(self.list_id)
+        if hotlist is None or (hotlist.entries, hotlist.expired, revision) == self._read:
             return
-        self._read = (hotlist.entries, hotlist.expired)
+        self._read = (hotlist.entries, hotlist.expired, revision)
         self.hub.entry.async_create_task(
             self.hass, self._async_read(), f"{DOMAIN} hotlist {self.list_id} entries"
         )

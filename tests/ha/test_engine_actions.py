@@ -45,7 +45,8 @@ def calls_to(mock: AiohttpClientMocker, path: str) -> list[tuple[Any, ...]]:
 async def test_hotlist_sensors(
     hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """One size and one last-match sensor per list; sizes refresh on a timer."""
+    """One size and one last-match sensor per list; sizes refresh on a slow timer too (the
+    engine's change notice refreshes them at once: test_hotlist_notice)."""
     await publish_engine(hass)
     size = hass.states.get(STOLEN_SIZE)
     assert size.state == "12"
@@ -61,7 +62,7 @@ async def test_hotlist_sensors(
     aioclient_mock.clear_requests()
     aioclient_mock.get(f"{API_URL}/api/v1/hotlists", json=changed)
     aioclient_mock.get(ENTRIES, json=NO_ENTRIES)  # the changed list's to-do list reads it
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=6))
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=31))
     await hass.async_block_till_done()
     assert hass.states.get(STOLEN_SIZE).state == "13"
     gone = hass.states.get("sensor.rufina_01_hotlist_size_uninsured")

@@ -157,6 +157,7 @@ async def test_options_change_reloads(
         "offline_issue_minutes": 5,
         "operators": [],
         "plates_in_events": False,
+        "show_on_map": False,
     }
 
 
