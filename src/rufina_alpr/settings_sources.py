@@ -92,6 +92,7 @@ ADDON_OPTION_PATHS: Final = {
     "ingress": ("api", "ingress", "enabled"),
     "ingress_role": ("api", "ingress", "role"),
     "ingress_admins": ("api", "ingress", "admins"),
+    "map_tiles": ("panel", "map_tiles"),
 }
 
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from PIL import Image
 
 from rufina_alpr.config import settings_from_mapping
-from rufina_alpr.settings_sources import SettingsError
+from rufina_alpr.settings_sources import SettingsError, addon_overrides
 
 from .panel_pages import DESKTOP, REASON, TABLET, WAIT, Pages, panel_pages, transit
 
@@ -73,6 +73,8 @@ def test_the_tile_server_s_origin_is_what_the_csp_names(tmp_path: Path) -> None:
     settings = settings_from_mapping({**data, "panel": {"map_tiles": tiles}})
     assert settings.panel.tile_origin == "https://tile.openstreetmap.org"
     assert settings_from_mapping(data).panel.tile_origin is None
+    # The add-on's option lands in the same place.
+    assert addon_overrides({"map_tiles": tiles}) == {"panel": {"map_tiles": tiles}}
 
 
 def tile_png() -> bytes:
