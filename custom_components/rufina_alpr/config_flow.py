@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.components import mqtt
-from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    SOURCE_HASSIO,
+    SOURCE_MQTT,
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+)
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -76,6 +82,8 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
         self._token: str | None = None
         self._instance: str | None = None
         self._addon_name: str | None = None
+        # The URL the engine announced could not be reached: the form asks for it.
+        self._ask_url = False
 
     @staticmethod
     @callback
@@ -124,9 +132,15 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
     # -- user ------------------------------------------------------------------------------
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Manual set-up: topic prefix, API URL and token, tested before the entry exists."""
+        """Manual set-up: topic prefix, API URL and token, tested before the entry exists; not
+        while an engine's discovery waits to be confirmed (before anything is typed: which
+        engine a manual set-up is for is known only from its URL and token)."""
         if not self.hass.config_entries.async_entries(mqtt.DOMAIN):
             return self.async_abort(reason="mqtt_not_configured")
+        if user_input is None and (pending := self._pending_discoveries()):
+            return self.async_abort(
+                reason="discovery_pending", description_placeholders={"name": ", ".join(pending)}
+            )
         errors: dict[str, str] = {}
         if user_input is not None:
             prefix = user_input[CONF_TOPIC_PREFIX].strip()
@@ -154,6 +168,14 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    def _pending_discoveries(self) -> list[str]:
+        """The names of the engines discovered (MQTT or add-on) and not confirmed yet."""
+        return [
+            str(flow["context"].get("title_placeholders", {}).get("name", flow["flow_id"]))
+            for flow in self._async_in_progress()
+            if flow["context"].get("source") in (SOURCE_MQTT, SOURCE_HASSIO)
+        ]
+
     # -- MQTT discovery (the engine's retained status) -------------------------------------
 
     async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
@@ -176,28 +198,34 @@ class RufinaAlprConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_discovery_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the token (and the URL when the engine does not publish it)."""
+        """Ask for the token; for the URL only when the engine announces none, or one that
+        cannot be reached from here (its own view of its address: a bind or container one)."""
         assert self._instance is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            info = await self._async_check(user_input[CONF_URL], user_input[CONF_API_TOKEN], errors)
+            url: str = user_input.get(CONF_URL) or self._url or ""
+            info = await self._async_check(url, user_input[CONF_API_TOKEN], errors)
             if info is not None and info.instance != self._instance:
                 errors["base"] = "wrong_engine"
             elif info is not None:
                 return self.async_create_entry(
                     title=info.instance,
-                    data=self._data(self._prefix, user_input[CONF_URL], user_input[CONF_API_TOKEN]),
+                    data=self._data(self._prefix, url, user_input[CONF_API_TOKEN]),
                 )
+            # The announced URL leads nowhere, or to another engine: the user gives the right one.
+            self._ask_url = (
+                self._ask_url
+                or CONF_URL in errors
+                or errors.get("base") in ("cannot_connect", "wrong_engine")
+            )
+        fields: dict[vol.Marker, Any] = {}
+        if self._url is None or self._ask_url:
+            fields[vol.Required(CONF_URL)] = URL_SELECTOR
+        fields[vol.Required(CONF_API_TOKEN)] = TOKEN_SELECTOR
         return self.async_show_form(
             step_id="discovery_confirm",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(
-                    {
-                        vol.Required(CONF_URL): URL_SELECTOR,
-                        vol.Required(CONF_API_TOKEN): TOKEN_SELECTOR,
-                    }
-                ),
-                user_input or {CONF_URL: self._url},
+                vol.Schema(fields), {CONF_URL: self._url, **(user_input or {})}
             ),
             description_placeholders={"name": self._instance, "prefix": self._prefix},
             errors=errors,

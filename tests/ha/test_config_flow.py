@@ -189,8 +189,13 @@ async def test_user_flow_needs_mqtt(hass: HomeAssistant) -> None:
 # -- MQTT discovery ------------------------------------------------------------------------
 
 
+def _fields(result: Any) -> list[str]:
+    """The fields a form asks for, in order."""
+    return [str(key) for key in result["data_schema"].schema]
+
+
 async def test_mqtt_discovery(hass: HomeAssistant, aioclient_mock: AiohttpClientMocker) -> None:
-    """The retained status names the engine and its API; the user gives the token."""
+    """The retained status names the engine and its API: the user gives only the token."""
     aioclient_mock.get(INFO_URL, json=INFO)
     status = payload("status_online", api_url=API_URL)
     result = await hass.config_entries.flow.async_init(
@@ -199,11 +204,12 @@ async def test_mqtt_discovery(hass: HomeAssistant, aioclient_mock: AiohttpClient
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "discovery_confirm"
     assert result["description_placeholders"] == {"name": INSTANCE, "prefix": PREFIX}
+    assert _fields(result) == [CONF_API_TOKEN], "no URL asked: the engine announced it"
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert flows[0]["context"]["title_placeholders"] == {"name": INSTANCE}
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: API_URL, CONF_API_TOKEN: TOKEN}
+        result["flow_id"], {CONF_API_TOKEN: TOKEN}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == ENTRY_DATA
@@ -221,6 +227,7 @@ async def test_mqtt_discovery_custom_prefix_without_url(
         data=mqtt_discovery(payload("status_online", api_url=None), topic="comune/alpr/status"),
     )
     assert result["step_id"] == "discovery_confirm"
+    assert _fields(result) == [CONF_URL, CONF_API_TOKEN]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: API_URL, CONF_API_TOKEN: "wrong"}
     )
@@ -228,19 +235,68 @@ async def test_mqtt_discovery_custom_prefix_without_url(
     assert result["data"][CONF_TOPIC_PREFIX] == "comune/alpr"
 
 
+async def test_mqtt_discovery_unreachable_url(
+    hass: HomeAssistant, aioclient_mock: AiohttpClientMocker
+) -> None:
+    """An announced URL Home Assistant cannot reach (the engine's own view of its address):
+    the form then asks for the URL, suggesting the announced one."""
+    unreachable = "http://172.30.32.1:8787"
+    aioclient_mock.get(f"{unreachable}/api/v1/info", exc=aiohttp.ClientConnectionError("no"))
+    aioclient_mock.get(INFO_URL, json=INFO)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_MQTT},
+        data=mqtt_discovery(payload("status_online", api_url=unreachable)),
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_TOKEN: TOKEN}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert _fields(result) == [CONF_URL, CONF_API_TOKEN]
+    suggested = {str(key): key.description for key in result["data_schema"].schema}
+    assert suggested[CONF_URL] == {"suggested_value": unreachable}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: API_URL, CONF_API_TOKEN: TOKEN}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == ENTRY_DATA
+
+
+async def test_manual_setup_waits_for_a_pending_discovery(
+    hass: HomeAssistant, aioclient_mock: AiohttpClientMocker
+) -> None:
+    """While a discovered engine waits for confirmation, a manual set-up stops at once (before
+    any field is typed), naming it; once that discovery is done, manual set-up opens again."""
+    aioclient_mock.get(INFO_URL, json=INFO)
+    discovered = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=mqtt_discovery(payload("status_online"))
+    )
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "discovery_pending"
+    assert result["description_placeholders"] == {"name": INSTANCE}
+
+    hass.config_entries.flow.async_abort(discovered["flow_id"])
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+
+
 async def test_mqtt_discovery_wrong_engine(
     hass: HomeAssistant, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """An API URL of another engine than the one found on MQTT is refused."""
+    """An API URL of another engine than the one found on MQTT is refused (and the form then
+    asks for the URL)."""
     aioclient_mock.get(INFO_URL, json={**INFO, "instance": "rufina-02"})
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_MQTT}, data=mqtt_discovery(payload("status_online"))
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: API_URL, CONF_API_TOKEN: TOKEN}
+        result["flow_id"], {CONF_API_TOKEN: TOKEN}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "wrong_engine"}
+    assert _fields(result) == [CONF_URL, CONF_API_TOKEN]
 
     aioclient_mock.clear_requests()
     aioclient_mock.get(INFO_URL, status=401)
