@@ -1,14 +1,19 @@
-"""The Lovelace dashboard (dashboards/rufina_alpr.yaml) in a real Home Assistant, in Chromium,
-and what Home Assistant does with plates: the hotlist-alert blueprint's alarms, the person named in
-the engine's audit log, and what the recorder's SQLite database keeps after the retention.
+"""The Lovelace dashboards (dashboards/rufina_alpr.yaml in Italian, rufina_alpr.en.yaml in
+English) in a real Home Assistant, in Chromium, and what Home Assistant does with plates: the
+hotlist-alert blueprint's alarms, the person named in the engine's audit log, and what the
+recorder's SQLite database keeps after the retention.
 
 Everything is real except Frigate, which is the replay: Mosquitto, the engine (`rufina-alpr serve`
 with the town's station registry and the offline models), Home Assistant with the integration,
 onboarded and configured through its HTTP API (MQTT and Rufina ALPR through the config-flow API),
-the dashboard in YAML mode, headless Chromium driven by Playwright. Fails on a card that cannot
-render (`hui-error-card`), on a warning (`hui-warning`: an entity that does not exist), when the
-last plate of a replayed vehicle is not on the page and when Home Assistant reports a deprecated
-call of the integration; saves screenshots to artifacts/screenshots/<version>/.
+both dashboards in YAML mode, headless Chromium driven by Playwright, each dashboard in its
+language (the user's), at 1440 and 820 px. Fails on a card that cannot render (`hui-error-card`),
+on a warning (`hui-warning`: an entity that does not exist), when a replayed plate is not on the
+control-room view, when the Italian dashboard's cards show an English word or either dashboard's
+a raw id (station id, entity id), when the map has not one marker per site (markers plus the
+clusters' counts), when the last plates go once the engine stopped and when Home Assistant
+reports a deprecated call of the integration; saves screenshots to
+artifacts/screenshots/<version>/.
 
 Alarms (issue 21, 4): an automation from blueprints/automation/rufina_alpr/hotlist_alert.yaml with
 Home Assistant's own notifications as its channel; two listed vehicles at two stations moments
@@ -33,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -49,16 +55,27 @@ import paho.mqtt.client as paho
 import pytest
 import yaml
 
+from rufina_alpr.dashboard import sites
+from rufina_alpr.dashboard_words import WORDS
 from rufina_alpr.sim.broker import MosquittoBroker, free_port
 from rufina_alpr.sim.photos import load_photos
 from rufina_alpr.sim.replay import FrigateReplay
 from rufina_alpr.stations import load_registry
 
-from ..dashboard_entities import dashboard_entities
+from ..dashboard_entities import DASHBOARDS, dashboard_entities
 from .conftest import REGISTRY, REPO, require
+from .dashboard_pages import card_problems, map_markers, open_view, tokens_script, visible_text
 
 PY314_ROOT = REPO / "scripts" / "py314-root.sh"
-DASHBOARD = REPO / "dashboards" / "rufina_alpr.yaml"
+LANGUAGES = {"it": "rufina-alpr", "en": "rufina-alpr-en"}  # language: the dashboard's URL
+WIDTHS = (1440, 820)  # a desktop, a tablet
+# English words the Italian dashboard's cards could leak (Home Assistant's states, the
+# integration's units and match types, the old hand-written cards).
+ENGLISH = re.compile(
+    r"\b(unavailable|unknown|online|offline|connected|disconnected|exact|fuzzy|plates?|"
+    r"transits?|last|cameras?|stations?|vehicles?|today|engine|alerts?|ago|just now)\b",
+    re.IGNORECASE,
+)
 BRAND = REPO / "custom_components" / "rufina_alpr" / "brand"
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -166,6 +183,12 @@ lovelace:
       title: Rufina ALPR
       icon: mdi:car-search
       show_in_sidebar: true
+    rufina-alpr-en:
+      mode: yaml
+      filename: rufina_alpr.en.yaml
+      title: Rufina ALPR (English)
+      icon: mdi:car-search
+      show_in_sidebar: true
 """
 
 
@@ -214,7 +237,8 @@ def hass_dir(tmp_path: Path, ha: HomeAssistantRun) -> Path:
     (config / "custom_components" / "rufina_alpr").symlink_to(
         REPO / "custom_components" / "rufina_alpr"
     )
-    shutil.copyfile(DASHBOARD, config / "rufina_alpr.yaml")
+    for dashboard in DASHBOARDS:
+        shutil.copyfile(dashboard, config / dashboard.name)
     shutil.copytree(REPO / "blueprints", config / "blueprints")
     (config / "automations.yaml").write_text(yaml.safe_dump([HOTLIST_ALERT]))
     (config / ".storage" / "onboarding").write_text(_onboarding_storage())
@@ -444,11 +468,25 @@ async def test_dashboard_renders_in_a_real_home_assistant(
                 {"url": engine_url, "api_token": TOKEN},
             )
             assert flow["type"] == "create_entry", flow
+            # The dashboard's map needs the stations' coordinates: the option that gives them
+            options = await api.call(
+                "POST",
+                "/api/config/config_entries/options/flow",
+                {"handler": flow["result"]["entry_id"]},
+            )
+            options = await api.call(
+                "POST",
+                f"/api/config/config_entries/options/flow/{options['flow_id']}",
+                {"offline_issue_minutes": 30, "show_on_map": True},
+            )
+            assert options["type"] == "create_entry", options
 
             async def states() -> dict[str, dict[str, Any]]:
                 return {s["entity_id"]: s for s in await api.call("GET", "/api/states")}
 
-            named = dashboard_entities(yaml.safe_load(DASHBOARD.read_text()))
+            named: set[str] = set()
+            for dashboard in DASHBOARDS:
+                named |= dashboard_entities(yaml.safe_load(dashboard.read_text()))
 
             async def entities_ready() -> bool:
                 current = await states()
@@ -513,62 +551,37 @@ async def test_dashboard_renders_in_a_real_home_assistant(
                         assert body == (BRAND / image).read_bytes(), image
                     else:
                         assert response.status == 404, image
-            await asyncio.sleep(3)  # history and logbook commit (commit_interval 1 s)
+            await asyncio.sleep(3)  # the history commits (commit_interval 1 s)
 
+            current = await states()  # the last transits of the alarms' replays included
+        shown = [current[_last_plate(s.id)]["state"] for s in lpr if s.id in expected]
         screenshots.mkdir(parents=True, exist_ok=True)
         async with async_playwright() as playwright:
-            context = await playwright.chromium.launch_persistent_context(
-                str(tmp_path / "chromium"),
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1600, "height": 1300},
-                locale="it-IT",
-                timezone_id="Europe/Rome",
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
-            hass_tokens = {
-                "hassUrl": url,
-                "clientId": CLIENT_ID,
-                "access_token": tokens["access_token"],
-                "refresh_token": tokens["refresh_token"],
-                "token_type": "Bearer",
-                "expires_in": tokens["expires_in"],
-                "expires": int(time.time() * 1000) + tokens["expires_in"] * 1000,
-            }
-            await context.add_init_script(
-                f"window.localStorage.setItem('hassTokens', {json.dumps(json.dumps(hass_tokens))});"
-            )
-            page = context.pages[0] if context.pages else await context.new_page()
-            console: list[str] = []
-            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-            results: dict[str, dict[str, int]] = {}
-            for view in ("panoramica", "targhe", "traffico", "stato"):
-                await page.goto(f"{url}/rufina-alpr/{view}")
-                try:
-                    await page.wait_for_selector("hui-view", state="attached", timeout=60_000)
-                except Exception:
-                    await page.screenshot(path=str(screenshots / f"failed-{view}.png"))
-                    raise AssertionError("\n".join(console[-40:])) from None
-                await page.wait_for_timeout(4000)
-                errors = await page.locator("hui-error-card").count()
-                warnings = await page.locator("hui-warning").count()
-                results[view] = {"errors": errors, "warnings": warnings}
-                await page.screenshot(
-                    path=str(screenshots / f"dashboard-{view}.png"), full_page=True
+            for language in LANGUAGES:
+                await _check_dashboard(
+                    browser, url, tokens, language, shown, screenshots=screenshots
                 )
-                if view == "panoramica":
-                    assert await page.get_by_text(plate).count() > 0, (
-                        f"the last plate {plate} is not on the dashboard"
-                    )
-            await context.close()
-        bad = {view: counts for view, counts in results.items() if any(counts.values())}
-        assert not bad, f"cards with errors or warnings: {bad}\n" + "\n".join(console[-30:])
-        async with aiohttp.ClientSession() as session:
-            api = Api(session, url)
-            api.token = tokens["access_token"]
-            await _no_plate_outlives_the_retention(
-                api, hass_dir / "home-assistant_v2.db", engine_url, set(read_plates)
+            async with aiohttp.ClientSession() as session:
+                api = Api(session, url)
+                api.token = tokens["access_token"]
+                await _no_plate_outlives_the_retention(
+                    api, hass_dir / "home-assistant_v2.db", engine_url, set(read_plates)
+                )
+                # The engine stops: the last plates stay on the page, marked as the last known.
+                _stop(engine)
+
+                async def engine_offline() -> bool:
+                    online = await api.call("GET", "/api/states/binary_sensor.rufina_online")
+                    return bool(online["state"] == "off")
+
+                await _until(engine_offline, "the engine offline in Home Assistant", timeout=90)
+            await _check_dashboard(
+                browser, url, tokens, "it", shown, screenshots=screenshots, engine_stopped=True
             )
+            await browser.close()
     finally:
         watcher.loop_stop()
         watcher.disconnect()
@@ -580,6 +593,88 @@ async def test_dashboard_renders_in_a_real_home_assistant(
     # Home Assistant's frame helper names deprecated calls of custom integrations.
     deprecated = [line for line in log.splitlines() if "custom integration 'rufina_alpr'" in line]
     assert not deprecated, "\n".join(deprecated)
+
+
+async def _check_dashboard(
+    browser: Any,
+    url: str,
+    tokens: dict[str, Any],
+    language: str,
+    plates: list[str],
+    *,
+    screenshots: Path,
+    engine_stopped: bool = False,
+) -> None:
+    """One dashboard in its language (the user's), each view at each width: no card in error,
+    no raw id, in Italian no English word; the control room shows the plates and one map
+    marker per site. With the engine stopped: the control room only, the plates still there,
+    marked as the last known, and the engine said offline."""
+    said = WORDS[language]
+    registry = load_registry(REGISTRY)
+    site_count = len(sites(registry.stations))
+    raw_ids = [s.id for s in registry.stations if "_" in s.id]
+    raw_ids += ["rufina_", "sensor.", "binary_sensor.", "image."]
+    context = await browser.new_context(
+        locale="it-IT" if language == "it" else "en-GB",
+        timezone_id="Europe/Rome",
+        viewport={"width": WIDTHS[0], "height": 1100},
+    )
+    await context.add_init_script(tokens_script(url, CLIENT_ID, tokens, language))
+    page = await context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    views = ("overview",) if engine_stopped else ("overview", "crops", "traffic", "status")
+    problems: dict[str, dict[str, int]] = {}
+    for width in WIDTHS[:1] if engine_stopped else WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 1100})
+        for view in views:
+            path = said[f"{view}_path"]
+            name = f"{language}-{width}-{path}" + ("-engine-stopped" if engine_stopped else "")
+            address = f"{url}/{LANGUAGES[language]}/{path}"
+            await open_view(page, address, screenshots / f"failed-{name}.png", console)
+            assert (
+                await page.evaluate("() => document.querySelector('home-assistant').hass.language")
+                == language
+            )
+            if view == "overview":
+                expected = [*plates, said["engine_down" if engine_stopped else "engine_up"]]
+                if engine_stopped:
+                    expected.append(said["stale"])
+
+                await _control_room_shown(page, expected, site_count, screenshots / name)
+            text = await visible_text(page)
+            problems[name] = await card_problems(page)
+            await page.screenshot(path=str(screenshots / f"dashboard-{name}.png"), full_page=True)
+            leaked = [raw for raw in raw_ids if raw in text]
+            assert not leaked, f"{name}: raw ids on the page: {leaked}\n{text[:1500]}"
+            if language == "it":
+                english = sorted(set(ENGLISH.findall(text)))
+                assert not english, f"{name}: English words on the page: {english}\n{text[:1500]}"
+    await context.close()
+    bad = {view: counts for view, counts in problems.items() if any(counts.values())}
+    assert not bad, f"cards with errors or warnings: {bad}\n" + "\n".join(console[-30:])
+
+
+async def _control_room_shown(
+    page: Any, expected: list[str], site_count: int, screenshot: Path
+) -> None:
+    """Wait until the control room shows every expected word and one map marker per site."""
+
+    async def ready() -> bool:
+        text = await visible_text(page)
+        return all(word in text for word in expected) and await map_markers(page) == site_count
+
+    try:
+        await _until(ready, f"the control room ({screenshot.name})", timeout=60)
+    except AssertionError:
+        await page.screenshot(path=f"{screenshot}-failed.png")
+        text = await visible_text(page)
+        missing = [word for word in expected if word not in text]
+        markers = await map_markers(page)
+        raise AssertionError(
+            f"{screenshot.name}: not shown: {missing}; map markers {markers}, sites "
+            f"{site_count}; page: {text[:1500]}"
+        ) from None
 
 
 def _last_plate(station_id: str) -> str:

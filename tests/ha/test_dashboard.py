@@ -1,11 +1,13 @@
-"""The shipped Lovelace dashboard against the integration, on a fresh install.
+"""The shipped Lovelace dashboards (Italian and English) against the integration, on a fresh
+install.
 
 The engine `rufina` announces the town's real station registry (frigate_config/stations.yaml,
-payloads built by the engine's own contract module); every entity id the dashboard names must
-then exist. Station devices get their locality as area: Home Assistant 2026.x would put that
-area into generated entity ids, so this also proves the integration's ids are stable. The
-templates of the dashboard and the blueprints must parse without warnings (an invalid escape
-such as 'image\\.' is a DeprecationWarning of Jinja's string literals, an error in the future).
+payloads built by the engine's own contract module); every entity id the dashboards name must
+then exist, those their templates name (health, last plates) included. Station devices get their
+locality as area: Home Assistant 2026.x would put that area into generated entity ids, so this
+also proves the integration's ids are stable. The templates of the dashboards and the blueprints
+must parse without warnings (an invalid escape such as 'image\\.' is a DeprecationWarning of
+Jinja's string literals, an error in the future).
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from rufina_alpr.contract import stations_payload, status_payload
 from rufina_alpr.stations import load_registry
 
-from ..dashboard_entities import dashboard_entities
+from ..dashboard_entities import DASHBOARDS, dashboard_entities
 from .conftest import API_URL, CONTRACT, PREFIX, TOKEN, fire, validate
 
 REPO = Path(__file__).resolve().parents[2]
-DASHBOARD = REPO / "dashboards" / "rufina_alpr.yaml"
 REGISTRY = REPO / "frigate_config" / "stations.yaml"
 BLUEPRINTS = sorted((REPO / "blueprints" / "automation" / "rufina_alpr").glob("*.yaml"))
 INSTANCE = "rufina"  # the dashboard's engine
@@ -53,7 +54,7 @@ def templates(node: Any) -> list[str]:
 async def test_every_dashboard_entity_exists(
     hass: HomeAssistant, mqtt_mock: MqttMockHAClient, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """A fresh install with the town's 34 stations has every entity the dashboard names."""
+    """A fresh install with the town's 34 stations has every entity the dashboards name."""
     aioclient_mock.get(
         f"{API_URL}/api/v1/info",
         json={"instance": INSTANCE, "engine_version": "0.1.0", "contract_version": 1},
@@ -79,10 +80,17 @@ async def test_every_dashboard_entity_exists(
     fire(hass, "stations", announced, retain=True)
     await hass.async_block_till_done()
 
-    named = dashboard_entities(yaml.safe_load(DASHBOARD.read_text()))
-    assert len(named) > 100
-    missing = sorted(entity_id for entity_id in named if hass.states.get(entity_id) is None)
-    assert not missing, f"entities the dashboard names that do not exist: {missing}"
+    named: set[str] = set()
+    for dashboard in DASHBOARDS:
+        names = dashboard_entities(yaml.safe_load(dashboard.read_text()))
+        assert len(names) > 100, dashboard.name
+        assert {
+            f"binary_sensor.{INSTANCE}_via_piave_in_camera",
+            f"binary_sensor.{INSTANCE}_frigate",
+        } <= names
+        missing = sorted(entity_id for entity_id in names if hass.states.get(entity_id) is None)
+        assert not missing, f"entities {dashboard.name} names that do not exist: {missing}"
+        named |= names
     # Every station's device has its locality as area, which did not go into the entity ids.
     entities = er.async_get(hass)
     areas = {area.name for area in ar.async_get(hass).async_list_areas()}
@@ -91,7 +99,7 @@ async def test_every_dashboard_entity_exists(
     assert all(entities.async_get(entity_id) is not None for entity_id in named)
 
 
-@pytest.mark.parametrize("path", [DASHBOARD, *BLUEPRINTS], ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", [*DASHBOARDS, *BLUEPRINTS], ids=lambda path: path.name)
 def test_templates_parse_without_warnings(path: Path) -> None:
     """Jinja parses every template of the dashboard and the blueprints, warnings as errors."""
     tree = load_yaml_dict(path) if path in BLUEPRINTS else yaml.safe_load(path.read_text())

@@ -1,4 +1,5 @@
-"""`rufina-alpr` command line: serve, demo, read, models check, stations, hotlist, privacy."""
+"""`rufina-alpr` command line: serve, demo, read, models check, stations, hotlist, privacy,
+dashboard."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from rufina_alpr import __version__
 from rufina_alpr.cli.bench import add_bench_commands
+from rufina_alpr.cli.dashboard import add_dashboard_command
 from rufina_alpr.cli.hotlists import add_hotlist_commands
 from rufina_alpr.cli.privacy import add_privacy_commands
 from rufina_alpr.cli.stations import add_stations_commands
@@ -372,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_hotlist_commands(commands)
     add_privacy_commands(commands)
     add_bench_commands(commands)
+    add_dashboard_command(commands)
     return parser
 
 
