@@ -90,6 +90,10 @@ ISSUE_STATION_REASONS: Final[dict[str, str]] = {
     "disabled": "station_disabled",
 }
 
+# A plate-reading station reading well below its own normal (the engine's `read_quality.low`):
+# one issue per station.
+ISSUE_READ_QUALITY_LOW: Final = "read_quality_low"
+
 # The privacy reminders (issue 25), one issue each per engine, its text chosen by the state: the
 # data-subject requests due within a week or overdue; the privacy pack out of date or never made.
 ISSUE_SUBJECT_REQUESTS: Final = "subject_requests"

@@ -391,6 +391,7 @@ class RufinaAlprHub:
         self.stats = stats
         self.gate.count("stats")
         self.listeners.notify(KEY_STATS)
+        self.repairs.async_read_quality_changed(stats, self.stations)
         if not known and self.retention is not None:
             self.async_purge_plates()  # the first the engine said of its retention
 

@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 from .compat import vol
 from .compliance import PRIVACY_SCHEMA, PrivacyHealth
 from .const import KIND_LPR, SUPPORTED_CONTRACT_VERSION
+from .read_quality import READ_QUALITY_SCHEMA, ReadQuality
 
 
 class PayloadError(ValueError):
@@ -146,6 +147,7 @@ _STATION_STATS_SCHEMA = vol.Schema(
         vol.Optional("vehicles_today"): _COUNT,
         vol.Optional("vehicles_today_by_class", default=dict): {str: _COUNT},
         vol.Optional("vehicles_today_by_direction", default=dict): {str: _COUNT},
+        vol.Optional("read_quality"): READ_QUALITY_SCHEMA,
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -434,6 +436,8 @@ class StationStats:
     vehicles_today: int | None = None
     vehicles_today_by_class: dict[str, int] = field(default_factory=dict)
     vehicles_today_by_direction: dict[str, int] = field(default_factory=dict)
+    read_quality: ReadQuality | None = None
+    """Plate-reading stations of an engine that reports it (read_quality.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +474,7 @@ class EngineStats:
                     vehicles_today=entry.get("vehicles_today"),
                     vehicles_today_by_class=entry["vehicles_today_by_class"],
                     vehicles_today_by_direction=entry["vehicles_today_by_direction"],
+                    read_quality=ReadQuality.from_data(entry.get("read_quality")),
                 )
                 for station_id, entry in data["stations"].items()
             },

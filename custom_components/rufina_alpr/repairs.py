@@ -31,6 +31,7 @@ from .const import (
     ISSUE_PRIVACY_PACK,
     ISSUE_PRIVACY_PACK_MISSING,
     ISSUE_PRIVACY_PACK_OUTDATED,
+    ISSUE_READ_QUALITY_LOW,
     ISSUE_STATION_OFFLINE,
     ISSUE_STATION_REASONS,
     ISSUE_SUBJECT_REQUESTS,
@@ -44,7 +45,8 @@ from .const import (
     REASON_FRIGATE_OFFLINE,
     SUPPORTED_CONTRACT_VERSION,
 )
-from .models import EngineHealth, EngineStatus, Station
+from .models import EngineHealth, EngineStats, EngineStatus, Station
+from .read_quality import percent
 
 # An issue to raise: its translation key and placeholders.
 type Issue = tuple[str, dict[str, str]]
@@ -310,6 +312,35 @@ class RufinaAlprRepairs:
     def _raise_health_issue(self, issue_id: str) -> None:
         translation_key, placeholders = self._health_pending[issue_id]
         self._create(issue_id, ir.IssueSeverity.WARNING, translation_key, placeholders)
+
+    # -- read quality (issue 26) -----------------------------------------------------------
+
+    def read_quality_issue_id(self, station_id: str) -> str:
+        """Repair issue id of a station reading well below its normal."""
+        return f"{ISSUE_READ_QUALITY_LOW}_{self.entry.entry_id}_{station_id}"
+
+    @callback
+    def async_read_quality_changed(
+        self, stats: EngineStats, stations: Mapping[str, Station]
+    ) -> None:
+        """A repair per plate-reading station the engine flags `low`, removed once it clears or
+        leaves the stats. The engine's hysteresis keeps it from flapping: no clock here. An
+        engine that reports no read quality raises none."""
+        for station_id in set(stations) | set(stats.stations):
+            entry = stats.stations.get(station_id)
+            quality = entry.read_quality if entry else None
+            issue_id = self.read_quality_issue_id(station_id)
+            if quality is None or not quality.low:
+                self._delete(issue_id)
+                continue
+            known = stations.get(station_id)
+            placeholders = {
+                "station": known.name if known else station_id,
+                "rate": f"{percent(quality.share) or 0:.0f}%",
+                "normal": f"{percent(quality.normal_share) or 0:.0f}%",
+                "vehicles": str(quality.vehicles),
+            }
+            self._create(issue_id, ir.IssueSeverity.WARNING, ISSUE_READ_QUALITY_LOW, placeholders)
 
     # -- the privacy reminders -------------------------------------------------------------
 

@@ -218,6 +218,7 @@ def test_exception_and_issue_translations(strings: dict[str, Any]) -> None:
         const.ISSUE_SUBJECT_REQUESTS_OVERDUE,
         const.ISSUE_PRIVACY_PACK_OUTDATED,
         const.ISSUE_PRIVACY_PACK_MISSING,
+        const.ISSUE_READ_QUALITY_LOW,
     }
     # Every offline reason the engine sends has its translated attribute state.
     reasons = strings["entity"]["binary_sensor"]["camera"]["state_attributes"]["reason"]["state"]
