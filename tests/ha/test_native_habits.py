@@ -9,13 +9,24 @@ from typing import Any
 import pytest
 import yaml
 
-from custom_components.rufina_alpr.const import CONF_SHOW_ON_MAP, DOMAIN
+from custom_components.rufina_alpr.const import CONF_SHOW_ON_MAP, CONF_TOPIC_PREFIX, DOMAIN
+from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 
-from .conftest import API_URL, ENTRY_DATA, INSTANCE, REPO, device_of, publish_engine
+from .conftest import (
+    API_URL,
+    CONTRACT,
+    ENTRY_DATA,
+    HOTLISTS,
+    INFO,
+    INSTANCE,
+    REPO,
+    device_of,
+    publish_engine,
+)
 
 INTEGRATION = REPO / "custom_components" / "rufina_alpr"
 LAST_PLATE = "sensor.rufina_01_st01_ss67_est_last_plate"
@@ -99,15 +110,29 @@ async def test_search_by_wrong_device(
 async def test_search_stations_of_two_engines(
     hass: HomeAssistant, setup_integration: MockConfigEntry, aioclient_mock: AiohttpClientMocker
 ) -> None:
-    """A station device of another engine than the one the call names is refused."""
+    """Picked stations name their engine when the call names none; a station of another engine
+    than the one the call names is a translated error, and nothing is searched."""
     await publish_engine(hass)
     est = device_of(hass, f"{INSTANCE}_st01_ss67_est")
     assert est is not None
-    other = MockConfigEntry(domain=DOMAIN, unique_id="other", title="other", data=ENTRY_DATA)
+    other_url = "http://192.168.1.21:8787"
+    aioclient_mock.get(f"{other_url}/api/v1/info", json={**INFO, "instance": "rufina-02"})
+    aioclient_mock.get(f"{other_url}/api/v1/contract", json=CONTRACT)
+    aioclient_mock.get(f"{other_url}/api/v1/hotlists", json=HOTLISTS)
+    aioclient_mock.get(f"{API_URL}/api/v1/transits", json=FOUND)
+    data = {**ENTRY_DATA, CONF_URL: other_url, CONF_TOPIC_PREFIX: "other"}
+    other = MockConfigEntry(domain=DOMAIN, unique_id="rufina-02", title="rufina-02", data=data)
     other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    await hass.async_block_till_done()
+    aioclient_mock.mock_calls.clear()
+
+    assert await _search(hass, station_devices=[est.id]) == FOUND  # two engines: the device's
     with pytest.raises(ServiceValidationError) as err:
         await _search(hass, station_devices=[est.id], config_entry_id=other.entry_id)
-    assert err.value.translation_key == "entry_not_loaded"  # that engine is not loaded
+    assert err.value.translation_key == "station_of_another_engine"
+    assert err.value.translation_placeholders == {"station": "st01_ss67_est", "name": "rufina-02"}
+    assert [call[1].host for call in aioclient_mock.mock_calls] == ["192.168.1.20"]
 
 
 async def test_stations_on_the_map_only_when_asked(
