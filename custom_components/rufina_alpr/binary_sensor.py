@@ -11,9 +11,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .compat import BinarySensorDeviceClass
 from .entity import RufinaAlprEntity, RufinaAlprStationEntity
+from .health import StationHealth
 from .hub import RufinaAlprConfigEntry
 from .listeners import KEY_AVAILABILITY, KEY_HEALTH, KEY_STATUS
-from .models import Station, StationHealth
+from .models import Station
 
 PARALLEL_UPDATES = 0
 

@@ -27,6 +27,7 @@ from .alerts import RufinaAlprAlerts
 from .api import EngineInfo, RufinaAlprApiClient
 from .const import CONF_PLATES_IN_EVENTS, CONF_TOPIC_PREFIX, EVENT_TRANSIT, LOGGER, SIGNAL_TRIGGER
 from .devices import RufinaAlprDevices
+from .health import EngineHealth
 from .hotlists import RufinaAlprHotlists
 from .listeners import (
     KEY_AVAILABILITY,
@@ -38,7 +39,6 @@ from .listeners import (
 )
 from .models import (
     AlertUpdate,
-    EngineHealth,
     EngineStats,
     EngineStatus,
     Hotlist,
@@ -279,10 +279,6 @@ class RufinaAlprHub:
     def station_device_id(self, station_id: str) -> str | None:
         """Device registry id of a station, for events and device triggers."""
         return self.devices.station_device_id(station_id)
-
-    def station_issue_id(self, station_id: str) -> str:
-        """Repair issue id of a station offline for long."""
-        return self.repairs.station_issue_id(station_id)
 
     # -- message handlers ------------------------------------------------------------------
 

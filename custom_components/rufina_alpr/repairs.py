@@ -45,7 +45,8 @@ from .const import (
     REASON_FRIGATE_OFFLINE,
     SUPPORTED_CONTRACT_VERSION,
 )
-from .models import EngineHealth, EngineStats, EngineStatus, Station
+from .health import EngineHealth
+from .models import EngineStats, EngineStatus, Station
 from .read_quality import percent
 
 # An issue to raise: its translation key and placeholders.

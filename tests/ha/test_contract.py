@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import voluptuous as vol
 
-from custom_components.rufina_alpr import models
+from custom_components.rufina_alpr import health, models
 from custom_components.rufina_alpr.const import (
     DEFAULT_TOPIC_PREFIX,
     DOMAIN,
@@ -79,11 +79,11 @@ def _required(schema: vol.Schema) -> set[str]:
         ("alert", models._ALERT_SCHEMA, ()),
         ("stats", models._STATS_SCHEMA, ()),
         ("stats", models._STATION_STATS_SCHEMA, ("properties", "stations", "additionalProperties")),
-        ("health", models._HEALTH_SCHEMA, ()),
-        ("health", models._FRIGATE_HEALTH_SCHEMA, ("properties", "frigate")),
+        ("health", health._HEALTH_SCHEMA, ()),
+        ("health", health._FRIGATE_HEALTH_SCHEMA, ("properties", "frigate")),
         (
             "health",
-            models._STATION_HEALTH_SCHEMA,
+            health._STATION_HEALTH_SCHEMA,
             ("properties", "stations", "additionalProperties"),
         ),
     ],

@@ -169,7 +169,7 @@ async def test_station_offline_repair(
     """A station offline for long: an issue saying why, updated with the reason, then removed."""
     await publish_engine(hass)
     hub = setup_integration.runtime_data
-    issue_id = hub.station_issue_id("st09_pomino")
+    issue_id = hub.repairs.station_issue_id("st09_pomino")
     assert issue_id == f"station_offline_{setup_integration.entry_id}_st09_pomino"
     fire(hass, "health", payload("health"), retain=True)
     await hass.async_block_till_done()
@@ -209,7 +209,7 @@ async def test_station_offline_repair(
     assert issue is not None
     assert issue.translation_key == "station_offline"
     assert issue.translation_placeholders["reason"] == "cosmic_rays"
-    ss67 = _issue(hass, hub.station_issue_id("st01_ss67_est"))
+    ss67 = _issue(hass, hub.repairs.station_issue_id("st01_ss67_est"))
     assert ss67 is not None
     assert ss67.translation_key == "station_disabled"
     assert ss67.translation_placeholders["station"] == "SS67 ingresso est"
@@ -218,7 +218,7 @@ async def test_station_offline_repair(
     fire(hass, "health", payload("health", stations={"st20_piazza_umberto": piazza}))
     await hass.async_block_till_done()
     assert _issue(hass, issue_id) is None
-    assert _issue(hass, hub.station_issue_id("st01_ss67_est")) is None
+    assert _issue(hass, hub.repairs.station_issue_id("st01_ss67_est")) is None
 
 
 async def test_station_issue_before_the_station_list(
@@ -229,7 +229,7 @@ async def test_station_issue_before_the_station_list(
     fire(hass, "health", payload("health"), retain=True)
     await hass.async_block_till_done()
     await _advance(hass, 31)
-    issue_id = setup_integration.runtime_data.station_issue_id("st09_pomino")
+    issue_id = setup_integration.runtime_data.repairs.station_issue_id("st09_pomino")
     issue = _issue(hass, issue_id)
     assert issue is not None
     assert issue.translation_placeholders["station"] == "st09_pomino"
@@ -245,7 +245,7 @@ async def test_health_repairs_wait_for_the_engine(
 ) -> None:
     """No clock runs on a stale view: an offline engine stops them; raised issues stay."""
     await publish_engine(hass)
-    issue_id = setup_integration.runtime_data.station_issue_id("st09_pomino")
+    issue_id = setup_integration.runtime_data.repairs.station_issue_id("st09_pomino")
     fire(hass, "health", payload("health"), retain=True)
     await hass.async_block_till_done()
     fire(hass, "status", payload("status_offline"))
