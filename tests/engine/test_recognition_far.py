@@ -19,7 +19,7 @@ from rufina_alpr.sim.far_camera import EU_DEV, US_DEV, FarCamera, make_far_camer
 from rufina_alpr.sim.photos import Photo, load_photos
 
 from .conftest import direct_crop_plates, direct_fast_alpr_count, plates_equal, require
-from .test_end_to_end import _check_one_transit_per_event, _matches, _replay_all
+from .test_end_to_end import _check_one_transit_per_event, _matches, _replay_paced
 
 SEED = 7
 UNREAD_BEFORE = ("car20.jpg", "car9-7.jpg", "f0a3b8c0-198a-471b-9ca9-345c3dd28073.jpg")
@@ -61,7 +61,7 @@ async def test_engine_reads_far_vehicles_fast_alpr_reads_on_the_crop(
     """Through Frigate's replay, with Frigate's vehicle box: each of them is read, right."""
     photos = _chosen(us_far)
     harness = await harness_factory(photos)
-    event_ids = await _replay_all(harness)
+    event_ids = await _replay_paced(harness)
     _check_one_transit_per_event(harness, event_ids)
     by_event = {t["event_id"]: t["plate"] for t in harness.received}
     reads = {photo.path.name: by_event.get(e) for e, photo in harness.replay.events.items()}
@@ -85,7 +85,7 @@ async def test_far_set_engine_reads_at_least_fast_alpr_on_the_crop(
     fast-alpr on the vehicle crop, with either detector size."""
     photos = _far_set(source, tmp_path_factory)
     harness = await harness_factory(photos)
-    event_ids = await _replay_all(harness)
+    event_ids = await _replay_paced(harness)
     _check_one_transit_per_event(harness, event_ids)
     engine_hits, labelled = _matches(harness)
     crop = {}
