@@ -262,7 +262,7 @@ ENGINE_ERRORS: tuple[tuple[type[RufinaAlprApiError], str], ...] = (
 )
 
 
-async def _api_call[R](hub: RufinaAlprHub, request: Callable[[], Awaitable[R]]) -> R:
+async def api_call[R](hub: RufinaAlprHub, request: Callable[[], Awaitable[R]]) -> R:
     """Run an API request; its failures become translated errors."""
     name = hub.entry.title
     try:
@@ -317,7 +317,7 @@ async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
     }
     if call.data[ATTR_REPLACE]:
         entry["replace"] = True
-    added = await _api_call(
+    added = await api_call(
         hub, lambda: client.async_add_hotlist_entry(call.data[ATTR_LIST_ID], entry)
     )
     await hub.async_refresh_hotlists()
@@ -326,7 +326,7 @@ async def _async_hotlist_add(call: ServiceCall) -> ServiceResponse:
 
 async def _async_hotlist_remove(call: ServiceCall) -> None:
     hub, client = await _operator_engine(call)
-    await _api_call(
+    await api_call(
         hub,
         lambda: client.async_remove_hotlist_entry(
             call.data[ATTR_LIST_ID], call.data[ATTR_PLATE], call.data[ATTR_REASON]
@@ -337,7 +337,7 @@ async def _async_hotlist_remove(call: ServiceCall) -> None:
 
 async def _async_hotlist_import(call: ServiceCall) -> ServiceResponse:
     hub, client = await _operator_engine(call)
-    report = await _api_call(
+    report = await api_call(
         hub,
         lambda: client.async_import_hotlist(
             call.data[ATTR_LIST_ID],
@@ -365,7 +365,7 @@ async def _async_search_transits(call: ServiceCall) -> ServiceResponse:
         "vehicle": call.data.get(ATTR_VEHICLE),
         "limit": call.data[ATTR_LIMIT],
     }
-    return _response(await _api_call(hub, lambda: client.async_search_transits(params)))
+    return _response(await api_call(hub, lambda: client.async_search_transits(params)))
 
 
 async def _async_vehicle_route(call: ServiceCall) -> ServiceResponse:
@@ -377,7 +377,7 @@ async def _async_vehicle_route(call: ServiceCall) -> ServiceResponse:
         "since": _iso(call.data.get(ATTR_SINCE)),
         "until": _iso(call.data.get(ATTR_UNTIL)),
     }
-    return _response(await _api_call(hub, lambda: client.async_vehicle_route(params)))
+    return _response(await api_call(hub, lambda: client.async_vehicle_route(params)))
 
 
 async def _async_hold_transits(call: ServiceCall) -> ServiceResponse:
@@ -395,13 +395,13 @@ async def _async_hold_transits(call: ServiceCall) -> ServiceResponse:
         for key in (ATTR_SINCE, ATTR_UNTIL):
             if key in call.data:
                 body[key] = _iso(call.data[key])
-    hold = await _api_call(hub, lambda: client.async_hold(body))
+    hold = await api_call(hub, lambda: client.async_hold(body))
     return _response(hold) if call.return_response else None
 
 
 async def _async_purge_now(call: ServiceCall) -> ServiceResponse:
     hub, client = await _operator_engine(call)
-    report = await _api_call(hub, lambda: client.async_purge(call.data.get(ATTR_REASON)))
+    report = await api_call(hub, lambda: client.async_purge(call.data.get(ATTR_REASON)))
     hub.async_purge_plates()  # and what Home Assistant's recorder holds past the retention
     return _response(report) if call.return_response else None
 
@@ -465,7 +465,7 @@ async def _async_handle_alert(call: ServiceCall) -> ServiceResponse:
                 ) from err
             raise
 
-    alert = await _api_call(hub, request)
+    alert = await api_call(hub, request)
     return _response(alert) if call.return_response else None
 
 

@@ -37,7 +37,7 @@ from .entity import RufinaAlprEntity
 from .hub import RufinaAlprConfigEntry, RufinaAlprHub
 from .listeners import KEY_HOTLISTS
 from .permissions import async_check_operator
-from .services import _api_call
+from .services import api_call
 
 if PROBATIO:  # Home Assistant 2026.10+ exports them from the entity module only (for mypy)
     from homeassistant.components.todo.entity import TodoItem, TodoListEntity
@@ -72,6 +72,12 @@ async def async_setup_entry(
         async_add_entities([RufinaAlprHotlistTodo(hub, list_id)])
 
     entry.async_on_unload(hub.lists.async_add_adder(add_hotlist))
+
+
+def _written(plate: str, item: dict[str, Any]) -> str:
+    """The plate as people write it (the engine's `display`, AB 123 CD), else as stored."""
+    display = item.get("display")
+    return display if isinstance(display, str) and display else plate
 
 
 def _plate_key(plate: str) -> str:
@@ -173,7 +179,7 @@ class RufinaAlprHotlistTodo(RufinaAlprEntity, TodoListEntity):
         self._entries = entries
         self._attr_todo_items = [
             TodoItem(
-                summary=plate,
+                summary=_written(plate, item),
                 uid=plate,
                 status=TodoItemStatus.NEEDS_ACTION,
                 description=str(item.get("reason") or ""),
@@ -202,7 +208,7 @@ class RufinaAlprHotlistTodo(RufinaAlprEntity, TodoListEntity):
                     ) from err
                 raise
 
-        await _api_call(self.hub, request)
+        await api_call(self.hub, request)
         # The sizes read again (the sensors'); this list's entries with them, once.
         self._read = None
         await self.hub.async_refresh_hotlists()

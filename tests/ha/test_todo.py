@@ -46,8 +46,14 @@ def _entry(plate: str, reason: str, **more: Any) -> dict[str, Any]:
 
 
 ON_LIST = [
-    _entry("AB123CD", "furto 12/11", expires_at="2027-01-31T23:00:00+00:00", notes="denuncia 4"),
-    _entry("EF456GH", "furto 20/11"),
+    _entry(
+        "AB123CD",
+        "furto 12/11",
+        expires_at="2027-01-31T23:00:00+00:00",
+        notes="denuncia 4",
+        display="AB 123 CD",
+    ),
+    _entry("EF456GH", "furto 20/11"),  # as an engine before `display` sent it
 ]
 
 
@@ -116,7 +122,7 @@ async def test_lists_are_todo_lists_of_their_plates(
     assert hass.states.get(UNINSURED).state == "0"
     items = await _items(hass, STOLEN)
     assert [(i["summary"], i["description"], i["status"]) for i in items] == [
-        ("AB123CD", "furto 12/11", "needs_action"),
+        ("AB 123 CD", "furto 12/11", "needs_action"),  # as people write it
         ("EF456GH", "furto 20/11", "needs_action"),
     ]
     assert items[0]["due"].startswith("2027-01-31")
