@@ -1,6 +1,7 @@
 // The system page: engine, broker and Frigate, then each station's camera (GET /api/v1/system
-// `cameras`, the engine's health): the offline ones first and marked, with since when and why.
-import { t, fmtNumber, fmtDuration, fmtTime } from "./i18n.js";
+// `cameras`, the engine's health): the offline ones first and marked, with since when and why;
+// then each plate-reading station's read quality (GET /api/v1/stats `read_quality`, docs/mqtt.md).
+import { t, has, fmtNumber, fmtDuration, fmtTime } from "./i18n.js";
 import { h, get } from "./util.js";
 
 const REFRESH_MS = 10000;
@@ -11,12 +12,13 @@ export function systemPage(root, kit) {
   const yesNo = (ok, on, off) => h("span", { class: `badge ${ok ? "ok" : "bad"}` }, ok ? on : off);
   const ms = (v) => (v === null || v === undefined ? "—" : `${fmtNumber(v)} ms`);
   async function load() {
-    const sys = await get("api/v1/system");
+    const [sys, stats] = await Promise.all([get("api/v1/system"), get("api/v1/stats")]);
     out.replaceChildren(
       h("div", { class: "kpis" },
         kit.kpi(t("sys.queue"), fmtNumber(sys.queue)), kit.kpi(t("sys.p50"), ms(sys.latency_ms.p50)), kit.kpi(t("sys.p95"), ms(sys.latency_ms.p95)),
         kit.kpi(t("sys.today"), fmtNumber(sys.transits_today)), kit.kpi(t("sys.vehiclesToday"), fmtNumber(sys.vehicles_today))),
       camerasCard(sys.cameras || []),
+      qualityCard(stats.stations || {}, sys.cameras || []),
       h("div", { class: "cols" },
         h("section", { class: "card", id: "sys-engine" }, h("h2", {}, t("sys.engine")), h("dl", { class: "facts" },
           fact(t("sys.version"), `${sys.engine.version} (${sys.engine.instance})`), fact(t("sys.uptime"), fmtDuration(sys.engine.uptime)),
@@ -53,6 +55,36 @@ function camerasCard(cameras) {
         h("td", {}, h("span", { class: `badge ${c.state === "online" ? "ok" : c.state === "offline" ? "bad" : ""}` }, t(`cam.state.${c.state}`))),
         h("td", {}, h("time", { datetime: c.since }, fmtTime(c.since))),
         h("td", {}, c.reason ? t(`cam.reason.${c.reason}`) : c.state === "unknown" ? t("cam.reason.none") : "")))))));
+}
+
+// Each plate-reading station's share read in the last hour against its own normal: the ones
+// reading well below it (`low`) first and marked, then by name; reasons in words, never a code.
+function qualityCard(stations, cameras) {
+  const names = Object.fromEntries(cameras.map((c) => [c.station, c.name]));
+  const rows = Object.entries(stations).filter(([, s]) => s.read_quality)
+    .map(([id, s]) => ({ id, name: names[id] || id, ...s.read_quality }))
+    .sort((a, b) => b.low - a.low || a.name.localeCompare(b.name));
+  const low = rows.filter((r) => r.low).length;
+  const head = h("p", { class: low ? "notice bad" : "hint", id: "quality-summary", role: "status" },
+    low ? t("rq.lowCount", { n: low, total: rows.length }) : t("rq.allNormal", { total: rows.length }));
+  const pct = (v) => `${fmtNumber(v * 100)}%`;
+  return h("section", { class: "card", id: "sys-quality" }, h("h2", {}, t("rq.title")), head, h("p", { class: "hint" }, t("rq.hint")),
+    h("div", { class: "table-wrap" }, h("table", { id: "quality-table" },
+      h("caption", { class: "sr-only" }, t("rq.caption")),
+      h("thead", {}, h("tr", {}, [t("station"), t("rq.share"), t("rq.normal"), t("rq.reason")].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((r) => h("tr", { class: r.low ? "low" : null, "data-station": r.id, "data-low": String(r.low) },
+        h("th", { scope: "row" }, r.name, ...(r.low ? [" ", h("span", { class: "badge bad" }, t("rq.low"))] : [])),
+        h("td", {}, r.share === null ? t("rq.noVehicles")
+          : [h("strong", {}, pct(r.share)), h("span", { class: "hint" }, ` ${t("rq.ofVehicles", { n: fmtNumber(r.read), total: fmtNumber(r.vehicles) })}`)]),
+        h("td", {}, r.normal_share === null ? h("span", { class: "hint" }, t("rq.noNormal")) : pct(r.normal_share)),
+        h("td", {}, r.commonest_unread_reason ? reasonText(r.commonest_unread_reason) : "—")))))));
+}
+
+// The commonest reason vehicles went unread, and for an unreadable plate what to check.
+function reasonText(code) {
+  const key = `rq.reason.${code}`;
+  const text = t(has(key) ? key : "rq.reason.other");
+  return code === "no_plate" ? [text, h("span", { class: "hint check" }, t("rq.check.no_plate"))] : text;
 }
 
 // A model path shows its last two parts (the whole path as a tooltip).
