@@ -256,7 +256,9 @@ class RufinaAlprHotlistMatchSensor(_HotlistEntity, SensorEntity, RestoreEntity):
     """
 
     # Plates stay out of the recorder (its history keeps the match times only).
-    _unrecorded_attributes = frozenset({"entry_plate", "read_plate", "transit_id", "score"})
+    _unrecorded_attributes = frozenset(
+        {"entry_plate", "read_plate", "display", "transit_id", "score"}
+    )
 
     def __init__(
         self, hub: RufinaAlprHub, list_id: str, description: SensorEntityDescription
@@ -288,6 +290,7 @@ class RufinaAlprHotlistMatchSensor(_HotlistEntity, SensorEntity, RestoreEntity):
                 "list_id": self.list_id,
                 "entry_plate": match.payload.get("entry_plate"),
                 "read_plate": match.payload.get("read_plate"),
+                "display": match.transit.display,
                 "station": match.transit.station,
                 "station_name": station.name if station else match.transit.station,
                 "list_name": self.hub.lists.list_name(match) or self.list_id,
@@ -325,6 +328,7 @@ _MATCH_ATTRIBUTES: tuple[str, ...] = (
     "list_id",
     "entry_plate",
     "read_plate",
+    "display",
     "station",
     "station_name",
     "list_name",

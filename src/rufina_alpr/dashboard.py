@@ -113,7 +113,8 @@ def _alerts(ids: _Ids, said: Mapping[str, str]) -> str:
 {{%- endfor %}}
 {{%- for t, e in ns.found | sort(attribute='0', reverse=true) %}}
 {{%- set m = ((now() - t).total_seconds() // 60) | int %}}
-- **{{{{ state_attr(e, 'read_plate') }}}}** · {{{{ state_attr(e, 'list_name') }}}} · \
+{{%- set plate = state_attr(e, 'display') or state_attr(e, 'read_plate') %}}
+- **{{{{ plate }}}}** · {{{{ state_attr(e, 'list_name') }}}} · \
 {{{{ state_attr(e, 'station_name') }}}} · \
 {{% if m < 1 %}}{said["just_now"]}{{% elif m < 60 %}}{minutes}{{% else %}}{hours}{{% endif %}} \
 ({{{{ as_local(t).strftime('%d/%m %H:%M') }}}}, {{{{ kinds.get(state_attr(e, 'match'), '') }}}})
@@ -133,7 +134,8 @@ def _last_plates(ids: _Ids, stations: tuple[Station, ...], said: Mapping[str, st
 |---|---|---|
 {{%- for entity, name in rows %}}
 {{%- set plate = states(entity) %}}
-| {{{{ name }}}} | {{{{ '-' if plate in {NOT_A_VALUE} else plate }}}}\
+{{%- set written = state_attr(entity, 'display') or plate %}}
+| {{{{ name }}}} | {{{{ '-' if plate in {NOT_A_VALUE} else written }}}}\
 {{{{ ' _(' ~ {stale} ~ ')_' if state_attr(entity, 'stale') }}}} | \
 {{{{ as_timestamp(state_attr(entity, 'time'), none) | {TIME} }}}} |
 {{%- endfor %}}"""

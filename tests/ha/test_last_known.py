@@ -141,6 +141,7 @@ async def test_last_match_names_the_list_and_the_station(
     assert attributes["station"] == "st09_pomino"
     assert attributes["station_name"] == "Pomino"
     assert attributes["match"] == "exact"
+    assert attributes["display"] == "GA 456 BC"  # the plate as people write it
     # the alarm stays while the engine is offline; a list with no match goes unavailable
     fire(hass, "status", payload("status_offline"))
     await hass.async_block_till_done()
