@@ -20,9 +20,10 @@ from aiohttp.test_utils import TestServer
 from rufina_alpr.api.app import create_app, server_options
 from rufina_alpr.recognizer import ModelInfo
 from rufina_alpr.stations import default_registry_path, load_registry
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
 
 from .conftest import require
+from .factories import a_transit
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,7 +47,7 @@ DESKTOP = (1440, 900)
 TABLET = (820, 1180)
 
 
-class NoReader:
+class ScriptedReader:
     """No plate is read here: the transits and alerts go straight into the store."""
 
     info = ModelInfo(detector="scripted", ocr="scripted", load_seconds=0.0)
@@ -57,21 +58,15 @@ class NoReader:
 
 def transit(event: str, station: str, plate: str, moment: datetime, **extra: Any) -> Transit:
     """An Italian car's transit as the engine stores it (display form "AB 123 CD")."""
-    camera = STATIONS[station].camera
-    return Transit(
-        id=transit_id(camera, event),
-        event_id=event,
-        station_id=station,
-        camera=camera,
-        time=moment,
-        vehicle="car",
-        plate=plate,
-        display=f"{plate[:2]} {plate[2:5]} {plate[5:]}",
-        country="IT",
-        format="it_car",
+    return a_transit(
+        STATIONS[station].camera,
+        event,
+        moment,
+        plate,
+        station=station,
         confidence=0.93,
-        low_confidence=False,
         read_count=3,
+        display=f"{plate[:2]} {plate[2:5]} {plate[5:]}",
         **extra,
     )
 
@@ -161,7 +156,7 @@ async def panel_pages(
     harness = await harness_factory(
         [],
         stations_file=REGISTRY,
-        reader=NoReader(),
+        reader=ScriptedReader(),
         extra={"api": {"users": users}, **(settings or {})},
     )
     server = TestServer(create_app(harness.engine), host="127.0.0.1")

@@ -19,7 +19,7 @@ from rufina_alpr.hotlists import Hotlists
 from rufina_alpr.mqtt import Message, MqttLink
 
 from .conftest import Harness, api_client
-from .test_panel_alerts import ScriptedReader
+from .panel_pages import ScriptedReader
 
 ADMIN = "notice-admin-token-0123456789abcdef"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}

@@ -24,40 +24,19 @@ from PIL import Image
 from rufina_alpr import privacy
 from rufina_alpr.alerts import Alert, ledger
 from rufina_alpr.api.app import create_app, server_options
-from rufina_alpr.recognizer import ModelInfo
-from rufina_alpr.stations import default_registry_path, load_registry
-from rufina_alpr.transits import Transit, transit_id
+from rufina_alpr.transits import Transit
 
 from .conftest import require
+from .factories import a_transit
+from .panel_pages import CHROMIUM, CHROMIUM_ARGS, REGISTRY, SCREENSHOTS, STATIONS, ScriptedReader
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-REGISTRY = default_registry_path()
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-STATIONS = {s.id: s for s in load_registry(REGISTRY).stations}
 OPERATOR = "rossi-operator-token-0123456789abcdef"
 OPERATOR_NAME = "agente.rossi"
 REASON = "Sala operativa, turno di notte"
 WORKER = "test-panel"  # not the engine's: its outbox leaves these alerts alone
 WAIT = 20_000  # ms: the CI machine is busy
-
-
-class ScriptedReader:
-    """No plate is read here: the alerts go straight into the store."""
-
-    info = ModelInfo(detector="scripted", ocr="scripted", load_seconds=0.0)
-
-    def read(self, *_args: Any, **_kwargs: Any) -> list[Any]:
-        return []
 
 
 @pytest.fixture
@@ -144,20 +123,14 @@ async def panel(harness_factory: Any, browser: Any) -> AsyncIterator[Panel]:
 
 
 def vehicle(event: str, station: str, plate: str, moment: datetime) -> Transit:
-    camera = STATIONS[station].camera
-    return Transit(
-        id=transit_id(camera, event),
-        event_id=event,
-        station_id=station,
-        camera=camera,
-        time=moment,
-        vehicle="car",
-        plate=plate,
-        display=plate,
-        country="IT",
-        format="it_car",
+    """A car's transit as the engine stores it, its plate displayed as read."""
+    return a_transit(
+        STATIONS[station].camera,
+        event,
+        moment,
+        plate,
+        station=station,
         confidence=0.93,
-        low_confidence=False,
         read_count=3,
     )
 

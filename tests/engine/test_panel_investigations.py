@@ -25,16 +25,8 @@ from rufina_alpr.transits import Transit
 
 from . import test_panel_alerts
 from .factories import a_transit
-from .test_panel_alerts import (
-    OPERATOR,
-    OPERATOR_NAME,
-    REGISTRY,
-    SCREENSHOTS,
-    STATIONS,
-    WAIT,
-    Panel,
-    ScriptedReader,
-)
+from .panel_pages import REGISTRY, SCREENSHOTS, STATIONS, ScriptedReader
+from .test_panel_alerts import OPERATOR, OPERATOR_NAME, WAIT, Panel
 from .test_panel_i18n import STATIC, _language
 from .test_panel_privacy import ADMIN, sign_in
 

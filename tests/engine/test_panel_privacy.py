@@ -30,7 +30,8 @@ from rufina_alpr.stations import load_registry
 from rufina_alpr.store import transits
 
 from . import test_panel_alerts
-from .test_panel_alerts import OPERATOR, REGISTRY, SCREENSHOTS, WAIT, Panel, vehicle
+from .panel_pages import REGISTRY, SCREENSHOTS
+from .test_panel_alerts import OPERATOR, WAIT, Panel, vehicle
 from .test_panel_i18n import STATIC, _language
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from rufina_alpr.privacy import requests
 from rufina_alpr.stations import default_registry_path
 
 from .conftest import api_client
-from .test_panel_alerts import ScriptedReader
+from .panel_pages import ScriptedReader
 
 ADMIN = "privacy-health-admin-token-0123456789"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}

@@ -23,23 +23,13 @@ from aiohttp.test_utils import TestServer
 from rufina_alpr import privacy
 from rufina_alpr.api.app import create_app, server_options
 from rufina_alpr.sim.photos import Photo, load_photos
-from rufina_alpr.stations import default_registry_path, load_registry
+from rufina_alpr.stations import load_registry
 
 from .conftest import require
+from .panel_pages import CHROMIUM, CHROMIUM_ARGS, REGISTRY, SCREENSHOTS
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-REGISTRY = default_registry_path()
 TOKEN = "demo-token-not-for-production"  # the harness's admin token (demo.engine_settings)
 REASON = "Indagine furto 42/2026"
 CAMERAS = {s.id: s.camera for s in load_registry(REGISTRY).stations}
