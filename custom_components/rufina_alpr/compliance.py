@@ -12,24 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from homeassistant.util import dt as dt_util
-
 from .compat import vol
+from .payload import COUNT, OPTIONAL_TEXT, parse_time
 
 PACK_CURRENT: Final = "current"
 PACK_OUTDATED: Final = "outdated"
 PACK_MISSING: Final = "missing"
 PACK_STATES: Final[tuple[str, ...]] = (PACK_CURRENT, PACK_OUTDATED, PACK_MISSING)
 
-_COUNT = vol.All(int, vol.Range(min=0))
-_OPT_STR = vol.Any(None, str)
 
 PRIVACY_SCHEMA = vol.Schema(
     {
         vol.Required("pack"): vol.Schema(
             {
                 vol.Required("state"): vol.In(PACK_STATES),
-                vol.Optional("generated_at"): _OPT_STR,
+                vol.Optional("generated_at"): OPTIONAL_TEXT,
                 vol.Optional("outdated", default=list): [str],
                 vol.Optional("changed", default=list): [str],
             },
@@ -37,10 +34,10 @@ PRIVACY_SCHEMA = vol.Schema(
         ),
         vol.Required("requests"): vol.Schema(
             {
-                vol.Required("open"): _COUNT,
-                vol.Required("due_soon"): _COUNT,
-                vol.Required("overdue"): _COUNT,
-                vol.Optional("next_due"): _OPT_STR,
+                vol.Required("open"): COUNT,
+                vol.Required("due_soon"): COUNT,
+                vol.Required("overdue"): COUNT,
+                vol.Optional("next_due"): OPTIONAL_TEXT,
             },
             extra=vol.ALLOW_EXTRA,
         ),
@@ -49,10 +46,6 @@ PRIVACY_SCHEMA = vol.Schema(
 )
 """The `privacy` section of the health payload (the engine's health.schema.json), tolerant of
 fields added later."""
-
-
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else dt_util.parse_datetime(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +90,7 @@ class PrivacyHealth:
         return cls(
             pack=PrivacyPack(
                 state=pack["state"],
-                generated_at=_time(pack.get("generated_at")),
+                generated_at=parse_time(pack.get("generated_at")),
                 outdated=tuple(pack["outdated"]),
                 changed=tuple(pack["changed"]),
             ),
@@ -105,6 +98,6 @@ class PrivacyHealth:
                 open=requests["open"],
                 due_soon=requests["due_soon"],
                 overdue=requests["overdue"],
-                next_due=_time(requests.get("next_due")),
+                next_due=parse_time(requests.get("next_due")),
             ),
         )

@@ -54,7 +54,8 @@ from .const import (
     LOGGER,
     SUPPORTED_CONTRACT_VERSION,
 )
-from .models import EngineStatus, PayloadError
+from .models import EngineStatus
+from .payload import PayloadError
 
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))

@@ -1,6 +1,6 @@
 """Frigate's and the stations' health as the engine reports it in its retained `health` payload
-(the engine's health.schema.json): connectivity entities and the health repairs read it. Split
-from models.py (same tolerant checks: unknown fields ignored, missing required ones rejected).
+(the engine's health.schema.json): connectivity entities and the health repairs read it, checked
+as models.py checks the other payloads (unknown fields ignored, missing required ones rejected).
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ from datetime import datetime
 
 from .compat import vol
 from .compliance import PRIVACY_SCHEMA, PrivacyHealth
-from .models import Payload, _check, _time, decode
-
-_OPT_STR = vol.Any(None, str)
+from .payload import OPTIONAL_TEXT, Payload, checked, decode, parse_time
 
 _HEALTH_STATE = vol.In(("online", "offline", "unknown"))
 
 _FRIGATE_HEALTH_SCHEMA = vol.Schema(
     {
         vol.Required("state"): _HEALTH_STATE,
-        vol.Optional("available"): _OPT_STR,
-        vol.Optional("last_stats"): _OPT_STR,
-        vol.Optional("version"): _OPT_STR,
+        vol.Optional("available"): OPTIONAL_TEXT,
+        vol.Optional("last_stats"): OPTIONAL_TEXT,
+        vol.Optional("version"): OPTIONAL_TEXT,
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -29,7 +27,7 @@ _FRIGATE_HEALTH_SCHEMA = vol.Schema(
 _STATION_HEALTH_SCHEMA = vol.Schema(
     {
         vol.Required("state"): _HEALTH_STATE,
-        vol.Optional("reason"): _OPT_STR,
+        vol.Optional("reason"): OPTIONAL_TEXT,
         vol.Optional("roles", default=dict): {str: str},
     },
     extra=vol.ALLOW_EXTRA,
@@ -92,14 +90,14 @@ class EngineHealth:
 
     @classmethod
     def from_payload(cls, payload: Payload) -> EngineHealth:
-        data = _check(_HEALTH_SCHEMA, decode(payload))
+        data = checked(_HEALTH_SCHEMA, decode(payload))
         frigate = data["frigate"]
         return cls(
-            time=_time(data["time"]),
+            time=parse_time(data["time"]),
             frigate=FrigateHealth(
                 state=frigate["state"],
                 available=frigate.get("available"),
-                last_stats=_time(frigate.get("last_stats")),
+                last_stats=parse_time(frigate.get("last_stats")),
                 version=frigate.get("version"),
             ),
             stations={

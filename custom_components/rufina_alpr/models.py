@@ -9,31 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-import json
 from typing import Any
-
-from homeassistant.util import dt as dt_util
 
 from .compat import vol
 from .const import KIND_LPR, SUPPORTED_CONTRACT_VERSION
+from .payload import (
+    COUNT,
+    NUMBER,
+    OPTIONAL_TEXT,
+    Payload,
+    UnsupportedVersionError,
+    checked,
+    decode,
+    parse_time,
+)
 from .read_quality import READ_QUALITY_SCHEMA, ReadQuality
-
-
-class PayloadError(ValueError):
-    """A payload that breaks the contract (bad JSON, missing or mistyped fields)."""
-
-
-class UnsupportedVersionError(PayloadError):
-    """A payload of a contract version this integration does not read."""
-
-    def __init__(self, version: object) -> None:
-        super().__init__(f"unsupported payload version {version!r}")
-        self.version = version
-
-
-_NUMBER = vol.All(vol.Any(int, float), vol.Coerce(float))
-_COUNT = vol.All(int, vol.Range(min=0))
-_OPT_STR = vol.Any(None, str)
 
 _STATUS_SCHEMA = vol.Schema(
     {
@@ -41,8 +31,8 @@ _STATUS_SCHEMA = vol.Schema(
         vol.Required("engine_version"): str,
         vol.Required("contract_version"): int,
         vol.Required("instance"): vol.All(str, vol.Length(min=1)),
-        vol.Optional("api_url"): _OPT_STR,
-        vol.Optional("since"): _OPT_STR,
+        vol.Optional("api_url"): OPTIONAL_TEXT,
+        vol.Optional("since"): OPTIONAL_TEXT,
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -53,11 +43,11 @@ _STATION_SCHEMA = vol.Schema(
         vol.Required("name"): vol.All(str, vol.Length(min=1)),
         vol.Required("camera"): str,
         vol.Required("kind"): vol.In(("lpr", "context")),
-        vol.Optional("zone"): _OPT_STR,
-        vol.Optional("direction"): _OPT_STR,
-        vol.Optional("locality"): _OPT_STR,
-        vol.Optional("latitude"): vol.Any(None, _NUMBER),
-        vol.Optional("longitude"): vol.Any(None, _NUMBER),
+        vol.Optional("zone"): OPTIONAL_TEXT,
+        vol.Optional("direction"): OPTIONAL_TEXT,
+        vol.Optional("locality"): OPTIONAL_TEXT,
+        vol.Optional("latitude"): vol.Any(None, NUMBER),
+        vol.Optional("longitude"): vol.Any(None, NUMBER),
     },
     extra=vol.ALLOW_EXTRA,
 )
@@ -70,21 +60,21 @@ _TRANSIT_SCHEMA = vol.Schema(
         vol.Required("event_id"): str,
         vol.Required("plate"): vol.All(str, vol.Length(min=1)),
         vol.Required("display"): str,
-        vol.Required("country"): _OPT_STR,
-        vol.Required("format"): _OPT_STR,
-        vol.Required("confidence"): _NUMBER,
+        vol.Required("country"): OPTIONAL_TEXT,
+        vol.Required("format"): OPTIONAL_TEXT,
+        vol.Required("confidence"): NUMBER,
         vol.Required("low_confidence"): bool,
         vol.Required("station"): vol.All(str, vol.Match(r"^[a-z0-9_]+$")),
         vol.Optional("station_name"): str,
         vol.Required("camera"): str,
-        vol.Required("direction"): _OPT_STR,
+        vol.Required("direction"): OPTIONAL_TEXT,
         vol.Required("time"): str,
         vol.Required("vehicle"): str,
         vol.Required("reads"): int,
-        vol.Optional("frigate_plate"): _OPT_STR,
+        vol.Optional("frigate_plate"): OPTIONAL_TEXT,
         vol.Required("alternatives"): [
             vol.Schema(
-                {vol.Required("plate"): str, vol.Required("score"): _NUMBER}, extra=vol.ALLOW_EXTRA
+                {vol.Required("plate"): str, vol.Required("score"): NUMBER}, extra=vol.ALLOW_EXTRA
             )
         ],
         vol.Required("hotlist"): vol.Any(None, dict),
@@ -102,17 +92,17 @@ _HOTLIST_SCHEMA = vol.Schema(
         vol.Required("transit"): dict,
         # null: an impossible journey (no list); not_authorised: no entry matched.
         vol.Required("list"): vol.Any(None, vol.All(str, vol.Length(min=1))),
-        vol.Required("entry_plate"): _OPT_STR,
+        vol.Required("entry_plate"): OPTIONAL_TEXT,
         vol.Required("read_plate"): str,
-        vol.Required("score"): _NUMBER,
+        vol.Required("score"): NUMBER,
         vol.Required("match"): str,
         vol.Required("action"): str,
         vol.Optional("priority"): vol.Any(None, int),
-        vol.Optional("reason"): _OPT_STR,
+        vol.Optional("reason"): OPTIONAL_TEXT,
         vol.Optional("alert_id"): vol.Any(None, _ALERT_ID),
         vol.Optional("status", default="confirmed"): vol.In(("provisional", "confirmed")),
         vol.Optional("alert_kind", default="hotlist"): str,
-        vol.Optional("list_name"): _OPT_STR,
+        vol.Optional("list_name"): OPTIONAL_TEXT,
         vol.Optional("related_transit"): vol.Any(None, dict),
     },
     extra=vol.ALLOW_EXTRA,
@@ -128,24 +118,24 @@ _ALERT_SCHEMA = vol.Schema(
         vol.Required("transit_id"): vol.All(str, vol.Length(min=1)),
         vol.Required("station"): vol.All(str, vol.Match(r"^[a-z0-9_]+$")),
         vol.Required("time"): str,
-        vol.Optional("list"): _OPT_STR,
+        vol.Optional("list"): OPTIONAL_TEXT,
         vol.Optional("priority"): vol.Any(None, int),
-        vol.Optional("plate"): _OPT_STR,
-        vol.Optional("reason"): _OPT_STR,
-        vol.Optional("outcome"): _OPT_STR,
-        vol.Optional("by"): _OPT_STR,
+        vol.Optional("plate"): OPTIONAL_TEXT,
+        vol.Optional("reason"): OPTIONAL_TEXT,
+        vol.Optional("outcome"): OPTIONAL_TEXT,
+        vol.Optional("by"): OPTIONAL_TEXT,
     },
     extra=vol.ALLOW_EXTRA,
 )
 
 _STATION_STATS_SCHEMA = vol.Schema(
     {
-        vol.Required("transits_today"): _COUNT,
-        vol.Required("vehicles_last_hour"): _COUNT,
-        vol.Optional("vehicles_last_hour_by_class", default=dict): {str: _COUNT},
-        vol.Optional("vehicles_today"): _COUNT,
-        vol.Optional("vehicles_today_by_class", default=dict): {str: _COUNT},
-        vol.Optional("vehicles_today_by_direction", default=dict): {str: _COUNT},
+        vol.Required("transits_today"): COUNT,
+        vol.Required("vehicles_last_hour"): COUNT,
+        vol.Optional("vehicles_last_hour_by_class", default=dict): {str: COUNT},
+        vol.Optional("vehicles_today"): COUNT,
+        vol.Optional("vehicles_today_by_class", default=dict): {str: COUNT},
+        vol.Optional("vehicles_today_by_direction", default=dict): {str: COUNT},
         vol.Optional("read_quality"): READ_QUALITY_SCHEMA,
     },
     extra=vol.ALLOW_EXTRA,
@@ -154,49 +144,17 @@ _STATION_STATS_SCHEMA = vol.Schema(
 _STATS_SCHEMA = vol.Schema(
     {
         vol.Required("time"): str,
-        vol.Required("transits_today"): _COUNT,
-        vol.Required("queue"): _COUNT,
-        vol.Optional("latency_ms", default=dict): {vol.Optional(str): vol.Any(None, _NUMBER)},
-        vol.Required("counters"): {str: _COUNT},
+        vol.Required("transits_today"): COUNT,
+        vol.Required("queue"): COUNT,
+        vol.Optional("latency_ms", default=dict): {vol.Optional(str): vol.Any(None, NUMBER)},
+        vol.Required("counters"): {str: COUNT},
         vol.Required("stations"): {str: _STATION_STATS_SCHEMA},
-        vol.Optional("vehicles_today"): _COUNT,
-        vol.Optional("unique_vehicles_yesterday"): _COUNT,
-        vol.Optional("retention_days"): vol.All(_NUMBER, vol.Range(min=0, min_included=False)),
+        vol.Optional("vehicles_today"): COUNT,
+        vol.Optional("unique_vehicles_yesterday"): COUNT,
+        vol.Optional("retention_days"): vol.All(NUMBER, vol.Range(min=0, min_included=False)),
     },
     extra=vol.ALLOW_EXTRA,
 )
-
-type Payload = str | bytes | bytearray | dict[str, Any]
-
-
-def decode(payload: Payload) -> dict[str, Any]:
-    """Decode one JSON payload (or take one decoded already) and check its contract version."""
-    if isinstance(payload, dict):
-        data: Any = payload
-    else:
-        try:
-            data = json.loads(payload)
-        except ValueError as err:
-            raise PayloadError(f"not JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise PayloadError("not a JSON object")
-    if data.get("v") != SUPPORTED_CONTRACT_VERSION:
-        raise UnsupportedVersionError(data.get("v"))
-    return data
-
-
-def _check(schema: vol.Schema, data: dict[str, Any]) -> dict[str, Any]:
-    try:
-        valid: dict[str, Any] = schema(data)
-    except vol.Invalid as err:
-        raise PayloadError(str(err)) from err
-    return valid
-
-
-def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    return dt_util.parse_datetime(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,14 +170,14 @@ class EngineStatus:
 
     @classmethod
     def from_payload(cls, payload: Payload) -> EngineStatus:
-        data = _check(_STATUS_SCHEMA, decode(payload))
+        data = checked(_STATUS_SCHEMA, decode(payload))
         return cls(
             online=data["state"] == "online",
             instance=data["instance"],
             engine_version=data["engine_version"],
             contract_version=data["contract_version"],
             api_url=data.get("api_url"),
-            since=_time(data.get("since")),
+            since=parse_time(data.get("since")),
         )
 
 
@@ -245,10 +203,10 @@ class Station:
 
 def parse_stations(payload: Payload) -> dict[str, Station]:
     """The retained `stations` payload, by station id."""
-    data = _check(_STATIONS_SCHEMA, decode(payload))
+    data = checked(_STATIONS_SCHEMA, decode(payload))
     stations: dict[str, Station] = {}
     for raw in data["stations"]:
-        entry = _check(_STATION_SCHEMA, raw)
+        entry = checked(_STATION_SCHEMA, raw)
         stations[entry["id"]] = Station(
             id=entry["id"],
             name=entry["name"],
@@ -287,7 +245,7 @@ class Transit:
     def from_dict(cls, raw: dict[str, Any]) -> Transit:
         if raw.get("v") != SUPPORTED_CONTRACT_VERSION:
             raise UnsupportedVersionError(raw.get("v"))
-        data = _check(_TRANSIT_SCHEMA, raw)
+        data = checked(_TRANSIT_SCHEMA, raw)
         return cls(
             id=data["id"],
             station=data["station"],
@@ -295,7 +253,7 @@ class Transit:
             display=data["display"],
             confidence=data["confidence"],
             low_confidence=data["low_confidence"],
-            time=_time(data["time"]),
+            time=parse_time(data["time"]),
             vehicle=data["vehicle"],
             direction=data["direction"],
             event_id=data["event_id"],
@@ -332,7 +290,7 @@ class HotlistMatch:
     @classmethod
     def from_payload(cls, payload: Payload) -> HotlistMatch:
         raw = decode(payload)
-        data = _check(_HOTLIST_SCHEMA, raw)
+        data = checked(_HOTLIST_SCHEMA, raw)
         related = data.get("related_transit")
         return cls(
             transit=Transit.from_dict(data["transit"]),
@@ -373,7 +331,7 @@ class AlertUpdate:
     @classmethod
     def from_payload(cls, payload: Payload) -> AlertUpdate:
         raw = decode(payload)
-        data = _check(_ALERT_SCHEMA, raw)
+        data = checked(_ALERT_SCHEMA, raw)
         return cls(
             alert_id=data["alert_id"],
             alert_kind=data["alert_kind"],
@@ -382,7 +340,7 @@ class AlertUpdate:
             change=data["change"],
             transit_id=data["transit_id"],
             station=data["station"],
-            time=_time(data["time"]),
+            time=parse_time(data["time"]),
             list=data.get("list"),
             priority=data.get("priority"),
             plate=data.get("plate"),
@@ -425,9 +383,9 @@ class EngineStats:
 
     @classmethod
     def from_payload(cls, payload: Payload) -> EngineStats:
-        data = _check(_STATS_SCHEMA, decode(payload))
+        data = checked(_STATS_SCHEMA, decode(payload))
         return cls(
-            time=_time(data["time"]),
+            time=parse_time(data["time"]),
             transits_today=data["transits_today"],
             queue=data["queue"],
             latency_p50=data["latency_ms"].get("p50"),
@@ -481,8 +439,8 @@ class Hotlist:
 _HOTLIST_NOTICE_ITEM = vol.Schema(
     {
         vol.Required("id"): vol.All(str, vol.Length(min=1)),
-        vol.Required("entries"): _COUNT,
-        vol.Required("expired"): _COUNT,
+        vol.Required("entries"): COUNT,
+        vol.Required("expired"): COUNT,
         vol.Required("revision"): str,
     },
     extra=vol.ALLOW_EXTRA,
@@ -504,9 +462,9 @@ class HotlistsNotice:
 
     @classmethod
     def from_payload(cls, payload: Payload) -> HotlistsNotice:
-        data = _check(_HOTLISTS_SCHEMA, decode(payload))
+        data = checked(_HOTLISTS_SCHEMA, decode(payload))
         return cls(
-            changed=_time(data["changed"]),
+            changed=parse_time(data["changed"]),
             lists={
                 item["id"]: (item["entries"], item["expired"], item["revision"])
                 for item in data["lists"]

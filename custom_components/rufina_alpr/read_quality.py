@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .compat import vol
+from .payload import COUNT
 
 OTHER_REASON: Final = "other"
 UNREAD_REASONS: Final[tuple[str, ...]] = (
@@ -28,16 +29,15 @@ UNREAD_REASONS: Final[tuple[str, ...]] = (
 )
 """The engine's codes of why vehicles stayed unread (the enum sensor's translated states)."""
 
-_COUNT = vol.All(int, vol.Range(min=0))
 _SHARE = vol.Any(None, vol.All(vol.Any(int, float), vol.Coerce(float), vol.Range(min=0, max=1)))
 
 READ_QUALITY_SCHEMA = vol.Schema(
     {
-        vol.Required("vehicles"): _COUNT,
-        vol.Required("read"): _COUNT,
+        vol.Required("vehicles"): COUNT,
+        vol.Required("read"): COUNT,
         vol.Required("share"): _SHARE,
         vol.Required("commonest_unread_reason"): vol.Any(None, str),
-        vol.Optional("unread_by_reason", default=dict): {str: _COUNT},
+        vol.Optional("unread_by_reason", default=dict): {str: COUNT},
         vol.Required("normal_share"): _SHARE,
         vol.Required("low"): bool,
     },

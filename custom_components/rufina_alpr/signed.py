@@ -26,7 +26,7 @@ from .api import (
     RufinaAlprRequestError,
 )
 from .const import CONF_SIGNING_KEY, CONF_TOPIC_PREFIX, DOMAIN, LOGGER, SUPPORTED_CONTRACT_VERSION
-from .models import PayloadError, UnsupportedVersionError, decode
+from .payload import PayloadError, UnsupportedVersionError, decode
 from .repairs import RufinaAlprRepairs
 from .signing import MAX_EVENT_AGE, SIGNATURE_FIELDS, in_future, key_id, sent_at, verify
 
