@@ -1,7 +1,8 @@
-"""The System page shows each plate-reading station's read quality (GET /api/v1/stats
-`read_quality`): the stations reading well below their own normal first and marked, the share
-read in the last hour against the normal, the commonest unread reason in words (with what to check
-for an unreadable plate), in Italian and English, at desktop and tablet widths; never a raw code."""
+"""The System page shows each plate-reading station's read quality (GET /api/v1/system
+`read_quality`, as /api/v1/stats gives it per station): the stations reading well below their own
+normal first and marked, the share read in the last hour against the normal, the commonest unread
+reason in words (with what to check for an unreadable plate), in Italian and English, at desktop
+and tablet widths; never a raw code."""
 
 from __future__ import annotations
 
@@ -80,6 +81,9 @@ async def test_the_system_page_shows_read_quality_low_stations_first(pages: Page
     assert stations[LOW]["read_quality"]["low"] is True
     assert stations[LOW]["read_quality"]["normal_share"] == pytest.approx(0.898, abs=0.001)
     assert stations[FINE]["read_quality"]["low"] is False
+    system = (await pages.api("/api/v1/system"))["read_quality"]  # what the page reads
+    assert system[LOW]["low"] is True and system[FINE]["low"] is False
+    assert set(system) == {sid for sid, counts in stations.items() if "read_quality" in counts}
     plate_reading = [s for s in STATIONS.values() if s.reads_plates]
     assert STATIONS[FINE].name < STATIONS[LOW].name
 

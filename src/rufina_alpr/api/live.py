@@ -352,6 +352,12 @@ async def system(request: web.Request) -> web.Response:
             "stations": len(context.settings.stations),
             # Each station's camera, the offline ones first (the health's, with since when).
             "cameras": context.camera_health(),
+            # Each plate-reading station's read quality, from the stats computed above.
+            "read_quality": {
+                station: counts["read_quality"]
+                for station, counts in stats["stations"].items()
+                if "read_quality" in counts
+            },
         }
     )
 

@@ -1,6 +1,6 @@
 // The system page: engine, broker and Frigate, then each station's camera (GET /api/v1/system
 // `cameras`, the engine's health): the offline ones first and marked, with since when and why;
-// then each plate-reading station's read quality (GET /api/v1/stats `read_quality`, docs/mqtt.md).
+// then each plate-reading station's read quality (its `read_quality`, docs/mqtt.md).
 import { t, has, fmtNumber, fmtDuration, fmtTime } from "./i18n.js";
 import { h, get } from "./util.js";
 
@@ -12,13 +12,13 @@ export function systemPage(root, kit) {
   const yesNo = (ok, on, off) => h("span", { class: `badge ${ok ? "ok" : "bad"}` }, ok ? on : off);
   const ms = (v) => (v === null || v === undefined ? "—" : `${fmtNumber(v)} ms`);
   async function load() {
-    const [sys, stats] = await Promise.all([get("api/v1/system"), get("api/v1/stats")]);
+    const sys = await get("api/v1/system");
     out.replaceChildren(
       h("div", { class: "kpis" },
         kit.kpi(t("sys.queue"), fmtNumber(sys.queue)), kit.kpi(t("sys.p50"), ms(sys.latency_ms.p50)), kit.kpi(t("sys.p95"), ms(sys.latency_ms.p95)),
         kit.kpi(t("sys.today"), fmtNumber(sys.transits_today)), kit.kpi(t("sys.vehiclesToday"), fmtNumber(sys.vehicles_today))),
       camerasCard(sys.cameras || []),
-      qualityCard(stats.stations || {}, sys.cameras || []),
+      qualityCard(sys.read_quality || {}, sys.cameras || []),
       h("div", { class: "cols" },
         h("section", { class: "card", id: "sys-engine" }, h("h2", {}, t("sys.engine")), h("dl", { class: "facts" },
           fact(t("sys.version"), `${sys.engine.version} (${sys.engine.instance})`), fact(t("sys.uptime"), fmtDuration(sys.engine.uptime)),
@@ -59,10 +59,10 @@ function camerasCard(cameras) {
 
 // Each plate-reading station's share read in the last hour against its own normal: the ones
 // reading well below it (`low`) first and marked, then by name; reasons in words, never a code.
-function qualityCard(stations, cameras) {
+function qualityCard(quality, cameras) {
   const names = Object.fromEntries(cameras.map((c) => [c.station, c.name]));
-  const rows = Object.entries(stations).filter(([, s]) => s.read_quality)
-    .map(([id, s]) => ({ id, name: names[id] || id, ...s.read_quality }))
+  const rows = Object.entries(quality)
+    .map(([id, q]) => ({ id, name: names[id] || id, ...q }))
     .sort((a, b) => b.low - a.low || a.name.localeCompare(b.name));
   const low = rows.filter((r) => r.low).length;
   const head = h("p", { class: low ? "notice bad" : "hint", id: "quality-summary", role: "status" },
