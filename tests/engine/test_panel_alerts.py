@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import io
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,13 +101,14 @@ class Panel:
         )
 
 
-@pytest.fixture
-async def panel(harness_factory: Any, browser: Any) -> AsyncIterator[Panel]:
+@asynccontextmanager
+async def open_panel(
+    harness_factory: Any, browser: Any, users: list[dict[str, str]]
+) -> AsyncIterator[Panel]:
+    """An engine with the town's registry and ``users`` (besides the admin token), served on
+    127.0.0.1, and an Italian page at 1280 px recording its console errors (not signed in)."""
     harness = await harness_factory(
-        [],
-        stations_file=REGISTRY,
-        reader=ScriptedReader(),
-        extra={"api": {"users": [{"name": OPERATOR_NAME, "token": OPERATOR, "role": "operator"}]}},
+        [], stations_file=REGISTRY, reader=ScriptedReader(), extra={"api": {"users": users}}
     )
     server = TestServer(create_app(harness.engine), host="127.0.0.1")
     await server.start_server(**server_options())
@@ -117,9 +119,18 @@ async def panel(harness_factory: Any, browser: Any) -> AsyncIterator[Panel]:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    yield Panel(harness, server, page, errors)
-    await context.close()
-    await server.close()
+    try:
+        yield Panel(harness, server, page, errors)
+    finally:
+        await context.close()
+        await server.close()
+
+
+@pytest.fixture
+async def panel(harness_factory: Any, browser: Any) -> AsyncIterator[Panel]:
+    users = [{"name": OPERATOR_NAME, "token": OPERATOR, "role": "operator"}]
+    async with open_panel(harness_factory, browser, users) as opened:
+        yield opened
 
 
 def vehicle(event: str, station: str, plate: str, moment: datetime) -> Transit:

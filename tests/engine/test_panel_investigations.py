@@ -18,15 +18,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from rufina_alpr.api.app import create_app, server_options
 from rufina_alpr.transits import Transit
 
 from . import test_panel_alerts
 from .factories import a_transit
-from .panel_pages import REGISTRY, SCREENSHOTS, STATIONS, ScriptedReader
-from .test_panel_alerts import OPERATOR, OPERATOR_NAME, WAIT, Panel
+from .panel_pages import SCREENSHOTS, STATIONS
+from .test_panel_alerts import OPERATOR, OPERATOR_NAME, WAIT, Panel, open_panel
 from .test_panel_i18n import STATIC, _language
 from .test_panel_privacy import ADMIN, sign_in
 
@@ -49,21 +47,8 @@ async def panel(harness_factory: Any, browser: Any) -> AsyncIterator[Panel]:
         {"name": OPERATOR_NAME, "token": OPERATOR, "role": "operator"},
         {"name": "bianchi", "token": VIEWER, "role": "viewer"},
     ]
-    harness = await harness_factory(
-        [], stations_file=REGISTRY, reader=ScriptedReader(), extra={"api": {"users": users}}
-    )
-    server = TestServer(create_app(harness.engine), host="127.0.0.1")
-    await server.start_server(**server_options())
-    context = await browser.new_context(
-        locale="it-IT", timezone_id="Europe/Rome", viewport={"width": 1280, "height": 900}
-    )
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield Panel(harness, server, page, errors)
-    await context.close()
-    await server.close()
+    async with open_panel(harness_factory, browser, users) as opened:
+        yield opened
 
 
 def sighting(event: str, station: str, plate: str, moment: datetime) -> Transit:
