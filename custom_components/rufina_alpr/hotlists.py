@@ -60,9 +60,7 @@ class RufinaAlprHotlists:
         self._known: set[str] = set()
         self._asked: datetime | None = None
         self._unlisted: dict[str, HotlistMatch] = {}
-        # Each list's revision, from the engine's change notice: a list whose entries changed
-        # with its sizes unchanged (an entry replaced) is read again by its to-do list.
-        self.revisions: dict[str, str] = {}
+        # The last change notice's lists: (active, expired, revision) by list id.
         self._noticed: dict[str, tuple[int, int, str]] | None = None
 
     @callback
@@ -82,8 +80,13 @@ class RufinaAlprHotlists:
         if notice.lists == self._noticed:
             return
         self._noticed = notice.lists
-        self.revisions = {list_id: revision for list_id, (*_, revision) in notice.lists.items()}
         self.async_refresh_in_background()
+
+    @property
+    def revisions(self) -> dict[str, str]:
+        """Each list's revision in the last change notice: a list whose entries changed with its
+        sizes unchanged (an entry replaced) is read again by its to-do list."""
+        return {list_id: revision for list_id, (*_, revision) in (self._noticed or {}).items()}
 
     @callback
     def async_refresh_in_background(self) -> None:
